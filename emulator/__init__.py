@@ -1,0 +1,1 @@
+"""docker-plugin-emulator: an in-process fake Docker daemon for plugin authors."""

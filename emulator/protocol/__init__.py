@@ -1,0 +1,1 @@
+"""What dockerd sends to plugins and expects back: pure data and functions, no I/O."""
