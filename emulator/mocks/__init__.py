@@ -1,0 +1,19 @@
+"""Scriptable mock plugins for tests: a generic host and, later, built-in drivers."""
+
+from emulator.mocks.host import (
+    PLUGIN_CONTENT_TYPE,
+    BindError,
+    Handler,
+    MockPlugin,
+    RecordedRequest,
+    Reply,
+)
+
+__all__ = [
+    "PLUGIN_CONTENT_TYPE",
+    "BindError",
+    "Handler",
+    "MockPlugin",
+    "RecordedRequest",
+    "Reply",
+]
