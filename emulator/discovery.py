@@ -1,0 +1,622 @@
+"""Finding v1 plugins on disk, exactly as dockerd v28's ``pkg/plugins`` does.
+
+dockerd looks for a plugin ``NAME`` in a fixed order (first hit wins)::
+
+    /run/docker/plugins/NAME.sock             must be a socket (symlinks followed)
+    /run/docker/plugins/NAME/NAME.sock
+    /etc/docker/plugins/NAME.spec             any existing path, no type check
+    /etc/docker/plugins/NAME/NAME.spec
+    /etc/docker/plugins/NAME.json
+    /etc/docker/plugins/NAME/NAME.json
+    /usr/lib/docker/plugins/...               the same four spec candidates
+
+The first existing spec candidate is read; if it is broken its error is final.
+:meth:`LocalRegistry.scan` lists every plugin name the directories advertise.
+
+All directories are relocated under :attr:`PluginPaths.root` so tests and
+users need not touch the real ``/run`` or ``/etc``.  Every error's ``str()`` is
+dockerd's text; ``hint`` says what to do about it.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import attrs
+
+from emulator.protocol import gourl
+
+__all__ = [
+    "DirEntry",
+    "DiscoveryError",
+    "FileSystem",
+    "LocalRegistry",
+    "OSFileSystem",
+    "PathError",
+    "PluginNotFound",
+    "PluginPaths",
+    "PluginSpec",
+    "ScanError",
+    "SpecFileError",
+    "TLSOptions",
+    "go_errno_text",
+]
+
+PluginKind = Literal["socket", "spec", "json"]
+
+
+# ---------------------------------------------------------------------------
+# data
+
+
+@attrs.frozen
+class PluginPaths:
+    """Where dockerd looks for v1 plugins, relocated under ``root``."""
+
+    root: Path = Path("/")
+
+    @classmethod
+    def under(cls, root: Path | str) -> PluginPaths:
+        """The standard layout below ``root`` (``/`` gives dockerd's real paths)."""
+        return cls(Path(root))
+
+    @property
+    def sockets_dir(self) -> Path:
+        """``ROOT/run/docker/plugins``: plugin unix sockets."""
+        return self.root / "run/docker/plugins"
+
+    @property
+    def spec_dirs(self) -> tuple[Path, ...]:
+        """The ``.spec``/``.json`` directories, in priority order."""
+        return (self.root / "etc/docker/plugins", self.root / "usr/lib/docker/plugins")
+
+
+@attrs.frozen
+class TLSOptions:
+    """go-connections ``tlsconfig.Options`` as a plugin carries it.
+
+    The last four fields are decoded from ``.json`` files but dockerd's plugin
+    client does not use them; they are kept as the raw values.
+    """
+
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+    insecure_skip_verify: bool = False
+    client_auth: int = 0
+    exclusive_root_pools: bool = False
+    min_version: int = 0
+    passphrase: str = ""
+
+
+_INSECURE_TLS = TLSOptions(insecure_skip_verify=True)
+
+
+@attrs.frozen
+class PluginSpec:
+    """A v1 plugin found on disk.
+
+    ``addr`` is exactly what dockerd stores (``unix://PATH`` for sockets, the
+    trimmed file content for ``.spec``, ``Addr`` for ``.json``).  ``tls`` is
+    ``None`` when a ``.json`` file has no ``TLSConfig`` (Go default verification).
+    """
+
+    name: str
+    addr: str
+    tls: TLSOptions | None
+    source: Path
+    kind: PluginKind
+
+
+@attrs.frozen
+class DirEntry:
+    """One entry of Go's ``os.ReadDir``: the name and the type bits of ``lstat``."""
+
+    name: str
+    mode: int
+
+    @property
+    def is_dir(self) -> bool:
+        """A real directory (a symlink to one does not count)."""
+        return stat.S_ISDIR(self.mode)
+
+    @property
+    def is_socket(self) -> bool:
+        """A socket itself (a symlink to one does not count)."""
+        return stat.S_ISSOCK(self.mode)
+
+
+# ---------------------------------------------------------------------------
+# errors
+
+_GO_ERRNO_TEXT = {errno.ESTALE: "stale NFS file handle"}
+
+
+def go_errno_text(code: int) -> str:
+    """Go's ``syscall.Errno.Error()`` on Linux: the C text with a lower-case start."""
+    if code in _GO_ERRNO_TEXT:
+        return _GO_ERRNO_TEXT[code]
+    text = os.strerror(code)
+    return text[:1].lower() + text[1:]
+
+
+class PathError(Exception):
+    """Go's ``*fs.PathError``: ``str()`` is ``<op> <path>: <errno text>``."""
+
+    def __init__(self, op: str, path: str, code: int) -> None:
+        super().__init__(op, path, code)
+        self.op = op
+        self.path = path
+        self.errno = code
+
+    def __str__(self) -> str:
+        return f"{self.op} {self.path}: {go_errno_text(self.errno)}"
+
+    @property
+    def not_exist(self) -> bool:
+        """Go's ``os.IsNotExist``."""
+        return self.errno == errno.ENOENT
+
+    @property
+    def permission(self) -> bool:
+        """Go's ``os.IsPermission``."""
+        return self.errno in (errno.EACCES, errno.EPERM)
+
+
+class DiscoveryError(Exception):
+    """A discovery failure; ``str()`` is dockerd's exact text.
+
+    ``name`` is the plugin looked up ("" for a scan), ``path`` the file or
+    directory at fault (None when nothing was found), ``hint`` what to do.
+    """
+
+    def __init__(self, text: str, *, name: str, path: Path | None, hint: str) -> None:
+        super().__init__(text)
+        self.text = text
+        self.name = name
+        self.path = path
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class PluginNotFound(DiscoveryError):
+    """No socket or spec file for the name: dockerd's wrapped ``ErrNotFound``."""
+
+    def __init__(self, name: str, paths: PluginPaths) -> None:
+        dirs = " or ".join(str(d) for d in paths.spec_dirs)
+        super().__init__(
+            f"could not find plugin {name} in v1 plugin registry: plugin not found",
+            name=name,
+            path=None,
+            hint=(
+                f"start the plugin listening on {paths.sockets_dir}/{name}.sock, "
+                f"or write {name}.spec or {name}.json into {dirs}"
+            ),
+        )
+
+
+class SpecFileError(DiscoveryError):
+    """The first spec candidate exists but cannot be used; later ones are not tried."""
+
+
+class ScanError(DiscoveryError):
+    """A plugin directory could not be listed, so the whole scan fails."""
+
+    def __init__(self, directory: str, cause: PathError) -> None:
+        super().__init__(
+            f"error reading dir entries: {cause}",
+            name="",
+            path=Path(directory),
+            hint=f"make {directory} a readable directory, or remove it",
+        )
+
+
+# ---------------------------------------------------------------------------
+# file system seam
+
+
+class FileSystem(Protocol):
+    """The file operations discovery needs, with Go's semantics (a test seam)."""
+
+    def stat_mode(self, path: str) -> int | None:
+        """``st_mode`` of ``os.Stat`` (symlinks followed), None if it fails."""
+        ...
+
+    def read_file(self, path: str) -> bytes:
+        """Go's ``os.ReadFile``; raises :class:`PathError` (op ``open`` or ``read``)."""
+        ...
+
+    def read_dir(self, path: str) -> list[DirEntry]:
+        """Go's ``os.ReadDir``, sorted by name; raises :class:`PathError`."""
+        ...
+
+
+class OSFileSystem:
+    """The real file system."""
+
+    def stat_mode(self, path: str) -> int | None:
+        """``st_mode`` following symlinks, or None (also for a NUL in ``path``)."""
+        try:
+            return os.stat(path).st_mode
+        except (OSError, ValueError):
+            return None
+
+    def read_file(self, path: str) -> bytes:
+        """Read all of ``path``: ``open`` errors, then ``read`` errors, as Go names them."""
+        fd = _open(path)
+        try:
+            chunks: list[bytes] = []
+            while chunk := _read_chunk(fd, path):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
+
+    def read_dir(self, path: str) -> list[DirEntry]:
+        """Like Go: ``open`` any path, then ``readdirent`` fails if it is no directory."""
+        fd = _open(path)
+        try:
+            with os.scandir(fd) as entries:
+                found = [DirEntry(entry.name, _lstat_mode(entry)) for entry in entries]
+        except OSError as err:
+            raise PathError("readdirent", path, err.errno or errno.EIO) from None
+        finally:
+            os.close(fd)
+        return sorted(found, key=lambda entry: os.fsencode(entry.name))
+
+
+def _open(path: str) -> int:
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as err:
+        raise PathError("open", path, err.errno or errno.EIO) from None
+    except ValueError:
+        raise PathError("open", path, errno.EINVAL) from None
+
+
+def _read_chunk(fd: int, path: str) -> bytes:
+    try:
+        return os.read(fd, 1 << 16)
+    except OSError as err:
+        raise PathError("read", path, err.errno or errno.EIO) from None
+
+
+def _lstat_mode(entry: os.DirEntry[str]) -> int:
+    try:
+        return stat.S_IFMT(entry.stat(follow_symlinks=False).st_mode)
+    except OSError:
+        return 0
+
+
+# ---------------------------------------------------------------------------
+# Go string and path helpers
+
+
+# strings.TrimSpace: unicode.IsSpace is true for these runes only.
+_GO_SPACE = (
+    "\t\n\v\f\r \x85\xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + "\u2028\u2029\u202f\u205f\u3000"
+)
+
+
+def _go_trim_space(text: str) -> str:
+    """Go's ``strings.TrimSpace`` (narrower than :meth:`str.strip`)."""
+    return text.strip(_GO_SPACE)
+
+
+def _go_clean(path: str) -> str:
+    """Go's ``filepath.Clean`` on Unix."""
+    rooted = path.startswith("/")
+    parts: list[str] = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part != "..":
+            parts.append(part)
+        elif parts and parts[-1] != "..":
+            parts.pop()
+        elif not rooted:
+            parts.append("..")
+    cleaned = "/".join(parts)
+    return "/" + cleaned if rooted else cleaned or "."
+
+
+def _go_join(*elems: str) -> str:
+    """Go's ``filepath.Join``: join the non-empty elements and clean the result."""
+    kept = [elem for elem in elems if elem]
+    return _go_clean("/".join(kept)) if kept else ""
+
+
+def _go_ext(path: str) -> str:
+    """Go's ``filepath.Ext``: from the last dot of the last element, or ""."""
+    base = path.rsplit("/", 1)[-1]
+    dot = base.rfind(".")
+    return base[dot:] if dot >= 0 else ""
+
+
+def _trim_ext(name: str) -> str:
+    """``strings.TrimSuffix(name, filepath.Ext(name))``."""
+    ext = _go_ext(name)
+    return name[: len(name) - len(ext)]
+
+
+def _candidates(base: str, name: str, ext: str) -> tuple[str, str]:
+    """dockerd's ``pluginPaths``: ``BASE/NAME.EXT`` then ``BASE/NAME/NAME.EXT``."""
+    return _go_join(base, name + ext), _go_join(base, name, name + ext)
+
+
+# ---------------------------------------------------------------------------
+# reading spec files
+
+_URL_EXAMPLES = "unix:///run/my.sock or tcp://127.0.0.1:8080"
+
+
+def _read_error(name: str, path: str, err: PathError) -> SpecFileError:
+    return SpecFileError(
+        str(err),
+        name=name,
+        path=Path(path),
+        hint=(
+            f"dockerd stops at the first existing candidate, {path}: "
+            "make it a readable file or remove it"
+        ),
+    )
+
+
+def _read_candidate(fs: FileSystem, name: str, path: str) -> bytes:
+    try:
+        return fs.read_file(path)
+    except PathError as err:
+        raise _read_error(name, path, err) from err
+
+
+def _read_spec(fs: FileSystem, name: str, path: str) -> PluginSpec:
+    """dockerd's ``readPluginInfo``: the trimmed content must parse as a URL with a scheme."""
+    addr = _go_trim_space(_read_candidate(fs, name, path).decode("utf-8", "surrogateescape"))
+    try:
+        url = gourl.parse(addr)
+    except gourl.URLError as err:
+        raise SpecFileError(
+            str(err),
+            name=name,
+            path=Path(path),
+            hint=f"write a URL such as {_URL_EXAMPLES} into {path}",
+        ) from err
+    if not url.scheme:
+        raise SpecFileError(
+            "Unknown protocol",
+            name=name,
+            path=Path(path),
+            hint=f"write a URL with a scheme such as {_URL_EXAMPLES} into {path}",
+        )
+    return PluginSpec(name=name, addr=addr, tls=_INSECURE_TLS, source=Path(path), kind="spec")
+
+
+def _read_json(fs: FileSystem, name: str, path: str) -> PluginSpec:
+    """dockerd's ``readPluginJSONInfo``: decode ``Addr`` and ``TLSConfig``, no validation."""
+    try:
+        addr, tls = _decode_plugin_json(_read_candidate(fs, name, path))
+    except _JSONError as err:
+        raise SpecFileError(
+            str(err),
+            name=name,
+            path=Path(path),
+            hint=f'write a JSON object such as {{"Addr": "tcp://127.0.0.1:8080"}} into {path}',
+        ) from err
+    if tls is not None and not tls.ca_file:
+        tls = attrs.evolve(tls, insecure_skip_verify=True)
+    return PluginSpec(name=name, addr=addr, tls=tls, source=Path(path), kind="json")
+
+
+# ---------------------------------------------------------------------------
+# JSON decoding (minimal stand-in until emulator.protocol.gojson lands)
+
+
+class _JSONError(Exception):
+    """A decode error whose ``str()`` is Go's ``encoding/json`` text."""
+
+
+_JSON_WS = " \t\r\n"
+
+
+def _go_kind(value: object) -> str:
+    """The JSON kind Go names in ``cannot unmarshal <kind> into ...``."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, int | float):
+        return "number"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(name)
+
+
+def _decode_stream(data: bytes) -> object:
+    """The first JSON value of ``data``, like one ``json.Decoder.Decode`` call."""
+    text = data.decode("utf-8", "surrogateescape").lstrip(_JSON_WS)
+    if not text:
+        raise _JSONError("EOF")
+    try:
+        value, _ = json.JSONDecoder(parse_constant=_reject_constant).raw_decode(text)
+    except (json.JSONDecodeError, ValueError) as err:
+        pos = getattr(err, "pos", 0)
+        if pos >= len(text.rstrip(_JSON_WS)):
+            raise _JSONError("unexpected EOF") from None
+        char = text[pos]
+        raise _JSONError(f"invalid character {char!r} looking for beginning of value") from None
+    return value
+
+
+# TLSConfig keys (lower-cased) -> (TLSOptions attribute, Go type name).
+_TLS_FIELDS = {
+    "cafile": ("ca_file", "string"),
+    "certfile": ("cert_file", "string"),
+    "keyfile": ("key_file", "string"),
+    "insecureskipverify": ("insecure_skip_verify", "bool"),
+    "clientauth": ("client_auth", "tls.ClientAuthType"),
+    "exclusiverootpools": ("exclusive_root_pools", "bool"),
+    "minversion": ("min_version", "uint16"),
+    "passphrase": ("passphrase", "string"),
+}
+
+
+def _fits(value: object, go_type: str) -> bool:
+    if go_type == "string":
+        return isinstance(value, str)
+    if go_type == "bool":
+        return isinstance(value, bool)
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _type_error(value: object, field: str, go_type: str) -> _JSONError:
+    return _JSONError(
+        f"json: cannot unmarshal {_go_kind(value)} into Go struct field {field} of type {go_type}"
+    )
+
+
+def _structure_tls(value: dict[str, object], tls: TLSOptions) -> TLSOptions:
+    """Decode a ``TLSConfig`` object into ``tls`` (Go reuses an existing struct)."""
+    for key, item in value.items():
+        known = _TLS_FIELDS.get(key.lower())
+        if known is None or item is None:
+            continue
+        attr, go_type = known
+        if not _fits(item, go_type):
+            raise _type_error(item, f"Options.TLSConfig.{key}", go_type)
+        change: dict[str, Any] = {attr: item}
+        tls = attrs.evolve(tls, **change)
+    return tls
+
+
+def _structure_plugin(value: object) -> tuple[str, TLSOptions | None]:
+    """Decode into dockerd's ``Plugin`` struct: only ``Addr`` and ``TLSConfig`` count."""
+    if value is None:
+        return "", None
+    if not isinstance(value, dict):
+        raise _JSONError(
+            f"json: cannot unmarshal {_go_kind(value)} into Go value of type plugins.Plugin"
+        )
+    addr, tls = "", None
+    for key, item in value.items():
+        if key.lower() == "addr":
+            if item is not None and not isinstance(item, str):
+                raise _type_error(item, "Plugin.Addr", "string")
+            addr = addr if item is None else item
+        elif key.lower() == "tlsconfig":
+            if item is not None and not isinstance(item, dict):
+                raise _type_error(item, "Plugin.TLSConfig", "tlsconfig.Options")
+            tls = None if item is None else _structure_tls(item, tls or TLSOptions())
+    return addr, tls
+
+
+def _decode_plugin_json(data: bytes) -> tuple[str, TLSOptions | None]:
+    """``json.NewDecoder(f).Decode(&plugin)``: ``(Addr, TLSConfig)``."""
+    return _structure_plugin(_decode_stream(data))
+
+
+# ---------------------------------------------------------------------------
+# the registry
+
+
+@attrs.frozen
+class LocalRegistry:
+    """dockerd's ``LocalRegistry``: v1 plugins from sockets and spec files.
+
+    ``in_userns`` reproduces running dockerd in a user namespace, where an
+    unreadable spec directory is skipped by :meth:`scan`.  ``fs`` is the file
+    system seam (tests inject errors through it).
+    """
+
+    paths: PluginPaths = attrs.field(factory=PluginPaths)
+    in_userns: bool = False
+    fs: FileSystem = attrs.field(factory=OSFileSystem)
+
+    def lookup(self, name: str) -> PluginSpec:
+        """dockerd's ``Plugin(name)``: the first candidate that exists wins.
+
+        Raises :class:`PluginNotFound`, or :class:`SpecFileError` when the first
+        existing spec file is unusable.
+        """
+        for path in _candidates(str(self.paths.sockets_dir), name, ".sock"):
+            mode = self.fs.stat_mode(path)
+            if mode is not None and stat.S_ISSOCK(mode):
+                return PluginSpec(
+                    name=name,
+                    addr="unix://" + path,
+                    tls=_INSECURE_TLS,
+                    source=Path(path),
+                    kind="socket",
+                )
+        for path in self._spec_candidates(name):
+            if self.fs.stat_mode(path) is not None:
+                if path.endswith(".json"):
+                    return _read_json(self.fs, name, path)
+                return _read_spec(self.fs, name, path)
+        raise PluginNotFound(name, self.paths)
+
+    def _spec_candidates(self, name: str) -> list[str]:
+        found: list[str] = []
+        for directory in self.paths.spec_dirs:
+            found += _candidates(str(directory), name, ".spec")
+            found += _candidates(str(directory), name, ".json")
+        return found
+
+    def scan(self) -> list[str]:
+        """dockerd's ``Scan()``: every advertised name, in order, duplicates kept.
+
+        Raises :class:`ScanError` when a directory cannot be listed.
+        """
+        names = self._scan_sockets()
+        for directory in self.paths.spec_dirs:
+            names += self._scan_spec_dir(str(directory))
+        return names
+
+    def _scan_sockets(self) -> list[str]:
+        directory = str(self.paths.sockets_dir)
+        try:
+            entries = self.fs.read_dir(directory)
+        except PathError as err:
+            if err.not_exist:
+                return []
+            raise ScanError(directory, err) from err
+        names: list[str] = []
+        for entry in entries:
+            if entry.is_dir:
+                mode = self.fs.stat_mode(_go_join(directory, entry.name, entry.name + ".sock"))
+                if mode is not None and stat.S_ISSOCK(mode):
+                    names.append(entry.name)
+            elif entry.is_socket:
+                names.append(_trim_ext(entry.name))
+        return names
+
+    def _scan_spec_dir(self, directory: str) -> list[str]:
+        try:
+            entries = self.fs.read_dir(directory)
+        except PathError as err:
+            if err.not_exist or (err.permission and self.in_userns):
+                return []
+            raise ScanError(directory, err) from err
+        names: list[str] = []
+        for entry in entries:
+            chosen = entry.name
+            if entry.is_dir:
+                try:
+                    inner = self.fs.read_dir(_go_join(directory, entry.name))
+                except PathError:
+                    continue
+                chosen = next((i.name for i in inner if _trim_ext(i.name) == entry.name), chosen)
+            ext = _go_ext(chosen)
+            if ext in (".spec", ".json"):
+                names.append(chosen[: -len(ext)])
+        return names
