@@ -1330,7 +1330,7 @@ def _fold_table() -> dict[str, str]:
         parent[char] = root
         return root
 
-    for code in range(0x80, 0x1F000):
+    for code in range(0x1F000):  # ASCII too: U+212A KELVIN SIGN joins 'k' and 'K'
         if 0xD800 <= code <= 0xDFFF:
             continue
         char = chr(code)
