@@ -25,10 +25,20 @@ what Go would still know: a ``float`` keeps its literal text, ``-0`` is an
 
 Wire models are frozen ``attrs`` classes whose field names are the Go names.
 A field may carry ``metadata={"json": {"name": "RequestUri", "omitempty": True}}``
-(Go's ``json:"RequestUri,omitempty"``; name ``"-"`` skips the field).  A class
-attribute ``__go_name__ = "plugins.Manifest"`` gives the Go type name used in
-error texts.  Go integer types other than ``int`` are written
-``Annotated[int, GoType("uint16")]``.
+(Go's ``json:"RequestUri,omitempty"``; name ``"-"`` skips the field); a field
+whose name does not start with an upper-case letter is unexported in Go and
+skipped unless it carries such metadata.  A class attribute
+``__go_name__ = "plugins.Manifest"`` gives the Go type name used in error
+texts.  Go integer types other than ``int`` are written
+``Annotated[int, GoType("uint16")]``.  ``Any`` fields receive what Go stores
+in an ``interface{}``: numbers become ``float``.
+
+Where Go decides by the destination type, so does this module: a number out
+of float64 range decodes (as ``inf``) and :func:`structure` reports it when a
+field has to hold it; a ``time.Time`` parses the raw bytes between the quotes,
+which :func:`loads_into` and :func:`unmarshal_into` keep for it.  Encoding
+follows the Python type of each value (an ``int`` in a float field is written
+as an integer).
 
 Known gaps (none reachable with the plugin protocols' types): ``[]byte`` fields
 are encoded but not decoded; Go's reuse of a slice's old elements when the same
