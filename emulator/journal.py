@@ -1,0 +1,109 @@
+"""The call journal: every HTTP attempt the engine makes to a plugin, in order.
+
+One :class:`JournalEntry` per attempt (a call retried after connection errors has
+several, numbered by ``attempt`` and sharing ``call_id``).  Times come from trio's
+clock, so they are virtual under ``trio.testing.MockClock``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+
+
+@attrs.frozen
+class JournalEntry:
+    """One HTTP attempt from the engine to a plugin, with its outcome."""
+
+    seq: int
+    """Position in the journal, from 0."""
+    call_id: int
+    """Shared by the attempts of one logical call."""
+    attempt: int
+    """1 for the first attempt, 2 … for retries after connection errors."""
+    plugin: str
+    method: str
+    """``Iface.Method`` as dockerd names it (``Plugin.Activate``, ``VolumeDriver.Mount``)."""
+    address: str
+    started: float
+    """trio clock time when the attempt started."""
+    duration: float
+    request_body: bytes
+    status: int | None
+    """HTTP status, or None when no answer came."""
+    response_body: bytes | None
+    error: str | None
+    """dockerd's text for the failure of this attempt, or None."""
+
+    @property
+    def request(self) -> Any:
+        """The request body decoded as JSON (None for an empty body)."""
+        return _json_or_none(self.request_body)
+
+    @property
+    def response(self) -> Any:
+        """The response body decoded as JSON (None when absent or not JSON)."""
+        return _json_or_none(self.response_body or b"")
+
+    @property
+    def ok(self) -> bool:
+        """True when the attempt got a 200 answer."""
+        return self.status == 200 and self.error is None
+
+
+def _json_or_none(body: bytes) -> Any:
+    if not body.strip():
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+class Journal:
+    """An append-only, queryable record of plugin calls."""
+
+    def __init__(self) -> None:
+        self._entries: list[JournalEntry] = []
+        self._next_call_id = 0
+
+    def new_call_id(self) -> int:
+        """Reserve an id for a logical call (shared by its attempts)."""
+        self._next_call_id += 1
+        return self._next_call_id
+
+    def record(self, **fields: Any) -> JournalEntry:
+        """Append one attempt; ``seq`` is assigned here."""
+        entry = JournalEntry(seq=len(self._entries), **fields)
+        self._entries.append(entry)
+        return entry
+
+    @property
+    def entries(self) -> tuple[JournalEntry, ...]:
+        """Every attempt so far, oldest first."""
+        return tuple(self._entries)
+
+    def __iter__(self) -> Iterator[JournalEntry]:
+        return iter(tuple(self._entries))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def calls(self, method: str | None = None, *, plugin: str | None = None) -> list[JournalEntry]:
+        """Attempts filtered by method and/or plugin name."""
+        return [
+            e
+            for e in self._entries
+            if (method is None or e.method == method) and (plugin is None or e.plugin == plugin)
+        ]
+
+    def count(self, method: str | None = None, *, plugin: str | None = None) -> int:
+        """How many attempts match."""
+        return len(self.calls(method, plugin=plugin))
+
+    def clear(self) -> None:
+        """Forget every entry (call ids keep increasing)."""
+        self._entries.clear()

@@ -1,0 +1,300 @@
+"""dockerd's plugin client (``pkg/plugins/client.go``), on trio.
+
+One :class:`PluginClient` per plugin for the engine's life, as dockerd keeps one
+``*plugins.Client`` per plugin.  :meth:`PluginClient.request` is ``callWithRetry``:
+connection errors are retried on dockerd's schedule (attempts at 0, 1, 3, 7, 15 s),
+HTTP answers never are; a non-200 answer becomes ``Iface.Method: <Err or body>``.
+Every attempt is written to the journal.  All waiting uses trio's clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from typing import Any, TypeVar
+
+import attrs
+import trio
+
+from emulator.errors import (
+    PluginCallError,
+    PluginDeadlineError,
+    PluginHangError,
+    PluginResponseError,
+    PluginStatusError,
+    PluginTransportError,
+)
+from emulator.journal import Journal
+from emulator.protocol import gojson
+from emulator.protocol.http import Target, request_headers, request_path
+from emulator.protocol.profiles import EngineProfile
+from emulator.protocol.retry import backoff, go_duration, should_give_up
+from emulator.transport import goerrors
+from emulator.transport.connection import (
+    BodyTooLarge,
+    ConnectionPool,
+    RawResponse,
+    WireFailure,
+)
+
+log = logging.getLogger("emulator.plugins")
+
+T = TypeVar("T")
+
+#: The emulator stops reading a plugin answer past this size (dockerd has no limit).
+DEFAULT_BODY_LIMIT = 64 << 20
+
+
+@attrs.frozen
+class _ResponseErr:
+    """What dockerd reads from a non-200 answer (``responseErr`` in ``callWithRetry``)."""
+
+    __go_name__ = "plugins.responseErr"
+    Err: str = ""
+
+
+class PluginClient:
+    """Sends dockerd's requests to one plugin and records each attempt."""
+
+    def __init__(
+        self,
+        plugin: str,
+        target: Target,
+        profile: EngineProfile,
+        journal: Journal,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        hang_guard: float | None = 300.0,
+        body_limit: int = DEFAULT_BODY_LIMIT,
+    ) -> None:
+        self.plugin = plugin
+        self.target = target
+        self.profile = profile
+        self._journal = journal
+        self._hang_guard = hang_guard
+        self._body_limit = body_limit
+        self._pool = ConnectionPool(
+            target, dial_timeout=profile.dial_timeout, ssl_context=ssl_context
+        )
+
+    @property
+    def dials(self) -> int:
+        """How many connections were opened so far (keep-alive reuse keeps this low)."""
+        return self._pool.dials
+
+    async def aclose(self) -> None:
+        """Close idle connections."""
+        await self._pool.aclose()
+
+    async def call(
+        self,
+        method: str,
+        args: object | None,
+        ret: type[T],
+        *,
+        timeout: float | None = None,
+    ) -> T:
+        """``CallWithOptions``: encode ``args`` (None → empty body), send, decode into ``ret``.
+
+        A 200 answer is decoded as Go's ``json.Decoder`` would (first JSON value,
+        case-insensitive keys); an undecodable one raises :class:`PluginResponseError`
+        with Go's text (``EOF`` for an empty body).
+        """
+        body = gojson.encode_or_empty(args)
+        response = await self.request(method, body, timeout=timeout)
+        try:
+            return gojson.loads_into(response.body, ret)
+        except gojson.GoJSONError as exc:
+            log.error("%s: error reading plugin resp: %s", method, exc)
+            raise PluginResponseError(
+                str(exc),
+                plugin=self.plugin,
+                method=method,
+                hint=(
+                    f"plugin {self.plugin!r} answered {method} with 200 but the body is not "
+                    f"the JSON dockerd expects: {_excerpt(response.body)}"
+                ),
+            ) from None
+
+    async def call_raw(
+        self, method: str, args: object | None, *, timeout: float | None = None
+    ) -> Any:
+        """Like :meth:`call` but returns the first JSON value of the answer as Python data."""
+        body = gojson.encode_or_empty(args)
+        response = await self.request(method, body, timeout=timeout)
+        try:
+            return gojson.decode_stream(response.body)
+        except gojson.GoJSONError as exc:
+            log.error("%s: error reading plugin resp: %s", method, exc)
+            raise PluginResponseError(str(exc), plugin=self.plugin, method=method) from None
+
+    async def request(
+        self, method: str, body: bytes, *, timeout: float | None = None, retry: bool = True
+    ) -> RawResponse:
+        """``callWithRetry``: send ``body`` to ``/method`` until an HTTP answer or the budget ends.
+
+        ``timeout`` is dockerd's per-attempt deadline (None = none).  Returns the 200
+        answer; raises :class:`PluginStatusError` for any other status,
+        :class:`PluginTransportError` when no answer came within the retry budget.
+        """
+        journal = self._journal
+        call_id = journal.new_call_id()
+        start = trio.current_time()
+        retries = 0
+        payload = body
+        url = self.target.url(method)
+        while True:
+            attempt = retries + 1
+            t0 = trio.current_time()
+            try:
+                response = await self._attempt(method, payload, timeout)
+            except WireFailure as failure:
+                if failure.written and self.profile.retry_resends_empty_body:
+                    # dockerd reuses one drained bytes.Buffer for every attempt.
+                    sent, payload = payload, b""
+                else:
+                    sent = payload
+                error = self._failure_error(method, url, failure, attempts=attempt)
+                self._record(call_id, attempt, method, t0, sent, failure.status, None, str(error))
+                if isinstance(error, PluginTransportError) and retry:
+                    delay = backoff(retries, self.profile.retry_budget)
+                    if not should_give_up(
+                        trio.current_time() - start, delay, self.profile.retry_budget
+                    ):
+                        retries += 1
+                        log.warning(
+                            "Unable to connect to plugin: %s%s: %s, retrying in %s",
+                            self.target.host_header,
+                            request_path(method),
+                            error,
+                            go_duration(delay),
+                        )
+                        await trio.sleep(delay)
+                        continue
+                raise error from None
+            except BodyTooLarge as exc:
+                text = f"{method}: {exc}"
+                self._record(call_id, attempt, method, t0, payload, exc.status, None, text)
+                raise PluginResponseError(
+                    text,
+                    plugin=self.plugin,
+                    method=method,
+                    attempts=attempt,
+                    hint="dockerd reads any size: raise open_engine(body_limit=...) if real",
+                ) from None
+            except _Hung:
+                text = (
+                    f"{method}: no answer from plugin {self.plugin} within "
+                    f"{go_duration(self._hang_guard or 0)}"
+                )
+                self._record(call_id, attempt, method, t0, payload, None, None, text)
+                raise PluginHangError(
+                    text,
+                    plugin=self.plugin,
+                    method=method,
+                    attempts=attempt,
+                    hint=(
+                        "dockerd sets no deadline on this call and would wait forever; the "
+                        "emulator's hang guard stopped it (open_engine(hang_guard=...))"
+                    ),
+                ) from None
+            if response.status != 200:
+                detail = _status_detail(response.body)
+                self._record(
+                    call_id, attempt, method, t0, payload, response.status, response.body, None
+                )
+                raise PluginStatusError(
+                    plugin=self.plugin, method=method, status=response.status, detail=detail
+                )
+            self._record(call_id, attempt, method, t0, payload, 200, response.body, None)
+            return response
+
+    async def _attempt(self, method: str, body: bytes, timeout: float | None) -> RawResponse:
+        deadline = timeout if timeout is not None else self._hang_guard
+        with trio.move_on_after(deadline if deadline is not None else float("inf")) as scope:
+            return await self._exchange(method, body)
+        assert scope.cancelled_caught
+        if timeout is None:
+            raise _Hung
+        raise WireFailure(goerrors.DEADLINE_EXCEEDED, phase="head", written=True)
+
+    async def _exchange(self, method: str, body: bytes) -> RawResponse:
+        conn, _reused = await self._pool.acquire()
+        ok = False
+        try:
+            response = await conn.round_trip(
+                request_path(method).encode(),
+                request_headers(self.target, len(body)),
+                body,
+                body_limit=self._body_limit,
+            )
+            ok = True
+            return response
+        finally:
+            if ok:
+                await self._pool.release(conn)
+            else:
+                await conn.aclose()
+
+    def _failure_error(
+        self, method: str, url: str, failure: WireFailure, *, attempts: int
+    ) -> PluginCallError:
+        if failure.phase == "body":
+            # Errors while reading the body are not wrapped and never retried.
+            if failure.status is not None and failure.status != 200:
+                return PluginStatusError(
+                    plugin=self.plugin, method=method, status=failure.status, detail=failure.cause
+                )
+            return PluginResponseError(
+                failure.cause, plugin=self.plugin, method=method, attempts=attempts
+            )
+        text = goerrors.url_error(url, failure.cause)
+        cls = (
+            PluginDeadlineError
+            if failure.cause == goerrors.DEADLINE_EXCEEDED
+            else PluginTransportError
+        )
+        return cls(text, plugin=self.plugin, method=method, cause=failure.cause, attempts=attempts)
+
+    def _record(
+        self,
+        call_id: int,
+        attempt: int,
+        method: str,
+        t0: float,
+        request_body: bytes,
+        status: int | None,
+        response_body: bytes | None,
+        error: str | None,
+    ) -> None:
+        self._journal.record(
+            call_id=call_id,
+            attempt=attempt,
+            plugin=self.plugin,
+            method=method,
+            address=self.target.address,
+            started=t0,
+            duration=trio.current_time() - t0,
+            request_body=request_body,
+            status=status,
+            response_body=response_body,
+            error=error,
+        )
+
+
+class _Hung(Exception):
+    """Internal: the hang guard fired on a call dockerd does not bound."""
+
+
+def _status_detail(body: bytes) -> str:
+    """What follows ``Iface.Method: `` for a non-200 answer: its ``Err``, else the raw body."""
+    try:
+        parsed = gojson.structure(gojson.unmarshal(body), _ResponseErr)
+    except gojson.GoJSONError:
+        return body.decode("utf-8", "replace")
+    return parsed.Err or body.decode("utf-8", "replace")
+
+
+def _excerpt(body: bytes, limit: int = 80) -> str:
+    text = body[:limit].decode("utf-8", "replace")
+    return repr(text) + ("…" if len(body) > limit else "")
