@@ -1,0 +1,1 @@
+"""The fake daemon's state machines: plain objects, testable without a server."""

@@ -1,0 +1,340 @@
+"""The v1 plugin registry: lookup with retry, activation and its cache (``pkg/plugins``).
+
+dockerd keeps activated plugins in a map by name for its whole life: a plugin that
+activated once is never activated again, whatever happens to its socket; a failed
+activation is forgotten, so the next lookup discovers and activates anew.  Lookups
+by name retry for ~15 s while the plugin's file does not exist (or is broken);
+enumeration (``get_all``) does not retry lookups but does activate every plugin it
+finds, whatever it implements.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from pathlib import Path
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import trio
+
+from emulator.discovery import DiscoveryError, LocalRegistry, PluginNotFound, PluginSpec
+from emulator.errors import EngineError, PluginLookupError
+from emulator.journal import Journal
+from emulator.protocol.activation import (
+    ACTIVATE,
+    NO_NAME_TEXT,
+    TEST_NONEXISTENT_PLUGIN,
+    Manifest,
+    legacy_text,
+    not_found_text,
+    not_implemented_text,
+)
+from emulator.protocol.http import AddressError, target_for
+from emulator.protocol.profiles import EngineProfile
+from emulator.protocol.retry import backoff, go_duration, should_give_up
+from emulator.transport.client import DEFAULT_BODY_LIMIT, PluginClient
+from emulator.transport.tls import TLSConfigError, client_context
+
+log = logging.getLogger("emulator.plugins")
+
+
+class Plugin:
+    """A v1 plugin as the engine holds it: where it is, and what it said at activation."""
+
+    def __init__(self, spec: PluginSpec) -> None:
+        self.spec = spec
+        self.manifest: Manifest | None = None
+        self.client: PluginClient | None = None
+        self.activation_error: Exception | None = None
+        self._lock = trio.Lock()
+
+    @property
+    def name(self) -> str:
+        """The name the plugin was looked up by (its file name)."""
+        return self.spec.name
+
+    @property
+    def address(self) -> str:
+        """The address discovery found (``unix:///run/docker/plugins/x.sock``, …)."""
+        return self.spec.addr
+
+    @property
+    def activated(self) -> bool:
+        """True once ``/Plugin.Activate`` succeeded."""
+        return self.manifest is not None
+
+    @property
+    def implements(self) -> tuple[str, ...]:
+        """The ``Implements`` list from activation (empty before it)."""
+        return tuple(self.manifest.Implements or ()) if self.manifest else ()
+
+    def does_implement(self, iface: str) -> bool:
+        """Exact match against ``Implements``, as dockerd checks it."""
+        return self.manifest is not None and self.manifest.implements(iface)
+
+    def __repr__(self) -> str:
+        state = "activated" if self.activated else "not activated"
+        return f"<Plugin {self.name} {self.address} {state} implements={list(self.implements)}>"
+
+
+@attrs.frozen
+class PluginReport:
+    """One discovered name and what became of it (for listings)."""
+
+    name: str
+    spec: PluginSpec | None
+    """Where it was found; None when the lookup itself failed."""
+    source: Path | None
+    """The file that defined it (or that failed to), when known."""
+    implements: tuple[str, ...] | None
+    """The activation answer; None when discovery or activation failed."""
+    error: str | None
+    """dockerd's text for the failure, if any."""
+    hint: str
+
+
+class PluginRegistry:
+    """Finds, activates and calls v1 plugins as dockerd's ``pkg/plugins`` does."""
+
+    def __init__(
+        self,
+        discovery: LocalRegistry,
+        profile: EngineProfile,
+        journal: Journal,
+        *,
+        hang_guard: float | None = 300.0,
+        body_limit: int = DEFAULT_BODY_LIMIT,
+    ) -> None:
+        self.discovery = discovery
+        self.profile = profile
+        self.journal = journal
+        self._hang_guard = hang_guard
+        self._body_limit = body_limit
+        self._storage: dict[str, Plugin] = {}
+        self._clients: list[PluginClient] = []
+
+    # -- queries ---------------------------------------------------------------------
+
+    def cached(self) -> list[Plugin]:
+        """Plugins currently held (activated, or being activated), by name."""
+        return list(self._storage.values())
+
+    # -- dockerd's plugins.Get / GetAll ---------------------------------------------
+
+    async def get(self, name: str, iface: str) -> Plugin:
+        """The activated plugin ``name`` implementing ``iface``, or :class:`PluginLookupError`.
+
+        Errors carry the text dockerd's API shows: ``plugin "NAME" not found`` after the
+        ~15 s lookup retry, ``legacy plugin: <cause>`` for anything else (a broken spec
+        file, a failed activation, an interface the plugin does not implement).
+        """
+        if name == "":
+            raise PluginLookupError(
+                legacy_text(NO_NAME_TEXT), name=name, http_status=500, cause=None
+            )
+        try:
+            plugin = self._storage.get(name)
+            if plugin is not None:
+                await self._activate(plugin)
+            else:
+                plugin = await self._load(name, retry=True)
+        except PluginNotFound as exc:
+            raise PluginLookupError(
+                not_found_text(name), name=name, http_status=404, cause=exc, hint=exc.hint
+            ) from None
+        except (DiscoveryError, EngineError, _ActivationSetupError) as exc:
+            raise PluginLookupError(
+                legacy_text(str(exc)),
+                name=name,
+                http_status=500,
+                cause=exc,
+                hint=getattr(exc, "hint", ""),
+            ) from None
+        if not plugin.does_implement(iface):
+            hint = (
+                f"plugin {name!r} answered Plugin.Activate with Implements="
+                f"{list(plugin.implements)}; dockerd caches that answer until it restarts"
+            )
+            raise PluginLookupError(
+                legacy_text(not_implemented_text(name, iface)),
+                name=name,
+                http_status=500,
+                cause=None,
+                hint=hint,
+            )
+        log.debug("%s implements: %s", name, iface)
+        return plugin
+
+    async def get_all(self, iface: str) -> list[Plugin]:
+        """Every discoverable plugin implementing ``iface`` (``LocalRegistry.GetAll``).
+
+        Activates every plugin found, whatever it implements; failures are logged and
+        skipped; no lookup retry.  A name found twice (socket and spec) is listed twice,
+        as dockerd does; callers de-duplicate by name.
+        """
+        try:
+            names = self.discovery.scan()
+        except DiscoveryError as exc:
+            raise PluginLookupError(
+                legacy_text(str(exc)), name="", http_status=500, cause=exc
+            ) from None
+        results: list[Plugin | None] = [None] * len(names)
+
+        async def load(index: int, name: str) -> None:
+            try:
+                results[index] = await self._load(name, retry=False)
+            except (DiscoveryError, EngineError, _ActivationSetupError) as exc:
+                log.error("%s", exc)
+
+        async with trio.open_nursery() as nursery:
+            for index, name in enumerate(names):
+                cached = self._storage.get(name)
+                if cached is not None:
+                    results[index] = cached
+                else:
+                    nursery.start_soon(load, index, name)
+        return [p for p in results if p is not None and p.does_implement(iface)]
+
+    async def call(self, name: str, method: str, args: object | None = None) -> Any:
+        """Look up ``name`` for the interface of ``method`` and call it as dockerd would.
+
+        ``method`` is ``Iface.Method``; the per-call deadline comes from the engine
+        profile (VolumeDriver Create/Mount 2 min, other volume calls 1 min, else none).
+        Returns the first JSON value of the plugin's 200 answer.
+        """
+        iface = method.split(".", 1)[0].lstrip("/")
+        plugin = await self.get(name, iface)
+        assert plugin.client is not None
+        return await plugin.client.call_raw(method, args, timeout=self.profile.deadline_for(method))
+
+    async def survey(self) -> list[PluginReport]:
+        """What dockerd would find and activate: one report per scanned name.
+
+        Discovery is done as dockerd's enumeration does it (no lookup retry; each
+        activation has the usual ~15 s connect retry), but unlike ``get_all`` every
+        outcome is kept, errors included, for ``plugin-emulator plugins ls``.
+        """
+        names = self.discovery.scan()
+        reports: list[PluginReport | None] = [None] * len(names)
+
+        async def one(index: int, name: str) -> None:
+            try:
+                spec = self.discovery.lookup(name)
+            except DiscoveryError as exc:
+                reports[index] = PluginReport(name, None, exc.path, None, str(exc), exc.hint)
+                return
+            try:
+                plugin = self._storage.get(name) or await self._load(name, retry=False)
+            except (DiscoveryError, EngineError, _ActivationSetupError) as exc:
+                reports[index] = PluginReport(name, spec, None, str(exc), getattr(exc, "hint", ""))
+                return
+            reports[index] = PluginReport(
+                name, plugin.spec, plugin.spec.source, plugin.implements, None, ""
+            )
+
+        async with trio.open_nursery() as nursery:
+            for index, name in enumerate(names):
+                nursery.start_soon(one, index, name)
+        return [r for r in reports if r is not None]
+
+    async def aclose(self) -> None:
+        """Close every plugin client's connections."""
+        for client in self._clients:
+            await client.aclose()
+
+    def forget(self) -> None:
+        """Drop the activation cache (what a dockerd restart does)."""
+        self._storage.clear()
+
+    # -- internals -------------------------------------------------------------------
+
+    async def _load(self, name: str, *, retry: bool) -> Plugin:
+        """``loadWithRetry``: find ``name`` (retrying while absent or broken), then activate."""
+        start = trio.current_time()
+        budget = self.profile.retry_budget
+        if name == TEST_NONEXISTENT_PLUGIN and self.profile.test_plugin_name_budget:
+            budget = self.profile.test_plugin_name_budget
+        retries = 0
+        while True:
+            try:
+                spec = self.discovery.lookup(name)
+            except DiscoveryError:
+                if not retry:
+                    raise
+                delay = backoff(retries, self.profile.retry_budget)
+                if should_give_up(trio.current_time() - start, delay, budget):
+                    raise
+                retries += 1
+                log.warning("Unable to locate plugin: %s, retrying in %s", name, go_duration(delay))
+                await trio.sleep(delay)
+                continue
+            existing = self._storage.get(name)
+            if existing is not None:
+                await self._activate(existing)
+                return existing
+            plugin = Plugin(spec)
+            self._storage[name] = plugin
+            try:
+                await self._activate(plugin)
+            except BaseException:
+                if self._storage.get(name) is plugin:
+                    del self._storage[name]
+                raise
+            return plugin
+
+    async def _activate(self, plugin: Plugin) -> None:
+        """Activate once; later calls return at once (or retry a failed activation)."""
+        async with plugin._lock:
+            if plugin.activated:
+                return
+            try:
+                client = plugin.client or self._new_client(plugin.spec)
+                plugin.client = client
+                plugin.manifest = await client.call(ACTIVATE, None, Manifest)
+                plugin.activation_error = None
+            except (EngineError, _ActivationSetupError) as exc:
+                plugin.activation_error = exc
+                raise
+
+    def _new_client(self, spec: PluginSpec) -> PluginClient:
+        """``NewClient``: address and TLS errors surface here, at activation time."""
+        try:
+            target = target_for(spec.addr, self.profile)
+        except AddressError as exc:
+            raise _ActivationSetupError(
+                str(exc), hint=f"fix the address of plugin {spec.name!r} in {spec.source}"
+            ) from None
+        context: ssl.SSLContext | None = None
+        if target.tls:
+            try:
+                context = client_context(spec.tls)
+            except TLSConfigError as exc:
+                raise _ActivationSetupError(
+                    str(exc), hint=f"fix TLSConfig of plugin {spec.name!r} in {spec.source}"
+                ) from None
+        client = PluginClient(
+            spec.name,
+            target,
+            self.profile,
+            self.journal,
+            ssl_context=context,
+            hang_guard=self._hang_guard,
+            body_limit=self._body_limit,
+        )
+        self._clients.append(client)
+        return client
+
+
+class _ActivationSetupError(Exception):
+    """The plugin's address or TLS options are unusable (raised before any request)."""
+
+    def __init__(self, text: str, *, hint: str = "") -> None:
+        super().__init__(text)
+        self.hint = hint
+
+
+def names(plugins: Sequence[Plugin]) -> list[str]:
+    """The names of ``plugins``, in order."""
+    return [p.name for p in plugins]
