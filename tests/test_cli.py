@@ -37,8 +37,12 @@ def test_plugins_ls_reports_broken_files_and_exits_1(short_tmp: Path) -> None:
     specs.mkdir(parents=True)
     (specs / "noscheme.spec").write_text("  /run/x.sock \n")
     (specs / "badjson.json").write_text('{"Addr": ')
+    (specs / "pipe.spec").write_text("npipe:////./pipe/docker")
     result = run_cli("plugins", "ls", "--root", str(short_tmp))
     assert result.returncode == 1
+    # Found, but activation fails before any request: the row keeps its source and address.
+    assert "pipe: protocol not available" in result.stdout
+    assert "npipe:////./pipe/docker" in result.stdout
     assert "noscheme: Unknown protocol" in result.stdout
     assert "badjson: unexpected EOF" in result.stdout
     assert "/etc/docker/plugins/noscheme.spec" in result.stdout

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 import ssl
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -228,7 +228,9 @@ class PluginRegistry:
             try:
                 plugin = self._storage.get(name) or await self._load(name, retry=False)
             except (DiscoveryError, EngineError, _ActivationSetupError) as exc:
-                reports[index] = PluginReport(name, spec, None, str(exc), getattr(exc, "hint", ""))
+                reports[index] = PluginReport(
+                    name, spec, spec.source, None, str(exc), getattr(exc, "hint", "")
+                )
                 return
             reports[index] = PluginReport(
                 name, plugin.spec, plugin.spec.source, plugin.implements, None, ""
