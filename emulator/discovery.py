@@ -21,15 +21,15 @@ dockerd's text; ``hint`` says what to do about it.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import stat
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Annotated, Literal, Protocol
 
 import attrs
 
-from emulator.protocol import gourl
+from emulator.protocol import gojson, gourl
+from emulator.protocol.gojson import GoType
 
 __all__ = [
     "DirEntry",
@@ -403,126 +403,63 @@ def _read_spec(fs: FileSystem, name: str, path: str) -> PluginSpec:
 def _read_json(fs: FileSystem, name: str, path: str) -> PluginSpec:
     """dockerd's ``readPluginJSONInfo``: decode ``Addr`` and ``TLSConfig``, no validation."""
     try:
-        addr, tls = _decode_plugin_json(_read_candidate(fs, name, path))
-    except _JSONError as err:
+        plugin = gojson.loads_into(_read_candidate(fs, name, path), _PluginJSON)
+    except gojson.GoJSONError as err:
         raise SpecFileError(
             str(err),
             name=name,
             path=Path(path),
             hint=f'write a JSON object such as {{"Addr": "tcp://127.0.0.1:8080"}} into {path}',
         ) from err
-    if tls is not None and not tls.ca_file:
-        tls = attrs.evolve(tls, insecure_skip_verify=True)
-    return PluginSpec(name=name, addr=addr, tls=tls, source=Path(path), kind="json")
+    tls = None if plugin.TLSConfig is None else plugin.TLSConfig.options()
+    return PluginSpec(name=name, addr=plugin.Addr, tls=tls, source=Path(path), kind="json")
 
 
 # ---------------------------------------------------------------------------
-# JSON decoding (minimal stand-in until emulator.protocol.gojson lands)
+# .json wire models (Go: pkg/plugins.Plugin, go-connections tlsconfig.Options)
 
 
-class _JSONError(Exception):
-    """A decode error whose ``str()`` is Go's ``encoding/json`` text."""
+@attrs.frozen
+class _TLSConfigJSON:
+    """``tlsconfig.Options`` as ``encoding/json`` decodes it (field names are Go's)."""
 
+    __go_name__ = "tlsconfig.Options"
 
-_JSON_WS = " \t\r\n"
+    CAFile: str = ""
+    CertFile: str = ""
+    KeyFile: str = ""
+    InsecureSkipVerify: bool = False
+    ClientAuth: Annotated[int, GoType("tls.ClientAuthType", "int")] = 0
+    ExclusiveRootPools: bool = False
+    MinVersion: Annotated[int, GoType("uint16")] = 0
+    Passphrase: str = ""
 
-
-def _go_kind(value: object) -> str:
-    """The JSON kind Go names in ``cannot unmarshal <kind> into ...``."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, int | float):
-        return "number"
-    return "array" if isinstance(value, list) else "object"
-
-
-def _reject_constant(name: str) -> object:
-    raise ValueError(name)
-
-
-def _decode_stream(data: bytes) -> object:
-    """The first JSON value of ``data``, like one ``json.Decoder.Decode`` call."""
-    text = data.decode("utf-8", "surrogateescape").lstrip(_JSON_WS)
-    if not text:
-        raise _JSONError("EOF")
-    try:
-        value, _ = json.JSONDecoder(parse_constant=_reject_constant).raw_decode(text)
-    except (json.JSONDecodeError, ValueError) as err:
-        pos = getattr(err, "pos", 0)
-        if pos >= len(text.rstrip(_JSON_WS)):
-            raise _JSONError("unexpected EOF") from None
-        char = text[pos]
-        raise _JSONError(f"invalid character {char!r} looking for beginning of value") from None
-    return value
-
-
-# TLSConfig keys (lower-cased) -> (TLSOptions attribute, Go type name).
-_TLS_FIELDS = {
-    "cafile": ("ca_file", "string"),
-    "certfile": ("cert_file", "string"),
-    "keyfile": ("key_file", "string"),
-    "insecureskipverify": ("insecure_skip_verify", "bool"),
-    "clientauth": ("client_auth", "tls.ClientAuthType"),
-    "exclusiverootpools": ("exclusive_root_pools", "bool"),
-    "minversion": ("min_version", "uint16"),
-    "passphrase": ("passphrase", "string"),
-}
-
-
-def _fits(value: object, go_type: str) -> bool:
-    if go_type == "string":
-        return isinstance(value, str)
-    if go_type == "bool":
-        return isinstance(value, bool)
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _type_error(value: object, field: str, go_type: str) -> _JSONError:
-    return _JSONError(
-        f"json: cannot unmarshal {_go_kind(value)} into Go struct field {field} of type {go_type}"
-    )
-
-
-def _structure_tls(value: dict[str, object], tls: TLSOptions) -> TLSOptions:
-    """Decode a ``TLSConfig`` object into ``tls`` (Go reuses an existing struct)."""
-    for key, item in value.items():
-        known = _TLS_FIELDS.get(key.lower())
-        if known is None or item is None:
-            continue
-        attr, go_type = known
-        if not _fits(item, go_type):
-            raise _type_error(item, f"Options.TLSConfig.{key}", go_type)
-        change: dict[str, Any] = {attr: item}
-        tls = attrs.evolve(tls, **change)
-    return tls
-
-
-def _structure_plugin(value: object) -> tuple[str, TLSOptions | None]:
-    """Decode into dockerd's ``Plugin`` struct: only ``Addr`` and ``TLSConfig`` count."""
-    if value is None:
-        return "", None
-    if not isinstance(value, dict):
-        raise _JSONError(
-            f"json: cannot unmarshal {_go_kind(value)} into Go value of type plugins.Plugin"
+    def options(self) -> TLSOptions:
+        """dockerd's view: no ``CAFile`` forces ``InsecureSkipVerify``."""
+        return TLSOptions(
+            ca_file=self.CAFile,
+            cert_file=self.CertFile,
+            key_file=self.KeyFile,
+            insecure_skip_verify=self.InsecureSkipVerify or not self.CAFile,
+            client_auth=self.ClientAuth,
+            exclusive_root_pools=self.ExclusiveRootPools,
+            min_version=self.MinVersion,
+            passphrase=self.Passphrase,
         )
-    addr, tls = "", None
-    for key, item in value.items():
-        if key.lower() == "addr":
-            if item is not None and not isinstance(item, str):
-                raise _type_error(item, "Plugin.Addr", "string")
-            addr = addr if item is None else item
-        elif key.lower() == "tlsconfig":
-            if item is not None and not isinstance(item, dict):
-                raise _type_error(item, "Plugin.TLSConfig", "tlsconfig.Options")
-            tls = None if item is None else _structure_tls(item, tls or TLSOptions())
-    return addr, tls
 
 
-def _decode_plugin_json(data: bytes) -> tuple[str, TLSOptions | None]:
-    """``json.NewDecoder(f).Decode(&plugin)``: ``(Addr, TLSConfig)``."""
-    return _structure_plugin(_decode_stream(data))
+@attrs.frozen
+class _PluginJSON:
+    """dockerd's ``Plugin`` struct: only ``Addr`` and ``TLSConfig`` are decoded.
+
+    ``name`` is unexported and ``Manifest`` is tagged ``json:"-"``, so a ``Name``
+    or ``Manifest`` key in the file is ignored like any unknown key.
+    """
+
+    __go_name__ = "plugins.Plugin"
+
+    Addr: str = ""
+    TLSConfig: _TLSConfigJSON | None = None
 
 
 # ---------------------------------------------------------------------------

@@ -411,6 +411,23 @@ def test_json_empty_tls_object_is_insecure(etc: Path, registry: LocalRegistry) -
     assert registry.lookup("vol").tls == INSECURE
 
 
+def test_json_repeated_tls_key_fills_the_same_struct(etc: Path, registry: LocalRegistry) -> None:
+    """Go decodes a second object into the struct the first one allocated."""
+    write(etc / "vol.json", '{"TLSConfig": {"CAFile": "/ca"}, "tlsconfig": {"CertFile": "/c"}}')
+    assert registry.lookup("vol").tls == TLSOptions(ca_file="/ca", cert_file="/c")
+
+
+def test_json_raw_tls_extras_are_kept(etc: Path, registry: LocalRegistry) -> None:
+    write(
+        etc / "vol.json",
+        '{"TLSConfig": {"CAFile": "/ca", "ClientAuth": 4, "ExclusiveRootPools": true,'
+        ' "MinVersion": 772}}',
+    )
+    assert registry.lookup("vol").tls == TLSOptions(
+        ca_file="/ca", client_auth=4, exclusive_root_pools=True, min_version=772
+    )
+
+
 def test_json_tls_with_ca_keeps_verification(etc: Path, registry: LocalRegistry) -> None:
     write(etc / "vol.json", '{"Addr": "https://h:1", "TLSConfig": {"CAFile": "/ca"}}')
     assert registry.lookup("vol").tls == TLSOptions(ca_file="/ca")
@@ -452,6 +469,22 @@ def test_json_trailing_data_after_first_value_is_ignored(
             "json: cannot unmarshal number into Go struct field Plugin.Addr of type string",
         ),
         ('"tcp://h:1"', "json: cannot unmarshal string into Go value of type plugins.Plugin"),
+        ('{"Addr" 1}', "invalid character '1' after object key"),
+        (
+            '{"TLSConfig": "x"}',
+            "json: cannot unmarshal string into Go struct field Plugin.TLSConfig"
+            " of type tlsconfig.Options",
+        ),
+        (
+            '{"TLSConfig": {"CAFile": 1}}',
+            "json: cannot unmarshal number into Go struct field Options.TLSConfig.CAFile"
+            " of type string",
+        ),
+        (
+            '{"TLSConfig": {"MinVersion": 70000}}',
+            "json: cannot unmarshal number 70000 into Go struct field"
+            " Options.TLSConfig.MinVersion of type uint16",
+        ),
     ],
 )
 def test_json_decode_errors_are_go_text(
