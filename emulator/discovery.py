@@ -28,6 +28,7 @@ from typing import Annotated, Literal, Protocol
 
 import attrs
 
+from emulator.errors import EmulatorError
 from emulator.protocol import gojson, gourl
 from emulator.protocol.gojson import GoType
 
@@ -168,7 +169,7 @@ class PathError(Exception):
         return self.errno in (errno.EACCES, errno.EPERM)
 
 
-class DiscoveryError(Exception):
+class DiscoveryError(EmulatorError):
     """A discovery failure; ``str()`` is dockerd's exact text.
 
     ``name`` is the plugin looked up ("" for a scan), ``path`` the file or
@@ -176,14 +177,9 @@ class DiscoveryError(Exception):
     """
 
     def __init__(self, text: str, *, name: str, path: Path | None, hint: str) -> None:
-        super().__init__(text)
-        self.text = text
+        super().__init__(text, hint=hint)
         self.name = name
         self.path = path
-        self.hint = hint
-
-    def __str__(self) -> str:
-        return self.text
 
 
 class PluginNotFound(DiscoveryError):

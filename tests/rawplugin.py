@@ -8,6 +8,7 @@ garbage bodies, resets, silence.
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 from collections.abc import Callable
 from pathlib import Path
@@ -66,8 +67,9 @@ def _default(req: RawRequest) -> Action:
 
 
 class RawPlugin:
-    def __init__(self, script: Script = _default) -> None:
+    def __init__(self, script: Script = _default, *, tls: ssl.SSLContext | None = None) -> None:
         self.script = script
+        self.tls = tls
         self.requests: list[RawRequest] = []
         self.connections = 0
 
@@ -103,6 +105,7 @@ class RawPlugin:
                     stream = await listener.accept()
                     self.connections += 1
                     nursery.start_soon(self._handle, stream, self.connections)
+
         finally:
             # Unlink first: under cancellation the close below raises Cancelled.
             if isinstance(bind, Path):
@@ -110,6 +113,20 @@ class RawPlugin:
             await trio.aclose_forcefully(listener)
 
     async def _handle(self, stream: trio.SocketStream, number: int) -> None:
+        if self.tls is None:
+            await self._serve_connection(stream, stream, number)
+            return
+        secured = trio.SSLStream(stream, self.tls, server_side=True)
+        try:
+            await secured.do_handshake()
+        except trio.BrokenResourceError:
+            await trio.aclose_forcefully(stream)
+            return
+        await self._serve_connection(secured, stream, number)
+
+    async def _serve_connection(
+        self, stream: trio.abc.Stream, plain: trio.SocketStream, number: int
+    ) -> None:
         conn = h11.Connection(h11.SERVER)
         buffer = b""
         try:
@@ -151,7 +168,7 @@ class RawPlugin:
                 if isinstance(action, Close):
                     return
                 if isinstance(action, Reset):
-                    stream.socket.setsockopt(
+                    plain.socket.setsockopt(
                         socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
                     )
                     return

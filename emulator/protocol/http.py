@@ -15,7 +15,7 @@ from typing import Final, Literal
 import attrs
 
 from emulator.protocol import gourl
-from emulator.protocol.gotext import go_quote
+from emulator.protocol.gourl import go_quote
 from emulator.protocol.profiles import GO_USER_AGENT, PLUGIN_MIMETYPE, EngineProfile
 
 #: ``len(syscall.RawSockaddrUnix{}.Path)`` on Linux; longer paths are refused.

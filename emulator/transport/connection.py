@@ -20,7 +20,7 @@ import attrs
 import h11
 import trio
 
-from emulator.protocol.gotext import go_quote
+from emulator.protocol.gourl import go_quote
 from emulator.protocol.http import Target
 from emulator.transport import goerrors
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ssl
 
 from emulator.discovery import TLSOptions
+from emulator.protocol.gourl import go_quote
+from emulator.transport.goerrors import errno_text
 
 
 class TLSConfigError(Exception):
@@ -30,12 +32,12 @@ def client_context(options: TLSOptions | None) -> ssl.SSLContext:
             context.load_verify_locations(cafile=options.ca_file)
         except FileNotFoundError as exc:
             raise TLSConfigError(
-                f"could not read CA certificate {options.ca_file!r}: "
-                f"open {options.ca_file}: {exc.strerror.lower() if exc.strerror else exc}"
+                f"could not read CA certificate {go_quote(options.ca_file)}: "
+                f"open {options.ca_file}: {errno_text(exc)}"
             ) from None
         except ssl.SSLError:
             raise TLSConfigError(
-                f'failed to append certificates from PEM file: "{options.ca_file}"'
+                f"failed to append certificates from PEM file: {go_quote(options.ca_file)}"
             ) from None
     if options.cert_file and options.key_file:
         try:

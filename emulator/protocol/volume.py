@@ -1,0 +1,123 @@
+"""VolumeDriver wire models, as ``volume/drivers/proxy.go`` declares them (dockerd v28).
+
+Field names are the Go (and so the JSON) names.  Requests encode in declaration
+order; ``Opts`` is a Go map, so ``None`` encodes as ``null`` (implicit creation)
+and ``{}`` as ``{}`` (``docker volume create`` always sends a map).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final
+
+import attrs
+
+CREATE: Final = "VolumeDriver.Create"
+REMOVE: Final = "VolumeDriver.Remove"
+MOUNT: Final = "VolumeDriver.Mount"
+UNMOUNT: Final = "VolumeDriver.Unmount"
+PATH: Final = "VolumeDriver.Path"
+GET: Final = "VolumeDriver.Get"
+LIST: Final = "VolumeDriver.List"
+CAPABILITIES: Final = "VolumeDriver.Capabilities"
+
+
+@attrs.frozen
+class CreateRequest:
+    __go_name__ = "drivers.volumeDriverProxyCreateRequest"
+    Name: str
+    Opts: dict[str, str] | None
+
+
+@attrs.frozen
+class NameRequest:
+    """``Remove``, ``Path`` and ``Get`` requests: ``{"Name": …}``."""
+
+    __go_name__ = "drivers.volumeDriverProxyGetRequest"
+    Name: str
+
+
+@attrs.frozen
+class MountRequest:
+    """``Mount`` and ``Unmount`` requests: the mount ID is 64 hex characters."""
+
+    __go_name__ = "drivers.volumeDriverProxyMountRequest"
+    Name: str
+    ID: str
+
+
+@attrs.frozen
+class EmptyRequest:
+    """``List`` and ``Capabilities`` send ``{}``."""
+
+    __go_name__ = "drivers.volumeDriverProxyListRequest"
+
+
+@attrs.frozen
+class ErrResponse:
+    """``Create``, ``Remove`` and ``Unmount`` answers: only ``Err`` is read."""
+
+    __go_name__ = "drivers.volumeDriverProxyCreateResponse"
+    Err: str = ""
+
+
+@attrs.frozen
+class MountpointResponse:
+    """``Mount`` and ``Path`` answers."""
+
+    __go_name__ = "drivers.volumeDriverProxyMountResponse"
+    Mountpoint: str = ""
+    Err: str = ""
+
+
+@attrs.frozen
+class ProxyVolume:
+    """A volume as a plugin describes it (``drivers.proxyVolume``)."""
+
+    __go_name__ = "drivers.proxyVolume"
+    Name: str = ""
+    Mountpoint: str = ""
+    CreatedAt: datetime | None = None
+    Status: dict[str, Any] | None = None
+
+
+@attrs.frozen
+class GetResponse:
+    __go_name__ = "drivers.volumeDriverProxyGetResponse"
+    Volume: ProxyVolume | None = None
+    Err: str = ""
+
+
+@attrs.frozen
+class ListResponse:
+    __go_name__ = "drivers.volumeDriverProxyListResponse"
+    Volumes: list[ProxyVolume] | None = None
+    Err: str = ""
+
+
+@attrs.frozen
+class Capability:
+    __go_name__ = "volume.Capability"
+    Scope: str = ""
+
+
+@attrs.frozen
+class CapabilitiesResponse:
+    __go_name__ = "drivers.volumeDriverProxyCapabilitiesResponse"
+    Capabilities: Capability = attrs.Factory(Capability)
+    Err: str = ""
+
+
+#: Scopes dockerd accepts; anything else is logged and becomes ``local``.
+LOCAL_SCOPE: Final = "local"
+GLOBAL_SCOPE: Final = "global"
+
+
+def normalize_scope(raw: str) -> tuple[str, bool]:
+    """dockerd's scope rule: lower-case, ``""`` → local; unknown → local, flagged invalid."""
+    scope = raw.lower()
+    if scope == "":
+        return LOCAL_SCOPE, True
+    if scope in (LOCAL_SCOPE, GLOBAL_SCOPE):
+        return scope, True
+    return LOCAL_SCOPE, False
