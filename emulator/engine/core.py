@@ -10,7 +10,13 @@ from pathlib import Path
 import trio
 
 from emulator.discovery import LocalRegistry, PluginPaths
+from emulator.engine.containers import ContainerService
+from emulator.engine.events import EventLog
 from emulator.engine.plugins import PluginRegistry
+from emulator.engine.state import StateDB
+from emulator.engine.volume_drivers import DriverStore, LocalVolumeDriver
+from emulator.engine.volume_store import VolumeStore
+from emulator.engine.volumes import VolumeService
 from emulator.journal import Journal
 from emulator.protocol.profiles import EngineProfile, get_profile
 from emulator.transport.client import DEFAULT_BODY_LIMIT
@@ -19,9 +25,11 @@ from emulator.transport.client import DEFAULT_BODY_LIMIT
 class Engine:
     """An emulated dockerd.  Create it with :func:`open_engine`.
 
-    Attributes: ``plugins`` (the v1 plugin registry), ``journal`` (every plugin call),
-    ``profile`` (the dockerd version emulated), ``paths`` (where plugins are looked
-    for), ``data_root`` (the engine's state directory).
+    Attributes: ``plugins`` (the v1 plugin registry), ``volumes`` (the volume
+    service), ``containers`` (fake containers), ``journal`` (every plugin call),
+    ``events`` (what ``docker events`` would show), ``profile`` (the dockerd version
+    emulated), ``paths`` (where plugins are looked for), ``data_root`` (the engine's
+    state directory).
     """
 
     def __init__(
@@ -39,17 +47,58 @@ class Engine:
         self.data_root = data_root
         self.profile = profile
         self.journal = Journal()
+        self.events = EventLog()
         self.nursery = nursery
-        discovery = LocalRegistry(
+        self._discovery = LocalRegistry(
             paths, in_userns=in_userns and profile.userns_skips_unreadable_spec_dirs
         )
-        self.plugins = PluginRegistry(
-            discovery, profile, self.journal, hang_guard=hang_guard, body_limit=body_limit
+        self._hang_guard = hang_guard
+        self._body_limit = body_limit
+        self.db = StateDB(data_root / "emulator.db")
+        self.plugins = self._new_registry()
+        self.volumes = VolumeService(self._new_volume_store())
+        self.containers = ContainerService(
+            self.volumes, self.db, nursery, data_root, events=self.events
+        )
+        self.restarts = 0
+
+    def _new_registry(self) -> PluginRegistry:
+        return PluginRegistry(
+            self._discovery,
+            self.profile,
+            self.journal,
+            hang_guard=self._hang_guard,
+            body_limit=self._body_limit,
         )
 
-    async def aclose(self) -> None:
-        """Close every connection the engine holds."""
+    def _new_volume_store(self) -> VolumeStore:
+        local = LocalVolumeDriver(self.data_root / "volumes")
+        return VolumeStore(DriverStore(self.plugins, local), self.db, events=self.events)
+
+    async def restart(self, *, crash: bool = False) -> None:
+        """Restart the emulated dockerd, as ``systemctl restart docker`` would.
+
+        Running containers are stopped first (their volumes unmounted), unless
+        ``crash``: then they die with the daemon and nothing is unmounted.  The new
+        daemon has forgotten every activation and capability answer; it asks each
+        stored volume's driver ``Get`` (no ``List``), forgets volumes a driver no
+        longer has, keeps those it could not ask, then re-adds container references.
+        """
+        if crash:
+            self.containers.forget_running()
+        else:
+            await self.containers.shutdown()
         await self.plugins.aclose()
+        self.plugins = self._new_registry()
+        self.volumes.store = self._new_volume_store()
+        self.restarts += 1
+        await self.volumes.store.restore()
+        await self.containers.restore()
+
+    async def aclose(self) -> None:
+        """Close every connection the engine holds and the state database."""
+        await self.plugins.aclose()
+        self.db.close()
 
 
 @asynccontextmanager

@@ -121,3 +121,31 @@ def normalize_scope(raw: str) -> tuple[str, bool]:
     if scope in (LOCAL_SCOPE, GLOBAL_SCOPE):
         return scope, True
     return LOCAL_SCOPE, False
+
+
+# -- dockerd's texts (volume/service/errors.go, volume/drivers, volume/local) ----------
+
+NO_SUCH_VOLUME: Final = "no such volume"
+VOLUME_IN_USE: Final = "volume is in use"
+NAME_CONFLICT: Final = "volume name must be unique"
+LOCAL_NOT_FOUND: Final = "volume not found"
+EMPTY_DRIVER_NAME: Final = "driver name cannot be empty"
+ANONYMOUS_LABEL: Final = "com.docker.volume.anonymous"
+DEFAULT_DRIVER: Final = "local"
+LOCAL_DATA_DIR: Final = "_data"
+#: ``names.RestrictedNameChars``: what a local volume name may contain.
+RESTRICTED_NAME_CHARS: Final = "[a-zA-Z0-9][a-zA-Z0-9_.-]"
+LOCAL_VALID_OPTS: Final = frozenset({"type", "device", "o", "size"})
+
+
+def op_error(op: str, name: str, cause: str, refs: list[str] | None = None) -> str:
+    """``OpErr.Error``: ``op name: cause`` and `` - [ref1, ref2]`` when refs are given."""
+    text = op + (f" {name}" if name else "") + ": " + cause
+    if refs:
+        text += " - [" + ", ".join(refs) + "]"
+    return text
+
+
+def plugin_lookup_text(driver: str, cause: str) -> str:
+    """How the volume driver store wraps a plugin lookup failure."""
+    return f"error looking up volume plugin {driver}: {cause}"

@@ -1,0 +1,606 @@
+"""``engine.containers``: fake containers — no processes, but dockerd's volume choreography.
+
+What a volume plugin sees from a container is reproduced from moby's daemon code:
+create registers its mount points (``Get``, or ``Get`` + ``Create`` with
+``Opts: null``), start mounts each volume (``Get`` + ``Mount`` with a random 64-hex
+ID kept with the container), exit unmounts (``Get`` + ``Unmount`` with the same ID),
+``docker cp`` mounts again with the existing IDs, a failed ``Mount`` is never
+unmounted (the other mounts of that start are), a failed ``Unmount`` keeps its ID
+for the next ``Mount``, and removal releases references and removes anonymous
+volumes only.  How long a container "runs" comes from :mod:`emulator.engine.lifecycle`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+
+from emulator.engine.lifecycle import lifetime_of
+from emulator.engine.state import StateDB
+from emulator.engine.volume_drivers import VolumeDriverError
+from emulator.engine.volume_store import VolumeError
+from emulator.engine.volumes import VolumeService
+from emulator.errors import EngineError
+
+log = logging.getLogger("emulator.containers")
+
+EventSink = Callable[[str, str, Mapping[str, str]], None]
+
+
+class ContainerError(EngineError):
+    """A container operation failed; ``str()`` is dockerd's text."""
+
+    def __init__(self, text: str, *, http_status: int = 500) -> None:
+        super().__init__(text)
+        self.http_status = http_status
+
+
+@attrs.define
+class MountPoint:
+    """One ``-v`` of a container (``volume/mounts.MountPoint``)."""
+
+    destination: str
+    type: str
+    """``volume`` or ``bind``."""
+    name: str = ""
+    driver: str = ""
+    source: str = ""
+    """For volumes: the API ``Mountpoint`` when the container was created (error texts use it)."""
+    rw: bool = True
+    mode: str = ""
+    anonymous: bool = False
+    id: str = ""
+    """The mount ID sent to the driver; kept while mounted and after a failed Unmount."""
+    active: int = attrs.field(default=0, metadata={"persist": False})
+    """How many times it is mounted now (not persisted, as in dockerd)."""
+    path: str = attrs.field(default="", metadata={"persist": False})
+    """Where the volume is mounted on the host while active."""
+
+    def to_json(self) -> dict[str, Any]:
+        return attrs.asdict(self, filter=lambda a, _v: a.metadata.get("persist", True))
+
+
+@attrs.define
+class Container:
+    """A fake container and its state."""
+
+    id: str
+    name: str
+    image: str
+    command: list[str]
+    mounts: list[MountPoint]
+    volume_driver: str = ""
+    auto_remove: bool = False
+    detach: bool = False
+    exit_code_override: int | None = None
+    runs_for_override: float | None = None
+    state: str = "created"
+    """``created``, ``running`` or ``exited``."""
+    exit_code: int = 0
+    error: str = ""
+    _exit_scope: trio.CancelScope | None = attrs.field(default=None, repr=False)
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "image": self.image,
+            "command": self.command,
+            "mounts": [m.to_json() for m in self.mounts],
+            "volume_driver": self.volume_driver,
+            "auto_remove": self.auto_remove,
+            "detach": self.detach,
+            "exit_code_override": self.exit_code_override,
+            "runs_for_override": self.runs_for_override,
+            "state": self.state,
+            "exit_code": self.exit_code,
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Container:
+        fields = dict(data)
+        fields["mounts"] = [MountPoint(**m) for m in fields["mounts"]]
+        return cls(**fields)
+
+
+def parse_volume_spec(spec: str, volume_driver: str) -> MountPoint:
+    """``-v`` as dockerd's Linux parser reads it: ``NAME:/dst[:mode]``, ``/dst``, ``/src:/dst``."""
+    parts = spec.split(":")
+    if len(parts) == 1:
+        dest, source, mode = parts[0], "", ""
+    elif len(parts) == 2:
+        source, dest, mode = parts[0], parts[1], ""
+    elif len(parts) == 3:
+        source, dest, mode = parts
+    else:
+        raise ContainerError(f"invalid volume specification: '{spec}'", http_status=400)
+    if not dest.startswith("/"):
+        raise ContainerError(
+            f"invalid volume specification: '{spec}': invalid mount config for type "
+            f"\"volume\": invalid mount path: '{dest}' mount path must be absolute",
+            http_status=400,
+        )
+    modes = [m for m in mode.split(",") if m]
+    for m in modes:
+        if m not in (
+            "ro",
+            "rw",
+            "z",
+            "Z",
+            "nocopy",
+            "shared",
+            "rshared",
+            "slave",
+            "rslave",
+            "private",
+            "rprivate",
+            "consistent",
+            "cached",
+            "delegated",
+        ):
+            raise ContainerError(f"invalid mode: {m}", http_status=400)
+    rw = "ro" not in modes
+    if source.startswith("/"):
+        return MountPoint(destination=dest, type="bind", source=source, rw=rw, mode=mode)
+    return MountPoint(
+        destination=dest,
+        type="volume",
+        name=source,
+        driver=volume_driver,
+        rw=rw,
+        mode=mode,
+        anonymous=source == "",
+    )
+
+
+class ContainerService:
+    """Create, start, stop, kill, remove, run and copy fake containers."""
+
+    def __init__(
+        self,
+        volumes: VolumeService,
+        db: StateDB,
+        nursery: trio.Nursery,
+        data_root: Path,
+        events: EventSink | None = None,
+    ) -> None:
+        self.volumes = volumes
+        self.db = db
+        self._nursery = nursery
+        self._root = data_root / "containers"
+        self._events = events
+        self._by_id: dict[str, Container] = {}
+        self._exited: dict[str, trio.Event] = {}
+
+    # -- lookup ---------------------------------------------------------------------
+
+    def get(self, ref: str) -> Container:
+        """A container by name, full ID or unique ID prefix; ``No such container: REF``."""
+        ref_name = ref.removeprefix("/")
+        for c in self._by_id.values():
+            if c.name == ref_name or c.id == ref:
+                return c
+        matches = [c for c in self._by_id.values() if ref and c.id.startswith(ref)]
+        if len(matches) == 1:
+            return matches[0]
+        raise ContainerError(f"No such container: {ref}", http_status=404)
+
+    def list(self, *, all: bool = False) -> list[Container]:
+        """Containers, newest first (running ones only unless ``all``)."""
+        return [c for c in reversed(self._by_id.values()) if all or c.running]
+
+    def rootfs(self, container: Container) -> Path:
+        """The container's (empty) root filesystem on the host."""
+        return self._root / container.id / "rootfs"
+
+    # -- create ---------------------------------------------------------------------
+
+    async def create(
+        self,
+        image: str = "busybox",
+        command: Sequence[str] = (),
+        *,
+        name: str | None = None,
+        volumes: Sequence[str] = (),
+        volume_driver: str = "",
+        auto_remove: bool = False,
+        detach: bool = False,
+        exit_code: int | None = None,
+        runs_for: float | None = None,
+    ) -> Container:
+        """``docker create``: registers mount points, creating volumes implicitly.
+
+        A named volume goes through the volume store's create (a ``Get`` for a known
+        volume; ``Get`` then ``Create`` with ``Opts: null`` for a new one with
+        ``volume_driver``; every driver probed for a new one without).  Anonymous
+        volumes (``-v /path``) get a random name.
+        """
+        if name is not None:
+            for other in self._by_id.values():
+                if other.name == name.removeprefix("/"):
+                    raise ContainerError(
+                        f'Conflict. The container name "/{other.name}" is already in use by '
+                        f'container "{other.id}". You have to remove (or rename) that '
+                        "container to be able to reuse that name.",
+                        http_status=409,
+                    )
+        cid = secrets.token_hex(32)
+        container = Container(
+            id=cid,
+            name=(name or f"emulated_{cid[:8]}").removeprefix("/"),
+            image=image,
+            command=list(command),
+            mounts=[],
+            volume_driver=volume_driver,
+            auto_remove=auto_remove,
+            detach=detach,
+            exit_code_override=exit_code,
+            runs_for_override=runs_for,
+        )
+        points = [parse_volume_spec(spec, volume_driver) for spec in volumes]
+        seen: set[str] = set()
+        for mp in points:
+            if mp.destination in seen:
+                raise ContainerError(f"Duplicate mount point: {mp.destination}", http_status=400)
+            seen.add(mp.destination)
+        registered: list[MountPoint] = []
+        try:
+            for mp in points:
+                if mp.type == "volume":
+                    info = await self.volumes.create(
+                        mp.name, mp.driver, None, reference=cid, explicit=False
+                    )
+                    mp.name, mp.driver, mp.source = info.Name, info.Driver, info.Mountpoint
+                registered.append(mp)
+        except BaseException:
+            for mp in registered:
+                if mp.type == "volume":
+                    await self.volumes.release(mp.name, cid)
+            raise
+        container.mounts = registered
+        self.rootfs(container).mkdir(parents=True, exist_ok=True)
+        self._by_id[cid] = container
+        self._exited[cid] = trio.Event()
+        self._save(container)
+        self._emit(container, "create")
+        return container
+
+    # -- start / exit ---------------------------------------------------------------
+
+    async def start(self, ref: str) -> Container:
+        """``docker start``: mount every volume (``Get`` + ``Mount``), then run."""
+        container = self.get(ref)
+        if container.running:
+            return container
+        try:
+            await self._setup_mounts(container)
+        except ContainerError as exc:
+            # The deferred cleanup of containerStart: unmount what this start mounted.
+            container.error = str(exc)
+            container.exit_code = 128
+            await self._unmount_volumes(container)
+            self._save(container)
+            raise
+        lifetime = lifetime_of(container.command, detach=container.detach)
+        runs_for = (
+            container.runs_for_override
+            if container.runs_for_override is not None
+            else lifetime.runs_for
+        )
+        code = (
+            container.exit_code_override
+            if container.exit_code_override is not None
+            else lifetime.exit_code
+        )
+        container.state = "running"
+        container.error = ""
+        self._exited[container.id] = trio.Event()
+        self._save(container)
+        self._emit(container, "start")
+        if runs_for == 0:
+            await self._exit(container, code)
+        elif not math.isinf(runs_for):
+            scope = trio.CancelScope()
+            container._exit_scope = scope
+            self._nursery.start_soon(self._exit_after, container, runs_for, code, scope)
+        return container
+
+    async def _exit_after(
+        self, container: Container, seconds: float, code: int, scope: trio.CancelScope
+    ) -> None:
+        with scope:
+            await trio.sleep(seconds)
+            await self._exit(container, code)
+
+    async def _exit(self, container: Container, code: int) -> None:
+        """``handleContainerExit``: unmount volumes, then ``--rm`` removal."""
+        if not container.running:
+            return
+        if container._exit_scope is not None:
+            container._exit_scope.cancel()
+            container._exit_scope = None
+        container.state = "exited"
+        container.exit_code = code
+        await self._unmount_volumes(container)
+        self._save(container)
+        self._emit(container, "die", {"exitCode": str(code)})
+        self._exited[container.id].set()
+        if container.auto_remove:
+            await self.remove(container.id, volumes=True)
+
+    async def _setup_mounts(self, container: Container) -> None:
+        """``setupMounts``: each volume mount gets its (kept or new) ID and is mounted."""
+        for mp in container.mounts:
+            if mp.type != "volume":
+                continue
+            mount_id = mp.id or secrets.token_hex(32)
+            try:
+                path = await self.volumes.mount(mp.name, mp.driver, mount_id)
+            except (VolumeError, VolumeDriverError) as exc:
+                raise ContainerError(
+                    f"error while mounting volume '{mp.source}': {exc}",
+                    http_status=getattr(exc, "http_status", 500),
+                ) from None
+            mp.id = mount_id
+            mp.active += 1
+            mp.path = path
+            if not Path(path).exists():
+                raise ContainerError(
+                    f'error mounting "{path}" to rootfs at "{mp.destination}": '
+                    f"stat {path}: no such file or directory (the plugin's Mount answered a "
+                    "Mountpoint that does not exist on the host)"
+                )
+
+    async def _unmount_volumes(self, container: Container) -> None:
+        """``UnmountVolumes``: ``Get`` + ``Unmount`` for each active mount; errors only logged."""
+        for mp in container.mounts:
+            if mp.type != "volume" or mp.id == "":
+                continue
+            if mp.active == 0:
+                log.error("An attempt to decrement a zero mount count id=%s", mp.id)
+                continue
+            try:
+                await self.volumes.unmount(mp.name, mp.driver, mp.id)
+            except (VolumeError, VolumeDriverError) as exc:
+                log.error(
+                    "%s cleanup: Failed to umount volumes: error while unmounting volumes for "
+                    "container %s: error unmounting volume %s: %s",
+                    container.id,
+                    container.id,
+                    mp.name,
+                    exc,
+                )
+                continue
+            mp.active -= 1
+            if mp.active == 0:
+                mp.id = ""
+                mp.path = ""
+
+    # -- stop / kill / wait ---------------------------------------------------------
+
+    async def stop(self, ref: str, *, signal_code: int = 143) -> Container:
+        """``docker stop``: the main process ends (exit 143 by default); volumes unmounted."""
+        container = self.get(ref)
+        await self._exit(container, signal_code)
+        return container
+
+    async def kill(self, ref: str) -> Container:
+        """``docker kill``: exit 137."""
+        container = self.get(ref)
+        if not container.running:
+            raise ContainerError(
+                f"cannot kill container: {ref}: container {container.id} is not running",
+                http_status=409,
+            )
+        await self._exit(container, 137)
+        return container
+
+    async def wait(self, ref: str) -> int:
+        """Wait until the container exits; its exit code."""
+        container = self.get(ref)
+        if container.running:
+            await self._exited[container.id].wait()
+        return container.exit_code
+
+    # -- remove ---------------------------------------------------------------------
+
+    async def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None:
+        """``docker rm [-f] [-v]``: release volume references; ``-v`` removes anonymous ones."""
+        container = self.get(ref)
+        if container.running:
+            if not force:
+                raise ContainerError(
+                    f'cannot remove container "/{container.name}": container is running: '
+                    "stop the container before removing or force remove",
+                    http_status=409,
+                )
+            await self._exit_for_removal(container)
+        self._by_id.pop(container.id, None)
+        errors = []
+        for mp in container.mounts:
+            if mp.type != "volume":
+                continue
+            await self.volumes.release(mp.name, container.id)
+            if not volumes or not mp.anonymous:
+                continue
+            try:
+                await self.volumes.remove(mp.name)
+            except VolumeError as exc:
+                if exc.kind != "in_use":
+                    errors.append(str(exc))
+        self.db.delete_container(container.id)
+        shutil.rmtree(self._root / container.id, ignore_errors=True)
+        self._emit(container, "destroy")
+        if errors:
+            raise ContainerError(f"failed to remove container {container.id}: " + "; ".join(errors))
+
+    async def _exit_for_removal(self, container: Container) -> None:
+        auto_remove, container.auto_remove = container.auto_remove, False
+        await self._exit(container, 137)
+        container.auto_remove = auto_remove
+
+    # -- run ------------------------------------------------------------------------
+
+    async def run(
+        self,
+        image: str = "busybox",
+        command: Sequence[str] = (),
+        *,
+        name: str | None = None,
+        volumes: Sequence[str] = (),
+        volume_driver: str = "",
+        auto_remove: bool = False,
+        detach: bool = False,
+        exit_code: int | None = None,
+        runs_for: float | None = None,
+    ) -> Container:
+        """``docker run``: create, start; attached runs wait for the exit (then ``--rm``)."""
+        container = await self.create(
+            image,
+            command,
+            name=name,
+            volumes=volumes,
+            volume_driver=volume_driver,
+            auto_remove=auto_remove,
+            detach=detach,
+            exit_code=exit_code,
+            runs_for=runs_for,
+        )
+        try:
+            await self.start(container.id)
+        except ContainerError:
+            if auto_remove:
+                await self.remove(container.id, volumes=True)
+            raise
+        if not detach and container.running:
+            await self.wait(container.id)
+        return container
+
+    # -- docker cp ------------------------------------------------------------------
+
+    async def copy(
+        self, ref: str, container_path: str, host_path: str | Path, *, into: bool = False
+    ) -> None:
+        """``docker cp``: the archive API mounts the volumes (same IDs while running).
+
+        ``into=False`` copies ``container_path`` out to ``host_path`` (one archive call);
+        ``into=True`` copies ``host_path`` into the container as the v28 CLI does: a
+        stat call, then the upload, each mounting and unmounting the volumes.
+        """
+        container = self.get(ref)
+        if into:
+            async with self._container_fs(container):
+                self._resolve(container, container_path)
+            async with self._container_fs(container):
+                _copy_path(Path(host_path), self._resolve(container, container_path))
+            return
+        async with self._container_fs(container):
+            source = self._resolve(container, container_path)
+            if not source.exists():
+                raise ContainerError(
+                    f"Could not find the file {container_path} in container {container.name}",
+                    http_status=404,
+                )
+            _copy_path(source, Path(host_path))
+
+    def _container_fs(self, container: Container) -> _ContainerFS:
+        return _ContainerFS(self, container)
+
+    def _resolve(self, container: Container, path: str) -> Path:
+        best: MountPoint | None = None
+        for mp in container.mounts:
+            dest = mp.destination.rstrip("/")
+            inside = path == dest or path.startswith(dest + "/")
+            if inside and (best is None or len(dest) > len(best.destination)):
+                best = mp
+        if best is None:
+            return self.rootfs(container) / path.lstrip("/")
+        base = Path(best.path if best.type == "volume" else best.source)
+        rest = path[len(best.destination.rstrip("/")) :].lstrip("/")
+        return base / rest if rest else base
+
+    # -- persistence and restart ----------------------------------------------------
+
+    def _save(self, container: Container) -> None:
+        if container.id in self._by_id:
+            self.db.put_container(container.id, container.name, container.to_json())
+
+    def _emit(self, container: Container, action: str, extra: Mapping[str, str] = {}) -> None:
+        if self._events is not None:
+            self._events("container", action, {"name": container.name, "id": container.id, **extra})
+
+    async def shutdown(self) -> None:
+        """dockerd stopping (no live-restore): running containers are stopped first."""
+        for container in list(self._by_id.values()):
+            if container.running:
+                await self._exit(container, 143)
+
+    def forget_running(self) -> None:
+        """dockerd crashing: containers die with it, nothing is unmounted."""
+        for container in self._by_id.values():
+            if container._exit_scope is not None:
+                container._exit_scope.cancel()
+                container._exit_scope = None
+
+    async def restore(self) -> None:
+        """After an engine restart: a ``Get`` per volume mount point (reference re-added)."""
+        self._by_id.clear()
+        for data in self.db.containers():
+            container = Container.from_json(data)
+            if container.running:
+                # The daemon died with it: the container is exited; its mount counts are
+                # gone (not persisted), so no Unmount will ever be sent for it.
+                container.state = "exited"
+                container.exit_code = 255
+            self._by_id[container.id] = container
+            self._exited[container.id] = trio.Event()
+            self._exited[container.id].set()
+            for mp in container.mounts:
+                if mp.type != "volume":
+                    continue
+                try:
+                    await self.volumes.get(mp.name, driver=mp.driver, reference=container.id)
+                except (VolumeError, VolumeDriverError) as exc:
+                    log.error("failed to restore volume %s of %s: %s", mp.name, container.id, exc)
+            self._save(container)
+
+
+class _ContainerFS:
+    """``openContainerFS``: volumes mounted for the duration of an archive call."""
+
+    def __init__(self, service: ContainerService, container: Container) -> None:
+        self._service = service
+        self._container = container
+
+    async def __aenter__(self) -> None:
+        try:
+            await self._service._setup_mounts(self._container)
+        except ContainerError:
+            await self._service._unmount_volumes(self._container)
+            raise
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._service._unmount_volumes(self._container)
+
+
+def _copy_path(source: Path, dest: Path) -> None:
+    if source.is_dir():
+        target = dest / source.name if dest.is_dir() else dest
+        shutil.copytree(source, target, dirs_exist_ok=True)
+    else:
+        target = dest / source.name if dest.is_dir() else dest
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)

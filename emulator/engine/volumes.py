@@ -1,0 +1,208 @@
+"""``engine.volumes``: the volume service as dockerd's API uses it (``volume/service``).
+
+Answers are :class:`VolumeInfo`, shaped like the Engine API's ``Volume`` object.
+Errors are :class:`~emulator.engine.volume_store.VolumeError` with dockerd's texts.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from emulator.engine.volume_drivers import VolumeDriverError
+from emulator.engine.volume_store import StoredVolume, VolumeError, VolumeStore
+from emulator.protocol import volume as wire
+from emulator.protocol.gojson import ZERO_TIME
+
+_GO_RFC3339 = "%Y-%m-%dT%H:%M:%SZ"
+
+
+@attrs.frozen
+class VolumeInfo:
+    """A volume as dockerd's API shows it (``docker volume inspect``)."""
+
+    Name: str
+    Driver: str
+    Mountpoint: str
+    CreatedAt: str
+    Labels: dict[str, str] | None
+    Scope: str
+    Options: dict[str, str] | None
+    Status: dict[str, Any] | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        """The JSON object dockerd answers (``Status`` only when set)."""
+        data = attrs.asdict(self)
+        if self.Status is None:
+            del data["Status"]
+        return data
+
+
+def _created_at(v: StoredVolume) -> str:
+    created = v.volume.created_at or ZERO_TIME
+    if created.utcoffset() is not None:
+        offset = created.utcoffset()
+        if offset is not None and offset.total_seconds() != 0:
+            return created.isoformat(timespec="seconds")
+    return created.strftime(_GO_RFC3339) if created.year >= 1000 else "0001-01-01T00:00:00Z"
+
+
+def to_info(v: StoredVolume, *, status: bool = False) -> VolumeInfo:
+    """``volumeToAPIType``: the cached mountpoint, never a ``Path`` call."""
+    return VolumeInfo(
+        Name=v.name,
+        Driver=v.driver,
+        Mountpoint=v.volume.cached_path,
+        CreatedAt=_created_at(v),
+        Labels=v.labels,
+        Scope=v.scope,
+        Options=v.options,
+        Status=dict(v.volume.status) if status and v.volume.status else None,
+    )
+
+
+@attrs.frozen
+class PruneReport:
+    VolumesDeleted: list[str]
+    SpaceReclaimed: int
+
+
+class VolumeService:
+    """Create, inspect, list, remove and prune volumes, and mount them for containers."""
+
+    def __init__(self, store: VolumeStore) -> None:
+        self.store = store
+
+    async def create(
+        self,
+        name: str = "",
+        driver: str = wire.DEFAULT_DRIVER,
+        opts: Mapping[str, str] | None = None,
+        labels: Mapping[str, str] | None = None,
+        *,
+        reference: str = "",
+        explicit: bool = True,
+    ) -> VolumeInfo:
+        """``docker volume create``: ``opts`` is sent as a map (``{}`` when None).
+
+        ``explicit=False`` is the implicit creation of ``docker run -v``: ``Opts`` is
+        then sent as ``null`` when no options are given.  An empty ``name`` makes an
+        anonymous volume (random 64-hex name, label ``com.docker.volume.anonymous``).
+        """
+        label_map = dict(labels) if labels is not None else None
+        if name == "":
+            name = secrets.token_hex(32)
+            driver = driver or wire.DEFAULT_DRIVER
+            label_map = {**(label_map or {}), wire.ANONYMOUS_LABEL: ""}
+        if opts is None and explicit:
+            opts = {}
+        v = await self.store.create(name, driver, opts=opts, labels=label_map, reference=reference)
+        return to_info(v)
+
+    async def inspect(self, name: str) -> VolumeInfo:
+        """``docker volume inspect``: one ``Get`` for a known volume; every driver otherwise."""
+        return to_info(await self.store.get(name), status=True)
+
+    async def list(
+        self, filters: Mapping[str, Sequence[str]] | None = None
+    ) -> tuple[list[VolumeInfo], list[str]]:
+        """``docker volume ls``: volumes and warnings (one per failing driver)."""
+        filters = dict(filters or {})
+        unknown = set(filters) - {"name", "driver", "label", "dangling"}
+        if unknown:
+            raise VolumeError(f"invalid filter '{sorted(unknown)[0]}'", kind="invalid")
+        drivers = list(filters.get("driver", ())) or None
+        volumes, warnings = await self.store.list(drivers)
+        return [to_info(v) for v in volumes if self._matches(v, filters)], warnings
+
+    def _matches(self, v: StoredVolume, filters: Mapping[str, Sequence[str]]) -> bool:
+        names = filters.get("name")
+        if names and not any(re.search(pattern, v.name) for pattern in names):
+            return False
+        for wanted in filters.get("label", ()):
+            key, sep, value = wanted.partition("=")
+            labels = v.labels or {}
+            if key not in labels or (sep and labels[key] != value):
+                return False
+        dangling = filters.get("dangling")
+        if dangling:
+            flag = dangling[0].lower() in ("1", "true")
+            if self.store.has_ref(v.name) == flag:
+                return False
+        return True
+
+    async def remove(self, name: str, *, force: bool = False) -> None:
+        """``docker volume rm [-f]``: ``Get``, ``Get``, ``Remove``; refused while in use."""
+        try:
+            v = await self.store.get(name)
+        except VolumeError as exc:
+            if exc.kind == "not_found" and force:
+                return
+            raise
+        try:
+            await self.store.remove(v, purge_on_error=force)
+        except VolumeError as exc:
+            if exc.kind == "not_found":
+                return
+            raise
+
+    async def prune(self, *, all: bool = False) -> PruneReport:
+        """``docker volume prune``: unused ``local`` volumes without options (anonymous
+        ones only, unless ``all``).  Plugins are still enumerated and activated."""
+        volumes, _ = await self.store.list([wire.DEFAULT_DRIVER])
+        deleted: list[str] = []
+        reclaimed = 0
+        for v in volumes:
+            if self.store.has_ref(v.name) or v.options:
+                continue
+            if not all and wire.ANONYMOUS_LABEL not in (v.labels or {}):
+                continue
+            size = _size(v.volume.cached_path)
+            try:
+                await self.store.remove(v)
+            except VolumeError:
+                continue
+            deleted.append(v.name)
+            reclaimed += size
+        return PruneReport(VolumesDeleted=deleted, SpaceReclaimed=reclaimed)
+
+    # -- what containers use ----------------------------------------------------------
+
+    async def mount(self, name: str, driver: str, mount_id: str) -> str:
+        """``VolumesService.Mount``: ``Get`` (with the driver), then the driver's Mount."""
+        v = await self.store.get(name, driver=driver)
+        driver_obj = await self.store.drivers.get(v.driver)
+        return await driver_obj.mount(v.volume, mount_id)
+
+    async def unmount(self, name: str, driver: str, mount_id: str) -> None:
+        """``VolumesService.Unmount``: ``Get`` (with the driver), then the driver's Unmount."""
+        v = await self.store.get(name, driver=driver)
+        driver_obj = await self.store.drivers.get(v.driver)
+        await driver_obj.unmount(v.volume, mount_id)
+
+    async def get(self, name: str, *, driver: str = "", reference: str = "") -> VolumeInfo:
+        """``VolumesService.Get`` with a reference (container restore, ``--volumes-from``)."""
+        return to_info(await self.store.get(name, driver=driver, reference=reference))
+
+    async def release(self, name: str, reference: str) -> None:
+        await self.store.release(name, reference)
+
+
+def _size(path: str) -> int:
+    import os
+
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for file in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, file)).st_size
+            except OSError:
+                continue
+    return total
+
+
+__all__ = ["PruneReport", "VolumeDriverError", "VolumeError", "VolumeInfo", "VolumeService"]
