@@ -8,12 +8,15 @@ from emulator.mocks.host import (
     RecordedRequest,
     Reply,
 )
+from emulator.mocks.volume import MockVolumePlugin, VolumeState
 
 __all__ = [
     "PLUGIN_CONTENT_TYPE",
     "BindError",
     "Handler",
     "MockPlugin",
+    "MockVolumePlugin",
     "RecordedRequest",
     "Reply",
+    "VolumeState",
 ]
