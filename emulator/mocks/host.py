@@ -279,6 +279,10 @@ class MockPlugin:
         """Answer ``method`` (``"VolumeDriver.Mount"``) with ``handler`` from now on."""
         self._handlers[method] = handler
 
+    def handler(self, method: str) -> Handler | None:
+        """The handler currently answering ``method`` (to restore it after an override)."""
+        return self._handlers.get(method)
+
     def calls(self, method: str) -> list[RecordedRequest]:
         """The recorded requests for ``method``, in arrival order."""
         return [r for r in self.requests if r.method == method]
