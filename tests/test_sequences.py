@@ -81,13 +81,15 @@ def test_every_table_row_has_a_case() -> None:
     assert set(CASES) == set(VOLUME_SEQUENCES)
 
 
+@pytest.mark.parametrize("profile", ["24", "28"])
 @pytest.mark.parametrize("operation", sorted(VOLUME_SEQUENCES))
-async def test_sequence(short_tmp: Path, operation: str) -> None:
+async def test_sequence(short_tmp: Path, operation: str, profile: str) -> None:
+    """The volume code of v24.0.9 and v28.5.2 differs only cosmetically: same calls."""
     plugin = MockVolumePlugin(short_tmp / "state", name=D)
     prepare, act = CASES[operation]
     async with trio.open_nursery() as nursery:
         await nursery.start(plugin.serve, f"unix:{short_tmp}/run/docker/plugins/{D}.sock")
-        async with open_engine(root=short_tmp) as engine:
+        async with open_engine(root=short_tmp, profile=profile) as engine:
             await prepare(engine)
             plugin.plugin.reset()
             await act(engine)
