@@ -357,6 +357,7 @@ class ContainerService:
             mp.id = mount_id
             mp.active += 1
             mp.path = path
+            self._volume_event("mount", container, mp)
             if not Path(path).exists():
                 raise ContainerError(
                     f'error mounting "{path}" to rootfs at "{mp.destination}": '
@@ -385,6 +386,7 @@ class ContainerService:
                 )
                 continue
             mp.active -= 1
+            self._volume_event("unmount", container, mp)
             if mp.active == 0:
                 mp.id = ""
                 mp.path = ""
@@ -542,6 +544,13 @@ class ContainerService:
         if self._events is not None:
             self._events("container", action, {"name": container.name, "id": container.id, **extra})
 
+    def _volume_event(self, action: str, container: Container, mp: MountPoint) -> None:
+        if self._events is not None:
+            attributes = {"driver": mp.driver, "container": container.id}
+            if action == "mount":
+                attributes |= {"destination": mp.destination, "read/write": str(mp.rw).lower()}
+            self._events("volume", action, {"name": mp.name, **attributes})
+
     async def shutdown(self) -> None:
         """dockerd stopping (no live-restore): running containers are stopped first."""
         for container in list(self._by_id.values()):
@@ -586,21 +595,29 @@ class _ContainerFS:
         self._container = container
 
     async def __aenter__(self) -> None:
-        try:
-            await self._service._setup_mounts(self._container)
-        except ContainerError:
-            await self._service._unmount_volumes(self._container)
-            raise
+        # No clean-up when a Mount fails here: dockerd's openContainerFS registers its
+        # UnmountVolumes only after setupMounts succeeded, so volumes mounted before
+        # the failing one stay mounted (their counts are not given back).
+        await self._service._setup_mounts(self._container)
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self._service._unmount_volumes(self._container)
 
 
 def _copy_path(source: Path, dest: Path) -> None:
+    """Copy a file or tree with plain reads and writes.
+
+    ``shutil.copy2`` uses ``sendfile`` and copies metadata, which a FUSE mount (such
+    as rclone's) may refuse with EIO; the archive API only needs the bytes.
+    """
+    target = dest / source.name if dest.is_dir() else dest
     if source.is_dir():
-        target = dest / source.name if dest.is_dir() else dest
-        shutil.copytree(source, target, dirs_exist_ok=True)
+        shutil.copytree(source, target, dirs_exist_ok=True, copy_function=_copy_file)
     else:
-        target = dest / source.name if dest.is_dir() else dest
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, target)
+        _copy_file(source, target)
+
+
+def _copy_file(source: str | Path, target: str | Path) -> None:
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        shutil.copyfileobj(src, dst)
