@@ -3,14 +3,18 @@
 Start an engine with :func:`open_engine` (trio)::
 
     async with emulator.open_engine(root="/tmp/root") as engine:
-        plugin = await engine.plugins.get("myvol", "VolumeDriver")
-        reply = await engine.plugins.call("myvol", "VolumeDriver.List", {})
-        print(engine.journal.calls("VolumeDriver.List"))
+        await engine.volumes.create("v1", driver="myvol", opts={"k": "v"})
+        c = await engine.containers.run(volumes=["v1:/data"], name="c1", detach=True)
+        await engine.containers.stop("c1")
+        print(engine.journal.calls("VolumeDriver.Mount"))
 
 Every error raised on dockerd's behalf is an :class:`EngineError` whose text is dockerd's.
 """
 
+from emulator.engine.containers import Container, ContainerError
 from emulator.engine.core import Engine, open_engine
+from emulator.engine.volume_store import VolumeError
+from emulator.engine.volumes import VolumeInfo
 from emulator.errors import (
     ConfigurationError,
     EmulatorError,
@@ -29,6 +33,8 @@ from emulator.protocol.profiles import PROFILES, EngineProfile
 __all__ = [
     "PROFILES",
     "ConfigurationError",
+    "Container",
+    "ContainerError",
     "EmulatorError",
     "Engine",
     "EngineError",
@@ -42,5 +48,7 @@ __all__ = [
     "PluginResponseError",
     "PluginStatusError",
     "PluginTransportError",
+    "VolumeError",
+    "VolumeInfo",
     "open_engine",
 ]

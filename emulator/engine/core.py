@@ -75,6 +75,16 @@ class Engine:
         local = LocalVolumeDriver(self.data_root / "volumes")
         return VolumeStore(DriverStore(self.plugins, local), self.db, events=self.events)
 
+    async def start(self) -> None:
+        """What dockerd does when it starts on an existing data-root: restore state.
+
+        Each stored volume's driver is asked ``Get`` (plugins are looked up and
+        activated for that); containers get their volume references back.  A fresh
+        data-root costs nothing.
+        """
+        await self.volumes.store.restore()
+        await self.containers.restore()
+
     async def restart(self, *, crash: bool = False) -> None:
         """Restart the emulated dockerd, as ``systemctl restart docker`` would.
 
@@ -92,8 +102,7 @@ class Engine:
         self.plugins = self._new_registry()
         self.volumes.store = self._new_volume_store()
         self.restarts += 1
-        await self.volumes.store.restore()
-        await self.containers.restore()
+        await self.start()
 
     async def aclose(self) -> None:
         """Close every connection the engine holds and the state database."""
@@ -138,6 +147,7 @@ async def open_engine(
             in_userns=in_userns,
         )
         try:
+            await engine.start()
             yield engine
         finally:
             with trio.CancelScope(shield=True):
