@@ -29,9 +29,10 @@ WRITER = textwrap.dedent(
 )
 
 
-async def test_sigkill_loses_nothing_committed(short_tmp: Path) -> None:
+def write_then_kill(root: Path) -> None:
+    """Run WRITER in its own process group and SIGKILL it once it has committed."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(short_tmp)],
+        [sys.executable, "-c", WRITER, str(root)],
         stdout=subprocess.PIPE,
         text=True,
         start_new_session=True,
@@ -44,6 +45,10 @@ async def test_sigkill_loses_nothing_committed(short_tmp: Path) -> None:
         proc.wait(timeout=10)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+async def test_sigkill_loses_nothing_committed(short_tmp: Path) -> None:
+    write_then_kill(short_tmp)
     async with open_engine(root=short_tmp) as engine:
         volumes, _ = await engine.volumes.list()
         assert sorted(v.Name for v in volumes) == sorted(f"kept{i}" for i in range(20))
