@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -27,6 +28,9 @@ import trio
 from emulator import open_engine
 from emulator.engine.core import Engine
 from emulator.mocks.volume import MockVolumePlugin
+
+sys.path.insert(0, str(Path(__file__).parent))
+from h11_plugin import serve_h11_plugin
 
 CYCLE_REQUESTS = [
     ("Get", False),
@@ -41,77 +45,35 @@ CYCLE_REQUESTS = [
 ]
 
 
-async def minimal_volume_plugin(
-    path: Path, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-) -> None:
+class MinimalVolumePlugin:
     """A correct but minimal volume plugin: names in a set, fixed answers."""
-    volumes: set[str] = set()
 
-    def answer(target: bytes, body: bytes) -> bytes:
-        method = target.decode().removeprefix("/")
+    def __init__(self, mountpoint: Path) -> None:
+        self.mountpoint = mountpoint
+        self.volumes: set[str] = set()
+
+    def __call__(self, target: bytes, body: bytes) -> bytes:
+        return self.answer(target.decode().removeprefix("/"), body) + b"\n"
+
+    def answer(self, method: str, body: bytes) -> bytes:
         if method == "Plugin.Activate":
             return b'{"Implements":["VolumeDriver"]}'
-        request = json.loads(body) if body.strip() else {}
-        name = request.get("Name", "")
+        name = (json.loads(body) if body.strip() else {}).get("Name", "")
         if method == "VolumeDriver.Capabilities":
             return b'{"Capabilities":{"Scope":"local"}}'
         if method == "VolumeDriver.Get":
-            if name in volumes:
+            if name in self.volumes:
                 return json.dumps({"Volume": {"Name": name}}).encode()
             return b'{"Err":"no such volume"}'
         if method == "VolumeDriver.Create":
-            volumes.add(name)
+            self.volumes.add(name)
         elif method == "VolumeDriver.Remove":
-            volumes.discard(name)
+            self.volumes.discard(name)
         elif method == "VolumeDriver.Mount":
-            return json.dumps({"Mountpoint": str(path.parent)}).encode()
+            return json.dumps({"Mountpoint": str(self.mountpoint)}).encode()
         elif method == "VolumeDriver.List":
-            return json.dumps({"Volumes": [{"Name": n} for n in sorted(volumes)]}).encode()
+            return json.dumps({"Volumes": [{"Name": n} for n in sorted(self.volumes)]}).encode()
         return b"{}"
-
-    async def handle(stream: trio.SocketStream) -> None:
-        conn = h11.Connection(h11.SERVER)
-        target, body = b"", b""
-        try:
-            while True:
-                event = conn.next_event()
-                if event is h11.NEED_DATA:
-                    data = await stream.receive_some(65536)
-                    if not data:
-                        return
-                    conn.receive_data(data)
-                elif isinstance(event, h11.Request):
-                    target, body = event.target, b""
-                elif isinstance(event, h11.Data):
-                    body += event.data
-                elif isinstance(event, h11.EndOfMessage):
-                    reply = answer(target, body) + b"\n"
-                    head = h11.Response(
-                        status_code=200, headers=[("Content-Length", str(len(reply)))]
-                    )
-                    await stream.send_all(
-                        conn.send(head)
-                        + conn.send(h11.Data(data=reply))
-                        + conn.send(h11.EndOfMessage())
-                    )
-                    conn.start_next_cycle()
-                elif isinstance(event, h11.ConnectionClosed):
-                    return
-        except trio.BrokenResourceError:
-            return
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sock = trio.socket.socket(trio.socket.AF_UNIX)
-    await sock.bind(str(path))
-    sock.listen(64)
-    try:
-        await trio.serve_listeners(
-            handle,
-            [trio.SocketListener(sock)],
-            task_status=task_status,  # type: ignore[arg-type]
-        )
-    finally:
-        path.unlink(missing_ok=True)
 
 
 async def bare_cycles(sock: Path, n: int) -> float:
@@ -197,7 +159,7 @@ async def main(cycles: int, volumes: int) -> dict[str, object]:
         results: dict[str, object] = {}
         async with trio.open_nursery() as nursery:
             fast = root / "run/docker/plugins/fast.sock"
-            await nursery.start(minimal_volume_plugin, fast)
+            await nursery.start(serve_h11_plugin, fast, MinimalVolumePlugin(root))
             mock = MockVolumePlugin(root / "mockstate", name="mock")
             await nursery.start(mock.serve, f"unix:{root / 'run/docker/plugins/mock.sock'}")
             async with open_engine(root=root) as engine:

@@ -5,7 +5,6 @@ Each test names the dockerd rule it guards (``../shared/protocol/core.md`` secti
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import re
 from collections.abc import AsyncIterator, Callable
@@ -27,6 +26,7 @@ from emulator.errors import (
     PluginTransportError,
 )
 from emulator.protocol.profiles import PROFILES
+from tests.netutil import blackholed_port
 from tests.rawplugin import Close, Hang, Raw, RawPlugin, RawRequest, Reset, Respond
 
 ACTIVATE_OK = Respond(body=b'{"Implements": ["VolumeDriver"]}\n')
@@ -307,21 +307,7 @@ async def test_connection_refused_is_retried_until_the_plugin_listens(
 async def test_tcp_dial_timeout_schedule(
     engine: Engine, short_tmp: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
-    import socket as stdsocket
-
-    # A loopback listener whose accept queue is full drops new SYNs: connect() hangs.
-    listener = stdsocket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(0)
-    port = listener.getsockname()[1]
-    fillers = []
-    try:
-        for _ in range(4):
-            s = stdsocket.socket()
-            s.setblocking(False)
-            with contextlib.suppress(BlockingIOError):
-                s.connect(("127.0.0.1", port))
-            fillers.append(s)
+    with blackholed_port() as port:
         spec = short_tmp / "etc/docker/plugins/bh.spec"
         spec.parent.mkdir(parents=True)
         spec.write_text(f"tcp://127.0.0.1:{port}")
@@ -329,10 +315,6 @@ async def test_tcp_dial_timeout_schedule(
         with pytest.raises(PluginLookupError) as info:
             await engine.plugins.get("bh", "VolumeDriver")
         elapsed = trio.current_time() - start
-    finally:
-        for s in fillers:
-            s.close()
-        listener.close()
     starts = [round(a.started - start) for a in engine.journal.calls("Plugin.Activate")]
     assert starts == [0, 11, 23]
     assert elapsed == pytest.approx(33)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import socket as stdsocket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,6 +13,7 @@ from emulator import open_engine
 from emulator.engine.core import Engine
 from emulator.errors import PluginLookupError, PluginStatusError
 from emulator.mocks import MockPlugin, Reply
+from tests.netutil import blackholed_port
 from tests.rawplugin import RawPlugin, Respond
 from tests.test_plugin_client import sock_path
 
@@ -173,18 +172,7 @@ async def test_journal_records_every_attempt_with_its_outcome(
 async def test_tcp_dial_timeout_is_32s_in_profile_24(
     short_tmp: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
-    listener = stdsocket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(0)
-    port = listener.getsockname()[1]
-    fillers = []
-    try:
-        for _ in range(4):
-            s = stdsocket.socket()
-            s.setblocking(False)
-            with contextlib.suppress(BlockingIOError):
-                s.connect(("127.0.0.1", port))
-            fillers.append(s)
+    with blackholed_port() as port:
         write_spec(short_tmp, "bh", f"tcp://127.0.0.1:{port}")
         async with open_engine(root=short_tmp, profile="24") as engine:
             start = trio.current_time()
@@ -192,10 +180,6 @@ async def test_tcp_dial_timeout_is_32s_in_profile_24(
                 await engine.plugins.get("bh", "VolumeDriver")
             starts = [round(a.started - start) for a in engine.journal.calls("Plugin.Activate")]
             elapsed = trio.current_time() - start
-    finally:
-        for s in fillers:
-            s.close()
-        listener.close()
     # One 32 s dial, then 1 s backoff + 32 s elapsed >= 30 s: v24 never dials twice
     # (v25+ dials at 0, 11 and 23 s, see test_plugin_client).
     assert starts == [0]

@@ -246,9 +246,11 @@ class PluginRegistry:
         for client in self._clients:
             await client.aclose()
 
-    def forget(self) -> None:
-        """Drop the activation cache (what a dockerd restart does)."""
+    async def forget(self) -> None:
+        """Drop the activation cache and close the clients (what a dockerd restart does)."""
         self._storage.clear()
+        await self.aclose()
+        self._clients.clear()
 
     # -- internals -------------------------------------------------------------------
 
