@@ -37,6 +37,8 @@ class JournalEntry:
     response_body: bytes | None
     error: str | None
     """dockerd's text for the failure of this attempt, or None."""
+    fault: str | None = None
+    """The injected fault that shaped this attempt, if any."""
 
     @property
     def request(self) -> Any:

@@ -17,6 +17,7 @@ from emulator.engine.state import StateDB
 from emulator.engine.volume_drivers import DriverStore, LocalVolumeDriver
 from emulator.engine.volume_store import VolumeStore
 from emulator.engine.volumes import VolumeService
+from emulator.faults import FaultSet
 from emulator.journal import Journal
 from emulator.protocol.profiles import EngineProfile, get_profile
 from emulator.transport.client import DEFAULT_BODY_LIMIT
@@ -26,7 +27,8 @@ class Engine:
     """An emulated dockerd.  Create it with :func:`open_engine`.
 
     Attributes: ``plugins`` (the v1 plugin registry), ``volumes`` (the volume
-    service), ``containers`` (fake containers), ``journal`` (every plugin call),
+    service), ``containers`` (fake containers), ``faults`` (injected faults),
+    ``journal`` (every plugin call),
     ``events`` (what ``docker events`` would show), ``profile`` (the dockerd version
     emulated), ``paths`` (where plugins are looked for), ``data_root`` (the engine's
     state directory).
@@ -42,8 +44,10 @@ class Engine:
         hang_guard: float | None,
         body_limit: int,
         in_userns: bool,
+        seed: int | None = None,
     ) -> None:
         self.paths = paths
+        self.faults = FaultSet(seed)
         self.data_root = data_root
         self.profile = profile
         self.journal = Journal()
@@ -69,6 +73,7 @@ class Engine:
             self.journal,
             hang_guard=self._hang_guard,
             body_limit=self._body_limit,
+            faults=self.faults,
         )
 
     def _new_volume_store(self) -> VolumeStore:
@@ -119,6 +124,7 @@ async def open_engine(
     hang_guard: float | None = 300.0,
     body_limit: int = DEFAULT_BODY_LIMIT,
     in_userns: bool = False,
+    seed: int | None = None,
 ) -> AsyncIterator[Engine]:
     """Run an emulated dockerd for the duration of the ``async with`` block (trio).
 
@@ -129,7 +135,8 @@ async def open_engine(
     "28").  ``hang_guard`` bounds, in engine seconds, the calls dockerd itself would
     wait on forever (``Plugin.Activate`` and other calls without a deadline); None
     waits forever like dockerd.  ``body_limit`` caps plugin answers (dockerd has none).
-    ``in_userns`` says to behave as a dockerd running in a user namespace.
+    ``in_userns`` says to behave as a dockerd running in a user namespace.  ``seed``
+    seeds ``engine.faults`` (random when None; ``engine.faults.seed`` tells it).
 
     Every task the engine starts belongs to it and ends with the block.
     """
@@ -145,6 +152,7 @@ async def open_engine(
             hang_guard=hang_guard,
             body_limit=body_limit,
             in_userns=in_userns,
+            seed=seed,
         )
         try:
             await engine.start()

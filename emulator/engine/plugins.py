@@ -21,6 +21,7 @@ import trio
 
 from emulator.discovery import DiscoveryError, LocalRegistry, PluginNotFound, PluginSpec
 from emulator.errors import EngineError, PluginLookupError
+from emulator.faults import FaultSet
 from emulator.journal import Journal
 from emulator.protocol.activation import (
     ACTIVATE,
@@ -106,8 +107,10 @@ class PluginRegistry:
         *,
         hang_guard: float | None = 300.0,
         body_limit: int = DEFAULT_BODY_LIMIT,
+        faults: FaultSet | None = None,
     ) -> None:
         self.discovery = discovery
+        self._faults = faults
         self.profile = profile
         self.journal = journal
         self._hang_guard = hang_guard
@@ -326,6 +329,7 @@ class PluginRegistry:
             ssl_context=context,
             hang_guard=self._hang_guard,
             body_limit=self._body_limit,
+            faults=self._faults,
         )
         self._clients.append(client)
         return client

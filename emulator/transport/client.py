@@ -9,6 +9,7 @@ Every attempt is written to the journal.  All waiting uses trio's clock.
 
 from __future__ import annotations
 
+import json
 import logging
 import ssl
 from typing import Any, TypeVar
@@ -24,6 +25,7 @@ from emulator.errors import (
     PluginStatusError,
     PluginTransportError,
 )
+from emulator.faults import Decision, Delay, FaultSet, Respond, Wire
 from emulator.journal import Journal
 from emulator.protocol import gojson
 from emulator.protocol.http import Target, request_headers, request_path
@@ -66,8 +68,10 @@ class PluginClient:
         ssl_context: ssl.SSLContext | None = None,
         hang_guard: float | None = 300.0,
         body_limit: int = DEFAULT_BODY_LIMIT,
+        faults: FaultSet | None = None,
     ) -> None:
         self.plugin = plugin
+        self._faults = faults
         self.target = target
         self.profile = profile
         self._journal = journal
@@ -146,8 +150,10 @@ class PluginClient:
         while True:
             attempt = retries + 1
             t0 = trio.current_time()
+            decision = self._faults.decide(self.plugin, method, payload) if self._faults else None
+            fault = decision.describe() if decision else None
             try:
-                response = await self._attempt(method, payload, timeout)
+                response = await self._attempt(method, payload, timeout, decision)
             except WireFailure as failure:
                 if failure.written and self.profile.retry_resends_empty_body:
                     # dockerd reuses one drained bytes.Buffer for every attempt.
@@ -155,7 +161,17 @@ class PluginClient:
                 else:
                     sent = payload
                 error = self._failure_error(method, url, failure, attempts=attempt)
-                self._record(call_id, attempt, method, t0, sent, failure.status, None, str(error))
+                self._record(
+                    call_id,
+                    attempt,
+                    method,
+                    t0,
+                    sent,
+                    failure.status,
+                    None,
+                    str(error),
+                    fault=fault,
+                )
                 if isinstance(error, PluginTransportError) and retry:
                     delay = backoff(retries, self.profile.retry_budget)
                     if not should_give_up(
@@ -174,7 +190,9 @@ class PluginClient:
                 raise error from None
             except BodyTooLarge as exc:
                 text = f"{method}: {exc}"
-                self._record(call_id, attempt, method, t0, payload, exc.status, None, text)
+                self._record(
+                    call_id, attempt, method, t0, payload, exc.status, None, text, fault=fault
+                )
                 raise PluginResponseError(
                     text,
                     plugin=self.plugin,
@@ -187,7 +205,7 @@ class PluginClient:
                     f"{method}: no answer from plugin {self.plugin} within "
                     f"{go_duration(self._hang_guard or 0)}"
                 )
-                self._record(call_id, attempt, method, t0, payload, None, None, text)
+                self._record(call_id, attempt, method, t0, payload, None, None, text, fault=fault)
                 raise PluginHangError(
                     text,
                     plugin=self.plugin,
@@ -201,24 +219,89 @@ class PluginClient:
             if response.status != 200:
                 detail = _status_detail(response.body)
                 self._record(
-                    call_id, attempt, method, t0, payload, response.status, response.body, None
+                    call_id,
+                    attempt,
+                    method,
+                    t0,
+                    payload,
+                    response.status,
+                    response.body,
+                    None,
+                    fault=fault,
                 )
                 raise PluginStatusError(
                     plugin=self.plugin, method=method, status=response.status, detail=detail
                 )
-            self._record(call_id, attempt, method, t0, payload, 200, response.body, None)
+            self._record(
+                call_id, attempt, method, t0, payload, 200, response.body, None, fault=fault
+            )
             return response
 
-    async def _attempt(self, method: str, body: bytes, timeout: float | None) -> RawResponse:
+    async def _attempt(
+        self, method: str, body: bytes, timeout: float | None, decision: Decision | None
+    ) -> RawResponse:
         deadline = timeout if timeout is not None else self._hang_guard
         with trio.move_on_after(deadline if deadline is not None else float("inf")) as scope:
-            return await self._exchange(method, body)
+            if decision is None:
+                return await self._exchange(method, body)
+            return await self._faulty_exchange(method, body, decision)
         assert scope.cancelled_caught
         if timeout is None:
             raise _Hung
         raise WireFailure(goerrors.DEADLINE_EXCEEDED, phase="head", written=True)
 
-    async def _exchange(self, method: str, body: bytes) -> RawResponse:
+    async def _faulty_exchange(self, method: str, body: bytes, decision: Decision) -> RawResponse:
+        """One attempt shaped by an injected fault (see ``docs/scenario-format.md``)."""
+        action = decision.action
+        if isinstance(action, Delay):
+            await trio.sleep(decision.delay)
+            return await self._exchange(method, body)
+        if isinstance(action, Respond):
+            await trio.lowlevel.checkpoint()
+            return _synthesized(action)
+        assert isinstance(action, Wire)
+        kind = action.kind
+        if kind == "hang":
+            await trio.sleep_forever()
+        if kind == "reset_before_send":
+            await trio.lowlevel.checkpoint()
+            cause = self._op_text("write", "broken pipe")
+            raise WireFailure(goerrors.CONNECTION_BROKEN + cause, phase="write", written=False)
+        if kind == "drop":
+            await trio.lowlevel.checkpoint()
+            raise WireFailure("EOF", phase="head", written=True)
+        # The plugin gets the request and answers; what comes back is spoiled.
+        response = await self._exchange(method, body, keep_connection=False)
+        if kind == "reset":
+            raise WireFailure(
+                self._op_text("read", goerrors.ECONNRESET_TEXT), phase="head", written=True
+            )
+        if kind == "reset_mid_response":
+            raise WireFailure(
+                self._op_text("read", goerrors.ECONNRESET_TEXT),
+                phase="body",
+                written=True,
+                status=response.status,
+            )
+        if kind == "truncate":
+            raise WireFailure("unexpected EOF", phase="body", written=True, status=response.status)
+        if kind == "garbage":
+            raise WireFailure(
+                goerrors.CONNECTION_BROKEN + 'malformed HTTP response "\\x00GARBAGE\\xff"',
+                phase="head",
+                written=True,
+            )
+        # drip: the answer trickles in at `rate` bytes per second.
+        await trio.sleep(len(response.body) / max(action.rate, 1e-9))
+        return response
+
+    def _op_text(self, op: str, cause: str) -> str:
+        local = "@" if self.target.network == "unix" else "127.0.0.1:0"
+        return goerrors.op_error(op, self.target.network, self.target.dial, f"{op}: {cause}", local)
+
+    async def _exchange(
+        self, method: str, body: bytes, *, keep_connection: bool = True
+    ) -> RawResponse:
         conn, _reused = await self._pool.acquire()
         ok = False
         try:
@@ -231,7 +314,7 @@ class PluginClient:
             ok = True
             return response
         finally:
-            if ok:
+            if ok and keep_connection:
                 await self._pool.release(conn)
             else:
                 await conn.aclose()
@@ -266,6 +349,7 @@ class PluginClient:
         status: int | None,
         response_body: bytes | None,
         error: str | None,
+        fault: str | None = None,
     ) -> None:
         self._journal.record(
             call_id=call_id,
@@ -279,11 +363,28 @@ class PluginClient:
             status=status,
             response_body=response_body,
             error=error,
+            fault=fault,
         )
 
 
 class _Hung(Exception):
     """Internal: the hang guard fired on a call dockerd does not bound."""
+
+
+def _synthesized(respond: Respond) -> RawResponse:
+    """The answer a ``respond`` fault gives instead of the plugin."""
+    if respond.err is not None:
+        body = json.dumps({"Err": respond.err}, separators=(",", ":")).encode() + b"\n"
+    elif respond.body is None:
+        body = b""
+    elif isinstance(respond.body, str):
+        body = respond.body.encode()
+    else:
+        body = json.dumps(dict(respond.body), separators=(",", ":")).encode() + b"\n"
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+    if respond.content_type:
+        headers = ((b"Content-Type", respond.content_type.encode()),)
+    return RawResponse(status=respond.status, headers=headers, body=body)
 
 
 def _status_detail(body: bytes) -> str:
