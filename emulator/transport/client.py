@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import attrs
 import trio
 
+from emulator.clock import real_io
 from emulator.errors import (
     PluginCallError,
     PluginDeadlineError,
@@ -305,12 +306,15 @@ class PluginClient:
         conn, _reused = await self._pool.acquire()
         ok = False
         try:
-            response = await conn.round_trip(
-                request_path(method).encode(),
-                request_headers(self.target, len(body)),
-                body,
-                body_limit=self._body_limit,
-            )
+            # Under a VirtualClock, waiting for an external plugin must not let the
+            # clock jump (a no-op for in-process plugins and other clocks).
+            with real_io(conn.socket):
+                response = await conn.round_trip(
+                    request_path(method).encode(),
+                    request_headers(self.target, len(body)),
+                    body,
+                    body_limit=self._body_limit,
+                )
             ok = True
             return response
         finally:

@@ -85,6 +85,11 @@ class Connection:
         self.requests_sent = 0
 
     @property
+    def socket(self) -> trio.socket.SocketType:
+        """The underlying socket (to tell an in-process peer from an external one)."""
+        return self._sock
+
+    @property
     def reusable(self) -> bool:
         """True when both sides finished the last exchange and may start another."""
         return self._h11.our_state is h11.IDLE and self._h11.their_state is h11.IDLE
