@@ -1,0 +1,70 @@
+"""Scenario files: what the emulated daemon does, what goes wrong, what must be seen.
+
+:func:`load_scenario` reads a file (``docs/scenario-format.md``) into a :class:`Scenario`,
+or raises a :class:`ScenarioError` whose text is ``FILE:LINE:COLUMN: what is wrong``;
+:func:`scenario_json_schema` is the same format as a JSON Schema for editors.
+"""
+
+from emulator.scenario.loader import ScenarioError, load_scenario, load_scenario_text
+from emulator.scenario.model import (
+    ACTIONS,
+    CallPattern,
+    ContainerAction,
+    ContainerCp,
+    ContainerCreate,
+    ContainerRm,
+    ContainerRun,
+    EngineRestart,
+    EngineSettings,
+    ExpectCalls,
+    ExpectNoCalls,
+    FaultsAdd,
+    FaultsClear,
+    Parallel,
+    PluginAction,
+    PluginSpec,
+    Scenario,
+    Sleep,
+    Step,
+    StepArgs,
+    StepExpect,
+    VolumeCreate,
+    VolumeInspect,
+    VolumeLs,
+    VolumePrune,
+    VolumeRm,
+)
+from emulator.scenario.schema import scenario_json_schema
+
+__all__ = [
+    "ACTIONS",
+    "CallPattern",
+    "ContainerAction",
+    "ContainerCp",
+    "ContainerCreate",
+    "ContainerRm",
+    "ContainerRun",
+    "EngineRestart",
+    "EngineSettings",
+    "ExpectCalls",
+    "ExpectNoCalls",
+    "FaultsAdd",
+    "FaultsClear",
+    "Parallel",
+    "PluginAction",
+    "PluginSpec",
+    "Scenario",
+    "ScenarioError",
+    "Sleep",
+    "Step",
+    "StepArgs",
+    "StepExpect",
+    "VolumeCreate",
+    "VolumeInspect",
+    "VolumeLs",
+    "VolumePrune",
+    "VolumeRm",
+    "load_scenario",
+    "load_scenario_text",
+    "scenario_json_schema",
+]
