@@ -156,3 +156,15 @@ def _daemon_path(path: Path, root: Path) -> str:
 
 def _escape(text: str) -> str:
     return text.replace("[", "\\[")
+
+
+@main.command("schema")
+def schema_command() -> None:
+    """Print the JSON Schema of scenario files (for editors such as the YAML language server).
+
+    Save it (plugin-emulator schema > scenario.schema.json) and start a scenario file with
+    '# yaml-language-server: $schema=scenario.schema.json'.
+    """
+    from emulator.scenario.schema import scenario_json_schema
+
+    click.echo(json.dumps(scenario_json_schema(), indent=2))
