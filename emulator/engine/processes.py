@@ -115,7 +115,10 @@ class PluginProcess:
     ``ROOT/run`` is bound over ``/run``, so a plugin that hard-codes
     ``/run/docker/plugins/NAME.sock`` lands under the test root (when the kernel does not
     allow it, a warning is logged and the command runs normally; see
-    :func:`private_run_support`).
+    :func:`private_run_support`).  Inside that namespace the host's ``/run`` is hidden
+    (a ``/etc/resolv.conf`` pointing into ``/run/systemd/resolve`` stops resolving), and
+    mounts the plugin makes (FUSE volumes) stay in the namespace: from outside, reach
+    them through ``/proc/PID/root/...``.
     """
 
     def __init__(
