@@ -16,6 +16,7 @@ import trio
 from rich.console import Console
 from rich.table import Table
 
+from emulator.cli_run import run_command
 from emulator.engine.core import open_engine
 from emulator.engine.plugins import PluginReport
 from emulator.protocol.profiles import DEFAULT_PROFILE, PROFILES
@@ -26,9 +27,10 @@ from emulator.protocol.profiles import DEFAULT_PROFILE, PROFILES
 @click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
-    default="warning",
+    default="error",
     show_default=True,
-    help="Engine log level (dockerd's warnings such as 'Unable to locate plugin').",
+    help="Engine log level; 'warning' shows dockerd's retry warnings such as "
+    "'Unable to locate plugin: NAME, retrying in 1s'.",
 )
 def main(log_level: str) -> None:
     """An in-process fake Docker daemon for testing Docker Engine plugins."""
@@ -168,3 +170,6 @@ def schema_command() -> None:
     from emulator.scenario.schema import scenario_json_schema
 
     click.echo(json.dumps(scenario_json_schema(), indent=2))
+
+
+main.add_command(run_command)

@@ -1,0 +1,65 @@
+"""``plugin-emulator run FILE...``: run scenario files and report."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from emulator.scenario.loader import ScenarioError, load_scenario
+from emulator.scenario.report import print_step, print_summary, write_reports
+from emulator.scenario.runner import ScenarioResult, run_scenario_sync
+
+
+@click.command("run")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--junit-xml",
+    "junit",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a JUnit XML report (one testsuite per scenario, one testcase per step).",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a JSON report with every step, fault fired and plugin call.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    help="Seed for probabilities and random delays "
+    "(overrides the files' engine.seed; printed in every report).",
+)
+def run_command(
+    files: tuple[Path, ...], junit: Path | None, json_path: Path | None, seed: int | None
+) -> None:
+    """Run scenario files.  Exit 0 when all pass, 1 when one fails, 2 on invalid input."""
+    console = Console(highlight=False)
+    scenarios = []
+    invalid = False
+    for path in files:
+        try:
+            scenarios.append(load_scenario(path))
+        except ScenarioError as exc:
+            click.echo(f"error: {exc}", err=True)
+            invalid = True
+        except OSError as exc:
+            click.echo(f"error: cannot read {path}: {exc.strerror or exc}", err=True)
+            invalid = True
+    if invalid:
+        sys.exit(2)
+    results: list[ScenarioResult] = []
+    for scenario in scenarios:
+        where = f" ({scenario.path})" if scenario.path else ""
+        console.print(f"[bold]{scenario.name}[/bold]{where}")
+        result = run_scenario_sync(
+            scenario, seed=seed, progress=lambda step: print_step(console, step)
+        )
+        results.append(result)
+    console.print()
+    print_summary(console, results)
+    write_reports(results, junit=junit, json_path=json_path)
+    sys.exit(0 if all(r.passed for r in results) else 1)

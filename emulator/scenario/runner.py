@@ -1,0 +1,661 @@
+"""Running a scenario: plugins up, faults armed, steps in order, expectations checked.
+
+The runner drives the same engine API as every other front (``engine.volumes``,
+``engine.containers``, ``engine.faults``, ``engine.restart``); it only adds plugin
+lifecycle control and the checks.  Step arguments are read by the field names of
+``docs/scenario-format.md``.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shutil
+import socket as stdsocket
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+import trio.lowlevel
+
+from emulator.clock import VirtualClock
+from emulator.engine.core import Engine, open_engine
+from emulator.errors import EmulatorError
+from emulator.faults import FiredFault
+from emulator.faults.matching import body_matches, call_matches
+from emulator.journal import JournalEntry
+from emulator.mocks.volume import MockVolumePlugin
+from emulator.scenario.model import CallPattern, Scenario, Step
+
+Progress = Callable[["StepResult"], None]
+
+
+@attrs.frozen
+class StepResult:
+    """The outcome of one step."""
+
+    index: str
+    """``3`` or ``3.1`` for a step inside a ``parallel`` group."""
+    label: str
+    line: int
+    passed: bool
+    message: str = ""
+    error: str | None = None
+    """The engine's error text, when the step's action failed."""
+    engine_seconds: float = 0.0
+    wall_seconds: float = 0.0
+
+
+@attrs.frozen
+class ScenarioResult:
+    """The outcome of a scenario run."""
+
+    name: str
+    path: str | None
+    seed: int
+    passed: bool
+    steps: tuple[StepResult, ...]
+    faults_fired: tuple[FiredFault, ...]
+    engine_seconds: float
+    wall_seconds: float
+    journal: tuple[JournalEntry, ...]
+    setup_error: str | None = None
+
+    def journal_excerpt(self, limit: int = 15) -> list[str]:
+        """The last calls, one line each, for failure reports."""
+        return [_entry_line(e) for e in self.journal[-limit:]]
+
+
+class StepFailed(Exception):
+    """An expectation did not hold; the message says what was expected and what was seen."""
+
+
+def _entry_line(e: JournalEntry) -> str:
+    outcome = f"HTTP {e.status}" if e.status is not None else "no answer"
+    if e.error:
+        outcome += f" error={e.error!r}"
+    fault = f" [fault: {e.fault}]" if e.fault else ""
+    body = e.request_body.decode("utf-8", "replace").strip() or "(empty)"
+    return f"t={e.started:9.3f}s {e.plugin} {e.method} #{e.attempt} {body} -> {outcome}{fault}"
+
+
+# -- plugins ----------------------------------------------------------------------------
+
+
+class BuiltinPlugin:
+    """A built-in mock plugin served in-process, with lifecycle control for scenarios."""
+
+    def __init__(self, name: str, root: Path, socket_path: Path, scope: str | None) -> None:
+        self.name = name
+        self.socket_path = socket_path
+        self.mock = MockVolumePlugin(
+            root / "plugin-state" / name, name=name, scope=scope or "local"
+        )
+        self._scope: trio.CancelScope | None = None
+        self._nursery: trio.Nursery | None = None
+        self._gate: trio.Event | None = None
+        self._originals: dict[str, Any] = {}
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        self._nursery = nursery
+        self.socket_path.unlink(missing_ok=True)
+        scope = trio.CancelScope()
+        self._scope = scope
+
+        async def serve(task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
+            with scope:
+                await self.mock.serve(f"unix:{self.socket_path}", task_status=task_status)
+
+        await nursery.start(serve)
+
+    async def kill(self) -> None:
+        """The plugin dies; its socket file stays behind (connections are refused)."""
+        if self._scope is not None:
+            self._scope.cancel()
+            self._scope = None
+        await trio.lowlevel.checkpoint()
+        _stale_socket(self.socket_path)
+
+    async def stop(self) -> None:
+        """Frozen like SIGSTOP: requests are accepted and never answered."""
+        self._gate = trio.Event()
+        gate = self._gate
+        plugin = self.mock.plugin
+        for method in _VOLUME_METHODS:
+            original = plugin.handler(method)
+
+            async def frozen(request: Any, _orig: Any = original, _gate: trio.Event = gate) -> Any:
+                await _gate.wait()
+                result = _orig(request) if callable(_orig) else _orig
+                if hasattr(result, "__await__"):
+                    result = await result
+                return result
+
+            plugin.on(method, frozen)
+            self._originals[method] = original
+
+    async def cont(self) -> None:
+        if self._gate is not None:
+            self._gate.set()
+            for method, original in self._originals.items():
+                if original is not None:
+                    self.mock.plugin.on(method, original)
+            self._originals.clear()
+            self._gate = None
+
+    async def restart(self) -> None:
+        await self.kill()
+        assert self._nursery is not None
+        await self.start(self._nursery)
+
+    def remove_socket(self) -> None:
+        self.socket_path.unlink(missing_ok=True)
+
+
+_VOLUME_METHODS = (
+    "Plugin.Activate",
+    "VolumeDriver.Create",
+    "VolumeDriver.Remove",
+    "VolumeDriver.Mount",
+    "VolumeDriver.Unmount",
+    "VolumeDriver.Path",
+    "VolumeDriver.Get",
+    "VolumeDriver.List",
+    "VolumeDriver.Capabilities",
+)
+
+
+def _stale_socket(path: Path) -> None:
+    """Leave a socket file nobody listens on, as a crashed plugin does."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sock = stdsocket.socket(stdsocket.AF_UNIX, stdsocket.SOCK_STREAM)
+    try:
+        sock.bind(str(path))
+    finally:
+        sock.close()
+
+
+class ProcessPlugin:
+    """A plugin command run as a process (see :mod:`emulator.engine.processes`)."""
+
+    def __init__(self, spec: Any, root: Path, socket_path: Path) -> None:
+        from emulator.engine.processes import PluginProcess
+
+        self.name = spec.name
+        self.socket_path = socket_path
+        self.process = PluginProcess(
+            spec.name,
+            list(spec.command),
+            socket=socket_path,
+            root=root,
+            env=dict(spec.env) if spec.env else None,
+            startup_timeout=spec.startup_timeout,
+        )
+        self._nursery: trio.Nursery | None = None
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        self._nursery = nursery
+        await nursery.start(self.process.run)
+
+    async def kill(self) -> None:
+        await self.process.kill()
+
+    async def stop(self) -> None:
+        await self.process.stop()
+
+    async def cont(self) -> None:
+        await self.process.cont()
+
+    async def restart(self) -> None:
+        await self.process.restart()
+
+    def remove_socket(self) -> None:
+        self.process.remove_socket()
+
+
+# -- the run ----------------------------------------------------------------------------
+
+
+class Run:
+    """One scenario run: its engine, plugins and results."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        engine: Engine,
+        root: Path,
+        nursery: trio.Nursery,
+        progress: Progress | None,
+    ) -> None:
+        self.scenario = scenario
+        self.engine = engine
+        self.root = root
+        self.nursery = nursery
+        self.progress = progress
+        self.plugins: dict[str, BuiltinPlugin | ProcessPlugin] = {}
+        self.results: list[StepResult] = []
+        self.last_step_seq = 0
+
+    # plugins
+
+    async def start_plugins(self) -> None:
+        for spec in self.scenario.plugins:
+            socket_path = self.root / "run/docker/plugins" / f"{spec.name}.sock"
+            if spec.address is not None:
+                spec_file = self.root / "etc/docker/plugins" / f"{spec.name}.spec"
+                await self._later(spec.appear_after, _write, spec_file, spec.address + "\n")
+                continue
+            handle: BuiltinPlugin | ProcessPlugin
+            if spec.builtin is not None:
+                handle = BuiltinPlugin(spec.name, self.root, socket_path, spec.scope)
+            else:
+                handle = ProcessPlugin(spec, self.root, socket_path)
+            self.plugins[spec.name] = handle
+            await self._later(spec.appear_after, handle.start, self.nursery)
+
+    async def _later(self, delay: float | None, fn: Callable[..., Any], *args: Any) -> None:
+        async def call() -> None:
+            result = fn(*args)
+            if hasattr(result, "__await__"):
+                await result
+
+        if not delay:
+            await call()
+            return
+
+        async def after() -> None:
+            await trio.sleep(delay)
+            await call()
+
+        self.nursery.start_soon(after)
+
+    def plugin(self, name: str) -> BuiltinPlugin | ProcessPlugin:
+        try:
+            return self.plugins[name]
+        except KeyError:
+            raise StepFailed(f"no plugin {name!r} is started by this scenario") from None
+
+    # steps
+
+    async def run_steps(self, steps: Sequence[Step], prefix: str = "") -> None:
+        for number, step in enumerate(steps, start=1):
+            await self.run_step(step, f"{prefix}{number}")
+
+    async def run_step(self, step: Step, index: str) -> None:
+        label = step.name or _describe(step)
+        t0, w0 = trio.current_time(), time.perf_counter()
+        start_seq = len(self.engine.journal)
+        passed, message, error = True, "", None
+        try:
+            if step.action == "parallel":
+                async with trio.open_nursery() as group:
+                    for number, inner in enumerate(step.args.steps, start=1):
+                        group.start_soon(self.run_step, inner, f"{index}.{number}")
+            else:
+                result, error = await self._act(step)
+                self._check(step, result, error, trio.current_time() - t0)
+        except StepFailed as exc:
+            passed, message = False, str(exc)
+        outcome = StepResult(
+            index=index,
+            label=label,
+            line=step.line,
+            passed=passed,
+            message=message,
+            error=error,
+            engine_seconds=trio.current_time() - t0,
+            wall_seconds=time.perf_counter() - w0,
+        )
+        self.results.append(outcome)
+        if self.progress is not None:
+            self.progress(outcome)
+        if not step.action.startswith("expect."):
+            self.last_step_seq = start_seq  # `since: last_step` = calls of the last action step
+
+    async def _act(self, step: Step) -> tuple[Any, str | None]:
+        handler = ACTIONS.get(step.action)
+        if handler is None:
+            raise StepFailed(f"the runner does not know the action {step.action!r}")
+        try:
+            return await handler(self, step.args), None
+        except EmulatorError as exc:
+            return None, str(exc)
+
+    def _check(self, step: Step, result: Any, error: str | None, took: float) -> None:
+        expect = step.expect
+        wanted_error = expect.error if expect is not None else None
+        if error is not None and wanted_error is None:
+            raise StepFailed(f"failed: {error}")
+        if wanted_error is not None:
+            if error is None:
+                raise StepFailed(f"expected an error matching /{wanted_error}/, but it succeeded")
+            if not re.search(wanted_error, error):
+                raise StepFailed(f"error {error!r} does not match /{wanted_error}/")
+        if expect is None:
+            return
+        if expect.result is not None:
+            data = _as_data(result)
+            if not body_matches(expect.result, data):
+                raise StepFailed(f"result {data!r} does not contain {dict(expect.result)!r}")
+        if expect.duration_max is not None and took > expect.duration_max + 1e-9:
+            raise StepFailed(f"took {took:.3f}s of engine time, more than {expect.duration_max:g}s")
+        if expect.duration_min is not None and took < expect.duration_min - 1e-9:
+            raise StepFailed(f"took {took:.3f}s of engine time, less than {expect.duration_min:g}s")
+
+    # journal expectations
+
+    def entries(self, since: str, plugin: str | None) -> list[JournalEntry]:
+        entries = list(self.engine.journal)
+        if since == "last_step":
+            entries = entries[self.last_step_seq :]
+        if plugin is not None:
+            entries = [e for e in entries if e.plugin == plugin]
+        return entries
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def _describe(step: Step) -> str:
+    args = step.args
+    for attribute in ("name", "seconds"):
+        value = getattr(args, attribute, None)
+        if value is not None:
+            return (
+                f"{step.action} {value:g}s" if attribute == "seconds" else f"{step.action} {value}"
+            )
+    return step.action
+
+
+def _as_data(result: Any) -> Any:
+    if result is None:
+        return None
+    to_api = getattr(result, "to_api", None)
+    if callable(to_api):
+        return to_api()
+    to_json = getattr(result, "to_json", None)
+    if callable(to_json):
+        return to_json()
+    if attrs.has(type(result)):
+        return attrs.asdict(result)
+    if isinstance(result, tuple) and len(result) == 2:
+        volumes, warnings = result
+        return {"Volumes": [_as_data(v) for v in volumes], "Warnings": list(warnings)}
+    return result
+
+
+def _call_pattern_matches(pattern: CallPattern, entry: JournalEntry) -> bool:
+    if not call_matches(pattern.method, entry.method):
+        return False
+    return pattern.fields is None or body_matches(pattern.fields, entry.request)
+
+
+def _pattern_text(pattern: CallPattern) -> str:
+    return pattern.method + (f" {dict(pattern.fields)}" if pattern.fields else "")
+
+
+# -- actions ------------------------------------------------------------------------------
+
+
+async def _volume_create(run: Run, a: Any) -> Any:
+    return await run.engine.volumes.create(a.name, driver=a.driver, opts=a.opts, labels=a.labels)
+
+
+async def _volume_inspect(run: Run, a: Any) -> Any:
+    return await run.engine.volumes.inspect(a.name)
+
+
+async def _volume_ls(run: Run, a: Any) -> Any:
+    return await run.engine.volumes.list(getattr(a, "filters", None))
+
+
+async def _volume_rm(run: Run, a: Any) -> Any:
+    await run.engine.volumes.remove(a.name, force=getattr(a, "force", False))
+
+
+async def _volume_prune(run: Run, a: Any) -> Any:
+    return await run.engine.volumes.prune(all=getattr(a, "all", False))
+
+
+def _container_kwargs(a: Any) -> dict[str, Any]:
+    return {
+        "name": a.name,
+        "volumes": list(a.volumes),
+        "volume_driver": a.volume_driver,
+        "auto_remove": a.rm,
+        "exit_code": a.exit_code,
+        "runs_for": a.runs_for,
+    }
+
+
+async def _container_run(run: Run, a: Any) -> Any:
+    return await run.engine.containers.run(
+        a.image, list(a.command), detach=a.detach, **_container_kwargs(a)
+    )
+
+
+async def _container_create(run: Run, a: Any) -> Any:
+    return await run.engine.containers.create(
+        a.image, list(a.command), detach=getattr(a, "detach", True), **_container_kwargs(a)
+    )
+
+
+async def _container_start(run: Run, a: Any) -> Any:
+    return await run.engine.containers.start(a.name)
+
+
+async def _container_stop(run: Run, a: Any) -> Any:
+    return await run.engine.containers.stop(a.name)
+
+
+async def _container_kill(run: Run, a: Any) -> Any:
+    return await run.engine.containers.kill(a.name)
+
+
+async def _container_rm(run: Run, a: Any) -> Any:
+    await run.engine.containers.remove(
+        a.name, force=getattr(a, "force", False), volumes=getattr(a, "volumes", False)
+    )
+
+
+async def _container_cp(run: Run, a: Any) -> Any:
+    host = Path(a.host_path)
+    if not host.is_absolute():
+        host = run.root / host
+    await run.engine.containers.copy(a.name, a.path, host, into=getattr(a, "into", False))
+
+
+async def _plugin_kill(run: Run, a: Any) -> Any:
+    await run.plugin(a.name).kill()
+
+
+async def _plugin_stop(run: Run, a: Any) -> Any:
+    await run.plugin(a.name).stop()
+
+
+async def _plugin_continue(run: Run, a: Any) -> Any:
+    await run.plugin(a.name).cont()
+
+
+async def _plugin_restart(run: Run, a: Any) -> Any:
+    await run.plugin(a.name).restart()
+
+
+async def _plugin_remove_socket(run: Run, a: Any) -> Any:
+    run.plugin(a.name).remove_socket()
+
+
+async def _plugin_start(run: Run, a: Any) -> Any:
+    await run.plugin(a.name).start(run.nursery)
+
+
+async def _engine_restart(run: Run, a: Any) -> Any:
+    await run.engine.restart(crash=getattr(a, "crash", False))
+
+
+async def _engine_crash(run: Run, a: Any) -> Any:
+    await run.engine.restart(crash=True)
+
+
+async def _faults_add(run: Run, a: Any) -> Any:
+    for fault in a.faults:
+        run.engine.faults.add(fault)
+
+
+async def _faults_clear(run: Run, a: Any) -> Any:
+    run.engine.faults.clear()
+
+
+async def _sleep(run: Run, a: Any) -> Any:
+    await trio.sleep(a.seconds)
+
+
+async def _expect_calls(run: Run, a: Any) -> Any:
+    entries = run.entries(getattr(a, "since", "start"), getattr(a, "plugin", None))
+    position = 0
+    matched: list[str] = []
+    for pattern in a.calls:
+        while position < len(entries) and not _call_pattern_matches(pattern, entries[position]):
+            position += 1
+        if position == len(entries):
+            seen = "\n".join("    " + _entry_line(e) for e in entries[-12:]) or "    (no calls)"
+            near = [e for e in entries if call_matches(pattern.method, e.method)]
+            hint = ""
+            if near:
+                hint = "\n  nearest calls of that method:\n" + "\n".join(
+                    "    " + _entry_line(e) for e in near[-3:]
+                )
+            raise StepFailed(
+                f"expected call {_pattern_text(pattern)} "
+                + (f"after {' → '.join(matched)} " if matched else "")
+                + f"was not seen.\n  calls seen:\n{seen}{hint}"
+            )
+        matched.append(pattern.method)
+        position += 1
+
+
+async def _expect_no_calls(run: Run, a: Any) -> Any:
+    entries = run.entries(getattr(a, "since", "start"), getattr(a, "plugin", None))
+    for pattern in a.calls:
+        hits = [e for e in entries if _call_pattern_matches(pattern, e)]
+        if hits:
+            raise StepFailed(
+                f"expected no call {_pattern_text(pattern)}, but saw {len(hits)}:\n"
+                + "\n".join("    " + _entry_line(e) for e in hits[:5])
+            )
+
+
+ACTIONS: Mapping[str, Callable[[Run, Any], Awaitable[Any]]] = {
+    "volume.create": _volume_create,
+    "volume.inspect": _volume_inspect,
+    "volume.ls": _volume_ls,
+    "volume.rm": _volume_rm,
+    "volume.prune": _volume_prune,
+    "container.run": _container_run,
+    "container.create": _container_create,
+    "container.start": _container_start,
+    "container.stop": _container_stop,
+    "container.kill": _container_kill,
+    "container.rm": _container_rm,
+    "container.cp": _container_cp,
+    "plugin.kill": _plugin_kill,
+    "plugin.stop": _plugin_stop,
+    "plugin.continue": _plugin_continue,
+    "plugin.restart": _plugin_restart,
+    "plugin.remove_socket": _plugin_remove_socket,
+    "plugin.start": _plugin_start,
+    "engine.restart": _engine_restart,
+    "engine.crash": _engine_crash,
+    "faults.add": _faults_add,
+    "faults.clear": _faults_clear,
+    "sleep": _sleep,
+    "expect.calls": _expect_calls,
+    "expect.no_calls": _expect_no_calls,
+}
+
+
+async def run_scenario(
+    scenario: Scenario,
+    *,
+    seed: int | None = None,
+    root: Path | None = None,
+    progress: Progress | None = None,
+) -> ScenarioResult:
+    """Run ``scenario`` in the current trio run; the root is a fresh temp dir unless given."""
+    seed = seed if seed is not None else scenario.engine.seed
+    if seed is None:
+        seed = secrets.randbelow(2**31)
+    own_root = root is None
+    work = root or Path(tempfile.mkdtemp(prefix="pe-sc-", dir="/tmp"))
+    t0, w0 = trio.current_time(), time.perf_counter()
+    run: Run | None = None
+    setup_error: str | None = None
+    journal: tuple[JournalEntry, ...] = ()
+    fired: tuple[FiredFault, ...] = ()
+    try:
+        async with trio.open_nursery() as nursery:
+            async with open_engine(
+                root=work,
+                profile=scenario.engine.profile,
+                hang_guard=scenario.engine.hang_guard,
+                seed=seed,
+            ) as engine:
+                engine.faults.start_clock()
+                for fault in scenario.faults:
+                    engine.faults.add(fault)
+                run = Run(scenario, engine, work, nursery, progress)
+                try:
+                    await run.start_plugins()
+                except (EmulatorError, OSError) as exc:
+                    setup_error = f"plugins could not start: {exc}"
+                else:
+                    await run.run_steps(scenario.steps)
+                await engine.containers.shutdown()
+                journal = engine.journal.entries
+                fired = tuple(engine.faults.fired)
+            nursery.cancel_scope.cancel()
+    finally:
+        if own_root:
+            shutil.rmtree(work, ignore_errors=True)
+    steps = tuple(run.results) if run is not None else ()
+    return ScenarioResult(
+        name=scenario.name,
+        path=str(scenario.path) if scenario.path else None,
+        seed=seed,
+        passed=setup_error is None and all(s.passed for s in steps),
+        steps=steps,
+        faults_fired=fired,
+        engine_seconds=trio.current_time() - t0,
+        wall_seconds=time.perf_counter() - w0,
+        journal=journal,
+        setup_error=setup_error,
+    )
+
+
+def run_scenario_sync(
+    scenario: Scenario,
+    *,
+    seed: int | None = None,
+    root: Path | None = None,
+    progress: Progress | None = None,
+) -> ScenarioResult:
+    """Run ``scenario`` in its own trio run, on the virtual clock unless it asks for real time."""
+    clock: trio.abc.Clock | None = None
+    if scenario.engine.clock == "virtual":
+        clock = _virtual_clock()
+    return trio.run(
+        lambda: run_scenario(scenario, seed=seed, root=root, progress=progress), clock=clock
+    )
+
+
+def _virtual_clock() -> trio.abc.Clock:
+    """trio's MockClock with autojump, guarded against real plugin I/O (docs/virtual-time.md)."""
+    return VirtualClock(autojump_threshold=0).clock
