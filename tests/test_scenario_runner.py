@@ -14,6 +14,7 @@ import pytest
 from emulator.scenario.loader import load_scenario, load_scenario_text
 from emulator.scenario.report import json_report, junit_xml
 from emulator.scenario.runner import run_scenario_sync
+from tests.rclone import rclone_available
 
 SCENARIOS = sorted((Path(__file__).parent.parent / "scenarios").glob("*.yaml"))
 
@@ -25,6 +26,17 @@ def test_at_least_ten_scenarios_are_shipped() -> None:
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
 def test_shipped_scenario_passes(path: Path) -> None:
+    result = run_scenario_sync(load_scenario(path))
+    failures = [f"{s.index}. {s.label}: {s.message}" for s in result.steps if not s.passed]
+    assert result.passed, "\n".join([*failures, result.setup_error or ""])
+
+
+RCLONE_SCENARIOS = sorted((Path(__file__).parent.parent / "scenarios/rclone").glob("*.yaml"))
+
+
+@pytest.mark.skipif(rclone_available() is not None, reason=str(rclone_available()))
+@pytest.mark.parametrize("path", RCLONE_SCENARIOS, ids=lambda p: p.stem)
+def test_shipped_scenario_passes_against_rclone(path: Path) -> None:
     result = run_scenario_sync(load_scenario(path))
     failures = [f"{s.index}. {s.label}: {s.message}" for s in result.steps if not s.passed]
     assert result.passed, "\n".join([*failures, result.setup_error or ""])

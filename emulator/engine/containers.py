@@ -23,6 +23,7 @@ from typing import Any
 import attrs
 import trio
 
+from emulator.clock import real_io
 from emulator.engine.lifecycle import lifetime_of
 from emulator.engine.state import StateDB
 from emulator.engine.volume_drivers import VolumeDriverError
@@ -507,7 +508,7 @@ class ContainerService:
             async with self._container_fs(container):
                 self._resolve(container, container_path)
             async with self._container_fs(container):
-                _copy_path(Path(host_path), self._resolve(container, container_path))
+                await _copy_in_thread(Path(host_path), self._resolve(container, container_path))
             return
         async with self._container_fs(container):
             source = self._resolve(container, container_path)
@@ -516,7 +517,7 @@ class ContainerService:
                     f"Could not find the file {container_path} in container {container.name}",
                     http_status=404,
                 )
-            _copy_path(source, Path(host_path))
+            await _copy_in_thread(source, Path(host_path))
 
     def _container_fs(self, container: Container) -> _ContainerFS:
         return _ContainerFS(self, container)
@@ -602,6 +603,15 @@ class _ContainerFS:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self._service._unmount_volumes(self._container)
+
+
+async def _copy_in_thread(source: Path, dest: Path) -> None:
+    """Copy off the event loop: a plugin's mountpoint may be a slow FUSE file system.
+
+    The copy is real I/O, so a virtual clock must not jump meanwhile.
+    """
+    with real_io():
+        await trio.to_thread.run_sync(_copy_path, source, dest, abandon_on_cancel=True)
 
 
 def _copy_path(source: Path, dest: Path) -> None:

@@ -99,16 +99,21 @@ class BuiltinPlugin:
         self._nursery: trio.Nursery | None = None
         self._gate: trio.Event | None = None
         self._originals: dict[str, Any] = {}
+        self._done = trio.Event()
 
     async def start(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
         self.socket_path.unlink(missing_ok=True)
         scope = trio.CancelScope()
-        self._scope = scope
+        done = trio.Event()
+        self._scope, self._done = scope, done
 
         async def serve(task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
-            with scope:
-                await self.mock.serve(f"unix:{self.socket_path}", task_status=task_status)
+            try:
+                with scope:
+                    await self.mock.serve(f"unix:{self.socket_path}", task_status=task_status)
+            finally:
+                done.set()
 
         await nursery.start(serve)
 
@@ -116,8 +121,8 @@ class BuiltinPlugin:
         """The plugin dies; its socket file stays behind (connections are refused)."""
         if self._scope is not None:
             self._scope.cancel()
+            await self._done.wait()
             self._scope = None
-        await trio.lowlevel.checkpoint()
         _stale_socket(self.socket_path)
 
     async def stop(self) -> None:
