@@ -286,3 +286,24 @@ def test_add_needs_exactly_one_action() -> None:
         faults.add(call="X.Y", delay=1, fault_kind="hang")
     with pytest.raises(ValueError, match="unknown fault 'boom'"):
         faults.add(call="X.Y", fault_kind="boom")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("delay", "low", "high", "mean"),
+    [
+        (Delay(seconds=5), 5, 5, 5),
+        (Delay(seconds=5, jitter=1), 4, 6, 5),
+        (Delay(distribution="uniform", low=2, high=4), 2, 4, 3),
+        (Delay(distribution="normal", mean=10, stddev=1), 0, 20, 10),
+        (Delay(distribution="lognormal", mu=1, sigma=0.1), 0, 10, 2.73),
+    ],
+)
+def test_delay_draws(delay: Delay, low: float, high: float, mean: float) -> None:
+    from emulator.faults.matching import delay_seconds
+
+    rng = random.Random(3)
+    draws = [delay_seconds(delay, rng) for _ in range(2000)]
+    assert all(low <= d <= high for d in draws)
+    assert sum(draws) / len(draws) == pytest.approx(mean, rel=0.05)
+    # Never negative, even for a wide normal.
+    assert delay_seconds(Delay(distribution="normal", mean=0, stddev=100), rng) >= 0
