@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -108,6 +109,32 @@ class Engine:
         self.volumes.store = self._new_volume_store()
         self.restarts += 1
         await self.start()
+
+    async def reset(self) -> None:
+        """Forget everything, as a brand-new engine on an empty data-root would (for tests).
+
+        No plugin is called: running containers are dropped without ``Unmount``, the
+        state database and the local driver's volumes are deleted, activations and
+        plugin connections are dropped, and the journal, faults (same seed) and events
+        start empty.  Only what the engine itself made in ``data_root`` is removed.
+        """
+        self.containers.forget_running()
+        await self.plugins.aclose()
+        self.db.close()
+        for name in ("emulator.db", "emulator.db-wal", "emulator.db-shm"):
+            (self.data_root / name).unlink(missing_ok=True)
+        for name in ("volumes", "containers"):
+            shutil.rmtree(self.data_root / name, ignore_errors=True)
+        self.faults = FaultSet(self.faults.seed)
+        self.journal = Journal()
+        self.events = EventLog()
+        self.db = StateDB(self.data_root / "emulator.db")
+        self.plugins = self._new_registry()
+        self.volumes = VolumeService(self._new_volume_store())
+        self.containers = ContainerService(
+            self.volumes, self.db, self.nursery, self.data_root, events=self.events
+        )
+        self.restarts = 0
 
     async def aclose(self) -> None:
         """Close every connection the engine holds and the state database."""

@@ -1,0 +1,171 @@
+"""pytest plugin (entry point ``pytest11: emulator``): test Docker plugins against the emulator.
+
+Fixtures:
+
+* ``plugin_engine``: a synchronous :class:`~emulator.testing.PluginEngine`; one engine per
+  session (ini ``emulator_engine_scope = module`` for one per module) in a background
+  thread, reset after every test (state, journal, faults, plugins, plugin files);
+* ``plugin_engine_async``: an :class:`~emulator.testing.AsyncPluginEngine` for trio tests
+  (pytest-trio, or anyio's plugin with the trio backend), fresh for each test;
+* ``plugin_process``: a factory ``plugin_process(name, argv, **options)`` that starts a
+  plugin command and waits for its socket; stopped with the test;
+* ``mock_volume_plugin``: the built-in mock volume plugin served as ``mockvol``.
+
+Markers: ``@pytest.mark.scenario("file.yaml")`` runs a scenario file before the test
+body and fails the test with the failing steps; ``@pytest.mark.faults(...)`` installs
+faults (``faults.add`` keywords, as one mapping per fault or as keywords for one) in the
+test's engine.  Ini ``emulator_tmpdir`` (or env ``EMULATOR_TMPDIR``) is where the short
+temp roots go (default ``/tmp``); ``emulator_profile`` picks the dockerd version.
+See docs/pytest-plugin.md.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emulator.testing.sync import PluginEngine, SyncPluginProcess
+from emulator.testing.thread import EngineThread
+from emulator.testing.trio_engine import AsyncPluginEngine, open_plugin_engine
+
+__all__ = [
+    "mock_volume_plugin",
+    "plugin_engine",
+    "plugin_engine_async",
+    "plugin_process",
+]
+
+_MARKERS = (
+    "scenario(path): run a scenario file (relative to the test file) as part of the test",
+    "faults(*faults, **one_fault): install faults (faults.add keywords) in the test's engine",
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """The plugin's ini settings."""
+    parser.addini(
+        "emulator_engine_scope",
+        "scope of the engine behind plugin_engine: session (default) or module",
+        default="session",
+    )
+    parser.addini(
+        "emulator_tmpdir", "where the emulator's short temp roots go (default /tmp)", default=""
+    )
+    parser.addini("emulator_profile", "dockerd version emulated (default 28)", default="28")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the markers (so ``--strict-markers`` accepts them)."""
+    for line in _MARKERS:
+        config.addinivalue_line("markers", line)
+
+
+def _tmp_base(config: pytest.Config) -> str:
+    base = os.environ.get("EMULATOR_TMPDIR") or str(config.getini("emulator_tmpdir")) or "/tmp"
+    os.makedirs(base, exist_ok=True)
+    return base
+
+
+def _engine_scope(fixture_name: str, config: pytest.Config) -> Any:
+    scope = str(config.getini("emulator_engine_scope"))
+    if scope not in ("session", "module"):
+        raise pytest.UsageError(f"emulator_engine_scope must be session or module, not {scope!r}")
+    return scope
+
+
+def marked_faults(node: pytest.Item) -> list[Mapping[str, Any] | Any]:
+    """The faults that ``@pytest.mark.faults`` markers on ``node`` ask for."""
+    faults: list[Mapping[str, Any] | Any] = []
+    for marker in reversed(list(node.iter_markers("faults"))):
+        faults.extend(marker.args)
+        if marker.kwargs:
+            faults.append(dict(marker.kwargs))
+    return faults
+
+
+@pytest.fixture(scope=_engine_scope)
+def _emulator_engine_thread(request: pytest.FixtureRequest) -> Iterator[EngineThread]:
+    """The engine thread shared by the tests of a session (or module)."""
+    root = Path(tempfile.mkdtemp(prefix="pe-", dir=_tmp_base(request.config)))
+    thread = EngineThread(root, profile=str(request.config.getini("emulator_profile")))
+    try:
+        thread.start()
+        yield thread
+    finally:
+        thread.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def plugin_engine(
+    request: pytest.FixtureRequest, _emulator_engine_thread: EngineThread
+) -> Iterator[PluginEngine]:
+    """An emulated dockerd for sync tests, reset after the test (see the module docstring)."""
+    engine = PluginEngine(_emulator_engine_thread)
+    try:
+        engine.add_faults(marked_faults(request.node))
+        yield engine
+    finally:
+        engine.end_test()
+
+
+@pytest.fixture
+def plugin_process(plugin_engine: PluginEngine) -> Callable[..., SyncPluginProcess]:
+    """``plugin_process(name, argv, *, socket=, env=, startup_timeout=30, grace=5,
+    private_run=True)``: start a plugin command (``{socket}``, ``{root}``, ``{name}`` in
+    ``argv`` are replaced) and wait for its socket; its process group is killed at teardown.
+    """
+    return plugin_engine.start_process
+
+
+@pytest.fixture
+def mock_volume_plugin(plugin_engine: PluginEngine) -> Any:
+    """The built-in mock volume plugin, served as ``mockvol`` on ``plugin_engine``."""
+    return plugin_engine.mock_volume_plugin("mockvol")
+
+
+@pytest.fixture
+async def plugin_engine_async(request: pytest.FixtureRequest) -> AsyncIterator[AsyncPluginEngine]:
+    """A fresh emulated dockerd in the test's trio run (pytest-trio or anyio on trio)."""
+    async with open_plugin_engine(
+        _tmp_base(request.config), profile=str(request.config.getini("emulator_profile"))
+    ) as engine:
+        engine.add_faults(marked_faults(request.node))
+        yield engine
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> None:
+    """Run ``@pytest.mark.scenario`` files before the test body."""
+    for marker in pyfuncitem.iter_markers("scenario"):
+        for path in marker.args:
+            _run_scenario(pyfuncitem, str(path), marker.kwargs)
+
+
+def _run_scenario(item: pytest.Function, path: str, options: Mapping[str, Any]) -> None:
+    from emulator.scenario.loader import load_scenario
+    from emulator.scenario.runner import run_scenario_sync
+
+    file = Path(path)
+    if not file.is_absolute():
+        near = item.path.parent / file
+        file = near if near.exists() else Path(item.config.rootpath) / file
+    result = run_scenario_sync(load_scenario(file), seed=options.get("seed"))
+    if result.passed:
+        return
+    lines = [f"scenario {result.name} ({file}) failed, seed {result.seed}:"]
+    if result.setup_error:
+        lines.append(f"  {result.setup_error}")
+    for step in result.steps:
+        if not step.passed:
+            lines.append(f"  step {step.index} (line {step.line}) {step.label}:")
+            lines.extend(f"    {line}" for line in step.message.splitlines())
+    lines.append("last calls:")
+    lines.extend(f"  {line}" for line in result.journal_excerpt())
+    pytest.fail("\n".join(lines), pytrace=False)

@@ -1,0 +1,263 @@
+"""The synchronous facade behind the ``plugin_engine`` fixture.
+
+:class:`PluginEngine` drives an :class:`~emulator.testing.thread.EngineThread` from
+ordinary (non-async) test code: ``plugin_engine.volumes.create("v1", driver="myvol")``
+blocks until the engine thread has done it.  Services are reached through
+:class:`Blocking` proxies, so every coroutine method of the engine becomes a plain call.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from emulator.engine.core import Engine
+from emulator.engine.processes import PluginProcess
+from emulator.journal import JournalEntry
+from emulator.mocks.volume import MockVolumePlugin
+from emulator.testing.assertions import JournalAssertions, not_found_message
+from emulator.testing.matching import CallSpec
+from emulator.testing.thread import EngineThread, TaskScope
+
+__all__ = ["Blocking", "PluginEngine", "SyncPluginProcess"]
+
+LOG = logging.getLogger("emulator.testing")
+_POLL = 0.002
+
+
+class Blocking:
+    """A proxy whose coroutine methods run in the engine thread and block until done.
+
+    Plain methods run in the engine thread too; other attributes are read directly.
+    The target is looked up on every access (``engine.volumes`` is replaced by a reset).
+    """
+
+    def __init__(self, thread: EngineThread, target: Callable[[], object]) -> None:
+        self._thread = thread
+        self._target = target
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._target(), name)
+        if inspect.iscoroutinefunction(value):
+            return lambda *args, **kwargs: self._thread.run(value, *args, **kwargs)
+        if inspect.ismethod(value):
+            return lambda *args, **kwargs: self._thread.run_sync(value, *args, **kwargs)
+        return value
+
+    def __repr__(self) -> str:
+        return f"<Blocking {self._target()!r}>"
+
+
+class SyncPluginProcess:
+    """A :class:`~emulator.engine.processes.PluginProcess` driven from sync code."""
+
+    def __init__(self, thread: EngineThread, process: PluginProcess) -> None:
+        self._thread = thread
+        self.process = process
+
+    def __repr__(self) -> str:
+        return repr(self.process)
+
+    name = property(lambda self: self.process.name, doc="The plugin's name.")
+    socket = property(lambda self: self.process.socket, doc="Its socket path.")
+    pid = property(lambda self: self.process.pid, doc="Its pid (and process group).")
+    running = property(lambda self: self.process.running, doc="Whether it runs.")
+    exit_status = property(lambda self: self.process.exit_status, doc="Its exit status.")
+    output = property(lambda self: self.process.output, doc="Its last output lines.")
+    command = property(lambda self: self.process.command, doc="What was executed.")
+
+    def kill(self) -> None:
+        """SIGKILL the process group (a crash); the socket stays."""
+        self._thread.run(self.process.kill)
+
+    def terminate(self) -> None:
+        """SIGTERM, then SIGKILL after the grace period."""
+        self._thread.run(self.process.terminate)
+
+    def stop(self) -> None:
+        """SIGSTOP: the plugin freezes."""
+        self._thread.run(self.process.stop)
+
+    def cont(self) -> None:
+        """SIGCONT after :meth:`stop`."""
+        self._thread.run(self.process.cont)
+
+    def restart(self) -> None:
+        """Terminate and start again; wait for the socket."""
+        self._thread.run(self.process.restart)
+
+    def remove_socket(self) -> None:
+        """Unlink the socket while the process keeps running."""
+        self._thread.run_sync(self.process.remove_socket)
+
+
+class PluginEngine(JournalAssertions):
+    """An emulated dockerd for synchronous tests (the ``plugin_engine`` fixture).
+
+    ``volumes``, ``containers``, ``plugins`` and ``faults`` are the engine's services
+    with every coroutine method made blocking; ``journal`` is the call journal.  The
+    assertion methods come from :class:`~emulator.testing.assertions.JournalAssertions`.
+    """
+
+    def __init__(self, thread: EngineThread) -> None:
+        self._thread = thread
+        self._scope: TaskScope | None = None
+        self.volumes = Blocking(thread, lambda: self.engine.volumes)
+        self.containers = Blocking(thread, lambda: self.engine.containers)
+        self.plugins = Blocking(thread, lambda: self.engine.plugins)
+        self.faults = Blocking(thread, lambda: self.engine.faults)
+
+    def __repr__(self) -> str:
+        return f"<PluginEngine root={str(self.root)!r}>"
+
+    # -- what it is --------------------------------------------------------------------
+
+    @property
+    def engine(self) -> Engine:
+        """The underlying trio engine (touch it only in code passed to :meth:`run`)."""
+        return self._thread.engine
+
+    @property
+    def root(self) -> Path:
+        """The test root: plugins are looked for under ``ROOT/run/docker/plugins`` etc."""
+        return self._thread.root
+
+    @property
+    def sockets_dir(self) -> Path:
+        """``ROOT/run/docker/plugins``: where a plugin's socket must appear."""
+        return self.engine.paths.sockets_dir
+
+    @property
+    def spec_dirs(self) -> tuple[Path, ...]:
+        """``ROOT/etc/docker/plugins`` and ``ROOT/usr/lib/docker/plugins``."""
+        return self.engine.paths.spec_dirs
+
+    @property
+    def data_root(self) -> Path:
+        """The engine's state directory."""
+        return self.engine.data_root
+
+    def socket_path(self, name: str) -> Path:
+        """Where the engine looks for plugin ``name``'s socket."""
+        return self.sockets_dir / f"{name}.sock"
+
+    @property
+    def journal(self) -> Any:
+        """The call journal (:class:`~emulator.journal.Journal`)."""
+        return self.engine.journal
+
+    def journal_entries(self) -> tuple[JournalEntry, ...]:
+        """A snapshot of the journal, taken in the engine thread."""
+        return self._thread.run_sync(lambda: self.engine.journal.entries)
+
+    # -- doing things ------------------------------------------------------------------
+
+    def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Await ``fn(*args, **kwargs)`` in the engine's trio thread; return its result."""
+        return self._thread.run(fn, *args, **kwargs)
+
+    def restart(self, *, crash: bool = False) -> None:
+        """Restart the emulated dockerd (see :meth:`Engine.restart`)."""
+        self._thread.run(self.engine.restart, crash=crash)
+
+    def wait_for(self, method: str, /, *, timeout: float = 5.0, **fields: Any) -> JournalEntry:
+        """Wait up to ``timeout`` real seconds for a matching call; return its entry."""
+        __tracebackhide__ = True
+        spec = CallSpec(method, fields)
+        deadline = time.monotonic() + timeout
+        while True:
+            entries = self.journal_entries()
+            for entry in entries:
+                if spec.matches(entry):
+                    return entry
+            if time.monotonic() >= deadline:
+                raise AssertionError(
+                    not_found_message(spec, entries, f"no call {spec} within {timeout:g}s")
+                )
+            time.sleep(_POLL)
+
+    def add_faults(self, faults: Sequence[Mapping[str, Any] | Any]) -> None:
+        """Add faults: mappings of ``faults.add`` keywords, or ready ``Fault`` objects."""
+        for fault in faults:
+            if isinstance(fault, Mapping):
+                self.faults.add(**fault)
+            else:
+                self.faults.add(fault)
+
+    # -- per-test tasks ----------------------------------------------------------------
+
+    def _task_scope(self) -> TaskScope:
+        if self._scope is None:
+            self._scope = self._thread.open_scope()
+        return self._scope
+
+    def start_process(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        socket: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        startup_timeout: float = 30.0,
+        grace: float = 5.0,
+        private_run: bool = True,
+    ) -> SyncPluginProcess:
+        """Start a plugin command and wait for its socket; it is stopped with the test.
+
+        See the ``plugin_process`` fixture; raises ``PluginStartError`` (with the
+        process's output) when the socket does not accept in ``startup_timeout``.
+        """
+        process = PluginProcess(
+            name,
+            argv,
+            socket=socket or self.socket_path(name),
+            root=self.root,
+            env=env,
+            startup_timeout=startup_timeout,
+            grace=grace,
+            private_run=private_run,
+        )
+        scope = self._task_scope()
+
+        async def started() -> None:
+            assert scope.nursery is not None
+            await scope.nursery.start(process.run)
+
+        self._thread.run(started)
+        return SyncPluginProcess(self._thread, process)
+
+    def mock_volume_plugin(
+        self, name: str = "mockvol", *, scope: str = "local"
+    ) -> MockVolumePlugin:
+        """Serve the built-in mock volume plugin as ``name`` until the test ends."""
+        plugin = MockVolumePlugin(self.root / "mocks" / name, name=name, scope=scope)
+        task_scope = self._task_scope()
+        bind = f"unix:{self.socket_path(name)}"
+
+        async def started() -> None:
+            assert task_scope.nursery is not None
+            await task_scope.nursery.start(plugin.serve, bind)
+
+        self._thread.run(started)
+        return plugin
+
+    # -- between tests -----------------------------------------------------------------
+
+    def end_test(self) -> None:
+        """Stop the test's tasks (processes, mocks), then reset the engine and the root."""
+        if self._scope is not None:
+            scope, self._scope = self._scope, None
+            self._thread.run(scope.aclose)
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to a fresh engine: no state, journal, faults, activations or plugin files."""
+        self._thread.run(self.engine.reset)
+        for directory in (self.sockets_dir, *self.spec_dirs, self.root / "mocks"):
+            if directory.exists():
+                shutil.rmtree(directory, ignore_errors=True)

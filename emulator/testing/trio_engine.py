@@ -1,0 +1,134 @@
+"""The async facade behind the ``plugin_engine_async`` fixture (trio tests).
+
+:func:`open_plugin_engine` runs a fresh engine in the caller's trio run, with a nursery
+for the plugins the test starts; :class:`AsyncPluginEngine` gives the engine's services
+unchanged (``await eng.volumes.create(...)``) plus the journal assertions and an async
+:meth:`~AsyncPluginEngine.wait_for` on trio's clock.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from emulator.engine.core import Engine, open_engine
+from emulator.engine.processes import PluginProcess
+from emulator.journal import JournalEntry
+from emulator.mocks.volume import MockVolumePlugin
+from emulator.testing.assertions import JournalAssertions, not_found_message
+from emulator.testing.matching import CallSpec
+
+__all__ = ["AsyncPluginEngine", "open_plugin_engine"]
+
+_POLL = 0.002
+
+
+class AsyncPluginEngine(JournalAssertions):
+    """An engine for trio tests: ``volumes``, ``containers``, ``plugins``, ``faults`` and
+    ``journal`` are the engine's own; every other :class:`~emulator.Engine` attribute is
+    reachable too.
+    """
+
+    def __init__(self, engine: Engine, root: Path, nursery: trio.Nursery) -> None:
+        self.engine = engine
+        self.root = root
+        self._nursery = nursery
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.engine, name)
+
+    def __repr__(self) -> str:
+        return f"<AsyncPluginEngine root={str(self.root)!r}>"
+
+    @property
+    def sockets_dir(self) -> Path:
+        """``ROOT/run/docker/plugins``: where a plugin's socket must appear."""
+        return self.engine.paths.sockets_dir
+
+    def socket_path(self, name: str) -> Path:
+        """Where the engine looks for plugin ``name``'s socket."""
+        return self.sockets_dir / f"{name}.sock"
+
+    def journal_entries(self) -> tuple[JournalEntry, ...]:
+        """A snapshot of the journal."""
+        return self.engine.journal.entries
+
+    async def wait_for(
+        self, method: str, /, *, timeout: float = 5.0, **fields: Any
+    ) -> JournalEntry:
+        """Wait up to ``timeout`` trio-clock seconds for a matching call; return its entry."""
+        __tracebackhide__ = True
+        spec = CallSpec(method, fields)
+        with trio.move_on_after(timeout):
+            while True:
+                for entry in self.engine.journal.entries:
+                    if spec.matches(entry):
+                        return entry
+                await trio.sleep(_POLL)
+        raise AssertionError(
+            not_found_message(
+                spec, self.engine.journal.entries, f"no call {spec} within {timeout:g}s"
+            )
+        )
+
+    async def start_process(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        socket: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        startup_timeout: float = 30.0,
+        grace: float = 5.0,
+        private_run: bool = True,
+    ) -> PluginProcess:
+        """Start a plugin command, wait for its socket; it is stopped with the fixture."""
+        process = PluginProcess(
+            name,
+            argv,
+            socket=socket or self.socket_path(name),
+            root=self.root,
+            env=env,
+            startup_timeout=startup_timeout,
+            grace=grace,
+            private_run=private_run,
+        )
+        await self._nursery.start(process.run)
+        return process
+
+    async def mock_volume_plugin(
+        self, name: str = "mockvol", *, scope: str = "local"
+    ) -> MockVolumePlugin:
+        """Serve the built-in mock volume plugin as ``name`` until the fixture ends."""
+        plugin = MockVolumePlugin(self.root / "mocks" / name, name=name, scope=scope)
+        await self._nursery.start(plugin.serve, f"unix:{self.socket_path(name)}")
+        return plugin
+
+    def add_faults(self, faults: Sequence[Mapping[str, Any] | Any]) -> None:
+        """Add faults: mappings of ``faults.add`` keywords, or ready ``Fault`` objects."""
+        for fault in faults:
+            if isinstance(fault, Mapping):
+                self.engine.faults.add(**fault)
+            else:
+                self.engine.faults.add(fault)
+
+
+@asynccontextmanager
+async def open_plugin_engine(
+    tmp_base: str = "/tmp", **engine_options: Any
+) -> AsyncIterator[AsyncPluginEngine]:
+    """A fresh engine on a new short temp root (removed afterwards), in this trio run."""
+    root = Path(tempfile.mkdtemp(prefix="pe-", dir=tmp_base))
+    try:
+        async with trio.open_nursery() as nursery:
+            async with open_engine(root=root, **engine_options) as engine:
+                yield AsyncPluginEngine(engine, root, nursery)
+            nursery.cancel_scope.cancel()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
