@@ -114,21 +114,21 @@ class Engine:
         """Forget everything, as a brand-new engine on an empty data-root would (for tests).
 
         No plugin is called: running containers are dropped without ``Unmount``, the
-        state database and the local driver's volumes are deleted, activations and
+        state database is emptied and the local driver's volumes are deleted, activations and
         plugin connections are dropped, and the journal, faults (same seed) and events
         start empty.  Only what the engine itself made in ``data_root`` is removed.
         """
         self.containers.forget_running()
         await self.plugins.aclose()
-        self.db.close()
-        for name in ("emulator.db", "emulator.db-wal", "emulator.db-shm"):
-            (self.data_root / name).unlink(missing_ok=True)
+        for meta in self.db.volumes():  # row by row: reopening the database costs ~3 ms
+            self.db.delete_volume(meta.name)
+        for data in list(self.db.containers()):
+            self.db.delete_container(data["id"])
         for name in ("volumes", "containers"):
             shutil.rmtree(self.data_root / name, ignore_errors=True)
         self.faults = FaultSet(self.faults.seed)
         self.journal = Journal()
         self.events = EventLog()
-        self.db = StateDB(self.data_root / "emulator.db")
         self.plugins = self._new_registry()
         self.volumes = VolumeService(self._new_volume_store())
         self.containers = ContainerService(
