@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 import attrs
 import trio
@@ -23,9 +25,25 @@ class EventLog:
 
     def __init__(self) -> None:
         self.events: list[Event] = []
+        self._subscribers: list[trio.MemorySendChannel[Event]] = []
 
     def __call__(self, type_: str, action: str, attributes: Mapping[str, str]) -> None:
-        self.events.append(Event(trio.current_time(), type_, action, dict(attributes)))
+        event = Event(trio.current_time(), type_, action, dict(attributes))
+        self.events.append(event)
+        for channel in self._subscribers:
+            channel.send_nowait(event)
+
+    @contextmanager
+    def subscribe(self) -> Iterator[trio.MemoryReceiveChannel[Event]]:
+        """Every event logged from now on, in order, until the ``with`` block ends."""
+        send, receive = trio.open_memory_channel[Event](math.inf)
+        self._subscribers.append(send)
+        try:
+            yield receive
+        finally:
+            self._subscribers.remove(send)
+            send.close()
+            receive.close()
 
     def of(self, type_: str) -> list[Event]:
         """Events of one type."""

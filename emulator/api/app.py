@@ -1,0 +1,63 @@
+"""The Engine API app: Quart blueprints behind :class:`~emulator.api.attach.EngineASGI`."""
+
+from __future__ import annotations
+
+import logging
+
+from quart import Response
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
+
+from emulator.api import control, routes_containers, routes_system, routes_volumes
+from emulator.api.attach import EngineASGI
+from emulator.api.http import error_response
+from emulator.api.state import ApiState
+from emulator.engine.core import Engine
+from emulator.errors import EngineError
+from emulator.protocol import engine_api as api
+
+log = logging.getLogger("emulator.api")
+
+#: The largest request body accepted (dockerd has no limit; a tar upload may be big).
+MAX_BODY = 256 * 1024 * 1024
+
+
+def create_app(engine: Engine) -> EngineASGI:
+    """An ASGI app answering the Engine API (1.51) for ``engine``, plus ``/emulator/``."""
+    app = QuartTrio("emulator.api")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.config["BODY_TIMEOUT"] = 60
+    app.config["RESPONSE_TIMEOUT"] = None
+    state = ApiState(engine)
+    attached: dict[str, int] = {}
+    app.config["EMULATOR_STATE"] = state
+    app.config["EMULATOR_IMAGES"] = {}
+    app.config["EMULATOR_ATTACHED"] = attached
+    for module in (routes_system, routes_volumes, routes_containers, control):
+        app.register_blueprint(module.bp)
+
+    @app.errorhandler(EngineError)
+    async def engine_error(exc: EngineError) -> Response:
+        if exc.http_status >= 500:
+            log.error("Handler for %s returned error: %s", _route(), exc)
+        return error_response(str(exc), exc.http_status)
+
+    @app.errorhandler(HTTPException)
+    async def http_error(exc: HTTPException) -> Response:
+        # Unknown routes and wrong methods are both 404 "page not found" in dockerd.
+        if exc.code in (404, 405):
+            return error_response(api.PAGE_NOT_FOUND, 404)
+        return error_response(exc.description or exc.name, exc.code or 500)
+
+    @app.errorhandler(Exception)
+    async def unexpected(exc: Exception) -> Response:
+        log.exception("Handler for %s failed", _route())
+        return error_response(str(exc) or type(exc).__name__, 500)
+
+    return EngineASGI(app, state, attached)  # type: ignore[arg-type]
+
+
+def _route() -> str:
+    from quart import request
+
+    return f"{request.method} {request.path}"

@@ -1,0 +1,139 @@
+"""The emulator's own control API under ``/emulator/`` (never part of dockerd's answers).
+
+``GET/DELETE /emulator/journal``, ``GET/POST/DELETE /emulator/faults`` (scenario fault
+vocabulary, JSON or YAML), ``POST /emulator/reset`` and ``GET /emulator/plugins`` (the
+v1 plugins and their activation, as ``plugin-emulator plugins ls`` shows them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from quart import Blueprint, Response, request
+
+from emulator.api.http import ApiError, empty, json_response
+from emulator.api.routes_system import state
+from emulator.journal import JournalEntry
+from emulator.scenario.loader import ScenarioError, load_scenario_text
+
+bp = Blueprint("control", __name__, url_prefix="/emulator")
+
+
+def _body_text(body: bytes | None) -> Any:
+    if body is None:
+        return None
+    return body.decode("utf-8", errors="replace")
+
+
+def entry_json(entry: JournalEntry) -> dict[str, Any]:
+    """One journal entry; bodies decoded as JSON when they are JSON, as text otherwise."""
+    return {
+        "seq": entry.seq,
+        "call_id": entry.call_id,
+        "attempt": entry.attempt,
+        "plugin": entry.plugin,
+        "method": entry.method,
+        "address": entry.address,
+        "started": entry.started,
+        "duration": entry.duration,
+        "request": entry.request if entry.request is not None else _body_text(entry.request_body),
+        "status": entry.status,
+        "response": (
+            entry.response if entry.response is not None else _body_text(entry.response_body)
+        ),
+        "error": entry.error,
+        "fault": entry.fault,
+    }
+
+
+@bp.get("/journal")
+async def journal() -> Response:
+    """Every plugin call attempt (``?method=`` and ``?plugin=`` filter)."""
+    entries = state().engine.journal.calls(
+        request.args.get("method") or None, plugin=request.args.get("plugin") or None
+    )
+    return json_response([entry_json(e) for e in entries])
+
+
+@bp.delete("/journal")
+async def journal_clear() -> Response:
+    state().engine.journal.clear()
+    state().logged_calls = 0
+    return empty(204)
+
+
+@bp.get("/faults")
+async def faults() -> Response:
+    """The active faults (described) and those that fired."""
+    fault_set = state().engine.faults
+    return json_response(
+        {
+            "seed": fault_set.seed,
+            "faults": [f.describe() for f in fault_set.faults],
+            "fired": [
+                {
+                    "time": f.time,
+                    "fault": f.fault,
+                    "plugin": f.plugin,
+                    "method": f.method,
+                    "action": f.action,
+                }
+                for f in fault_set.fired
+            ],
+        }
+    )
+
+
+@bp.post("/faults")
+async def faults_add() -> Response:
+    """Add faults: one mapping or a list, exactly as under a scenario's ``faults:`` key."""
+    data: bytes = await request.get_data(as_text=False)  # type: ignore[assignment]
+    text = data.decode("utf-8", errors="replace")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ApiError(f"invalid fault: {exc}") from None
+    items = value if isinstance(value, list) else [value]
+    document = {"version": 1, "name": "control API", "faults": items, "steps": [{"sleep": 0}]}
+    try:
+        scenario = load_scenario_text(yaml.safe_dump(document), filename="<request>")
+    except ScenarioError as exc:
+        raise ApiError(f"invalid fault: {exc}") from None
+    for fault in scenario.faults:
+        state().engine.faults.add(fault)
+    return json_response({"added": [f.describe() for f in scenario.faults]}, 201)
+
+
+@bp.delete("/faults")
+async def faults_clear() -> Response:
+    state().engine.faults.clear()
+    return empty(204)
+
+
+@bp.post("/reset")
+async def reset() -> Response:
+    """Forget faults, what fired and the journal."""
+    engine = state().engine
+    engine.faults.reset()
+    engine.journal.clear()
+    state().logged_calls = 0
+    return empty(204)
+
+
+@bp.get("/plugins")
+async def plugins() -> Response:
+    """v1 plugins, each activated as dockerd does when it enumerates them."""
+    reports = await state().engine.plugins.survey()
+    return json_response(
+        [
+            {
+                "name": r.name,
+                "address": r.spec.addr if r.spec else None,
+                "source": str(r.source) if r.source else None,
+                "implements": list(r.implements) if r.implements is not None else None,
+                "error": r.error,
+            }
+            for r in reports
+        ]
+    )

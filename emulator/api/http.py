@@ -1,0 +1,169 @@
+"""Request and response helpers shaped as moby's ``httputils``: JSON out, JSON and forms in."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from quart import Request, Response
+
+from emulator.errors import EngineError
+from emulator.protocol import engine_api as api
+
+
+class ApiError(EngineError):
+    """An error answered directly by the API layer (bad JSON, bad filters, …)."""
+
+    def __init__(self, text: str, http_status: int = 400) -> None:
+        super().__init__(text)
+        self.http_status = http_status
+
+
+def json_body(value: Any) -> bytes:
+    """``json.Encoder`` with HTML escaping off: compact, UTF-8, newline-terminated."""
+    return (json.dumps(value, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+
+
+def json_response(value: Any, status: int = 200) -> Response:
+    """``httputils.WriteJSON``."""
+    return Response(json_body(value), status=status, content_type=api.JSON_CONTENT_TYPE)
+
+
+def error_response(message: str, status: int) -> Response:
+    """dockerd's error body: ``{"message": ...}`` as ``application/json``."""
+    return json_response({"message": message}, status)
+
+
+def empty(status: int) -> Response:
+    """A bodiless answer (204, 304, or 200 with nothing to say)."""
+    response = Response(b"", status=status)
+    response.headers.pop("Content-Type", None)
+    return response
+
+
+async def read_json(request: Request) -> Any:
+    """``httputils.ReadJSON``: None for an empty body, else the decoded JSON (400s as dockerd)."""
+    data: bytes = await request.get_data(as_text=False)  # type: ignore[assignment]
+    content_type = request.headers.get("Content-Type", "")
+    if content_type == "" and not data:
+        return None
+    if content_type.split(";", 1)[0].strip().lower() != api.JSON_CONTENT_TYPE:
+        raise ApiError(api.content_type_error(content_type))
+    if not data:
+        return None
+    text = data.decode("utf-8", errors="replace")
+    decoder = json.JSONDecoder()
+    stripped = text.lstrip()
+    if not stripped:
+        raise ApiError(api.JSON_EOF)
+    try:
+        value, end = decoder.raw_decode(stripped)
+    except json.JSONDecodeError as exc:
+        if exc.pos >= len(stripped):
+            raise ApiError("invalid JSON: unexpected EOF") from None
+        raise ApiError(
+            f"invalid JSON: invalid character {stripped[exc.pos]!r} looking for beginning of value"
+        ) from None
+    if stripped[end:].strip():
+        raise ApiError(api.JSON_TRAILING)
+    return value
+
+
+def json_object(value: Any, what: str) -> dict[str, Any]:
+    """A decoded body that must be an object (Go's unmarshal error otherwise)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ApiError(
+            f"invalid JSON: json: cannot unmarshal {_go_kind(value)} into Go value of type {what}"
+        )
+    return value
+
+
+def field(body: Mapping[str, Any], key: str, kind: type, what: str) -> Any:
+    """A field with Go's case-insensitive key match and a type check (None when absent)."""
+    value = None
+    for k, v in body.items():
+        if k.lower() == key.lower():
+            value = v
+            if k == key:
+                break
+    if value is None:
+        return None
+    if kind is dict and isinstance(value, dict):
+        return value
+    if kind is list and isinstance(value, list):
+        return value
+    if kind is str and isinstance(value, str):
+        return value
+    if kind is bool and isinstance(value, bool):
+        return value
+    if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise ApiError(
+        f"invalid JSON: json: cannot unmarshal {_go_kind(value)} into Go struct field "
+        f"{what}.{key} of type {_go_type(kind)}"
+    )
+
+
+def string_map(value: Any, what: str) -> dict[str, str] | None:
+    """A ``map[string]string`` field."""
+    if value is None:
+        return None
+    if not all(isinstance(v, str) for v in value.values()):
+        bad = next(v for v in value.values() if not isinstance(v, str))
+        raise ApiError(
+            f"invalid JSON: json: cannot unmarshal {_go_kind(bad)} into Go struct field "
+            f"{what} of type string"
+        )
+    return {str(k): v for k, v in value.items()}
+
+
+def _go_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _go_type(kind: type) -> str:
+    return {dict: "map[string]string", list: "[]string", str: "string", bool: "bool"}.get(
+        kind, "int"
+    )
+
+
+def bool_value(request: Request, key: str) -> bool:
+    """``httputils.BoolValue``."""
+    text = request.args.get(key, "").strip().lower()
+    return text not in ("", "0", "no", "false", "none")
+
+
+def filters(request: Request, *, context: str = "") -> dict[str, list[str]]:
+    """``filters.FromJSON`` of the ``filters`` query parameter (map or legacy list form)."""
+    raw = request.args.get("filters", "")
+    if raw == "":
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    result: dict[str, list[str]] = {}
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if isinstance(inner, dict) and all(isinstance(v, bool) for v in inner.values()):
+                result[key] = [k for k, on in inner.items() if on]
+            elif isinstance(inner, list) and all(isinstance(v, str) for v in inner):
+                result[key] = list(inner)
+            else:
+                value = None
+                break
+        else:
+            return result
+    message = "invalid filter"
+    raise ApiError(f"{context}: {message}" if context else message)

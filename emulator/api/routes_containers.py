@@ -1,0 +1,441 @@
+"""Fake containers over the API: create, start, wait, stop, kill, rm, ps, inspect, archive.
+
+No image is pulled and no process runs; :mod:`emulator.engine.lifecycle` decides when a
+container "exits".  A container started while an attach stream is open runs attached
+(``docker run``), otherwise detached (``docker run -d``, ``docker start``).
+Attach itself (``101 UPGRADED``) is served by :mod:`emulator.api.attach`.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import stat as statmod
+import tarfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import trio
+from quart import Blueprint, Response, current_app, request
+
+from emulator.api.gotime import human_duration, rfc3339_nano
+from emulator.api.http import (
+    ApiError,
+    bool_value,
+    empty,
+    field,
+    filters,
+    json_body,
+    json_object,
+    json_response,
+    read_json,
+)
+from emulator.api.routes_system import state
+from emulator.engine.containers import Container
+from emulator.protocol import engine_api as api
+
+bp = Blueprint("containers", __name__)
+
+#: The command an image runs when ``Cmd`` is empty (busybox's).
+DEFAULT_CMD = ("sh",)
+
+
+def _images() -> dict[str, str]:
+    value: dict[str, str] = current_app.config["EMULATOR_IMAGES"]
+    return value
+
+
+def _attached() -> dict[str, int]:
+    """Open attach streams per container ID."""
+    value: dict[str, int] = current_app.config["EMULATOR_ATTACHED"]
+    return value
+
+
+def _words(value: Any, what: str) -> list[str]:
+    """``strslice.StrSlice``: a string or a list of strings."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ApiError(
+        f"invalid JSON: json: cannot unmarshal {type(value).__name__} into Go struct field "
+        f"{what} of type string"
+    )
+
+
+@bp.post("/containers/create")
+async def create() -> Response:
+    """201 ``{"Id", "Warnings": []}``; named volumes are created if missing."""
+    body = json_object(await read_json(request), "container.CreateRequest")
+    what = "CreateRequest"
+    image = field(body, "Image", str, what) or ""
+    if image == "":
+        raise ApiError("no command specified" if not body else "image name cannot be blank")
+    host = field(body, "HostConfig", dict, what) or {}
+    specs = [str(b) for b in (field(host, "Binds", list, "HostConfig") or [])]
+    for mount in field(host, "Mounts", list, "HostConfig") or []:
+        if isinstance(mount, dict) and mount.get("Type", "volume") == "volume":
+            ro = ":ro" if mount.get("ReadOnly") else ""
+            specs.append(f"{mount.get('Source', '')}:{mount.get('Target', '')}{ro}")
+    bound = {s.split(":")[1] if ":" in s else s for s in specs}
+    for dest in field(body, "Volumes", dict, what) or {}:
+        if dest not in bound:
+            specs.append(dest)
+    command = _words(body.get("Entrypoint"), "Config.Entrypoint")
+    command += _words(body.get("Cmd"), "Config.Cmd")
+    name = request.args.get("name") or None
+    attach = any(bool(body.get(k)) for k in ("AttachStdin", "AttachStdout", "AttachStderr"))
+    container = await state().engine.containers.create(
+        image,
+        command or DEFAULT_CMD,
+        name=name,
+        volumes=specs,
+        volume_driver=field(host, "VolumeDriver", str, "HostConfig") or "",
+        auto_remove=bool(field(host, "AutoRemove", bool, "HostConfig")),
+        detach=not attach,
+    )
+    _images()[container.id] = image
+    return json_response({"Id": container.id, "Warnings": []}, 201)
+
+
+def _get(ref: str) -> Container:
+    return state().engine.containers.get(ref)
+
+
+@bp.post("/containers/<ref>/start")
+async def start(ref: str) -> Response:
+    """204; 304 when already running.  Attached when an attach stream is open."""
+    container = _get(ref)
+    if container.running:
+        return empty(304)
+    container.detach = _attached().get(container.id, 0) == 0
+    await state().engine.containers.start(container.id)
+    return empty(204)
+
+
+@bp.post("/containers/<ref>/stop")
+async def stop(ref: str) -> Response:
+    """204; 304 when not running."""
+    container = _get(ref)
+    if not container.running:
+        return empty(304)
+    await state().engine.containers.stop(container.id)
+    return empty(204)
+
+
+@bp.post("/containers/<ref>/kill")
+async def kill(ref: str) -> Response:
+    await state().engine.containers.kill(ref)
+    return empty(204)
+
+
+@bp.delete("/containers/<ref>")
+async def remove(ref: str) -> Response:
+    await state().engine.containers.remove(
+        ref, force=bool_value(request, "force"), volumes=bool_value(request, "v")
+    )
+    return empty(204)
+
+
+@bp.post("/containers/<ref>/wait")
+async def wait(ref: str) -> Response:
+    """Headers at once (the CLI starts the container only then), the result at the exit.
+
+    ``condition``: ``not-running`` (default), ``next-exit`` or ``removed``.
+    """
+    condition = request.args.get("condition", "") or "not-running"
+    if condition not in ("not-running", "next-exit", "removed"):
+        raise ApiError(f"invalid condition: {condition}")
+    container = _get(ref)
+    cid = container.id
+    engine = state().engine
+    if condition == "not-running" and not container.running:
+        return json_response({"StatusCode": container.exit_code})
+    subscription = engine.events.subscribe()
+    live = subscription.__enter__()
+
+    async def result() -> AsyncIterator[bytes]:
+        try:
+            yield b""
+            code = container.exit_code
+            async for event in live:
+                if event.type != "container" or event.attributes.get("id") != cid:
+                    continue
+                if event.action == "die":
+                    code = int(event.attributes.get("exitCode", "0"))
+                    if condition != "removed":
+                        break
+                elif event.action == "destroy":
+                    break
+            yield json_body({"Error": None, "StatusCode": code})
+        finally:
+            subscription.__exit__(None, None, None)
+
+    response = Response(result(), status=200, content_type=api.JSON_CONTENT_TYPE)
+    response.timeout = None
+    return response
+
+
+# -- ps / inspect ----------------------------------------------------------------------
+
+
+def _times(cid: str) -> tuple[float | None, float | None, float | None]:
+    """Created, last started, last finished (Unix seconds) from the event log."""
+    st = state()
+    created = started = finished = None
+    for event in st.engine.events.events:
+        if event.type != "container" or event.attributes.get("id") != cid:
+            continue
+        when = st.wall(event.time)
+        if event.action == "create":
+            created = when
+        elif event.action == "start":
+            started, finished = when, None
+        elif event.action == "die":
+            finished = when
+    return created, started, finished
+
+
+def _status(container: Container) -> str:
+    """``docker ps``'s STATUS column (``Up 3 seconds``, ``Exited (0) 5 seconds ago``)."""
+    now = state().now()
+    _, started, finished = _times(container.id)
+    if container.running:
+        return f"Up {human_duration(now - (started or now))}"
+    if container.state == "created" or finished is None:
+        return "Created"
+    return f"Exited ({container.exit_code}) {human_duration(now - finished)} ago"
+
+
+def _mounts(container: Container) -> list[dict[str, Any]]:
+    mounts = []
+    for mp in container.mounts:
+        if mp.type == "volume":
+            mounts.append(
+                {
+                    "Type": "volume",
+                    "Name": mp.name,
+                    "Source": mp.source,
+                    "Destination": mp.destination,
+                    "Driver": mp.driver,
+                    "Mode": mp.mode or "z",
+                    "RW": mp.rw,
+                    "Propagation": "",
+                }
+            )
+        else:
+            mounts.append(
+                {
+                    "Type": "bind",
+                    "Source": mp.source,
+                    "Destination": mp.destination,
+                    "Mode": mp.mode,
+                    "RW": mp.rw,
+                    "Propagation": "rprivate",
+                }
+            )
+    return mounts
+
+
+def _summary(container: Container) -> dict[str, Any]:
+    created, _, _ = _times(container.id)
+    return {
+        "Id": container.id,
+        "Names": [f"/{container.name}"],
+        "Image": container.image,
+        "ImageID": "sha256:" + "0" * 64,
+        "Command": " ".join(container.command),
+        "Created": int(created or 0),
+        "Ports": [],
+        "Labels": {},
+        "State": container.state,
+        "Status": _status(container),
+        "HostConfig": {"NetworkMode": "bridge"},
+        "NetworkSettings": {"Networks": {}},
+        "Mounts": _mounts(container),
+    }
+
+
+@bp.get("/containers/json")
+async def ps() -> Response:
+    """``docker ps [-a]`` (filters: ``name``, ``id``, ``status``, ``volume``)."""
+    wanted = filters(request)
+    containers = state().engine.containers.list(all=bool_value(request, "all"))
+    rows = []
+    for c in containers:
+        if wanted.get("name") and not any(n in c.name for n in wanted["name"]):
+            continue
+        if wanted.get("id") and not any(c.id.startswith(i) for i in wanted["id"]):
+            continue
+        if wanted.get("status") and c.state not in wanted["status"]:
+            continue
+        if wanted.get("volume") and not any(
+            mp.name in wanted["volume"] or mp.destination in wanted["volume"] for mp in c.mounts
+        ):
+            continue
+        rows.append(_summary(c))
+    return json_response(rows)
+
+
+@bp.get("/containers/<ref>/json")
+async def inspect(ref: str) -> Response:
+    """``docker inspect``: the fields an emulated container has."""
+    c = _get(ref)
+    created, started, finished = _times(c.id)
+    binds = [
+        f"{mp.name if mp.type == 'volume' else mp.source}:{mp.destination}"
+        + (f":{mp.mode}" if mp.mode else "")
+        for mp in c.mounts
+        if not mp.anonymous
+    ]
+    return json_response(
+        {
+            "Id": c.id,
+            "Created": rfc3339_nano(created),
+            "Path": c.command[0] if c.command else "",
+            "Args": c.command[1:],
+            "State": {
+                "Status": c.state,
+                "Running": c.running,
+                "Paused": False,
+                "Restarting": False,
+                "OOMKilled": False,
+                "Dead": False,
+                "Pid": 0,
+                "ExitCode": c.exit_code,
+                "Error": c.error,
+                "StartedAt": rfc3339_nano(started),
+                "FinishedAt": rfc3339_nano(finished),
+            },
+            "Image": "sha256:" + "0" * 64,
+            "Name": f"/{c.name}",
+            "RestartCount": 0,
+            "Driver": "overlay2",
+            "Platform": "linux",
+            "MountLabel": "",
+            "ProcessLabel": "",
+            "AppArmorProfile": "",
+            "HostConfig": {
+                "Binds": binds or None,
+                "NetworkMode": "bridge",
+                "AutoRemove": c.auto_remove,
+                "VolumeDriver": c.volume_driver,
+            },
+            "Mounts": _mounts(c),
+            "Config": {
+                "Hostname": c.id[:12],
+                "AttachStdin": False,
+                "AttachStdout": not c.detach,
+                "AttachStderr": not c.detach,
+                "Tty": False,
+                "Cmd": c.command,
+                "Image": c.image,
+                "Volumes": {mp.destination: {} for mp in c.mounts if mp.anonymous} or None,
+                "Labels": {},
+            },
+            "NetworkSettings": {"Networks": {}},
+        }
+    )
+
+
+# -- archive (docker cp) -----------------------------------------------------------------
+
+
+def _stat_header(path: Path, name: str) -> str:
+    """``X-Docker-Container-Path-Stat``: base64 of ``container.PathStat``."""
+    info = path.lstat()
+    mode = statmod.S_IMODE(info.st_mode)
+    if statmod.S_ISDIR(info.st_mode):
+        mode |= 1 << 31
+    elif statmod.S_ISLNK(info.st_mode):
+        mode |= 1 << 27
+    data = {
+        "name": name,
+        "size": info.st_size,
+        "mode": mode,
+        "mtime": rfc3339_nano(info.st_mtime),
+        "linkTarget": os.readlink(path) if path.is_symlink() else "",
+    }
+    return base64.b64encode(json.dumps(data, separators=(",", ":")).encode()).decode()
+
+
+def _not_found(path: str, container: Container) -> ApiError:
+    return ApiError(f"Could not find the file {path} in container {container.name}", 404)
+
+
+def _archive_path() -> str:
+    path = request.args.get("path", "")
+    if path == "":
+        raise ApiError("path cannot be empty")
+    return path
+
+
+@bp.route("/containers/<ref>/archive", methods=["HEAD"])
+async def archive_stat(ref: str) -> Response:
+    """The stat call (``docker cp`` into a container makes it before the upload)."""
+    c = _get(ref)
+    path = _archive_path()
+    service = state().engine.containers
+    async with service._container_fs(c):
+        target = service._resolve(c, path)
+        if not target.exists():
+            raise _not_found(path, c)
+        header = _stat_header(target, os.path.basename(path.rstrip("/")) or "/")
+    response = empty(200)
+    response.headers["X-Docker-Container-Path-Stat"] = header
+    return response
+
+
+@bp.get("/containers/<ref>/archive")
+async def archive_get(ref: str) -> Response:
+    """A tar of ``path``; the volumes stay mounted (same IDs) until the archive is sent."""
+    c = _get(ref)
+    path = _archive_path()
+    service = state().engine.containers
+    async with service._container_fs(c):
+        target = service._resolve(c, path)
+        if not target.exists():
+            raise _not_found(path, c)
+        name = os.path.basename(path.rstrip("/")) or "."
+        header = _stat_header(target, name)
+        data = await trio.to_thread.run_sync(_tar, target, name)
+    response = Response(data, status=200, content_type="application/x-tar")
+    response.headers["X-Docker-Container-Path-Stat"] = header
+    return response
+
+
+@bp.put("/containers/<ref>/archive")
+async def archive_put(ref: str) -> Response:
+    """Extract the uploaded tar into the directory ``path``."""
+    c = _get(ref)
+    path = _archive_path()
+    data: bytes = await request.get_data(as_text=False)  # type: ignore[assignment]
+    service = state().engine.containers
+    async with service._container_fs(c):
+        target = service._resolve(c, path)
+        if not target.exists():
+            raise _not_found(path, c)
+        if not target.is_dir():
+            raise ApiError("extraction point is not a directory")
+        await trio.to_thread.run_sync(_untar, data, target)
+    return empty(200)
+
+
+def _tar(path: Path, name: str) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        tar.add(path, arcname=name)
+    return buffer.getvalue()
+
+
+def _untar(data: bytes, dest: Path) -> None:
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
+            tar.extractall(dest, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        raise ApiError(f"Error processing tar file({exc}): ", 500) from None

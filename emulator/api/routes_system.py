@@ -1,0 +1,267 @@
+"""``/_ping``, ``/version``, ``/info``, ``/events`` and ``/plugins``.
+
+dockerd lists only managed (v2) plugins under ``/plugins``; the emulator has none, so
+the list is empty and inspect is 404.  v1 plugins are shown by the control API.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+from collections.abc import AsyncIterator, Mapping
+
+import trio
+from quart import Blueprint, Response, current_app, request
+
+from emulator.api.http import ApiError, bool_value, empty, filters, json_body, json_response
+from emulator.api.state import ApiState
+from emulator.engine.events import Event
+from emulator.protocol import engine_api as api
+
+bp = Blueprint("system", __name__)
+
+
+def state() -> ApiState:
+    """The served engine's API state."""
+    value: ApiState = current_app.config["EMULATOR_STATE"]
+    return value
+
+
+@bp.route("/_ping", methods=["GET", "HEAD"])
+async def ping() -> Response:
+    """``pingHandler``: ``OK`` (HEAD: empty, text/plain), no-cache headers, swarm state."""
+    body = b"" if request.method == "HEAD" else b"OK"
+    response = Response(body, status=200, content_type="text/plain; charset=utf-8")
+    for name, value in api.PING_HEADERS:
+        response.headers[name] = value
+    if request.method == "HEAD":
+        response.headers["Content-Length"] = "0"
+    return response
+
+
+def _version_fields() -> dict[str, object]:
+    return {
+        "Version": api.ENGINE_VERSION,
+        "ApiVersion": api.API_VERSION,
+        "MinAPIVersion": api.MIN_API_VERSION,
+        "GitCommit": api.ENGINE_GIT_COMMIT,
+        "GoVersion": api.ENGINE_GO_VERSION,
+        "Os": "linux",
+        "Arch": _arch(),
+        "KernelVersion": platform.release(),
+        "BuildTime": "2025-11-11T00:00:00.000000000+00:00",
+    }
+
+
+def _arch() -> str:
+    machine = platform.machine()
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+
+
+@bp.get("/version")
+async def version() -> Response:
+    """``types.Version`` with one ``Engine`` component."""
+    fields = _version_fields()
+    details = {k: str(v) for k, v in fields.items() if k != "Version"}
+    details["Experimental"] = "false"
+    return json_response(
+        {
+            "Platform": {"Name": "Docker Engine - Community (plugin-emulator)"},
+            "Components": [{"Name": "Engine", "Version": api.ENGINE_VERSION, "Details": details}],
+            **fields,
+        }
+    )
+
+
+@bp.get("/info")
+async def info() -> Response:
+    """``system.Info``: the fields ``docker info`` prints that an emulator can know."""
+    engine = state().engine
+    containers = engine.containers.list(all=True)
+    running = sum(1 for c in containers if c.running)
+    return json_response(
+        {
+            "ID": "plugin-emulator",
+            "Containers": len(containers),
+            "ContainersRunning": running,
+            "ContainersPaused": 0,
+            "ContainersStopped": len(containers) - running,
+            "Images": 0,
+            "Driver": "overlay2",
+            "DriverStatus": [],
+            "Plugins": {
+                "Volume": ["local"],
+                "Network": ["bridge", "host", "null"],
+                "Authorization": None,
+                "Log": ["json-file", "local"],
+            },
+            "MemoryLimit": True,
+            "SwapLimit": True,
+            "NCPU": os.cpu_count() or 1,
+            "MemTotal": 0,
+            "Name": platform.node(),
+            "ServerVersion": api.ENGINE_VERSION,
+            "OperatingSystem": "plugin-emulator",
+            "OSType": "linux",
+            "Architecture": platform.machine(),
+            "KernelVersion": platform.release(),
+            "DockerRootDir": str(engine.data_root),
+            "Labels": [],
+            "ExperimentalBuild": False,
+            "Swarm": {"LocalNodeState": "inactive", "ControlAvailable": False},
+            "Runtimes": {"runc": {"path": "runc"}},
+            "DefaultRuntime": "runc",
+            "LiveRestoreEnabled": False,
+            "Isolation": "",
+            "SecurityOptions": [],
+            "CgroupDriver": "systemd",
+            "CgroupVersion": "2",
+            "Warnings": None,
+        }
+    )
+
+
+# -- plugins: dockerd's /plugins lists managed (v2) plugins only -------------------------
+
+_PLUGIN_FILTERS = ("enabled", "capability")
+
+
+@bp.get("/plugins")
+async def plugins_list() -> Response:
+    """``Manager.List``: managed plugins only (none here), after dockerd's filter checks."""
+    wanted = filters(request)
+    for key in wanted:
+        if key not in _PLUGIN_FILTERS:
+            raise ApiError(f"invalid filter '{key}'")
+    enabled = wanted.get("enabled", [])
+    if enabled and (len(enabled) != 1 or enabled[0].lower() not in ("true", "false", "1", "0")):
+        raise ApiError(f"invalid filter 'enabled=[{' '.join(enabled)}]'")
+    return json_response([])
+
+
+@bp.get("/plugins/<path:name>/json")
+async def plugin_inspect(name: str) -> Response:
+    raise ApiError(f'plugin "{name}" not found', 404)
+
+
+@bp.route(
+    "/plugins/<path:name>/<any(enable, disable, set, push, upgrade):action>", methods=["POST"]
+)
+async def plugin_action(name: str, action: str) -> Response:
+    raise ApiError(f'plugin "{name}" not found', 404)
+
+
+@bp.delete("/plugins/<path:name>")
+async def plugin_remove(name: str) -> Response:
+    raise ApiError(f'plugin "{name}" not found', 404)
+
+
+# -- events ----------------------------------------------------------------------------
+
+
+def event_message(event: Event, wall: float, images: Mapping[str, str]) -> dict[str, object]:
+    """``events.Message`` as dockerd encodes it (legacy ``status``/``id``/``from`` for
+    containers)."""
+    attributes = dict(event.attributes)
+    if event.type == "container":
+        actor = attributes.pop("id", "")
+        image = images.get(actor, "")
+        attributes = {"image": image, **attributes} if image else attributes
+    else:
+        actor = attributes.pop("name", "")
+    message: dict[str, object] = {}
+    if event.type == "container":
+        message |= {"status": event.action, "id": actor, "from": images.get(actor, "")}
+    nanos = int(wall * 1e9)
+    message |= {
+        "Type": event.type,
+        "Action": event.action,
+        "Actor": {"ID": actor, "Attributes": dict(sorted(attributes.items()))},
+        "scope": "local",
+        "time": nanos // 1_000_000_000,
+        "timeNano": nanos,
+    }
+    return message
+
+
+def _parse_time(text: str, now: float) -> float | None:
+    """``timetypes.GetTimestamp``-like: Unix seconds (with fraction) or a Go duration ago."""
+    if text == "":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    units = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+    for unit in sorted(units, key=len, reverse=True):
+        if text.endswith(unit):
+            try:
+                return now - float(text[: -len(unit)]) * units[unit]
+            except ValueError:
+                break
+    raise ApiError(f"failed to parse value {text} as a timestamp")
+
+
+def _selected(message: Mapping[str, object], wanted: Mapping[str, list[str]]) -> bool:
+    actor = message["Actor"]
+    assert isinstance(actor, dict)
+    checks = {
+        "type": [str(message["Type"])],
+        "event": [str(message["Action"])],
+        "volume": [str(actor["ID"])] if message["Type"] == "volume" else [],
+        "container": (
+            [str(actor["ID"]), str(actor["Attributes"].get("name", ""))]
+            if message["Type"] == "container"
+            else []
+        ),
+        "plugin": [str(actor["ID"])] if message["Type"] == "plugin" else [],
+    }
+    for key, values in wanted.items():
+        have = checks.get(key)
+        if have is None:
+            continue
+        if values and not any(v in have or any(h.startswith(v) for h in have) for v in values):
+            return False
+    return True
+
+
+@bp.get("/events")
+async def events() -> Response:
+    """``GET /events``: past events since ``since``, then live ones until ``until``."""
+    st = state()
+    now = st.now()
+    since = _parse_time(request.args.get("since", ""), now)
+    until = _parse_time(request.args.get("until", ""), now)
+    wanted = filters(request)
+    for key in wanted:
+        if key not in ("type", "event", "volume", "container", "plugin", "label", "image"):
+            raise ApiError(f"invalid filter '{key}'")
+    log = st.engine.events
+    images: dict[str, str] = current_app.config["EMULATOR_IMAGES"]
+
+    async def stream() -> AsyncIterator[bytes]:
+        with log.subscribe() as live:
+            if since is not None or until is not None:
+                for event in list(log.events):
+                    wall = st.wall(event.time)
+                    if (since is None or wall >= since) and (until is None or wall <= until):
+                        message = event_message(event, wall, images)
+                        if _selected(message, wanted):
+                            yield json_body(message)
+            yield b""
+            if until is not None and until <= now:
+                return
+            deadline = math.inf if until is None else trio.current_time() + (until - now)
+            with trio.move_on_at(deadline):
+                async for event in live:
+                    message = event_message(event, st.wall(event.time), images)
+                    if _selected(message, wanted):
+                        yield json_body(message)
+
+    response = Response(stream(), status=200, content_type=api.JSON_CONTENT_TYPE)
+    response.timeout = None
+    return response
+
+
+__all__ = ["bool_value", "bp", "empty", "event_message"]

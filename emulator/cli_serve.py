@@ -1,0 +1,136 @@
+"""``plugin-emulator serve``: the Engine API on a unix socket for the real ``docker`` CLI."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+import trio
+
+from emulator.api.logging import setup_logging
+from emulator.api.server import default_socket_path, serve
+from emulator.engine.core import open_engine
+from emulator.errors import ConfigurationError
+from emulator.mocks.volume import MockVolumePlugin
+from emulator.protocol.profiles import DEFAULT_PROFILE, PROFILES
+
+MOCK_KINDS = ("volume",)
+
+
+def _mock(value: str) -> tuple[str, str]:
+    name, sep, kind = value.partition("=")
+    if not sep or not name or kind not in MOCK_KINDS:
+        raise click.BadParameter(f"{value!r}: use NAME=KIND with KIND one of {MOCK_KINDS}")
+    return name, kind
+
+
+@click.command("serve")
+@click.option(
+    "--engine-socket",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"Unix socket to serve the Engine API on (mode 0600) [default: {default_socket_path()}].",
+)
+@click.option(
+    "--tcp",
+    "tcp",
+    metavar="HOST:PORT",
+    help="Also serve on loopback TCP (127.0.0.1:0 picks a port); other hosts are refused.",
+)
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Look for v1 plugins under ROOT/run/docker/plugins, ... [default: a fresh temporary "
+    "directory when --mock is given, else /].",
+)
+@click.option(
+    "--data-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The engine's state directory [default: ROOT/var/lib/docker].",
+)
+@click.option(
+    "--mock",
+    "mocks",
+    multiple=True,
+    metavar="NAME=volume",
+    help="Start a built-in mock plugin NAME under ROOT/run/docker/plugins (repeatable).",
+)
+@click.option(
+    "--profile", type=click.Choice(sorted(PROFILES)), default=DEFAULT_PROFILE, show_default=True
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+    help="debug shows every API request and every plugin call.",
+)
+@click.option(
+    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def serve_command(
+    engine_socket: Path | None,
+    tcp: str | None,
+    root: Path | None,
+    data_root: Path | None,
+    mocks: tuple[str, ...],
+    profile: str,
+    log_level: str,
+    log_format: str,
+) -> None:
+    """Serve the Docker Engine API (1.51) so the docker CLI and docker-py drive the emulator.
+
+    Prints the 'export DOCKER_HOST=...' line to use; stops cleanly on SIGINT/SIGTERM,
+    removing its socket (and its temporary root).
+    """
+    setup_logging(log_level, log_format)
+    parsed = [_mock(m) for m in mocks]
+    temporary: Path | None = None
+    if root is None:
+        if parsed:
+            temporary = Path(tempfile.mkdtemp(prefix="pe-serve-", dir="/tmp"))
+            root = temporary
+        else:
+            root = Path("/")
+    socket_path = engine_socket or default_socket_path()
+    try:
+        trio.run(_serve, socket_path, tcp, root, data_root, parsed, profile)
+    except ConfigurationError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    finally:
+        if temporary is not None:
+            shutil.rmtree(temporary, ignore_errors=True)
+
+
+async def _serve(
+    socket_path: Path,
+    tcp: str | None,
+    root: Path,
+    data_root: Path | None,
+    mocks: list[tuple[str, str]],
+    profile: str,
+) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            for name, _kind in mocks:
+                plugin = MockVolumePlugin(root / "mocks" / name, name=name)
+                sock = root / "run/docker/plugins" / name / f"{name}.sock"
+                await nursery.start(plugin.serve, f"unix:{sock}")
+            async with (
+                open_engine(root=root, data_root=data_root, profile=profile) as engine,
+                trio.open_nursery() as servers,
+            ):
+                host = await servers.start(serve, engine, f"unix:{socket_path}")
+                click.echo(f"export DOCKER_HOST={host}")
+                if tcp is not None:
+                    tcp_host = await servers.start(serve, engine, f"tcp:{tcp}")
+                    click.echo(f"# also listening on {tcp_host}")
+                sys.stdout.flush()
+                async for _signal in signals:
+                    servers.cancel_scope.cancel()
+                    break
+            nursery.cancel_scope.cancel()

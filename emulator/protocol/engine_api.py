@@ -1,0 +1,80 @@
+"""Engine API facts of dockerd v28.5.2 (API 1.51) that the emulator's server answers with.
+
+Sources: moby v28.5.2 ``api/common.go`` (versions), ``api/server/middleware/version.go``
+(headers, version errors), ``api/server/router/system/system_routes.go`` (ping),
+``api/server/server.go`` (``page not found``), ``api/server/httputils/httputils.go``
+(JSON request errors); see ``/work/shared/protocol/network-ipam-managed-engine-api.md`` §4 to §5.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+#: The dockerd release emulated.
+ENGINE_VERSION: Final = "28.5.2"
+ENGINE_GIT_COMMIT: Final = "89c5e8f"
+ENGINE_GO_VERSION: Final = "go1.24.9"
+#: ``api.DefaultVersion``: the highest (and default) API version.
+API_VERSION: Final = "1.51"
+#: ``api.MinSupportedAPIVersion``.
+MIN_API_VERSION: Final = "1.24"
+
+#: Headers on every response (``middleware.VersionMiddleware``, experimental middleware).
+COMMON_HEADERS: Final = (
+    ("Server", f"Docker/{ENGINE_VERSION} (linux)"),
+    ("Api-Version", API_VERSION),
+    ("Ostype", "linux"),
+    ("Docker-Experimental", "false"),
+)
+#: Extra headers of ``/_ping`` (``pingHandler``).
+PING_HEADERS: Final = (
+    ("Cache-Control", "no-cache, no-store, must-revalidate"),
+    ("Pragma", "no-cache"),
+    ("Builder-Version", "2"),
+    ("Swarm", "inactive"),
+)
+
+JSON_CONTENT_TYPE: Final = "application/json"
+#: Attach's raw-stream media type (API >= 1.42).
+MULTIPLEXED_STREAM: Final = "application/vnd.docker.multiplexed-stream"
+RAW_STREAM: Final = "application/vnd.docker.raw-stream"
+
+#: ``/v1.51/containers/json`` → version ``1.51``, path ``/containers/json``.
+VERSIONED_PATH: Final = re.compile(r"^/v([0-9.]+)(/.*)$")
+
+PAGE_NOT_FOUND: Final = "page not found"
+JSON_EOF: Final = "invalid JSON: got EOF while reading request body"
+JSON_TRAILING: Final = "unexpected content after JSON"
+#: The stdcopy frame header: stream (1 stdout, 2 stderr), three zero bytes, big-endian size.
+STDOUT: Final = 1
+STDERR: Final = 2
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """``versions.compare``'s ordering: dot-separated integers (bad parts count as 0)."""
+    return tuple(int(p) if p.isdigit() else 0 for p in version.split("."))
+
+
+def version_error(version: str) -> str | None:
+    """The 400 text dockerd answers for an unsupported client version, else None."""
+    if version_tuple(version) > version_tuple(API_VERSION):
+        return (
+            f"client version {version} is too new. Maximum supported API version is {API_VERSION}"
+        )
+    if version_tuple(version) < version_tuple(MIN_API_VERSION):
+        return (
+            f"client version {version} is too old. Minimum supported API version is "
+            f"{MIN_API_VERSION}, please upgrade your client to a newer version"
+        )
+    return None
+
+
+def content_type_error(content_type: str) -> str:
+    """``matchesContentType``'s text for a body that is not JSON."""
+    return f"unsupported Content-Type header ({content_type}): must be '{JSON_CONTENT_TYPE}'"
+
+
+def frame(stream: int, data: bytes) -> bytes:
+    """One stdcopy frame of an attach stream."""
+    return bytes([stream, 0, 0, 0]) + len(data).to_bytes(4, "big") + data
