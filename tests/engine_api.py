@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import shutil
+import socket
 import subprocess
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import attrs
+import h11
 import trio
 
 from emulator.api.server import serve
@@ -55,7 +59,7 @@ class Served:
 
 @asynccontextmanager
 async def served(
-    tmp: Path, *, mocks: Sequence[str] = ("mv",), started: Sequence[Path] = ()
+    tmp: Path, *, mocks: Sequence[str] = ("mv",), max_body: int = 1 << 20
 ) -> AsyncIterator[Served]:
     """Mock volume plugins ``mocks`` under ``tmp``, an engine, and its API on ``tmp/d.sock``."""
     async with trio.open_nursery() as nursery:
@@ -64,7 +68,9 @@ async def served(
             sock = tmp / "run/docker/plugins" / name / f"{name}.sock"
             await nursery.start(plugin.serve, f"unix:{sock}")
         async with open_engine(root=tmp, hang_guard=60.0) as engine:
-            host = await nursery.start(serve, engine, f"unix:{tmp / 'd.sock'}")
+            host = await nursery.start(
+                functools.partial(serve, max_body=max_body), engine, f"unix:{tmp / 'd.sock'}"
+            )
             config = tmp / "docker-config"
             config.mkdir(exist_ok=True)
             yield Served(engine, host, config)
@@ -75,3 +81,59 @@ def docker_version() -> str:
     """``docker --version`` (the client only)."""
     assert DOCKER is not None
     return subprocess.run([DOCKER, "--version"], capture_output=True, text=True).stdout.strip()
+
+
+@attrs.frozen
+class RawResponse:
+    """A raw HTTP answer: status, headers (lower-case names) and body."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> object:
+        return json.loads(self.body)
+
+
+def raw_request(sock_path: str, data: bytes, *, timeout: float = 10.0) -> RawResponse:
+    """Send ``data`` as-is on a new connection (blocking; for threads) and read one answer.
+
+    The answer is framed by h11 (Content-Length or chunked), so the connection need not
+    close; ``data`` must be one well-framed request (see :func:`request_bytes`).
+    """
+    head = data.split(b"\r\n", 1)[0]
+    method = head.split(b" ", 1)[0]
+    parser = h11.Connection(h11.CLIENT)
+    # Put the parser in the state "request sent" without sending its bytes: ours are raw.
+    parser.send(h11.Request(method=method, target="/", headers=[("Host", "x")]))
+    parser.send(h11.EndOfMessage())
+    status = 0
+    headers: dict[str, str] = {}
+    body = bytearray()
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(timeout)
+        sock.connect(sock_path)
+        sock.sendall(data)
+        while True:
+            event = parser.next_event()
+            if event is h11.NEED_DATA:
+                parser.receive_data(sock.recv(65536))
+            elif isinstance(event, h11.Response):
+                status = event.status_code
+                headers = {k.decode().lower(): v.decode("latin1") for k, v in event.headers}
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                break
+    return RawResponse(status, headers, bytes(body))
+
+
+def request_bytes(
+    method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+) -> bytes:
+    """An HTTP/1.1 request with ``Connection: close`` and a Content-Length."""
+    lines = [f"{method} {path} HTTP/1.1", "Host: api.moby.localhost", "Connection: close"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    if method != "HEAD" or body:
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin1") + body

@@ -22,10 +22,13 @@ log = logging.getLogger("emulator.api")
 MAX_BODY = 256 * 1024 * 1024
 
 
-def create_app(engine: Engine) -> EngineASGI:
-    """An ASGI app answering the Engine API (1.51) for ``engine``, plus ``/emulator/``."""
+def create_app(engine: Engine, *, max_body: int = MAX_BODY) -> EngineASGI:
+    """An ASGI app answering the Engine API (1.51) for ``engine``, plus ``/emulator/``.
+
+    Request bodies over ``max_body`` bytes are refused with 413.
+    """
     app = QuartTrio("emulator.api")
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.config["MAX_CONTENT_LENGTH"] = max_body
     app.config["BODY_TIMEOUT"] = 60
     app.config["RESPONSE_TIMEOUT"] = None
     state = ApiState(engine)

@@ -181,6 +181,31 @@ async def wait(ref: str) -> Response:
     return response
 
 
+@bp.get("/containers/<ref>/logs")
+async def logs(ref: str) -> Response:
+    """Fake containers print nothing: an empty stream (``follow`` ends at the exit)."""
+    container = _get(ref)
+    cid = container.id
+    follow = bool_value(request, "follow") and container.running
+    engine = state().engine
+    subscription = engine.events.subscribe()
+    live = subscription.__enter__()
+
+    async def stream() -> AsyncIterator[bytes]:
+        try:
+            yield b""
+            if follow:
+                async for event in live:
+                    if event.attributes.get("id") == cid and event.action in ("die", "destroy"):
+                        break
+        finally:
+            subscription.__exit__(None, None, None)
+
+    response = Response(stream(), status=200, content_type=api.MULTIPLEXED_STREAM)
+    response.timeout = None
+    return response
+
+
 # -- ps / inspect ----------------------------------------------------------------------
 
 
@@ -325,6 +350,7 @@ async def inspect(ref: str) -> Response:
                 "NetworkMode": "bridge",
                 "AutoRemove": c.auto_remove,
                 "VolumeDriver": c.volume_driver,
+                "LogConfig": {"Type": "json-file", "Config": {}},
             },
             "Mounts": _mounts(c),
             "Config": {

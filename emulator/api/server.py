@@ -13,7 +13,7 @@ from hypercorn.config import Config, Sockets
 from hypercorn.trio.run import worker_serve
 from hypercorn.utils import wrap_app
 
-from emulator.api.app import create_app
+from emulator.api.app import MAX_BODY, create_app
 from emulator.engine.core import Engine
 from emulator.errors import ConfigurationError
 
@@ -85,9 +85,12 @@ async def serve(
     engine: Engine,
     bind: str,
     *,
+    max_body: int = MAX_BODY,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``engine``'s API on ``bind`` until cancelled; ``task_status`` gets DOCKER_HOST.
+
+    Request bodies over ``max_body`` bytes get 413.
 
     ``bind``: ``unix:PATH`` (created with mode 0600; removed when serving ends) or
     ``tcp:127.0.0.1:PORT`` (loopback only; port 0 picks one).
@@ -100,7 +103,7 @@ async def serve(
     config.graceful_timeout = 1
     config.accesslog = None
     config.errorlog = None
-    app = wrap_app(create_app(engine), config.wsgi_max_body_size, "asgi")  # type: ignore[arg-type]
+    app = wrap_app(create_app(engine, max_body=max_body), config.wsgi_max_body_size, "asgi")  # type: ignore[arg-type]
     try:
         await worker_serve(
             app,
