@@ -98,12 +98,27 @@ def serve_command(
     socket_path = engine_socket or default_socket_path()
     try:
         trio.run(_serve, socket_path, tcp, root, data_root, parsed, profile)
-    except ConfigurationError as exc:
-        click.echo(f"error: {exc}", err=True)
+    except (ConfigurationError, BaseExceptionGroup) as exc:
+        problem = _configuration_error(exc)
+        if problem is None:
+            raise
+        click.echo(f"error: {problem}", err=True)
         sys.exit(2)
     finally:
         if temporary is not None:
             shutil.rmtree(temporary, ignore_errors=True)
+
+
+def _configuration_error(exc: BaseException) -> ConfigurationError | None:
+    """The configuration error inside ``exc`` (nurseries wrap it in exception groups)."""
+    if isinstance(exc, ConfigurationError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _configuration_error(inner)
+            if found is not None:
+                return found
+    return None
 
 
 async def _serve(
