@@ -59,7 +59,7 @@ def test_serve_prints_export_line_and_cleans_up(short_tmp: Path, sig: signal.Sig
 
 def test_serve_refuses_non_loopback_tcp(short_tmp: Path) -> None:
     proc = _start("--engine-socket", str(short_tmp / "e.sock"), "--tcp", "0.0.0.0:0")
-    out, err = proc.communicate(timeout=30)
+    _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert "only loopback TCP is allowed" in err
     assert not (short_tmp / "e.sock").exists()
