@@ -8,14 +8,16 @@ Expected output and exit codes are dockerd's: the texts come from moby v28.5.2
 
 from __future__ import annotations
 
+import functools
 import re
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 import trio
 
-from tests.engine_api import DOCKER, served
+from tests.engine_api import DOCKER, Result, Served, served
 
 pytestmark = pytest.mark.skipif(DOCKER is None, reason="the docker CLI (v28) is not installed")
 
@@ -203,8 +205,6 @@ async def test_unknown_container_and_api_version(short_tmp: Path) -> None:
 
 
 async def _docker_env(s: object, key: str, value: str, *args: str) -> object:
-    from tests.engine_api import Result, Served
-
     assert isinstance(s, Served)
     proc = await trio.run_process(
         [str(DOCKER), *args],
@@ -214,3 +214,54 @@ async def _docker_env(s: object, key: str, value: str, *args: str) -> object:
         check=False,
     )
     return Result(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+
+
+async def test_run_rm_mount_failure_is_removed_by_the_daemon(short_tmp: Path) -> None:
+    async with served(short_tmp) as s:
+        await s.docker("volume", "create", "-d", "mv", "vol")
+        s.engine.faults.add(call="VolumeDriver.Mount", respond={"err": "disk full"})
+        r = await s.docker("run", "--rm", "-v", "vol:/data", "busybox", "true")
+        assert r.rc == 125
+        assert r.err.startswith("docker: Error response from daemon: error while mounting volume ")
+        assert "disk full" in r.err
+        r = await s.docker("ps", "-a", "-q")
+        assert r.out == ""
+
+
+async def test_old_client_versions(short_tmp: Path) -> None:
+    async with served(short_tmp) as s:
+        await s.docker("volume", "create", "named")
+        new = await _docker_env(s, "DOCKER_API_VERSION", "1.51", "volume", "prune", "-f")
+        assert isinstance(new, Result)
+        assert (await s.docker("volume", "ls", "-q")).out == "named\n"  # 1.42+: anonymous only
+        old = await _docker_env(s, "DOCKER_API_VERSION", "1.41", "volume", "prune", "-f")
+        assert isinstance(old, Result)
+        assert old.rc == 0
+        assert (await s.docker("volume", "ls", "-q")).out == ""  # below 1.42: all local volumes
+        run = await _docker_env(s, "DOCKER_API_VERSION", "1.41", "run", "--rm", "busybox", "true")
+        assert isinstance(run, Result)
+        assert (run.rc, run.err) == (0, "")
+
+
+async def test_events_stream_live(short_tmp: Path) -> None:
+    async with served(short_tmp) as s, trio.open_nursery() as nursery:
+        assert DOCKER is not None
+        proc: trio.Process = await nursery.start(
+            functools.partial(
+                trio.run_process,
+                [DOCKER, "events", "-f", "type=volume", "--format", "{{.Action}} {{.Actor.ID}}"],
+                env=s.env(),
+                stdout=subprocess.PIPE,
+                check=False,
+            )
+        )
+        assert proc.stdout is not None
+        await trio.sleep(0.5)  # the CLI connects (real time: it is another process)
+        await s.docker("volume", "create", "live")
+        await s.docker("volume", "rm", "live")
+        seen = b""
+        with trio.fail_after(10):
+            while seen.count(b"\n") < 2:
+                seen += await proc.stdout.receive_some(1024)
+        assert seen.decode().splitlines() == ["create live", "destroy live"]
+        proc.terminate()

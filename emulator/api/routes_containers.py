@@ -34,7 +34,7 @@ from emulator.api.http import (
     read_json,
 )
 from emulator.api.routes_system import state
-from emulator.engine.containers import Container
+from emulator.engine.containers import Container, ContainerError
 from emulator.protocol import engine_api as api
 
 bp = Blueprint("containers", __name__)
@@ -114,7 +114,15 @@ async def start(ref: str) -> Response:
     if container.running:
         return empty(304)
     container.detach = _attached().get(container.id, 0) == 0
-    await state().engine.containers.start(container.id)
+    containers = state().engine.containers
+    try:
+        await containers.start(container.id)
+    except ContainerError:
+        # containerStart's deferred clean-up: an --rm container that failed to start is
+        # removed by the daemon (the CLI is waiting with condition=removed).
+        if container.auto_remove:
+            await containers.remove(container.id, force=True, volumes=True)
+        raise
     return empty(204)
 
 
