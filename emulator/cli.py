@@ -16,6 +16,7 @@ import trio
 from rich.console import Console
 from rich.table import Table
 
+from emulator.cli_plugin import plugin_command
 from emulator.cli_run import run_command
 from emulator.cli_serve import serve_command
 from emulator.engine.core import open_engine
@@ -174,4 +175,5 @@ def schema_command() -> None:
 
 
 main.add_command(run_command)
+main.add_command(plugin_command)
 main.add_command(serve_command)

@@ -1,0 +1,1 @@
+"""Managed (v2) plugin packaging helpers: :mod:`emulator.managed.lint`."""
