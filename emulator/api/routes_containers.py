@@ -14,7 +14,7 @@ import json
 import os
 import stat as statmod
 import tarfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from emulator.api.http import (
 )
 from emulator.api.routes_system import state
 from emulator.engine.containers import Container, ContainerError
+from emulator.engine.events import Event, EventLog
 from emulator.protocol import engine_api as api
 
 bp = Blueprint("containers", __name__)
@@ -150,6 +151,40 @@ async def remove(ref: str) -> Response:
     return empty(204)
 
 
+def _container_event(log: EventLog, cid: str, actions: Collection[str], since: int) -> Event | None:
+    """The first of ``actions`` for container ``cid`` among the events from index ``since``."""
+    for event in log.events[since:]:
+        if _is(event, cid, actions):
+            return event
+    return None
+
+
+def _is(event: Event, cid: str, actions: Collection[str]) -> bool:
+    return (
+        event.type == "container"
+        and event.attributes.get("id") == cid
+        and (event.action in actions)
+    )
+
+
+async def _next_container_event(
+    log: EventLog, cid: str, actions: Collection[str], since: int
+) -> Event:
+    """Wait for one of ``actions`` of container ``cid`` logged at index ``since`` or later.
+
+    The log is read and the subscription made without a checkpoint in between, so an
+    event cannot fall between them; nothing is left subscribed when the caller goes away.
+    """
+    with log.subscribe() as live:
+        found = _container_event(log, cid, actions, since)
+        if found is not None:
+            return found
+        async for event in live:
+            if _is(event, cid, actions):
+                return event
+    raise AssertionError("the event log closed")  # pragma: no cover
+
+
 @bp.post("/containers/<ref>/wait")
 async def wait(ref: str) -> Response:
     """Headers at once (the CLI starts the container only then), the result at the exit.
@@ -161,28 +196,24 @@ async def wait(ref: str) -> Response:
         raise ApiError(f"invalid condition: {condition}")
     container = _get(ref)
     cid = container.id
-    engine = state().engine
     if condition == "not-running" and not container.running:
         return json_response({"StatusCode": container.exit_code})
-    subscription = engine.events.subscribe()
-    live = subscription.__enter__()
+    log = state().engine.events
+    since = len(log.events)
 
     async def result() -> AsyncIterator[bytes]:
-        try:
-            yield b""
-            code = container.exit_code
-            async for event in live:
-                if event.type != "container" or event.attributes.get("id") != cid:
-                    continue
-                if event.action == "die":
-                    code = int(event.attributes.get("exitCode", "0"))
-                    if condition != "removed":
-                        break
-                elif event.action == "destroy":
-                    break
-            yield json_body({"Error": None, "StatusCode": code})
-        finally:
-            subscription.__exit__(None, None, None)
+        # Runs after the handler returned: no app context here, only what was captured.
+        yield b""
+        if condition == "removed":
+            await _next_container_event(log, cid, ("destroy",), since)
+        else:
+            await _next_container_event(log, cid, ("die", "destroy"), since)
+        die = None
+        for event in log.events[since:]:
+            if event.attributes.get("id") == cid and event.action == "die":
+                die = event
+        code = int(die.attributes.get("exitCode", "0")) if die else container.exit_code
+        yield json_body({"Error": None, "StatusCode": code})
 
     response = Response(result(), status=200, content_type=api.JSON_CONTENT_TYPE)
     response.timeout = None
@@ -195,19 +226,13 @@ async def logs(ref: str) -> Response:
     container = _get(ref)
     cid = container.id
     follow = bool_value(request, "follow") and container.running
-    engine = state().engine
-    subscription = engine.events.subscribe()
-    live = subscription.__enter__()
+    log = state().engine.events
+    since = len(log.events)
 
     async def stream() -> AsyncIterator[bytes]:
-        try:
-            yield b""
-            if follow:
-                async for event in live:
-                    if event.attributes.get("id") == cid and event.action in ("die", "destroy"):
-                        break
-        finally:
-            subscription.__exit__(None, None, None)
+        yield b""
+        if follow:
+            await _next_container_event(log, cid, ("die", "destroy"), since)
 
     response = Response(stream(), status=200, content_type=api.MULTIPLEXED_STREAM)
     response.timeout = None

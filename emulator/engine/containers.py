@@ -18,7 +18,7 @@ import secrets
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import trio
@@ -42,6 +42,16 @@ class ContainerError(EngineError):
     def __init__(self, text: str, *, http_status: int = 500) -> None:
         super().__init__(text)
         self.http_status = http_status
+
+
+class NetworkHook(Protocol):
+    """The network controller as containers use it (:mod:`emulator.engine.networks`)."""
+
+    async def validate(self, networks: Mapping[str, Mapping[str, Any]]) -> None: ...
+
+    async def attach(self, container: Any) -> None: ...
+
+    async def detach(self, container: Any) -> None: ...
 
 
 @attrs.define
@@ -87,6 +97,8 @@ class Container:
     """``created``, ``running`` or ``exited``."""
     exit_code: int = 0
     error: str = ""
+    networks: dict[str, dict[str, Any]] = attrs.Factory(dict)
+    """Networks to connect at start, by name, with their endpoint settings."""
     _exit_scope: trio.CancelScope | None = attrs.field(default=None, repr=False)
 
     @property
@@ -108,6 +120,7 @@ class Container:
             "state": self.state,
             "exit_code": self.exit_code,
             "error": self.error,
+            "networks": self.networks,
         }
 
     @classmethod
@@ -185,6 +198,8 @@ class ContainerService:
         self._events = events
         self._by_id: dict[str, Container] = {}
         self._exited: dict[str, trio.Event] = {}
+        self.network_hook: NetworkHook | None = None
+        """Connects a container's networks at start and releases them at exit."""
 
     # -- lookup ---------------------------------------------------------------------
 
@@ -221,6 +236,7 @@ class ContainerService:
         detach: bool = False,
         exit_code: int | None = None,
         runs_for: float | None = None,
+        networks: Sequence[str] = (),
     ) -> Container:
         """``docker create``: registers mount points, creating volumes implicitly.
 
@@ -238,6 +254,9 @@ class ContainerService:
                         "container to be able to reuse that name.",
                         http_status=409,
                     )
+        wanted: dict[str, dict[str, Any]] = {n: {} for n in networks}
+        if wanted and self.network_hook is not None:
+            await self.network_hook.validate(wanted)
         cid = secrets.token_hex(32)
         container = Container(
             id=cid,
@@ -250,6 +269,7 @@ class ContainerService:
             detach=detach,
             exit_code_override=exit_code,
             runs_for_override=runs_for,
+            networks=wanted,
         )
         points = [parse_volume_spec(spec, volume_driver) for spec in volumes]
         seen: set[str] = set()
@@ -295,6 +315,17 @@ class ContainerService:
             await self._unmount_volumes(container)
             self._save(container)
             raise
+        if self.network_hook is not None and container.networks:
+            try:
+                await self.network_hook.attach(container)
+            except EngineError as exc:
+                container.error = str(exc)
+                container.exit_code = 128
+                await self._unmount_volumes(container)
+                self._save(container)
+                raise ContainerError(
+                    str(exc), http_status=getattr(exc, "http_status", 500)
+                ) from None
         lifetime = lifetime_of(container.command, detach=container.detach)
         runs_for = (
             container.runs_for_override
@@ -335,6 +366,8 @@ class ContainerService:
             container._exit_scope = None
         container.state = "exited"
         container.exit_code = code
+        if self.network_hook is not None:
+            await self.network_hook.detach(container)
         await self._unmount_volumes(container)
         self._save(container)
         self._emit(container, "die", {"exitCode": str(code)})
@@ -469,6 +502,7 @@ class ContainerService:
         detach: bool = False,
         exit_code: int | None = None,
         runs_for: float | None = None,
+        networks: Sequence[str] = (),
     ) -> Container:
         """``docker run``: create, start; attached runs wait for the exit (then ``--rm``)."""
         container = await self.create(
@@ -481,6 +515,7 @@ class ContainerService:
             detach=detach,
             exit_code=exit_code,
             runs_for=runs_for,
+            networks=networks,
         )
         try:
             await self.start(container.id)
@@ -536,6 +571,10 @@ class ContainerService:
         return base / rest if rest else base
 
     # -- persistence and restart ----------------------------------------------------
+
+    def save(self, container: Container) -> None:
+        """Persist ``container``'s configuration (the network controller uses this)."""
+        self._save(container)
 
     def _save(self, container: Container) -> None:
         if container.id in self._by_id:

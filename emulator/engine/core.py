@@ -13,6 +13,7 @@ import trio
 from emulator.discovery import LocalRegistry, PluginPaths
 from emulator.engine.containers import ContainerService
 from emulator.engine.events import EventLog
+from emulator.engine.networks import NetworkController
 from emulator.engine.plugins import PluginRegistry
 from emulator.engine.state import StateDB
 from emulator.engine.volume_drivers import DriverStore, LocalVolumeDriver
@@ -28,7 +29,8 @@ class Engine:
     """An emulated dockerd.  Create it with :func:`open_engine`.
 
     Attributes: ``plugins`` (the v1 plugin registry), ``volumes`` (the volume
-    service), ``containers`` (fake containers), ``faults`` (injected faults),
+    service), ``containers`` (fake containers), ``networks`` (networks, remote
+    network and IPAM drivers), ``faults`` (injected faults),
     ``journal`` (every plugin call),
     ``events`` (what ``docker events`` would show), ``profile`` (the dockerd version
     emulated), ``paths`` (where plugins are looked for), ``data_root`` (the engine's
@@ -65,7 +67,15 @@ class Engine:
         self.containers = ContainerService(
             self.volumes, self.db, nursery, data_root, events=self.events
         )
+        self.networks = self._new_networks()
         self.restarts = 0
+
+    def _new_networks(self) -> NetworkController:
+        """A network controller wired to the registry and the container service."""
+        networks = NetworkController(self.plugins)
+        networks.containers = self.containers
+        self.containers.network_hook = networks
+        return networks
 
     def _new_registry(self) -> PluginRegistry:
         return PluginRegistry(
@@ -106,6 +116,7 @@ class Engine:
             await self.containers.shutdown()
         await self.plugins.aclose()
         self.plugins = self._new_registry()
+        self.networks.bind(self.plugins)
         self.volumes.store = self._new_volume_store()
         self.restarts += 1
         await self.start()
@@ -134,6 +145,7 @@ class Engine:
         self.containers = ContainerService(
             self.volumes, self.db, self.nursery, self.data_root, events=self.events
         )
+        self.networks = self._new_networks()
         self.restarts = 0
 
     async def aclose(self) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,9 @@ from emulator.transport.tls import TLSConfigError, client_context
 
 log = logging.getLogger("emulator.plugins")
 
+#: A registration handler (dockerd's ``plugins.Handle`` callback): plugin name, client.
+ActivationHandler = Callable[[str, PluginClient], Awaitable[None]]
+
 
 class Plugin:
     """A v1 plugin as the engine holds it: where it is, and what it said at activation."""
@@ -49,6 +52,8 @@ class Plugin:
         self.manifest: Manifest | None = None
         self.client: PluginClient | None = None
         self.activation_error: Exception | None = None
+        self.handlers_run = False
+        """True once the registration handlers ran for this activation (``handlersRun``)."""
         self._lock = trio.Lock()
 
     @property
@@ -117,6 +122,23 @@ class PluginRegistry:
         self._body_limit = body_limit
         self._storage: dict[str, Plugin] = {}
         self._clients: list[PluginClient] = []
+        self._handlers: dict[str, list[ActivationHandler]] = {}
+
+    def on_activate(self, iface: str, handler: ActivationHandler) -> None:
+        """dockerd's ``plugins.Handle(iface, fn)``: run ``handler`` once per activated plugin.
+
+        After a plugin's activation (and on any later lookup, if they have not run
+        yet), the handlers of every interface in its ``Implements`` run in order,
+        under the plugin's activation lock, once per plugin (``runHandlers``).  This
+        is how dockerd registers remote ``NetworkDriver`` and ``IpamDriver`` plugins
+        (their ``GetCapabilities`` call).  Registering a handler makes it run for
+        already-activated plugins too, at their next lookup, as ``Handle`` does.
+        Handler exceptions are logged, never raised to the lookup.
+        """
+        self._handlers.setdefault(iface, []).append(handler)
+        for plugin in self._storage.values():
+            if plugin.activated and plugin.does_implement(iface):
+                plugin.handlers_run = False
 
     # -- queries ---------------------------------------------------------------------
 
@@ -295,6 +317,7 @@ class PluginRegistry:
         """Activate once; later calls return at once (or retry a failed activation)."""
         async with plugin._lock:
             if plugin.activated:
+                await self._run_handlers(plugin)
                 return
             try:
                 client = plugin.client or self._new_client(plugin.spec)
@@ -304,6 +327,19 @@ class PluginRegistry:
             except (EngineError, _ActivationSetupError) as exc:
                 plugin.activation_error = exc
                 raise
+            await self._run_handlers(plugin)
+
+    async def _run_handlers(self, plugin: Plugin) -> None:
+        """``runHandlers``: each implemented interface's handlers, once per plugin."""
+        if plugin.handlers_run or plugin.client is None:
+            return
+        for iface in plugin.implements:
+            for handler in self._handlers.get(iface, ()):
+                try:
+                    await handler(plugin.name, plugin.client)
+                except Exception:
+                    log.exception("registration handler for %s failed on %s", iface, plugin.name)
+        plugin.handlers_run = True
 
     def _new_client(self, spec: PluginSpec) -> PluginClient:
         """``NewClient``: address and TLS errors surface here, at activation time."""

@@ -1,0 +1,1113 @@
+"""``engine.networks``: libnetwork's network controller, driving remote network and IPAM plugins.
+
+:class:`NetworkController` does what dockerd v28 does for ``docker network
+create/ls/inspect/rm/connect/disconnect/prune`` and for a container's networks
+at start and exit, in dockerd's order and with dockerd's texts (see
+``docs/networks.md`` and :mod:`emulator.protocol.network_sequences`):
+
+* Registration: a plugin implementing ``NetworkDriver`` is asked
+  ``GetCapabilities`` right after its activation (``plugins.Handle``) and
+  registered under the name it was looked up by, unless its scopes are not
+  exactly ``local``/``global`` (then only logged).  An ``IpamDriver`` is asked
+  ``GetCapabilities`` too; a failure registers it without capabilities.
+* Create: driver resolved (activating the plugin if needed), ``GwAllocCheck``
+  when advertised, IPAM ``GetDefaultAddressSpaces``, then per address family
+  (``GetDefaultAddressSpaces`` again for a remote IPAM) ``RequestPool``, the
+  gateway ``RequestAddress`` (``RequestAddressType: com.docker.network.gateway``)
+  unless the pool's ``Data`` gave one or the driver said skip, one
+  ``RequestAddress`` per aux address, then ``CreateNetwork``.  A failure
+  releases what IPAM gave.
+* Remove: refused with active endpoints; IPAM released (gateway, aux, pool)
+  **before** ``DeleteNetwork``, whose errors are only logged.
+* Endpoints: ``RequestAddress`` (IPv4, then IPv6), ``CreateEndpoint``,
+  ``Join``, then either the ``docker_gwbridge`` path (no gateway, no default
+  route, not internal: no ``ProgramExternalConnectivity``) or
+  ``ProgramExternalConnectivity`` for the sandbox's gateway endpoint, then
+  ``EndpointOperInfo`` for every endpoint of the sandbox.  Teardown:
+  ``RevokeExternalConnectivity`` (gateway endpoint only), ``Leave``,
+  ``DeleteEndpoint``, ``ReleaseAddress``; errors of those only logged.
+
+Swarm-only calls (``AllocateNetwork``, ``FreeNetwork``, ``DiscoverNew``,
+``DiscoverDelete``) are never sent: the emulated daemon is never a swarm node,
+exactly as a single-node dockerd.
+
+State is in memory: networks do not survive :meth:`Engine.restart` persistence
+(they are kept in the controller object, but the new daemon re-registers
+drivers on first use).
+"""
+
+from __future__ import annotations
+
+import builtins
+import datetime as dt
+import ipaddress
+import logging
+import secrets
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, Protocol
+
+import attrs
+
+from emulator.engine.ipam import (
+    DEFAULT_IPAM,
+    AllocatedPool,
+    DefaultIpam,
+    Ipam,
+    IpamError,
+    IPInterface,
+    IPNetwork,
+    PoolRequest,
+    RemoteIpam,
+)
+from emulator.engine.network_drivers import (
+    GLOBAL,
+    LOCAL,
+    BuiltinDriver,
+    Driver,
+    DriverCapability,
+    EndpointInterface,
+    JoinInfo,
+    NetworkError,
+    RemoteDriver,
+    parse_capabilities,
+)
+from emulator.engine.plugins import PluginRegistry
+from emulator.errors import EngineError
+from emulator.protocol import ipam as ipam_api
+from emulator.protocol import network as api
+from emulator.transport.client import PluginClient
+
+log = logging.getLogger("emulator.networks")
+
+__all__ = [
+    "Endpoint",
+    "IpamConfig",
+    "Network",
+    "NetworkController",
+    "NetworkError",
+    "Sandbox",
+]
+
+#: Networks dockerd creates at start; they cannot be created or removed.
+PREDEFINED: Final = ("bridge", "host", "none")
+BUILTIN_DRIVERS: Final = ("bridge", "host", "null")
+GWBRIDGE: Final = "docker_gwbridge"
+#: Start failures are prefixed with this (``errSetupNetworking``).
+SETUP_PREFIX: Final = "failed to set up container networking: "
+
+
+@attrs.frozen
+class IpamConfig:
+    """One ``IPAM.Config`` entry: ``--subnet``, ``--ip-range``, ``--gateway``, ``--aux-address``."""
+
+    subnet: str = ""
+    ip_range: str = ""
+    gateway: str = ""
+    aux_addresses: Mapping[str, str] | None = None
+
+
+@attrs.define
+class IpamInfo:
+    """What IPAM gave a network for one ``IpamConfig`` (``IpamInfo``)."""
+
+    address_space: str
+    pool_id: str
+    pool: IPNetwork
+    meta: Mapping[str, str] | None
+    gateway: IPInterface | None = None
+    aux_addresses: dict[str, IPInterface] | None = None
+
+    def wire(self) -> dict[str, Any]:
+        """``IPAMData`` as ``CreateNetwork`` carries it."""
+        return api.ipam_data(
+            self.address_space,
+            str(self.pool),
+            str(self.gateway) if self.gateway is not None else None,
+            {k: str(v) for k, v in self.aux_addresses.items()}
+            if self.aux_addresses is not None
+            else None,
+        )
+
+
+@attrs.define(eq=False)
+class Network:
+    """A network as ``docker network inspect`` would describe it."""
+
+    id: str
+    name: str
+    driver: str
+    scope: str
+    ipam_driver: str
+    ipam_options: dict[str, str]
+    ipam_config: list[IpamConfig]
+    enable_ipv4: bool
+    enable_ipv6: bool
+    internal: bool
+    attachable: bool
+    options: dict[str, str]
+    labels: dict[str, str]
+    created: dt.datetime
+    predefined: bool = False
+    ipv4_info: list[IpamInfo] = attrs.Factory(list)
+    ipv6_info: list[IpamInfo] = attrs.Factory(list)
+    endpoints: dict[str, Endpoint] = attrs.Factory(dict)
+
+    @property
+    def generic(self) -> dict[str, Any]:
+        """The network's generic map: ``CreateNetwork.Options`` and ``GwAllocCheck.Options``."""
+        data: dict[str, Any] = {
+            api.ENABLE_IPV4: self.enable_ipv4,
+            api.ENABLE_IPV6: self.enable_ipv6,
+            api.GENERIC: dict(self.options),
+        }
+        if self.internal:
+            data[api.INTERNAL] = True
+        return data
+
+
+@attrs.define(eq=False)
+class Endpoint:
+    """A container's endpoint on a network."""
+
+    id: str
+    name: str
+    network: Network
+    container_id: str
+    iface: EndpointInterface
+    options: dict[str, Any]
+    join: JoinInfo | None = None
+    gateway: bool = False
+    """True while this endpoint is the sandbox's gateway (``ProgramExternalConnectivity`` done)."""
+
+
+@attrs.define(eq=False)
+class Sandbox:
+    """A container's network namespace (``libnetwork.Sandbox``)."""
+
+    id: str
+    container_id: str
+    endpoints: list[Endpoint] = attrs.Factory(list)
+    gwbridge: Endpoint | None = None
+    """The automatic ``docker_gwbridge`` endpoint, when a Join gave no gateway."""
+
+    @property
+    def key(self) -> str:
+        """``/var/run/docker/netns/<first 12 hex of the sandbox ID>``."""
+        return f"/var/run/docker/netns/{self.id[:12]}"
+
+    @staticmethod
+    def labels() -> dict[str, Any]:
+        """The sandbox labels: ``Join.Options`` (no ports are emulated)."""
+        return {api.EXPOSED_PORTS: [], api.PORT_MAP: []}
+
+
+class ContainerLike(Protocol):
+    """What the controller needs from a container."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def networks(self) -> dict[str, dict[str, Any]]: ...
+
+    @property
+    def running(self) -> bool: ...
+
+
+class ContainerDirectory(Protocol):
+    """The container service as the controller uses it (``docker network connect``)."""
+
+    def get(self, ref: str) -> Any: ...
+
+    def save(self, container: Any) -> None: ...
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class NetworkController:
+    """Networks, drivers and IPAMs of one emulated dockerd.
+
+    The Engine API calls :meth:`create`, :meth:`list`, :meth:`get`,
+    :meth:`remove`, :meth:`prune`, :meth:`connect_endpoint` and
+    :meth:`disconnect_endpoint`; the container service calls :meth:`attach`
+    at start and :meth:`detach` at exit.  Errors are :class:`NetworkError`
+    (``http_status`` is the status dockerd answers) or the plugin lookup and
+    call errors of :mod:`emulator.errors`.
+    """
+
+    def __init__(
+        self,
+        plugins: PluginRegistry,
+        *,
+        reserved_networks: Sequence[str] = (),
+    ) -> None:
+        self.plugins = plugins
+        self.drivers: dict[str, Driver] = {n: BuiltinDriver(n) for n in BUILTIN_DRIVERS}
+        self.default_ipam = DefaultIpam()
+        self.ipams: dict[str, Ipam] = {DEFAULT_IPAM: self.default_ipam}
+        self.reserved = tuple(ipaddress.ip_network(r) for r in reserved_networks)
+        """Host networks a remote IPAM's pool must not overlap (``InferReservedNetworks``)."""
+        self.networks: dict[str, Network] = {}
+        self.sandboxes: dict[str, Sandbox] = {}
+        self.containers: ContainerDirectory | None = None
+        """Set by the engine: resolves container references for :meth:`connect`."""
+        self._predefine()
+        self.bind(plugins)
+
+    # -- registration -----------------------------------------------------------------
+
+    def bind(self, plugins: PluginRegistry) -> None:
+        """Register dockerd's ``NetworkDriver``/``IpamDriver`` activation handlers on ``plugins``.
+
+        Called again with the new registry when the engine restarts: remote
+        drivers and IPAMs registered by the old daemon are forgotten.
+        """
+        self.plugins = plugins
+        self.drivers = {k: v for k, v in self.drivers.items() if v.builtin}
+        self.ipams = {DEFAULT_IPAM: self.default_ipam}
+        plugins.on_activate(api.IFACE, self._register_driver)
+        plugins.on_activate(ipam_api.IFACE, self._register_ipam)
+
+    async def _register_driver(self, name: str, client: PluginClient) -> None:
+        """``remote.Register``'s handler: ``GetCapabilities``; failures are only logged."""
+        driver = RemoteDriver(name, client, DriverCapability(LOCAL, LOCAL))
+        try:
+            reply = await driver._call(api.GET_CAPABILITIES, None, api.CapabilitiesResponse)
+            capability = parse_capabilities(reply)
+        except EngineError as exc:
+            log.error("error getting capability for %s due to %s", name, exc)
+            return
+        existing = self.drivers.get(name)
+        if existing is not None and existing.builtin:
+            log.error("error registering driver for %s due to driver already registered", name)
+            return
+        self.drivers[name] = RemoteDriver(name, client, capability)
+
+    async def _register_ipam(self, name: str, client: PluginClient) -> None:
+        """``ipams/remote.Register``'s handler: capabilities optional."""
+        allocator = RemoteIpam(name, client)
+        try:
+            allocator.capabilities = await allocator.get_capabilities()
+        except EngineError as exc:
+            log.info("remote ipam driver %s does not support capabilities", name)
+            log.debug("%s", exc)
+        if name == DEFAULT_IPAM:
+            log.error("error registering remote ipam driver %s due to already registered", name)
+            return
+        self.ipams[name] = allocator
+
+    async def _resolve_driver(self, name: str) -> Driver:
+        """``resolveDriver(name, true)``: registry, else load the plugin, else fail."""
+        driver = self.drivers.get(name)
+        if driver is None:
+            await self.plugins.get(name, api.IFACE)
+            driver = self.drivers.get(name)
+            if driver is None:
+                raise NetworkError(f"could not resolve driver {name} in registry")
+        return driver
+
+    async def _resolve_ipam(self, name: str) -> Ipam:
+        """``getIPAMDriver``: registry, else load the plugin, else ``invalid ipam driver``."""
+        ipam = self.ipams.get(name)
+        if ipam is None:
+            await self.plugins.get(name, ipam_api.IFACE)
+            ipam = self.ipams.get(name)
+            if ipam is None:
+                raise NetworkError(f'invalid ipam driver: "{name}"', http_status=400)
+        return ipam
+
+    # -- predefined networks ------------------------------------------------------------
+
+    def _predefine(self) -> None:
+        for name, driver in (("bridge", "bridge"), ("host", "host"), ("none", "null")):
+            network = Network(
+                id=secrets.token_hex(32),
+                name=name,
+                driver=driver,
+                scope=LOCAL,
+                ipam_driver=DEFAULT_IPAM,
+                ipam_options={},
+                ipam_config=[],
+                enable_ipv4=driver == "bridge",
+                enable_ipv6=False,
+                internal=False,
+                attachable=False,
+                options={},
+                labels={},
+                created=_now(),
+                predefined=True,
+            )
+            if driver == "bridge":
+                pool = self.default_ipam.request_pool_now(PoolRequest(ipam_api.LOCAL_DEFAULT))
+                gateway = self.default_ipam.request_address_now(pool.pool_id, "")
+                network.ipv4_info.append(
+                    IpamInfo(ipam_api.LOCAL_DEFAULT, pool.pool_id, pool.pool, None, gateway)
+                )
+            self.networks[network.id] = network
+
+    # -- queries ------------------------------------------------------------------------
+
+    def list(self) -> list[Network]:
+        """Every network (``docker network ls``), in creation order."""
+        return list(self.networks.values())
+
+    def get(self, ref: str) -> Network:
+        """By full ID, exact name, then unique ID prefix (``findUniqueNetwork``).
+
+        ``network X not found`` (404); ``N matches found based on name: network X
+        is ambiguous`` (400).
+        """
+        if ref in self.networks:
+            return self.networks[ref]
+        named = [n for n in self.networks.values() if n.name == ref]
+        if len(named) == 1:
+            return named[0]
+        if len(named) > 1:
+            raise NetworkError(
+                f"{len(named)} matches found based on name: network {ref} is ambiguous",
+                http_status=400,
+            )
+        prefixed = [n for n in self.networks.values() if ref and n.id.startswith(ref)]
+        if len(prefixed) == 1:
+            return prefixed[0]
+        if len(prefixed) > 1:
+            raise NetworkError(
+                f"{len(prefixed)} matches found based on ID prefix: network {ref} is ambiguous",
+                http_status=400,
+            )
+        raise NetworkError(f"network {ref} not found", http_status=404)
+
+    # -- create -------------------------------------------------------------------------
+
+    async def create(
+        self,
+        name: str,
+        *,
+        driver: str = "bridge",
+        options: Mapping[str, str] | None = None,
+        labels: Mapping[str, str] | None = None,
+        ipam_driver: str = DEFAULT_IPAM,
+        ipam_options: Mapping[str, str] | None = None,
+        ipam_config: Sequence[IpamConfig] = (),
+        enable_ipv4: bool = True,
+        enable_ipv6: bool = False,
+        internal: bool = False,
+        attachable: bool = False,
+    ) -> Network:
+        """``docker network create``: the driver and IPAM calls in dockerd's order.
+
+        ``driver`` and ``ipam_driver`` are registry names (a v1 plugin's file name;
+        ``""`` means ``bridge`` / ``default``).  On any failure what IPAM handed out
+        is released (``ReleaseAddress`` gateway and aux, ``ReleasePool``) and
+        nothing is stored.
+        """
+        if name == "":
+            raise NetworkError("invalid name: name is empty", http_status=400)
+        if name in PREDEFINED:
+            raise NetworkError(
+                f"operation is not permitted on predefined {name} network ", http_status=403
+            )
+        if any(n.name == name for n in self.networks.values()):
+            raise NetworkError(f"network with name {name} already exists", http_status=409)
+        network = Network(
+            id=secrets.token_hex(32),
+            name=name,
+            driver=driver or "bridge",
+            scope=LOCAL,
+            ipam_driver=ipam_driver or DEFAULT_IPAM,
+            ipam_options=dict(ipam_options or {}),
+            ipam_config=list(ipam_config),
+            enable_ipv4=enable_ipv4,
+            enable_ipv6=enable_ipv6,
+            internal=internal,
+            attachable=attachable,
+            options=dict(options or {}),
+            labels=dict(labels or {}),
+            created=_now(),
+        )
+        resolved = await self._resolve_driver(network.driver)
+        network.scope = resolved.capability.DataScope
+        skip4, skip6 = await resolved.gw_alloc_check(network.generic)
+        ipam = await self._resolve_ipam(network.ipam_driver)
+        address_space = await self._address_space(network, ipam)
+        done4 = False
+        try:
+            if network.enable_ipv4:
+                await self._allocate_version(network, ipam, address_space, 4, skip4)
+                done4 = True
+            if network.enable_ipv6:
+                await self._allocate_version(network, ipam, address_space, 6, skip6)
+        except BaseException:
+            if done4:
+                await self._release_version(network, ipam, 4)
+            raise
+        try:
+            await resolved.create_network(
+                network.id,
+                network.generic,
+                [i.wire() for i in network.ipv4_info],
+                [i.wire() for i in network.ipv6_info],
+            )
+        except BaseException:
+            await self._release_ipam(network, ipam)
+            raise
+        self.networks[network.id] = network
+        return network
+
+    async def _address_space(self, network: Network, ipam: Ipam) -> str:
+        """``deriveAddressSpace``: ``GetDefaultAddressSpaces``, local or global by scope."""
+        try:
+            local, global_ = await ipam.get_default_address_spaces()
+        except EngineError as exc:
+            raise NetworkError(
+                f"failed to get default address space: {exc}", http_status=404
+            ) from None
+        return global_ if network.scope == GLOBAL else local
+
+    async def _allocate_version(
+        self, network: Network, ipam: Ipam, space: str, version: int, skip_gw: bool
+    ) -> None:
+        """``ipamAllocateVersion`` for one family."""
+        wanted = (0, 4) if version == 4 else (6,)
+        configs = [c for c in network.ipam_config if _family(c) in wanted] or [IpamConfig()]
+        infos: list[IpamInfo] = []
+        if version == 4:
+            network.ipv4_info = infos
+        else:
+            network.ipv6_info = infos
+        for config in configs:
+            reserved = self.reserved if network.scope != GLOBAL else ()
+            alloc: AllocatedPool = await ipam.request_pool(
+                PoolRequest(
+                    address_space=space,
+                    pool=config.subnet,
+                    sub_pool=config.ip_range,
+                    options=network.ipam_options,
+                    v6=version == 6,
+                    exclude=reserved,
+                )
+            )
+            info = IpamInfo(space, alloc.pool_id, alloc.pool, alloc.data)
+            infos.append(info)
+            try:
+                await self._allocate_gateway_and_aux(network, ipam, config, info, skip_gw)
+            except BaseException:
+                try:
+                    await ipam.release_pool(info.pool_id)
+                except EngineError:
+                    log.warning(
+                        "Failed to release address pool %s after failure to create network %s (%s)",
+                        info.pool_id,
+                        network.name,
+                        network.id,
+                    )
+                infos.remove(info)
+                raise
+
+    async def _allocate_gateway_and_aux(
+        self, network: Network, ipam: Ipam, config: IpamConfig, info: IpamInfo, skip_gw: bool
+    ) -> None:
+        if config.gateway == "" and info.meta and ipam_api.GATEWAY_LABEL in info.meta:
+            text = info.meta[ipam_api.GATEWAY_LABEL]
+            try:
+                info.gateway = ipaddress.ip_interface(text) if "/" in text else None
+            except ValueError:
+                info.gateway = None
+            if info.gateway is None:
+                raise NetworkError(
+                    f"failed to parse gateway address ({text}) returned by ipam driver: "
+                    f"invalid CIDR address: {text}",
+                    http_status=400,
+                )
+        if info.gateway is None and (config.gateway != "" or not skip_gw):
+            try:
+                info.gateway, _ = await ipam.request_address(
+                    info.pool_id,
+                    config.gateway,
+                    {ipam_api.REQUEST_ADDRESS_TYPE: ipam_api.GATEWAY_LABEL},
+                )
+            except EngineError as exc:
+                raise NetworkError(
+                    f"failed to allocate gateway ({config.gateway}): {exc}"
+                ) from None
+        if config.aux_addresses is not None:
+            info.aux_addresses = {}
+            # dockerd ranges over a Go map (random order); sorted here, reproducibly.
+            for key, value in sorted(config.aux_addresses.items()):
+                try:
+                    ip = ipaddress.ip_address(value)
+                except ValueError:
+                    raise NetworkError(
+                        f"non parsable secondary ip address ({key}:{value}) passed for "
+                        f"network {network.name}",
+                        http_status=400,
+                    ) from None
+                if ip not in info.pool:
+                    raise NetworkError(
+                        f"auxiliary address: ({key}:{value}) must belong to the master pool: "
+                        f"{info.pool}",
+                        http_status=403,
+                    )
+                try:
+                    info.aux_addresses[key], _ = await ipam.request_address(
+                        info.pool_id, value, None
+                    )
+                except EngineError as exc:
+                    raise NetworkError(
+                        f"failed to allocate secondary ip address ({key}:{value}): {exc}"
+                    ) from None
+
+    async def _release_version(self, network: Network, ipam: Ipam, version: int) -> None:
+        """``ipamReleaseVersion``: gateway, aux addresses, pool; errors only logged."""
+        infos = network.ipv4_info if version == 4 else network.ipv6_info
+        for info in infos:
+            if info.gateway is not None:
+                await _logged(
+                    ipam.release_address(info.pool_id, str(info.gateway.ip)),
+                    f"Failed to release gateway ip address {info.gateway.ip}",
+                )
+            for key, aux in sorted((info.aux_addresses or {}).items()):
+                if aux.ip in info.pool:
+                    await _logged(
+                        ipam.release_address(info.pool_id, str(aux.ip)),
+                        f"Failed to release secondary ip address {key} ({aux.ip})",
+                    )
+            await _logged(
+                ipam.release_pool(info.pool_id), f"Failed to release address pool {info.pool_id}"
+            )
+        infos.clear()
+
+    async def _release_ipam(self, network: Network, ipam: Ipam) -> None:
+        await self._release_version(network, ipam, 4)
+        await self._release_version(network, ipam, 6)
+
+    # -- remove / prune -----------------------------------------------------------------
+
+    async def remove(self, ref: str) -> None:
+        """``docker network rm``: IPAM released, then ``DeleteNetwork`` (errors logged)."""
+        network = self.get(ref)
+        if network.predefined:
+            raise NetworkError(
+                f"{network.name} is a pre-defined network and cannot be removed", http_status=403
+            )
+        if network.endpoints:
+            listed = ", ".join(
+                f'name:"{ep.name}" id:"{ep.id[:12]}"' for ep in network.endpoints.values()
+            )
+            raise NetworkError(
+                "error while removing network: network "
+                f"{network.name} has active endpoints ({listed})",
+                http_status=403,
+            )
+        del self.networks[network.id]
+        ipam = self.ipams.get(network.ipam_driver)
+        if ipam is None:
+            try:
+                ipam = await self._resolve_ipam(network.ipam_driver)
+            except EngineError as exc:
+                log.warning("Failed to retrieve ipam driver for network %s: %s", network.name, exc)
+        if ipam is not None:
+            await self._release_ipam(network, ipam)
+        try:
+            driver = await self._resolve_driver(network.driver)
+            await driver.delete_network(network.id)
+        except EngineError as exc:
+            log.warning("driver error deleting network %s : %s", network.name, exc)
+
+    async def prune(self) -> Sequence[str]:
+        """``docker network prune``: every unused, non-predefined network; the names removed."""
+        removed: builtins.list[str] = []
+        for network in list(self.networks.values()):
+            if network.predefined or network.endpoints or network.name == GWBRIDGE:
+                continue
+            try:
+                await self.remove(network.id)
+            except EngineError as exc:
+                log.warning("prune: %s", exc)
+                continue
+            removed.append(network.name)
+        return removed
+
+    # -- endpoints ------------------------------------------------------------------------
+
+    async def connect_endpoint(
+        self,
+        network_ref: str,
+        container_id: str,
+        container_name: str,
+        *,
+        ipv4_address: str = "",
+        ipv6_address: str = "",
+        mac_address: str = "",
+        driver_opts: Mapping[str, str] | None = None,
+    ) -> Endpoint:
+        """``connectToNetwork`` for a running container (the sandbox is made if needed).
+
+        Calls, in order: IPAM ``RequestAddress`` (IPv4, IPv6), ``CreateEndpoint``,
+        ``Join``, then ``ProgramExternalConnectivity`` if this endpoint becomes the
+        gateway (or the ``docker_gwbridge`` path without it), then
+        ``EndpointOperInfo`` for every endpoint of the sandbox.  Failures roll back
+        what was done and raise.
+        """
+        network = self.get(network_ref)
+        for ep in network.endpoints.values():
+            if ep.container_id == container_id:
+                raise NetworkError(
+                    f"endpoint with name {container_name} already exists in network {network.name}",
+                    http_status=403,
+                )
+        sandbox = self.sandboxes.get(container_id)
+        if sandbox is None:
+            sandbox = Sandbox(secrets.token_hex(32), container_id)
+            self.sandboxes[container_id] = sandbox
+        endpoint = await self._create_endpoint(
+            network,
+            container_id,
+            container_name,
+            ipv4_address,
+            ipv6_address,
+            mac_address,
+            driver_opts or {},
+            sandbox,
+        )
+        try:
+            await self._join(sandbox, endpoint)
+        except BaseException:
+            await self._delete_endpoint(endpoint)
+            raise
+        await self._oper_info(sandbox)
+        return endpoint
+
+    async def _create_endpoint(
+        self,
+        network: Network,
+        container_id: str,
+        name: str,
+        ipv4: str,
+        ipv6: str,
+        mac: str,
+        driver_opts: Mapping[str, str],
+        sandbox: Sandbox,
+    ) -> Endpoint:
+        """``Network.createEndpoint``: addresses first, then ``CreateEndpoint``."""
+        driver = await self._resolve_driver(network.driver)
+        ipam = await self._resolve_ipam(network.ipam_driver)
+        options: dict[str, Any] = {}
+        if not network.internal:
+            options[api.EXPOSED_PORTS] = []
+            options[api.PORT_MAP] = []
+        options.update(driver_opts)
+        endpoint = Endpoint(
+            secrets.token_hex(32),
+            name,
+            network,
+            container_id,
+            EndpointInterface(mac=mac.lower()),
+            options,
+        )
+        ipam_options: dict[str, str] | None = None
+        if ipam.capabilities.RequiresMACAddress:
+            if not endpoint.iface.mac:
+                endpoint.iface.mac = _random_mac()
+            ipam_options = {api.MAC_ADDRESS: endpoint.iface.mac}
+        try:
+            if network.enable_ipv4:
+                endpoint.iface.address = await self._assign(
+                    network.ipv4_info, ipam, ipv4, ipam_options, 4
+                )
+            if network.enable_ipv6:
+                endpoint.iface.address_v6 = await self._assign(
+                    network.ipv6_info, ipam, ipv6, ipam_options, 6
+                )
+            try:
+                await driver.create_endpoint(
+                    network.id, endpoint.id, endpoint.iface, endpoint.options
+                )
+            except EngineError as exc:
+                raise NetworkError(
+                    f"failed to create endpoint {name} on network {network.name}: {exc}"
+                ) from None
+        except BaseException:
+            await self._release_addresses(endpoint, ipam)
+            raise
+        network.endpoints[endpoint.id] = endpoint
+        return endpoint
+
+    async def _assign(
+        self,
+        infos: Sequence[IpamInfo],
+        ipam: Ipam,
+        preferred: str,
+        options: Mapping[str, str] | None,
+        version: int,
+    ) -> IPInterface | None:
+        """``assignAddressVersion``: the first pool (containing ``preferred``) that gives one."""
+        last: EngineError | None = None
+        for info in infos:
+            if preferred and ipaddress.ip_address(preferred) not in info.pool:
+                continue
+            try:
+                address, _ = await ipam.request_address(info.pool_id, preferred, options)
+            except IpamError as exc:
+                if isinstance(ipam, DefaultIpam) and "no available addresses" in str(exc):
+                    last = exc
+                    continue
+                raise
+            return address
+        if last is not None:
+            raise last
+        if preferred:
+            raise NetworkError(
+                f"no configured subnet or ip-range contain the IP address {preferred}",
+                http_status=400,
+            )
+        return None
+
+    async def _release_addresses(self, endpoint: Endpoint, ipam: Ipam) -> None:
+        """``releaseAddress``: IPv4, then IPv6; errors only logged."""
+        for infos, address in (
+            (endpoint.network.ipv4_info, endpoint.iface.address),
+            (endpoint.network.ipv6_info, endpoint.iface.address_v6),
+        ):
+            if address is None:
+                continue
+            for info in infos:
+                if address.ip in info.pool:
+                    await _logged(
+                        ipam.release_address(info.pool_id, str(address.ip)),
+                        f"Failed to release ip address {address.ip} on delete of endpoint "
+                        f"{endpoint.name} ({endpoint.id})",
+                    )
+                    break
+
+    async def _join(self, sandbox: Sandbox, endpoint: Endpoint) -> None:
+        """``sbJoin``: ``Join``, then gwbridge or ``ProgramExternalConnectivity``."""
+        network = endpoint.network
+        driver = await self._resolve_driver(network.driver)
+        gateway = ""
+        if network.ipv4_info and network.ipv4_info[0].gateway is not None:
+            gateway = str(network.ipv4_info[0].gateway.ip)
+        info = await driver.join(
+            network.id, endpoint.id, sandbox.key, sandbox.labels(), network_gateway=gateway
+        )
+        if endpoint.iface.address_v6 is None:
+            info = attrs.evolve(info, gateway_v6="")
+        endpoint.join = info
+        before = _gateway_endpoint(sandbox.endpoints)
+        sandbox.endpoints.append(endpoint)
+        try:
+            if _needs_default_gw(sandbox.endpoints):
+                if sandbox.gwbridge is None:
+                    await self._setup_gwbridge(sandbox)
+                return
+            after = _gateway_endpoint(sandbox.endpoints)
+            if after is endpoint and before is not endpoint and not network.internal:
+                if before is not None:
+                    await self._revoke(before)
+                options = sandbox.labels()
+                options[api.NO_PROXY_6TO4] = False
+                try:
+                    await driver.program_external_connectivity(network.id, endpoint.id, options)
+                except EngineError as exc:
+                    raise NetworkError(
+                        "driver failed programming external connectivity on endpoint "
+                        f"{endpoint.name} ({endpoint.id}): {exc}"
+                    ) from None
+                endpoint.gateway = True
+        except BaseException:
+            sandbox.endpoints.remove(endpoint)
+            await _logged(
+                driver.leave(network.id, endpoint.id), "driver leave failed while rolling back join"
+            )
+            endpoint.join = None
+            raise
+
+    async def _setup_gwbridge(self, sandbox: Sandbox) -> None:
+        """``setupDefaultGW``: a ``gateway_<id>`` endpoint on ``docker_gwbridge`` (built-in)."""
+        gwnet = next((n for n in self.networks.values() if n.name == GWBRIDGE), None)
+        if gwnet is None:
+            gwnet = await self.create(GWBRIDGE, driver="bridge")
+        address = await self._assign(gwnet.ipv4_info, self.default_ipam, "", None, 4)
+        endpoint = Endpoint(
+            secrets.token_hex(32),
+            f"gateway_{sandbox.container_id[:12]}",
+            gwnet,
+            sandbox.container_id,
+            EndpointInterface(address=address),
+            {},
+        )
+        gwnet.endpoints[endpoint.id] = endpoint
+        sandbox.gwbridge = endpoint
+
+    async def _revoke(self, endpoint: Endpoint) -> None:
+        if not endpoint.gateway:
+            return
+        endpoint.gateway = False
+        driver = await self._resolve_driver(endpoint.network.driver)
+        await _logged(
+            driver.revoke_external_connectivity(endpoint.network.id, endpoint.id),
+            "driver failed revoking external connectivity",
+        )
+
+    async def _oper_info(self, sandbox: Sandbox) -> None:
+        """``getPortMapInfo``: ``EndpointOperInfo`` for every endpoint; errors ignored."""
+        for endpoint in list(sandbox.endpoints):
+            try:
+                driver = await self._resolve_driver(endpoint.network.driver)
+                await driver.endpoint_oper_info(endpoint.network.id, endpoint.id)
+            except EngineError as exc:
+                log.debug("EndpointOperInfo for %s: %s", endpoint.id, exc)
+
+    async def _leave(self, sandbox: Sandbox, endpoint: Endpoint) -> None:
+        """``sbLeave``: ``Revoke`` (gateway only), ``Leave``; errors only logged."""
+        if endpoint in sandbox.endpoints:
+            sandbox.endpoints.remove(endpoint)
+        await self._revoke(endpoint)
+        try:
+            driver = await self._resolve_driver(endpoint.network.driver)
+            await driver.leave(endpoint.network.id, endpoint.id)
+        except EngineError as exc:
+            log.warning("Leaving endpoint failed: %s", exc)
+        endpoint.join = None
+        if sandbox.gwbridge is not None and not _needs_default_gw(sandbox.endpoints):
+            await self._drop_gwbridge(sandbox)
+
+    async def _drop_gwbridge(self, sandbox: Sandbox) -> None:
+        endpoint = sandbox.gwbridge
+        if endpoint is None:
+            return
+        sandbox.gwbridge = None
+        endpoint.network.endpoints.pop(endpoint.id, None)
+        await self._release_addresses(endpoint, self.default_ipam)
+
+    async def _delete_endpoint(self, endpoint: Endpoint) -> None:
+        """``Endpoint.Delete``: ``DeleteEndpoint`` (errors logged), then ``ReleaseAddress``."""
+        network = endpoint.network
+        network.endpoints.pop(endpoint.id, None)
+        try:
+            driver = await self._resolve_driver(network.driver)
+            await driver.delete_endpoint(network.id, endpoint.id)
+        except EngineError as exc:
+            log.warning("driver error deleting endpoint %s : %s", endpoint.name, exc)
+        try:
+            ipam = await self._resolve_ipam(network.ipam_driver)
+        except EngineError as exc:
+            log.warning("Failed to retrieve ipam driver to release address: %s", exc)
+            return
+        await self._release_addresses(endpoint, ipam)
+
+    async def disconnect_endpoint(self, network_ref: str, container_id: str) -> None:
+        """``disconnectFromNetwork`` for a running container.
+
+        ``Revoke`` (gateway only), ``Leave``, ``EndpointOperInfo`` on the remaining
+        endpoints, ``DeleteEndpoint``, ``ReleaseAddress``.
+        """
+        network = self.get(network_ref)
+        sandbox = self.sandboxes.get(container_id)
+        endpoint = next(
+            (ep for ep in network.endpoints.values() if ep.container_id == container_id), None
+        )
+        if sandbox is None or endpoint is None:
+            raise NetworkError(
+                f"container {container_id} is not connected to network {network.name}",
+                http_status=403,
+            )
+        await self._leave(sandbox, endpoint)
+        await self._oper_info(sandbox)
+        await self._delete_endpoint(endpoint)
+
+    async def release_sandbox(self, container_id: str) -> None:
+        """``releaseNetwork`` → ``Sandbox.Delete``: each endpoint left and deleted, in order."""
+        sandbox = self.sandboxes.pop(container_id, None)
+        if sandbox is None:
+            return
+        for endpoint in list(sandbox.endpoints):
+            await self._leave(sandbox, endpoint)
+            await self._delete_endpoint(endpoint)
+        await self._drop_gwbridge(sandbox)
+
+    # -- docker network connect / disconnect -------------------------------------------
+
+    def _container(self, ref: str) -> Any:
+        if self.containers is None:
+            raise NetworkError("no container service attached to the network controller")
+        return self.containers.get(ref)
+
+    async def connect(
+        self,
+        network_ref: str,
+        container_ref: str,
+        *,
+        ipv4_address: str = "",
+        ipv6_address: str = "",
+        mac_address: str = "",
+        driver_opts: Mapping[str, str] | None = None,
+    ) -> Endpoint | None:
+        """``docker network connect``: a running container gets an endpoint now.
+
+        A stopped container only has the network added to its configuration (no
+        plugin call); it is connected at its next start.  Returns the endpoint, if
+        one was made.
+        """
+        network = self.get(network_ref)
+        container = self._container(container_ref)
+        if network.name in container.networks:
+            raise NetworkError(
+                f"endpoint with name {container.name} already exists in network {network.name}",
+                http_status=403,
+            )
+        config: dict[str, Any] = {
+            "IPv4Address": ipv4_address,
+            "IPv6Address": ipv6_address,
+            "MacAddress": mac_address,
+            "DriverOpts": dict(driver_opts or {}),
+        }
+        endpoint = None
+        if container.running:
+            endpoint = await self.connect_endpoint(
+                network.id,
+                container.id,
+                container.name,
+                ipv4_address=ipv4_address,
+                ipv6_address=ipv6_address,
+                mac_address=mac_address,
+                driver_opts=driver_opts,
+            )
+        container.networks[network.name] = config
+        assert self.containers is not None
+        self.containers.save(container)
+        return endpoint
+
+    async def disconnect(self, network_ref: str, container_ref: str) -> None:
+        """``docker network disconnect``: a running container's endpoint is torn down."""
+        network = self.get(network_ref)
+        container = self._container(container_ref)
+        if network.name not in container.networks:
+            raise NetworkError(
+                f"container {container.id} is not connected to the network {network.name}",
+                http_status=403,
+            )
+        if container.running:
+            await self.disconnect_endpoint(network.id, container.id)
+        del container.networks[network.name]
+        assert self.containers is not None
+        self.containers.save(container)
+
+    # -- the container service's hooks ------------------------------------------------
+
+    async def validate(self, networks: Mapping[str, Mapping[str, Any]]) -> None:
+        """At ``docker create``: every named network must exist (404 otherwise)."""
+        for name in networks:
+            self.get(name)
+
+    async def attach(self, container: ContainerLike) -> None:
+        """At start (``allocateNetwork``): connect to each of the container's networks.
+
+        Errors carry ``failed to set up container networking: ``; what was connected
+        is released first.
+        """
+        try:
+            for name, config in container.networks.items():
+                await self.connect_endpoint(
+                    name,
+                    container.id,
+                    container.name,
+                    ipv4_address=str(config.get("IPv4Address", "")),
+                    ipv6_address=str(config.get("IPv6Address", "")),
+                    mac_address=str(config.get("MacAddress", "")),
+                    driver_opts=config.get("DriverOpts") or {},
+                )
+        except EngineError as exc:
+            await self.release_sandbox(container.id)
+            error = NetworkError(SETUP_PREFIX + str(exc), hint=exc.hint)
+            error.http_status = getattr(exc, "http_status", 500)
+            raise error from None
+
+    async def detach(self, container: ContainerLike) -> None:
+        """At exit (``Cleanup`` → ``releaseNetwork``): the sandbox's endpoints torn down."""
+        await self.release_sandbox(container.id)
+
+    def endpoint_of(self, network_ref: str, container_id: str) -> Endpoint | None:
+        """The container's endpoint on a network, if connected."""
+        network = self.get(network_ref)
+        return next(
+            (ep for ep in network.endpoints.values() if ep.container_id == container_id), None
+        )
+
+
+def _family(config: IpamConfig) -> int:
+    """4 or 6 from the subnet (0 when none is given)."""
+    if not config.subnet:
+        return 0
+    return ipaddress.ip_network(config.subnet, strict=False).version
+
+
+def _has_gateway(endpoint: Endpoint) -> tuple[bool, bool]:
+    """``hasGatewayOrDefaultRoute``."""
+    info = endpoint.join
+    if info is None:
+        return False, False
+    gw4 = bool(info.gateway) or any(
+        r.destination is not None and str(r.destination) == "0.0.0.0/0" for r in info.static_routes
+    )
+    gw6 = bool(info.gateway_v6) or any(
+        r.destination is not None and str(r.destination) == "::/0" for r in info.static_routes
+    )
+    return gw4, gw6
+
+
+def _ordered(endpoints: Sequence[Endpoint]) -> list[Endpoint]:
+    """Sandbox endpoint order (simplified): non-internal networks first, then join order."""
+    return sorted(endpoints, key=lambda ep: ep.network.internal)
+
+
+def _gateway_endpoint(endpoints: Sequence[Endpoint]) -> Endpoint | None:
+    """``selectGatewayEndpoint`` (IPv4 or dual-stack gateway first)."""
+    first4 = first6 = None
+    for endpoint in _ordered(endpoints):
+        if endpoint.network.driver in ("null", "host"):
+            continue
+        gw4, gw6 = _has_gateway(endpoint)
+        if gw4 and gw6:
+            return endpoint
+        if gw4 and first4 is None:
+            first4 = endpoint
+        if gw6 and first6 is None:
+            first6 = endpoint
+    return first4 or first6
+
+
+def _needs_default_gw(endpoints: Sequence[Endpoint]) -> bool:
+    """``needDefaultGW``: some external-facing endpoint and none with a gateway or route."""
+    need = False
+    for endpoint in endpoints:
+        network = endpoint.network
+        if network.name == GWBRIDGE or network.driver in ("null", "host") or network.internal:
+            continue
+        if endpoint.join is not None and endpoint.join.disable_gateway_service:
+            continue
+        gw4, gw6 = _has_gateway(endpoint)
+        if gw4 or gw6:
+            return False
+        need = True
+    return need
+
+
+def _random_mac() -> str:
+    """``netutils.GenerateRandomMAC``: locally administered, unicast."""
+    raw = bytearray(secrets.token_bytes(6))
+    raw[0] = (raw[0] & 0xFE) | 0x02
+    return ":".join(f"{b:02x}" for b in raw)
+
+
+async def _logged(call: Any, what: str) -> None:
+    """Await ``call``; an :class:`EngineError` is only logged (dockerd's swallowed errors)."""
+    try:
+        await call
+    except EngineError as exc:
+        log.warning("%s: %s", what, exc)
