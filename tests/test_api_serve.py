@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -76,3 +78,23 @@ def test_serve_on_loopback_tcp(short_tmp: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
     assert proc.returncode == 0
+
+
+def test_serve_json_logs(short_tmp: Path) -> None:
+    sock = short_tmp / "e.sock"
+    proc = _start("--engine-socket", str(sock), "--log-level", "debug", "--log-format", "json")
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("export DOCKER_HOST=")
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(str(sock))
+            s.sendall(b"GET /v1.51/_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert s.recv(65536).startswith(b"HTTP/1.1 200")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    calling = [line for line in lines if line["msg"] == "Calling GET /v1.51/_ping"]
+    assert calling
+    assert calling[0]["level"] == "debug"
+    assert set(calling[0]) >= {"level", "msg", "time"}
