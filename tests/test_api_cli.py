@@ -40,6 +40,18 @@ async def test_volume_commands(short_tmp: Path) -> None:
         assert r.out == "v1\n"
         r = await s.docker("volume", "inspect", "-f", "{{.Driver}} {{.Name}} {{.Labels}}", "v1")
         assert r.out == "mv v1 map[k:v]\n"
+        # The CLI omits empty maps, so dockerd passes nil options on: "Opts": null.
+        r = await s.docker("volume", "inspect", "-f", "{{json .Options}}", "v1")
+        assert r.out == "null\n"
+        creates = s.engine.journal.calls("VolumeDriver.Create")
+        assert creates[0].request == {"Name": "v1", "Opts": None}
+        await s.docker("volume", "create", "-d", "mv", "-o", "size=1", "v3")
+        assert creates[-1].request is not None
+        assert s.engine.journal.calls("VolumeDriver.Create")[-1].request == {
+            "Name": "v3",
+            "Opts": {"size": "1"},
+        }
+        await s.docker("volume", "rm", "v3")
         r = await s.docker("volume", "create", "v1")
         assert r.rc == 1
         assert r.err == (

@@ -39,7 +39,9 @@ async def volume_create() -> Response:
     driver = field(body, "Driver", str, what) or wire.DEFAULT_DRIVER
     opts = string_map(field(body, "DriverOpts", dict, what), f"{what}.DriverOpts")
     labels = string_map(field(body, "Labels", dict, what), f"{what}.Labels")
-    info = await state().engine.volumes.create(name, driver, opts, labels)
+    # The CLI omits empty maps (omitempty): dockerd then stores and sends nil options,
+    # so the plugin gets "Opts": null and inspect shows "Options": null.
+    info = await state().engine.volumes.create(name, driver, opts, labels, explicit=False)
     return json_response(info.to_api(), 201)
 
 
