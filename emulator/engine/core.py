@@ -13,6 +13,7 @@ import trio
 from emulator.discovery import LocalRegistry, PluginPaths
 from emulator.engine.containers import ContainerService
 from emulator.engine.events import EventLog
+from emulator.engine.managed import ManagedPlugins
 from emulator.engine.networks import NetworkController
 from emulator.engine.plugins import PluginRegistry
 from emulator.engine.state import StateDB
@@ -28,7 +29,8 @@ from emulator.transport.client import DEFAULT_BODY_LIMIT
 class Engine:
     """An emulated dockerd.  Create it with :func:`open_engine`.
 
-    Attributes: ``plugins`` (the v1 plugin registry), ``volumes`` (the volume
+    Attributes: ``plugins`` (the v1 plugin registry), ``managed_plugins`` (managed
+    v2 plugins, see :mod:`emulator.engine.managed`), ``volumes`` (the volume
     service), ``containers`` (fake containers), ``networks`` (networks, remote
     network and IPAM drivers), ``faults`` (injected faults),
     ``journal`` (every plugin call),
@@ -62,6 +64,7 @@ class Engine:
         self._hang_guard = hang_guard
         self._body_limit = body_limit
         self.db = StateDB(data_root / "emulator.db")
+        self.managed_plugins = self._new_managed()
         self.plugins = self._new_registry()
         self.volumes = VolumeService(self._new_volume_store())
         self.containers = ContainerService(
@@ -78,7 +81,7 @@ class Engine:
         return networks
 
     def _new_registry(self) -> PluginRegistry:
-        return PluginRegistry(
+        registry = PluginRegistry(
             self._discovery,
             self.profile,
             self.journal,
@@ -86,6 +89,24 @@ class Engine:
             body_limit=self._body_limit,
             faults=self.faults,
         )
+        registry.v2 = self.managed_plugins  # names resolve as managed plugins first
+        return registry
+
+    def _new_managed(self) -> ManagedPlugins:
+        """The managed-plugin manager, loaded from ``DATA_ROOT/plugins``."""
+        managed = ManagedPlugins(
+            data_root=self.data_root,
+            exec_root=self.paths.sockets_dir,
+            profile=self.profile,
+            journal=self.journal,
+            nursery=self.nursery,
+            hang_guard=self._hang_guard,
+            body_limit=self._body_limit,
+            faults=self.faults,
+        )
+        # dockerd's refcount for a volume driver: one per volume created with it.
+        managed.add_user_counter(lambda name: sum(v.driver == name for v in self.db.volumes()))
+        return managed
 
     def _new_volume_store(self) -> VolumeStore:
         local = LocalVolumeDriver(self.data_root / "volumes")
@@ -96,8 +117,9 @@ class Engine:
 
         Each stored volume's driver is asked ``Get`` (plugins are looked up and
         activated for that); containers get their volume references back.  A fresh
-        data-root costs nothing.
+        data-root costs nothing.  Managed plugins saved as enabled are enabled first.
         """
+        await self.managed_plugins.start()
         await self.volumes.store.restore()
         await self.containers.restore()
 
@@ -114,7 +136,9 @@ class Engine:
             self.containers.forget_running()
         else:
             await self.containers.shutdown()
+        await self.managed_plugins.shutdown()
         await self.plugins.aclose()
+        self.managed_plugins = self._new_managed()
         self.plugins = self._new_registry()
         self.networks.bind(self.plugins)
         self.volumes.store = self._new_volume_store()
@@ -130,16 +154,19 @@ class Engine:
         start empty.  Only what the engine itself made in ``data_root`` is removed.
         """
         self.containers.forget_running()
+        await self.managed_plugins.shutdown()
         await self.plugins.aclose()
         for meta in self.db.volumes():  # row by row: reopening the database costs ~3 ms
             self.db.delete_volume(meta.name)
         for data in list(self.db.containers()):
             self.db.delete_container(data["id"])
+        shutil.rmtree(self.data_root / "plugins", ignore_errors=True)
         for name in ("volumes", "containers"):
             shutil.rmtree(self.data_root / name, ignore_errors=True)
         self.faults = FaultSet(self.faults.seed)
         self.journal = Journal()
         self.events = EventLog()
+        self.managed_plugins = self._new_managed()
         self.plugins = self._new_registry()
         self.volumes = VolumeService(self._new_volume_store())
         self.containers = ContainerService(
@@ -149,7 +176,8 @@ class Engine:
         self.restarts = 0
 
     async def aclose(self) -> None:
-        """Close every connection the engine holds and the state database."""
+        """Stop managed plugins, close every connection the engine holds and the database."""
+        await self.managed_plugins.shutdown()
         await self.plugins.aclose()
         self.db.close()
 

@@ -14,7 +14,7 @@ import logging
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import trio
@@ -52,9 +52,16 @@ class Plugin:
         self.manifest: Manifest | None = None
         self.client: PluginClient | None = None
         self.activation_error: Exception | None = None
+        self.scoped_path: Callable[[str], str] | None = None
+        """For a managed (v2) plugin, ``ScopedPath``: a reported path as the host sees it."""
         self.handlers_run = False
         """True once the registration handlers ran for this activation (``handlersRun``)."""
         self._lock = trio.Lock()
+
+    @property
+    def is_v2(self) -> bool:
+        """True for a managed (v2) plugin served by ``engine.managed_plugins``."""
+        return self.scoped_path is not None
 
     @property
     def name(self) -> str:
@@ -101,8 +108,29 @@ class PluginReport:
     hint: str
 
 
+class V2Lookup(Protocol):
+    """Managed (v2) plugins, consulted before v1 discovery (``plugin.Store.Get``)."""
+
+    def lookup_v2(self, name: str, iface: str) -> Plugin | None:
+        """The enabled v2 plugin ``name``; None if there is none (fall back to v1).
+
+        Raises :class:`PluginLookupError` for a disabled plugin (``plugin NAME found
+        but disabled``, no fallback), an ambiguous ID prefix, or a missing capability.
+        """
+        ...
+
+    def all_v2(self, iface: str) -> list[Plugin]:
+        """Every enabled v2 plugin with capability ``iface``."""
+        ...
+
+
 class PluginRegistry:
-    """Finds, activates and calls v1 plugins as dockerd's ``pkg/plugins`` does."""
+    """Finds, activates and calls v1 plugins as dockerd's ``pkg/plugins`` does.
+
+    With ``v2`` set (the engine sets ``engine.managed_plugins``), ``get`` resolves a
+    name as a managed plugin first, and ``get_all`` lists enabled managed plugins
+    first, as dockerd's ``plugin.Store`` does; v2 plugins are never activated.
+    """
 
     def __init__(
         self,
@@ -122,6 +150,7 @@ class PluginRegistry:
         self._body_limit = body_limit
         self._storage: dict[str, Plugin] = {}
         self._clients: list[PluginClient] = []
+        self.v2: V2Lookup | None = None
         self._handlers: dict[str, list[ActivationHandler]] = {}
 
     def on_activate(self, iface: str, handler: ActivationHandler) -> None:
@@ -159,6 +188,10 @@ class PluginRegistry:
             raise PluginLookupError(
                 legacy_text(NO_NAME_TEXT), name=name, http_status=500, cause=None
             )
+        if self.v2 is not None:
+            managed = self.v2.lookup_v2(name, iface)
+            if managed is not None:
+                return managed
         try:
             plugin = self._storage.get(name)
             if plugin is not None:
@@ -220,7 +253,8 @@ class PluginRegistry:
                     results[index] = cached
                 else:
                     nursery.start_soon(load, index, name)
-        return [p for p in results if p is not None and p.does_implement(iface)]
+        found = [p for p in results if p is not None and p.does_implement(iface)]
+        return (self.v2.all_v2(iface) if self.v2 is not None else []) + found
 
     async def call(self, name: str, method: str, args: object | None = None) -> Any:
         """Look up ``name`` for the interface of ``method`` and call it as dockerd would.

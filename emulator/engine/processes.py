@@ -110,11 +110,12 @@ class PluginProcess:
 
     ``argv`` may contain ``{socket}``, ``{root}`` and ``{name}``, replaced by the values
     given here (other braces are left alone).  ``env`` is added to this process's
-    environment.  ``startup_timeout`` and ``grace`` (SIGTERM to SIGKILL) are real
-    seconds.  With ``private_run`` the command runs in a private mount namespace where
-    ``ROOT/run`` is bound over ``/run``, so a plugin that hard-codes
-    ``/run/docker/plugins/NAME.sock`` lands under the test root (when the kernel does not
-    allow it, a warning is logged and the command runs normally; see
+    environment (with ``inherit_env=False`` it is the whole environment, as a managed
+    plugin gets it); ``cwd`` is its working directory.  ``startup_timeout`` and
+    ``grace`` (SIGTERM to SIGKILL) are real seconds.  With ``private_run`` the command
+    runs in a private mount namespace where ``ROOT/run`` is bound over ``/run``, so a
+    plugin that hard-codes ``/run/docker/plugins/NAME.sock`` lands under the test root
+    (when the kernel does not allow it, a warning is logged and the command runs normally; see
     :func:`private_run_support`).  Inside that namespace the host's ``/run`` is hidden
     (a ``/etc/resolv.conf`` pointing into ``/run/systemd/resolve`` stops resolving), and
     mounts the plugin makes (FUSE volumes) stay in the namespace: from outside, reach
@@ -132,6 +133,8 @@ class PluginProcess:
         startup_timeout: float = 30.0,
         grace: float = 5.0,
         private_run: bool = False,
+        cwd: Path | None = None,
+        inherit_env: bool = True,
     ) -> None:
         if not argv:
             raise ValueError(f"plugin {name}: empty command")
@@ -150,6 +153,8 @@ class PluginProcess:
         self._startup_timeout = startup_timeout
         self._grace = grace
         self._private_run = private_run
+        self._cwd = cwd
+        self._inherit_env = inherit_env
         self._output: collections.deque[str] = collections.deque(maxlen=OUTPUT_LINES)
         self._current: _Launch | None = None
         self._exit_status: int | None = None
@@ -316,7 +321,8 @@ class PluginProcess:
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                     start_new_session=True,
-                    env={**os.environ, **self._env},
+                    env={**(os.environ if self._inherit_env else {}), **self._env},
+                    cwd=self._cwd,
                 )
             except OSError as exc:
                 raise PluginStartError(

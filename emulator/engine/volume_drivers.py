@@ -13,7 +13,7 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -91,12 +91,27 @@ class VolumeDriver(Protocol):
 
 
 class PluginVolumeDriver:
-    """A v1 plugin seen as a volume driver (``volumeDriverAdapter`` + ``volumeDriverProxy``)."""
+    """A plugin seen as a volume driver (``volumeDriverAdapter`` + ``volumeDriverProxy``).
 
-    def __init__(self, name: str, client: PluginClient) -> None:
+    For a managed (v2) plugin, ``scoped_path`` is its ``ScopedPath``: mountpoints
+    from ``Mount`` and ``List`` are re-rooted with it (not those from ``Get``).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        client: PluginClient,
+        *,
+        scoped_path: Callable[[str], str] | None = None,
+    ) -> None:
         self.name = name
         self._client = client
         self._scope: str | None = None
+        self._scoped_path = scoped_path
+
+    def _host_path(self, path: str) -> str:
+        """``scopePath``: the identity for v1 plugins."""
+        return self._scoped_path(path) if self._scoped_path is not None else path
 
     async def scope(self) -> str:
         """``Scope()``: Capabilities once, lower-cased; ""/unknown → local; errors not cached."""
@@ -144,7 +159,8 @@ class PluginVolumeDriver:
     async def list(self) -> list[DriverVolume]:
         reply = await self._call(wire.LIST, wire.EmptyRequest(), wire.ListResponse)
         return [
-            DriverVolume(v.Name, self.name, mountpoint=v.Mountpoint) for v in reply.Volumes or ()
+            DriverVolume(v.Name, self.name, mountpoint=self._host_path(v.Mountpoint))
+            for v in reply.Volumes or ()
         ]
 
     async def mount(self, volume: DriverVolume, mount_id: str) -> str:
@@ -154,10 +170,10 @@ class PluginVolumeDriver:
         except VolumeDriverError:
             volume.cached_path = ""
             raise
-        volume.cached_path = reply.Mountpoint
+        volume.cached_path = self._host_path(reply.Mountpoint)
         if reply.Err:
             raise VolumeDriverError(reply.Err)
-        return reply.Mountpoint
+        return volume.cached_path
 
     async def unmount(self, volume: DriverVolume, mount_id: str) -> None:
         request = wire.MountRequest(Name=volume.name, ID=mount_id)
@@ -275,10 +291,12 @@ class LocalVolumeDriver:
 
 
 class DriverStore:
-    """Looks drivers up by name (``volume/drivers.Store``): ``local``, then v1 plugins.
+    """Looks drivers up by name (``volume/drivers.Store``): ``local``, then plugins.
 
     A v1 plugin adapter is built once (after discovery, activation and a first
-    ``Capabilities``) and reused for the engine's life.
+    ``Capabilities``) and reused for the engine's life.  A managed (v2) plugin's
+    adapter is built on every lookup, named with the plugin's full ``name:tag``,
+    so ``Capabilities`` is asked on every lookup, as dockerd does.
     """
 
     def __init__(self, registry: PluginRegistry, local: LocalVolumeDriver) -> None:
@@ -303,6 +321,12 @@ class DriverStore:
                     wire.plugin_lookup_text(name, str(exc)), http_status=exc.http_status
                 ) from exc
             assert plugin.client is not None
+            if plugin.is_v2:
+                driver = PluginVolumeDriver(
+                    plugin.name, plugin.client, scoped_path=plugin.scoped_path
+                )
+                await driver.scope()  # validateDriver, on every lookup of a v2 plugin
+                return driver
             driver = PluginVolumeDriver(name, plugin.client)
             await driver.scope()  # validateDriver: Capabilities right after activation
             self._extensions[name] = driver
@@ -320,6 +344,11 @@ class DriverStore:
             if plugin.name in self._extensions:
                 continue
             assert plugin.client is not None
+            if plugin.is_v2:
+                drivers.append(
+                    PluginVolumeDriver(plugin.name, plugin.client, scoped_path=plugin.scoped_path)
+                )
+                continue
             driver = PluginVolumeDriver(plugin.name, plugin.client)
             self._extensions[plugin.name] = driver
             drivers.append(driver)

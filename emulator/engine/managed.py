@@ -1,0 +1,887 @@
+"""Managed (v2) plugins without containers: ``docker plugin create/ls/inspect/enable/...``.
+
+:class:`ManagedPlugins` is ``engine.managed_plugins``: dockerd's plugin manager
+(``plugin/manager*.go``, ``plugin/backend_linux.go``, ``plugin/store.go``) with
+its rules and texts, and with a host process in place of the plugin container:
+
+* ``create(name, dir)`` copies ``dir/rootfs`` to ``DATA_ROOT/plugins/<id>/rootfs``
+  and persists the plugin as ``DATA_ROOT/plugins/<id>/config.json`` (as dockerd).
+* ``enable`` runs the entrypoint, resolved inside ``rootfs`` (a symlink in the
+  rootfs may point at a host interpreter), with ``cwd = rootfs/WorkDir``, the
+  environment ``PATH=<default>`` + ``Settings.Env`` only, and ``argv =
+  Entrypoint + Settings.Args``.  Where the kernel allows (util-linux
+  ``unshare``), the process gets a private mount namespace in which
+  ``DATA_ROOT/plugins/<id>/run`` is ``/run`` and the socket directory
+  ``ROOT/run/docker/plugins/<id>/`` is ``/run/docker/plugins``, so the plugin
+  listens on ``/run/docker/plugins/<Socket>`` as in its container.  Fallback,
+  when that is not possible: the process runs in the host's mount namespace, a
+  warning is logged, and ``EMULATOR_PLUGIN_SOCKET_DIR`` in its environment names
+  the host socket directory (a plugin that hard-codes ``/run/docker/plugins``
+  then listens on the host's real directory and is not found).
+* Readiness as ``pluginPostStart``: dockerd dials at 0.5, 3.5, 6.5 and 9.5 s
+  after the start; the emulator watches the socket continuously (real time) and
+  reports ready at the dial at which dockerd would have succeeded; a plugin not
+  accepting by 9.5 s (or exiting before) fails enable with Go's dial error.  No
+  ``/Plugin.Activate``.  Then the handlers for the plugin's types run
+  (``NetworkDriver.GetCapabilities``, ``IpamDriver.GetCapabilities``).
+* A plugin that exits on its own is logged with its exit status and restarted,
+  as dockerd's ``HandleExitEvent`` does while the plugin is enabled.
+* Output: every stdout line is logged at INFO and every stderr line at ERROR to
+  the ``emulator.plugin`` logger as ``<line> plugin=<id>``.
+
+Not emulated: config ``Mounts``/``Devices``/``Capabilities``/``Network``/
+``PidHost``/``IpcHost`` (checked and shown, never applied), the propagated
+mount (the directory exists; nothing is bind-mounted there), ``User``,
+registries (``pull``/``push``/``upgrade``), the ``enable`` ``timeout``
+(recorded: in dockerd it is the plugin client's HTTP timeout), and plugin events.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import gzip
+import hashlib
+import io
+import logging
+import math
+import os
+import re
+import secrets
+import shlex
+import shutil
+import tarfile
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+import trio
+
+from emulator.clock import real_io, real_sleep
+from emulator.discovery import PluginSpec
+from emulator.engine.plugins import Plugin as RegistryPlugin
+from emulator.engine.processes import PluginProcess, PluginStartError, private_run_support
+from emulator.errors import EngineError, PluginLookupError
+from emulator.faults import FaultSet
+from emulator.journal import Journal
+from emulator.managed.lint import DEFAULT_PATH
+from emulator.protocol import gojson
+from emulator.protocol import plugin_config as pc
+from emulator.protocol.activation import Manifest
+from emulator.protocol.gourl import go_quote
+from emulator.protocol.http import target_for
+from emulator.protocol.profiles import EngineProfile
+from emulator.transport.client import DEFAULT_BODY_LIMIT, PluginClient
+
+__all__ = ["ManagedPlugin", "ManagedPluginError", "ManagedPlugins"]
+
+LOG = logging.getLogger("emulator.managed")
+
+#: ``pluginPostStart``: first dial after 500 ms, then every 3 s, four dials in all.
+FIRST_DIAL: Final = 0.5
+DIAL_INTERVAL: Final = 3.0
+DIALS: Final = 4
+#: ``shutdownTimeout``: SIGTERM, then SIGKILL after this many seconds.
+SHUTDOWN_TIMEOUT: Final = 10.0
+#: Longest unix socket path (``sun_path`` holds 108 bytes with the NUL).
+_MAX_SOCKET: Final = 107
+_FULL_ID = re.compile(r"^[a-f0-9]{64}$")
+_HANDLER_CALLS: Final = {
+    "docker.networkdriver/1.0": "/NetworkDriver.GetCapabilities",
+    "docker.ipamdriver/1.0": "/IpamDriver.GetCapabilities",
+}
+
+Handler = Callable[[str, PluginClient], Awaitable[None]]
+
+
+class ManagedPluginError(EngineError):
+    """A plugin-manager refusal or failure; ``str()`` is dockerd's text.
+
+    ``http_status`` is what the Engine API answers (dockerd's errdefs class).
+    """
+
+    def __init__(self, text: str, *, http_status: int = 500, hint: str = "") -> None:
+        super().__init__(text, hint=hint)
+        self.http_status = http_status
+
+
+@attrs.frozen
+class _Persisted:
+    """``v2.Plugin`` as dockerd writes it to ``plugins/<id>/config.json``."""
+
+    __go_name__ = "v2.Plugin"
+    PluginObj: pc.Plugin = attrs.field(metadata={"json": {"name": "plugin"}})
+    Rootfs: str = ""
+
+
+class ManagedPlugin:
+    """One managed plugin: its API object plus the engine's run-time state."""
+
+    def __init__(self, obj: pc.Plugin, data_dir: Path, exec_dir: Path) -> None:
+        self.obj = obj
+        self.data_dir = data_dir
+        self.exec_dir = exec_dir
+        self.refcount = 0
+        """Explicit references (``Acquire``/``Release``) from networks and the like."""
+        self.timeout = 0
+        """The ``enable`` timeout, in seconds (dockerd: the plugin client's HTTP timeout)."""
+        self.process: PluginProcess | None = None
+        self.client: PluginClient | None = None
+        self._scope: trio.CancelScope | None = None
+        self._done: trio.Event | None = None
+        self._restart = False
+        self._dir_fd: int | None = None
+
+    @property
+    def id(self) -> str:
+        """The 64-hex ID."""
+        return self.obj.ID
+
+    @property
+    def name(self) -> str:
+        """The normalized ``repo:tag`` name."""
+        return self.obj.Name
+
+    @property
+    def enabled(self) -> bool:
+        """True once enable succeeded (until disable, or a failed restart)."""
+        return self.obj.Enabled
+
+    @property
+    def rootfs(self) -> Path:
+        """``DATA_ROOT/plugins/<id>/rootfs``."""
+        return self.data_dir / "rootfs"
+
+    @property
+    def socket_path(self) -> Path:
+        """``ROOT/run/docker/plugins/<id>/<Socket>``: where the engine dials."""
+        return self.exec_dir / self.obj.Config.Interface.Socket
+
+    def filter_by_cap(self, capability: str) -> bool:
+        """``FilterByCap``: lower-cased capability, exact match, prefix ``docker``."""
+        capability = capability.lower()
+        return any(
+            t.Capability == capability and t.Prefix == "docker" for t in self.obj.Config.types
+        )
+
+    def scoped_path(self, path: str) -> str:
+        """``ScopedPath``: a path the plugin reported, as the host sees it."""
+        propagated = self.obj.Config.PropagatedMount
+        if propagated and path.startswith(propagated):
+            rest = path[len(propagated) :]
+            return os.path.normpath(f"{self.data_dir}/propagated-mount/{rest}")
+        return os.path.normpath(f"{self.rootfs}/{path}")
+
+    def __repr__(self) -> str:
+        state = "enabled" if self.enabled else "disabled"
+        return f"<ManagedPlugin {self.name} {self.id[:12]} {state}>"
+
+
+class ManagedPlugins:
+    """dockerd's managed-plugin manager; ``engine.managed_plugins``.
+
+    Every method takes a plugin by full ID, name (``repo`` means ``repo:latest``)
+    or unique ID prefix, and raises :class:`ManagedPluginError` with dockerd's
+    text and HTTP status.  Persisted under ``DATA_ROOT/plugins``; a new engine on
+    the same data-root re-enables the plugins that were enabled.
+    """
+
+    def __init__(
+        self,
+        *,
+        data_root: Path,
+        exec_root: Path,
+        profile: EngineProfile,
+        journal: Journal,
+        nursery: trio.Nursery,
+        hang_guard: float | None = 300.0,
+        body_limit: int = DEFAULT_BODY_LIMIT,
+        faults: FaultSet | None = None,
+    ) -> None:
+        self.root = data_root / "plugins"
+        self.exec_root = exec_root
+        self.profile = profile
+        self.journal = journal
+        self.faults = faults
+        self._nursery = nursery
+        self._hang_guard = hang_guard
+        self._body_limit = body_limit
+        self._plugins: dict[str, ManagedPlugin] = {}
+        self._users: list[Callable[[str], int]] = []
+        self._handlers: dict[str, list[Handler]] = {}
+        for typ, method in _HANDLER_CALLS.items():
+            self._handlers[typ] = [_capabilities_handler(method)]
+        self._load()
+
+    # -- queries -------------------------------------------------------------------
+
+    def resolve(self, ref: str) -> ManagedPlugin:
+        """``resolvePluginID`` + ``GetV2Plugin``: full ID, name, then unique ID prefix."""
+        if _FULL_ID.match(ref):
+            found = self._plugins.get(ref)
+            if found is None:
+                raise ManagedPluginError(pc.not_found_text(ref), http_status=404)
+            return found
+        try:
+            full, _ = pc.normalize_name(ref)
+        except pc.ReferenceError:
+            raise ManagedPluginError(pc.not_found_text(ref), http_status=404) from None
+        for plugin in self._plugins.values():
+            if plugin.name == full:
+                return plugin
+        matches = [p for id_, p in self._plugins.items() if id_.startswith(ref)]
+        if len(matches) > 1:
+            raise ManagedPluginError(pc.ambiguous_text(ref), http_status=400)
+        if not matches:
+            raise ManagedPluginError(pc.not_found_text(ref), http_status=404)
+        return matches[0]
+
+    def list(self, filters: Mapping[str, Sequence[str]] | None = None) -> list[pc.Plugin]:
+        """``GET /plugins``: filters ``enabled`` (a bool) and ``capability`` (Go regexps).
+
+        A plugin passes ``capability=X`` only if *every* declared type's
+        capability matches one of the values, as dockerd checks it.
+        """
+        filters = {k: list(v) for k, v in (filters or {}).items()}
+        for key in filters:
+            if key not in ("enabled", "capability"):
+                raise ManagedPluginError(f"invalid filter '{key}'", http_status=400)
+        enabled_only = disabled_only = False
+        if "enabled" in filters:
+            values = set(filters["enabled"])
+            if not values:
+                raise ManagedPluginError("invalid filter 'enabled'", http_status=400)
+            is_false, is_true = bool(values & {"0", "false"}), bool(values & {"1", "true"})
+            if is_false == is_true:
+                shown = " ".join(sorted(values))
+                raise ManagedPluginError(f"invalid filter 'enabled=[{shown}]'", http_status=400)
+            enabled_only, disabled_only = is_true, is_false
+        out = []
+        for plugin in self._plugins.values():
+            if (enabled_only and not plugin.enabled) or (disabled_only and plugin.enabled):
+                continue
+            if "capability" in filters and not all(
+                _filter_match(filters["capability"], t.Capability) for t in plugin.obj.Config.types
+            ):
+                continue
+            out.append(plugin.obj)
+        return out
+
+    def inspect(self, ref: str) -> pc.Plugin:
+        """``GET /plugins/{name}/json``: the ``types.Plugin`` object."""
+        return self.resolve(ref).obj
+
+    def privileges(self, ref: str | os.PathLike[str]) -> builtins.list[pc.PluginPrivilege]:
+        """``computePrivileges`` for a created plugin (by name) or a plugin directory (a Path)."""
+        if isinstance(ref, str):
+            return pc.compute_privileges(self.resolve(ref).obj.Config)
+        config = _read_config(Path(ref))
+        return pc.compute_privileges(config)
+
+    def in_use(self, plugin: ManagedPlugin) -> int:
+        """dockerd's refcount: explicit references plus volumes using the plugin's driver."""
+        return plugin.refcount + sum(count(plugin.name) for count in self._users)
+
+    def add_user_counter(self, counter: Callable[[str], int]) -> None:
+        """Count references held elsewhere (e.g. volumes by driver name) as refcount."""
+        self._users.append(counter)
+
+    def add_handler(self, iface_type: str, handler: Handler) -> None:
+        """``plugingetter.Handle``: call ``handler(name, client)`` after each enable."""
+        self._handlers.setdefault(iface_type, []).append(handler)
+
+    def process(self, ref: str) -> PluginProcess | None:
+        """The plugin's host process while enabled (to inject crashes, freezes, ...)."""
+        return self.resolve(ref).process
+
+    # -- dockerd's plugin.Store.Get, for the v1 registry ---------------------------------
+
+    def lookup_v2(self, name: str, iface: str) -> RegistryPlugin | None:
+        """``Store.Get`` for the registry: the enabled v2 plugin, an error, or None (v1).
+
+        None when ``name`` is no managed plugin (the caller falls back to v1); a
+        disabled one is ``plugin NAME found but disabled`` (no fallback).
+        """
+        try:
+            plugin = self.resolve(name)
+        except ManagedPluginError as exc:
+            if exc.http_status == 404:
+                return None
+            raise PluginLookupError(str(exc), name=name, http_status=400, cause=exc) from None
+        return self._registry_view(plugin, name, iface)
+
+    def all_v2(self, iface: str) -> builtins.list[RegistryPlugin]:
+        """``GetAllByCap``'s v2 part: every enabled plugin with the capability."""
+        out = []
+        for plugin in self._plugins.values():
+            if plugin.enabled and plugin.filter_by_cap(iface):
+                out.append(self._registry_view(plugin, plugin.name, iface))
+        return out
+
+    def _registry_view(self, plugin: ManagedPlugin, name: str, iface: str) -> RegistryPlugin:
+        if not plugin.enabled or plugin.client is None:
+            raise PluginLookupError(pc.disabled_text(name), name=name, http_status=409, cause=None)
+        if not plugin.filter_by_cap(iface):
+            raise PluginLookupError(
+                f"plugin does not provide {go_quote(iface.lower())} capability",
+                name=name,
+                http_status=404,
+                cause=None,
+            )
+        spec = PluginSpec(
+            name=plugin.name,
+            addr=f"unix://{plugin.socket_path}",
+            tls=None,
+            source=plugin.data_dir / "config.json",
+            kind="socket",
+        )
+        view = RegistryPlugin(spec)
+        view.manifest = Manifest(Implements=[t.Capability for t in plugin.obj.Config.types])
+        view.client = plugin.client
+        view.scoped_path = plugin.scoped_path
+        return view
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def create(self, name: str, directory: str | os.PathLike[str]) -> str:
+        """``docker plugin create NAME DIR``: returns the new plugin's ID (it is disabled)."""
+        try:
+            full, digest = pc.normalize_name(name)
+        except pc.ReferenceError as exc:
+            raise ManagedPluginError(f"failed to parse reference {name}: {exc}") from None
+        if digest:
+            raise ManagedPluginError(pc.CANONICAL_REFUSED)
+        if any(p.name == full for p in self._plugins.values()):
+            raise ManagedPluginError(pc.exists_text(full), http_status=409)
+        source = Path(directory)
+        if not (source / "rootfs").is_dir():
+            raise ManagedPluginError("no rootfs found: EOF")
+        config = _read_config(source)
+        plugin_id = _new_id()
+        while plugin_id in self._plugins:
+            plugin_id = _new_id()
+        config = attrs.evolve(
+            config,
+            DockerVersion=self.profile.release.removeprefix("v"),
+            Rootfs=pc.PluginConfigRootfs(Type="layers", DiffIds=[_rootfs_digest(source)]),
+        )
+        obj = pc.Plugin(
+            Config=config,
+            Enabled=False,
+            ID=plugin_id,
+            Name=full,
+            PluginReference=full,
+            Settings=pc.initial_settings(config),
+        )
+        data_dir = self.root / plugin_id
+        data_dir.mkdir(parents=True, mode=0o700)
+        shutil.copytree(source / "rootfs", data_dir / "rootfs", symlinks=True)
+        plugin = ManagedPlugin(obj, data_dir, self.exec_root / plugin_id)
+        self._plugins[plugin_id] = plugin
+        self._save(plugin)
+        LOG.info("plugin %s created with ID %s", full, plugin_id)
+        return plugin_id
+
+    async def enable(self, ref: str, timeout: int = 30) -> None:
+        """``docker plugin enable``: start the process, wait as dockerd does, then enable.
+
+        Refused with ``plugin already enabled: plugin NAME is enabled`` (409).  A
+        plugin not accepting connections on its socket fails with Go's dial error.
+        """
+        plugin = self.resolve(ref)
+        if plugin.enabled:
+            raise ManagedPluginError(
+                f"plugin already enabled: {pc.enabled_text(plugin.name)}", http_status=409
+            )
+        plugin.timeout = timeout
+        await self._enable(plugin)
+
+    async def disable(self, ref: str, force: bool = False) -> None:
+        """``docker plugin disable [-f]``: refused while in use unless forced; stops it."""
+        plugin = self.resolve(ref)
+        if not force and self.in_use(plugin) > 0:
+            raise ManagedPluginError(pc.in_use_text(plugin.name), http_status=409)
+        if not plugin.enabled:
+            raise ManagedPluginError(
+                f"plugin is already disabled: {pc.disabled_text(plugin.name)}", http_status=409
+            )
+        await self._stop(plugin)
+        self._set_enabled(plugin, False)
+        self._save(plugin)
+
+    def set(self, ref: str, settings: Sequence[str]) -> None:
+        """``docker plugin set NAME k=v...`` with dockerd's settable rules (only when disabled).
+
+        As in dockerd, settings before a failing one stay applied in memory but
+        nothing is saved.
+        """
+        plugin = self.resolve(ref)
+        if plugin.enabled:
+            raise ManagedPluginError(pc.SET_WHILE_ENABLED)
+        try:
+            for arg in settings:
+                plugin.obj = _apply_setting(plugin.obj, arg)
+        except _SetError as exc:
+            raise ManagedPluginError(str(exc)) from None
+        self._save(plugin)
+
+    async def remove(self, ref: str, force: bool = False) -> None:
+        """``docker plugin rm [-f]``: refused while in use, then while enabled, unless forced."""
+        plugin = self.resolve(ref)
+        if not force:
+            if self.in_use(plugin) > 0:
+                raise ManagedPluginError(pc.in_use_text(plugin.name), http_status=409)
+            if plugin.enabled:
+                raise ManagedPluginError(pc.enabled_text(plugin.name), http_status=409)
+        if plugin.enabled:
+            await self._stop(plugin)
+            self._set_enabled(plugin, False)
+        self._plugins.pop(plugin.id, None)
+        removing = plugin.data_dir.with_name(plugin.id + "-removing")
+        with contextlib.suppress(FileNotFoundError):
+            plugin.data_dir.rename(removing)
+        shutil.rmtree(removing, ignore_errors=True)
+        LOG.info("plugin %s (%s) removed", plugin.name, plugin.id)
+
+    def acquire(self, ref: str) -> None:
+        """``Store.Get(..., Acquire)``: one more reference (a network using the driver)."""
+        self.resolve(ref).refcount += 1
+
+    def release(self, ref: str) -> None:
+        """``Store.Get(..., Release)``: one reference fewer."""
+        plugin = self.resolve(ref)
+        plugin.refcount = max(0, plugin.refcount - 1)
+
+    async def start(self) -> None:
+        """dockerd's ``reload``: re-enable (timeout 0) the plugins saved as enabled."""
+        async with trio.open_nursery() as nursery:
+            for plugin in list(self._plugins.values()):
+                if plugin.enabled:
+                    nursery.start_soon(self._restore, plugin)
+
+    async def shutdown(self) -> None:
+        """Stop every plugin process (the daemon going away); saved states are kept."""
+        for plugin in list(self._plugins.values()):
+            if plugin.process is not None:
+                await self._stop(plugin)
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _load(self) -> None:
+        if not self.root.is_dir():
+            return
+        for entry in sorted(self.root.iterdir()):
+            if entry.name.endswith("-removing") and _FULL_ID.match(entry.name[: -len("-removing")]):
+                shutil.rmtree(entry, ignore_errors=True)
+                continue
+            if not _FULL_ID.match(entry.name):
+                continue
+            try:
+                saved = gojson.unmarshal_into((entry / "config.json").read_bytes(), _Persisted)
+            except (OSError, gojson.GoJSONError) as exc:
+                LOG.error("failed to load plugin %s: %s", entry.name, exc)
+                continue
+            plugin = ManagedPlugin(saved.PluginObj, entry, self.exec_root / entry.name)
+            self._plugins[entry.name] = plugin
+
+    async def _restore(self, plugin: ManagedPlugin) -> None:
+        plugin.timeout = 0
+        try:
+            await self._enable(plugin)
+        except ManagedPluginError as exc:
+            LOG.error("failed to enable plugin %s: %s", plugin.id, exc)
+
+    def _save(self, plugin: ManagedPlugin) -> None:
+        data = gojson.encode(_Persisted(plugin.obj, str(plugin.rootfs)))
+        path = plugin.data_dir / "config.json"
+        tmp = path.with_name(".config.json.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+
+    def _set_enabled(self, plugin: ManagedPlugin, enabled: bool) -> None:
+        plugin.obj = attrs.evolve(plugin.obj, Enabled=enabled)
+
+    async def _enable(self, plugin: ManagedPlugin) -> None:
+        argv, cwd, env = self._runtime(plugin)
+        plugin.exec_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        plugin.exec_dir.chmod(0o700)
+        dial = self._dial_path(plugin)
+        argv, env = await self._namespace(plugin, argv, env)
+        process = PluginProcess(
+            plugin.id,
+            argv,
+            socket=dial,
+            root=plugin.data_dir,
+            env=env,
+            cwd=cwd,
+            inherit_env=False,
+            startup_timeout=FIRST_DIAL + DIAL_INTERVAL * (DIALS - 1),
+            grace=SHUTDOWN_TIMEOUT,
+        )
+        plugin.process = process
+        plugin._done = trio.Event()
+        plugin._scope = trio.CancelScope()
+        try:
+            await self._nursery.start(self._supervise, plugin, process)
+        except BaseException as exc:
+            failure = _start_failure(exc)
+            self._cleanup(plugin)
+            if failure is None:
+                raise
+            dial_error = _dial_error(plugin.socket_path, dial)
+            tail = "\n".join(failure.output) or "(no output)"
+            raise ManagedPluginError(
+                dial_error,
+                hint=f"{failure.text.splitlines()[0]}; last output:\n{tail}",
+            ) from None
+        plugin.client = self._new_client(plugin, dial)
+        self._set_enabled(plugin, True)
+        await self._call_handlers(plugin)
+        self._save(plugin)
+
+    async def _supervise(
+        self,
+        plugin: ManagedPlugin,
+        process: PluginProcess,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Run the process until disabled; restart it when it dies (``HandleExitEvent``)."""
+        assert plugin._scope is not None
+        assert plugin._done is not None
+        try:
+            with plugin._scope:
+                async with trio.open_nursery() as inner:
+                    started = time.monotonic()
+                    await inner.start(process.run)
+                    await _dockerd_dial_wait(time.monotonic() - started)
+                    plugin._restart = True
+                    task_status.started()
+                    await self._watch(plugin, process)
+                    inner.cancel_scope.cancel()
+        finally:
+            plugin._done.set()
+
+    async def _watch(self, plugin: ManagedPlugin, process: PluginProcess) -> None:
+        while True:
+            await real_sleep(0.05)
+            if process.running or not plugin._restart:
+                continue
+            LOG.warning(
+                "plugin %s exited (status %s) while enabled: restarting it",
+                plugin.id,
+                process.exit_status,
+                extra={"plugin": plugin.id},
+            )
+            started = time.monotonic()
+            try:
+                await process.restart()
+                await _dockerd_dial_wait(time.monotonic() - started)
+            except PluginStartError as exc:
+                LOG.error(
+                    "failed to restart plugin %s: %s", plugin.id, exc, extra={"plugin": plugin.id}
+                )
+                self._set_enabled(plugin, False)
+                plugin._restart = False
+                return
+
+    async def _stop(self, plugin: ManagedPlugin) -> None:
+        plugin._restart = False
+        if plugin._scope is not None:
+            plugin._scope.cancel()
+        if plugin._done is not None:
+            await plugin._done.wait()
+        if plugin.client is not None:
+            await plugin.client.aclose()
+        self._cleanup(plugin)
+
+    def _cleanup(self, plugin: ManagedPlugin) -> None:
+        """What ``HandleExitEvent`` does after the plugin is gone: its socket dir removed."""
+        plugin.process = None
+        plugin._scope = plugin._done = None
+        plugin.client = None  # the registry closes the connections it made with it
+        if plugin._dir_fd is not None:
+            os.close(plugin._dir_fd)
+            plugin._dir_fd = None
+        shutil.rmtree(plugin.exec_dir, ignore_errors=True)
+
+    def _runtime(self, plugin: ManagedPlugin) -> tuple[builtins.list[str], Path, dict[str, str]]:
+        """``InitSpec``: argv, working directory and environment of the plugin process."""
+        obj = plugin.obj
+        for mount in obj.Settings.Mounts or ():
+            if mount.Source is None:
+                raise ManagedPluginError(pc.MOUNT_SOURCE_UNSET)
+        entry = list(obj.Config.Entrypoint or [])
+        if not entry:
+            raise ManagedPluginError(
+                "OCI runtime create failed: args must not be empty",
+                hint="config.json has no Entrypoint",
+            )
+        program = _find_program(plugin.rootfs, entry[0], obj.Config.WorkDir)
+        if program is None:
+            raise ManagedPluginError(
+                f'OCI runtime create failed: exec: "{entry[0]}": '
+                "executable file not found in $PATH",
+                hint=f"{entry[0]!r} is not in {plugin.rootfs}; see `plugin-emulator plugin lint`",
+            )
+        argv = [str(program), *entry[1:], *(obj.Settings.Args or [])]
+        env = {"PATH": DEFAULT_PATH}
+        for item in obj.Settings.Env or ():
+            key, _, value = item.partition("=")
+            env[key] = value
+        workdir = obj.Config.WorkDir or "/"
+        cwd = plugin.rootfs / workdir.lstrip("/")
+        if not cwd.is_dir():
+            cwd = plugin.rootfs
+        return argv, cwd, env
+
+    def _dial_path(self, plugin: ManagedPlugin) -> Path:
+        """The socket path the engine dials (via ``/proc/PID/fd`` when the real one is too long)."""
+        path = plugin.socket_path
+        if len(os.fsencode(path)) <= _MAX_SOCKET:
+            return path
+        plugin._dir_fd = os.open(plugin.exec_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        return Path(f"/proc/{os.getpid()}/fd/{plugin._dir_fd}") / plugin.obj.Config.Interface.Socket
+
+    async def _namespace(
+        self, plugin: ManagedPlugin, argv: builtins.list[str], env: dict[str, str]
+    ) -> tuple[builtins.list[str], dict[str, str]]:
+        """Wrap ``argv`` so ``/run/docker/plugins`` is the plugin's socket directory."""
+        with real_io():
+            prefix, reason = await private_run_support()
+        if prefix is None:
+            LOG.warning(
+                "plugin %s: no private mount namespace here (%s); it runs in the host's, and "
+                "EMULATOR_PLUGIN_SOCKET_DIR=%s tells it where to listen",
+                plugin.id,
+                reason,
+                plugin.exec_dir,
+                extra={"plugin": plugin.id},
+            )
+            return argv, {**env, "EMULATOR_PLUGIN_SOCKET_DIR": str(plugin.exec_dir)}
+        run_dir = plugin.data_dir / "run"
+        (run_dir / "docker/plugins").mkdir(parents=True, exist_ok=True)
+        unshare = list(prefix[: prefix.index("--") + 1])
+        mount = shutil.which("mount") or "mount"
+        sh = shutil.which("sh") or "/bin/sh"
+        script = (
+            f'{shlex.quote(mount)} --bind "$0" /run && '
+            f'{shlex.quote(mount)} --bind "$1" {pc.RUNTIME_SOCKET_DIR} && shift && exec "$@"'
+        )
+        wrapped = [*unshare, sh, "-c", script, str(run_dir), str(plugin.exec_dir), *argv]
+        return wrapped, {**env, "EMULATOR_PLUGIN_SOCKET_DIR": pc.RUNTIME_SOCKET_DIR}
+
+    def _new_client(self, plugin: ManagedPlugin, dial: Path) -> PluginClient:
+        target = target_for(f"unix://{dial}", self.profile)
+        return PluginClient(
+            plugin.name,
+            target,
+            self.profile,
+            self.journal,
+            hang_guard=self._hang_guard,
+            body_limit=self._body_limit,
+            faults=self.faults,
+        )
+
+    async def _call_handlers(self, plugin: ManagedPlugin) -> None:
+        """``CallHandler``: each handler of each declared type, errors logged."""
+        assert plugin.client is not None
+        for typ in plugin.obj.Config.Interface.Types or ():
+            for handler in self._handlers.get(str(typ), ()):
+                try:
+                    await handler(plugin.name, plugin.client)
+                except EngineError as exc:
+                    LOG.error("error getting capability for %s due to %s", plugin.name, exc)
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _capabilities_handler(method: str) -> Handler:
+    async def handler(name: str, client: PluginClient) -> None:
+        await client.call_raw(method, None, timeout=client.profile.deadline_for(method))
+
+    return handler
+
+
+async def _dockerd_dial_wait(elapsed: float) -> None:
+    """Wait (real time) until the dockerd dial that would first have found the socket."""
+    dials = max(0, math.ceil((elapsed - FIRST_DIAL) / DIAL_INTERVAL))
+    await real_sleep(max(0.0, FIRST_DIAL + DIAL_INTERVAL * dials - elapsed))
+
+
+def _start_failure(exc: BaseException) -> PluginStartError | None:
+    if isinstance(exc, PluginStartError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _start_failure(inner)
+            if found is not None:
+                return found
+    return None
+
+
+def _dial_error(shown: Path, dialled: Path) -> str:
+    """Go's ``net.Dial`` error for the socket as it is now."""
+    try:
+        exists = os.path.exists(dialled)
+    except OSError:
+        exists = False
+    why = "connection refused" if exists else "no such file or directory"
+    return f"dial unix {shown}: connect: {why}"
+
+
+def _filter_match(values: Sequence[str], source: str) -> bool:
+    """``filters.Args.Match``: exact, else any value as an unanchored regexp."""
+    if source in values:
+        return True
+    for value in values:
+        with contextlib.suppress(re.error):
+            if re.search(value, source):
+                return True
+    return False
+
+
+def _new_id() -> str:
+    """``stringid.GenerateRandomID``: 64 hex, never 12 leading digits."""
+    while True:
+        value = secrets.token_hex(32)
+        if not value[:12].isdigit():
+            return value
+
+
+def _read_config(directory: Path) -> pc.PluginConfig:
+    try:
+        data = (directory / "config.json").read_bytes()
+    except OSError:
+        raise ManagedPluginError("config not found") from None
+    try:
+        return pc.parse_config(data)
+    except pc.ConfigError as exc:
+        raise ManagedPluginError(str(exc)) from None
+
+
+def _rootfs_digest(directory: Path) -> str:
+    """``sha256:`` of the gzipped tar of ``rootfs`` (dockerd's ``diff_ids`` on create)."""
+    buffer = io.BytesIO()
+    with (
+        gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        tar.add(directory / "rootfs", arcname=".", recursive=True)
+    return "sha256:" + hashlib.sha256(buffer.getvalue()).hexdigest()
+
+
+def _find_program(rootfs: Path, program: str, workdir: str) -> Path | None:
+    """The host path of the entrypoint, resolved inside ``rootfs`` as the container would."""
+    from emulator.managed.lint import _resolve  # shared resolution rules
+
+    if program.startswith("/"):
+        candidates = [program]
+    elif "/" in program:
+        candidates = [os.path.join(workdir or "/", program)]
+    else:
+        candidates = [os.path.join(d, program) for d in DEFAULT_PATH.split(":")]
+    for candidate in candidates:
+        found = _resolve(rootfs, candidate)
+        if found is not None and found.is_file() and os.access(found, os.X_OK):
+            return found
+    return None
+
+
+class _SetError(Exception):
+    """A ``Plugin.Set`` error; ``str()`` is dockerd's text."""
+
+
+@attrs.define
+class _Settable:
+    name: str
+    field: str
+    value: str
+
+    def pretty(self) -> str:
+        return f"{self.name}.{self.field}" if self.field else self.name
+
+    def is_settable(self, allowed: Sequence[str], settable: Sequence[str]) -> bool:
+        if not self.field:
+            if len(settable) == 1:
+                self.field = settable[0]
+            elif len(settable) > 1:
+                raise _SetError(pc.MULTIPLE_FIELDS)
+        return self.field in allowed and self.field in settable
+
+
+def _parse_setting(arg: str) -> _Settable:
+    """``newSettable``: ``name[.field][=value]``, the field after the last ``.``."""
+    index = arg.find("=")
+    if index == 0:
+        raise _SetError(pc.INVALID_SET_FORMAT)
+    name, value = (arg, "") if index < 0 else (arg[:index], arg[index + 1 :])
+    field = ""
+    dot = name.rfind(".")
+    if dot > 0:
+        field = name[dot + 1 :]
+        name = arg[:dot]
+    return _Settable(name, field, value)
+
+
+def _apply_setting(obj: pc.Plugin, arg: str) -> pc.Plugin:
+    """One argument of ``Plugin.Set``; returns the changed plugin or raises :class:`_SetError`."""
+    s = _parse_setting(arg)
+    config, settings = obj.Config, obj.Settings
+
+    def refuse() -> _SetError:
+        return _SetError(f"{go_quote(s.pretty())} is not settable")
+
+    for env in config.Env or ():
+        if env.Name == s.name:
+            if not s.is_settable(("value",), env.Settable or ()):
+                raise refuse()
+            current = list(settings.Env or [])
+            for i, item in enumerate(current):
+                if item.partition("=")[0] == s.name:
+                    current[i] = f"{s.name}={s.value}"
+                    break
+            else:
+                current.append(f"{s.name}={s.value}")
+            return attrs.evolve(obj, Settings=attrs.evolve(settings, Env=current))
+    for index, mount in enumerate(config.Mounts or ()):
+        if mount.Name == s.name:
+            if not s.is_settable(("source",), mount.Settable or ()):
+                raise refuse()
+            if mount.Source is None:
+                raise _SetError(pc.NO_MOUNT_SOURCE)
+            mounts = _replace_at(config.Mounts, index, Source=s.value)
+            smounts = _replace_at(settings.Mounts, index, Source=s.value)
+            return attrs.evolve(
+                obj,
+                Config=attrs.evolve(config, Mounts=mounts),
+                Settings=attrs.evolve(settings, Mounts=smounts),
+            )
+    for index, device in enumerate(config.Linux.Devices or ()):
+        if device.Name == s.name:
+            if not s.is_settable(("path",), device.Settable or ()):
+                raise refuse()
+            if device.Path is None:
+                raise _SetError(pc.NO_DEVICE_PATH)
+            devices = _replace_at(config.Linux.Devices, index, Path=s.value)
+            sdevices = _replace_at(settings.Devices, index, Path=s.value)
+            return attrs.evolve(
+                obj,
+                Config=attrs.evolve(config, Linux=attrs.evolve(config.Linux, Devices=devices)),
+                Settings=attrs.evolve(settings, Devices=sdevices),
+            )
+    if config.Args.Name == s.name:
+        if not s.is_settable(("value",), config.Args.Settable or ()):
+            raise refuse()
+        return attrs.evolve(obj, Settings=attrs.evolve(settings, Args=s.value.split(" ")))
+    raise _SetError(f"setting {go_quote(s.name)} not found in the plugin configuration")
+
+
+def _replace_at(items: Sequence[Any] | None, index: int, **changes: Any) -> list[Any]:
+    """A copy of ``items`` with ``items[index]`` evolved (the pointer dockerd shares)."""
+    out = list(items or [])
+    if index < len(out):
+        out[index] = attrs.evolve(out[index], **changes)
+    return out
