@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Final, Protocol, TypeAlias, TypeVar
 
 import attrs
@@ -232,11 +232,10 @@ class _Pool:
     reserved: set[IPAddress] = attrs.Factory(set)
 
 
-def _split(pools: tuple[tuple[str, int], ...]) -> list[IPNetwork]:
-    out: list[IPNetwork] = []
+def _split(pools: tuple[tuple[str, int], ...]) -> Iterator[IPNetwork]:
+    """The predefined subnets in order, lazily (10.0.0.0/8 alone holds 65536 of them)."""
     for base, size in pools:
-        out.extend(ipaddress.ip_network(base).subnets(new_prefix=size))
-    return out
+        yield from ipaddress.ip_network(base).subnets(new_prefix=size)
 
 
 class DefaultIpam:
@@ -258,8 +257,8 @@ class DefaultIpam:
     def __init__(self) -> None:
         self._pools: dict[str, _Pool] = {}
         self._predefined = {
-            api.LOCAL_DEFAULT: _split(LOCAL_DEFAULT_POOLS),
-            api.GLOBAL_DEFAULT: _split(GLOBAL_DEFAULT_POOLS),
+            api.LOCAL_DEFAULT: LOCAL_DEFAULT_POOLS,
+            api.GLOBAL_DEFAULT: GLOBAL_DEFAULT_POOLS,
         }
 
     @property
@@ -289,7 +288,7 @@ class DefaultIpam:
         else:
             if req.v6:
                 raise IpamError(NO_MORE_SUBNETS, http_status=400)
-            for candidate in self._predefined[req.address_space]:
+            for candidate in _split(self._predefined[req.address_space]):
                 if not any(t.version == 4 and t.overlaps(candidate) for t in taken) and not any(
                     r.version == 4 and r.overlaps(candidate) for r in req.exclude
                 ):
