@@ -158,5 +158,9 @@ def nearest(spec: CallSpec, entries: Sequence[JournalEntry], limit: int = 5) -> 
     lines = []
     for entry in ranked:
         lines.append("  " + describe_entry(entry))
-        lines.extend(f"      {why}" for why in spec.mismatches(entry))
+        why = spec.mismatches(entry)
+        lines.extend(
+            f"      {line}"
+            for line in (why[:1] if why[0:1] and why[0].startswith("call:") else why)
+        )
     return lines

@@ -251,6 +251,8 @@ class PluginEngine(JournalAssertions):
     def end_test(self) -> None:
         """Stop the test's tasks (processes, mocks), then reset the engine and the root."""
         if self._scope is not None:
+            # Close the engine's connections first: a server waits for open ones to end.
+            self._thread.run(self.engine.plugins.forget)
             scope, self._scope = self._scope, None
             self._thread.run(scope.aclose)
         self.reset()
