@@ -763,3 +763,75 @@ def _patch_reply(plugin: MockNetworkPlugin, method: str, changes: dict[str, Any]
         return Reply(body=body, content_type=reply.content_type)
 
     plugin.plugin.on(method, handler)
+
+
+async def test_gwbridge_cleared_when_a_gateway_network_joins(env: Env) -> None:
+    env.net.gateway = False
+    await env.engine.networks.create("nogw", driver=NET)
+    await env.engine.containers.run(networks=["nogw"], detach=True, name="c")
+    gwbridge = env.engine.networks.get("docker_gwbridge")
+    assert len(gwbridge.endpoints) == 1
+    env.net.gateway = True
+    await env.engine.networks.create("gw", driver=NET)
+    mark = env.mark()
+    await env.engine.networks.connect("gw", "c")
+    assert env.since(mark) == [
+        "NetworkDriver.CreateEndpoint",
+        "NetworkDriver.Join",
+        "NetworkDriver.ProgramExternalConnectivity",
+        "NetworkDriver.EndpointOperInfo",
+        "NetworkDriver.EndpointOperInfo",
+    ]
+    assert gwbridge.endpoints == {}
+    env.clean()
+
+
+async def test_plugin_implementing_both_interfaces_registers_both(short_tmp: Path) -> None:
+    both = MockNetworkPlugin("both")
+    ipam = MockIpamPlugin("both-ipam")
+    both.plugin.implements = ("NetworkDriver", "IpamDriver")
+    both.plugin.on("Plugin.Activate", {"Implements": ["NetworkDriver", "IpamDriver"]})
+    for method in (
+        "IpamDriver.GetCapabilities",
+        "IpamDriver.GetDefaultAddressSpaces",
+        "IpamDriver.RequestPool",
+        "IpamDriver.RequestAddress",
+        "IpamDriver.ReleaseAddress",
+        "IpamDriver.ReleasePool",
+    ):
+        handler = ipam.plugin.handler(method)
+        assert handler is not None
+        both.plugin.on(method, handler)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(both.serve, f"unix:{short_tmp}/run/docker/plugins/both.sock")
+        async with open_engine(root=short_tmp) as engine:
+            await engine.networks.create("n", driver="both", ipam_driver="both")
+            methods = [e.method for e in engine.journal.entries]
+            assert methods[:3] == [
+                "Plugin.Activate",
+                "NetworkDriver.GetCapabilities",
+                "IpamDriver.GetCapabilities",
+            ]
+            assert methods.count("Plugin.Activate") == 1
+            assert "both" in engine.networks.ipams
+        nursery.cancel_scope.cancel()
+    assert both.violations == []
+    assert ipam.violations == []
+
+
+async def test_restart_forgets_registrations(env: Env) -> None:
+    await env.engine.networks.create("n", driver=NET)
+    await env.engine.restart()
+    mark = env.mark()
+    await env.engine.networks.create("m", driver=NET)
+    assert [e.method for e in env.engine.journal.entries[mark:]] == [
+        "Plugin.Activate",
+        "NetworkDriver.GetCapabilities",
+        "NetworkDriver.CreateNetwork",
+    ]
+
+
+async def test_unknown_ipam_plugin_not_found(env: Env, autojump_clock: object) -> None:
+    with pytest.raises(PluginLookupError, match='plugin "nosuch" not found'):
+        await env.engine.networks.create("n", driver=NET, ipam_driver="nosuch")
+    assert env.engine.journal.count("NetworkDriver.CreateNetwork") == 0

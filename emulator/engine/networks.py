@@ -805,6 +805,8 @@ class NetworkController:
                 if sandbox.gwbridge is None:
                     await self._setup_gwbridge(sandbox)
                 return
+            if sandbox.gwbridge is not None:  # clearDefaultGW: a real gateway arrived
+                await self._drop_gwbridge(sandbox)
             after = _gateway_endpoint(sandbox.endpoints)
             if after is endpoint and before is not endpoint and not network.internal:
                 if before is not None:
