@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -321,3 +323,41 @@ def test_plain_pytest_without_pytest_trio(inner: pytest.Pytester) -> None:
         """
     )
     inner.runpytest_subprocess("-p", "no:trio", "-p", "no:anyio").assert_outcomes(passed=1)
+
+
+def test_one_engine_per_module_when_asked(inner: pytest.Pytester) -> None:
+    inner.makeini("[pytest]\naddopts = -p no:cacheprovider\nemulator_engine_scope = module\n")
+    test = """
+        ROOTS = []
+
+        def test_a(plugin_engine):
+            ROOTS.append(plugin_engine.root)
+
+        def test_b(plugin_engine):
+            assert plugin_engine.root == ROOTS[0]
+            open("/dev/shm/pe-roots-{name}", "a").write(str(ROOTS[0]) + "\\n")
+        """
+    inner.makepyfile(
+        test_one=test.replace("{name}", inner.path.name),
+        test_two=test.replace("{name}", inner.path.name),
+    )
+    try:
+        inner.runpytest().assert_outcomes(passed=4)
+        roots = Path(f"/dev/shm/pe-roots-{inner.path.name}").read_text().split()
+    finally:
+        os.unlink(f"/dev/shm/pe-roots-{inner.path.name}")
+    assert len(set(roots)) == 2
+
+
+def test_restart_keeps_volumes_and_forgets_activations(inner: pytest.Pytester) -> None:
+    inner.makepyfile(
+        """
+        def test_restart(plugin_engine, mock_volume_plugin):
+            plugin_engine.volumes.create("v1", driver="mockvol")
+            plugin_engine.restart()
+            assert plugin_engine.engine.restarts == 1
+            assert [v.Name for v in plugin_engine.volumes.list()[0]] == ["v1"]
+            assert len(plugin_engine.calls("Plugin.Activate")) == 2
+        """
+    )
+    inner.runpytest().assert_outcomes(passed=1)
