@@ -835,3 +835,21 @@ async def test_unknown_ipam_plugin_not_found(env: Env, autojump_clock: object) -
     with pytest.raises(PluginLookupError, match='plugin "nosuch" not found'):
         await env.engine.networks.create("n", driver=NET, ipam_driver="nosuch")
     assert env.engine.journal.count("NetworkDriver.CreateNetwork") == 0
+
+
+async def test_concurrent_creates_of_one_name(env: Env) -> None:
+    results: list[str] = []
+
+    async def create() -> None:
+        try:
+            await env.engine.networks.create("same", driver=NET, ipam_driver=IPAM)
+            results.append("ok")
+        except NetworkError as exc:
+            results.append(str(exc))
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(3):
+            nursery.start_soon(create)
+    assert sorted(results) == ["network with name same already exists"] * 2 + ["ok"]
+    assert env.engine.journal.count("NetworkDriver.CreateNetwork") == 1
+    assert len(env.ipam.pools) == 1

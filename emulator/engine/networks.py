@@ -255,6 +255,7 @@ class NetworkController:
         self.networks: dict[str, Network] = {}
         self.sandboxes: dict[str, Sandbox] = {}
         self.containers: ContainerDirectory | None = None
+        self._creating: set[str] = set()
         """Set by the engine: resolves container references for :meth:`connect`."""
         self._predefine()
         self.bind(plugins)
@@ -412,8 +413,41 @@ class NetworkController:
             raise NetworkError(
                 f"operation is not permitted on predefined {name} network ", http_status=403
             )
-        if any(n.name == name for n in self.networks.values()):
+        if name in self._creating or any(n.name == name for n in self.networks.values()):
             raise NetworkError(f"network with name {name} already exists", http_status=409)
+        self._creating.add(name)  # dockerd's networkLocker on the name
+        try:
+            return await self._create(
+                name,
+                driver=driver,
+                options=options,
+                labels=labels,
+                ipam_driver=ipam_driver,
+                ipam_options=ipam_options,
+                ipam_config=ipam_config,
+                enable_ipv4=enable_ipv4,
+                enable_ipv6=enable_ipv6,
+                internal=internal,
+                attachable=attachable,
+            )
+        finally:
+            self._creating.discard(name)
+
+    async def _create(
+        self,
+        name: str,
+        *,
+        driver: str,
+        options: Mapping[str, str] | None,
+        labels: Mapping[str, str] | None,
+        ipam_driver: str,
+        ipam_options: Mapping[str, str] | None,
+        ipam_config: Sequence[IpamConfig],
+        enable_ipv4: bool,
+        enable_ipv6: bool,
+        internal: bool,
+        attachable: bool,
+    ) -> Network:
         network = Network(
             id=secrets.token_hex(32),
             name=name,
