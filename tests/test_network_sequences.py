@@ -41,12 +41,12 @@ async def _running(engine: Engine, net: MockNetworkPlugin, ipam: MockIpamPlugin)
 
 async def _running_two(engine: Engine, net: MockNetworkPlugin, ipam: MockIpamPlugin) -> None:
     await _running(engine, net, ipam)
-    await engine.networks.create("m", driver=N, ipam_driver=I)
+    await engine.networks.create("o", driver=N, ipam_driver=I)
 
 
 async def _connected_two(engine: Engine, net: MockNetworkPlugin, ipam: MockIpamPlugin) -> None:
     await _running_two(engine, net, ipam)
-    await engine.networks.connect("m", "c")
+    await engine.networks.connect("o", "c")
 
 
 def _patched(method: str, changes: dict[str, Any]) -> Callable[..., Awaitable[None]]:
@@ -123,11 +123,11 @@ CASES: dict[str, tuple[Prepare, Act]] = {
     "container stop (gateway endpoint)": (_running, lambda e: e.containers.stop("c")),
     "network connect (second network, not the gateway)": (
         _running_two,
-        lambda e: e.networks.connect("m", "c"),
+        lambda e: e.networks.connect("o", "c"),
     ),
     "network disconnect (not the gateway)": (
         _connected_two,
-        lambda e: e.networks.disconnect("m", "c"),
+        lambda e: e.networks.disconnect("o", "c"),
     ),
     "run with CreateEndpoint answer changing the address": (
         _patched("NetworkDriver.CreateEndpoint", {"Interface": {"Address": "10.200.0.9/24"}}),

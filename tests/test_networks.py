@@ -853,3 +853,67 @@ async def test_concurrent_creates_of_one_name(env: Env) -> None:
     assert sorted(results) == ["network with name same already exists"] * 2 + ["ok"]
     assert env.engine.journal.count("NetworkDriver.CreateNetwork") == 1
     assert len(env.ipam.pools) == 1
+
+
+async def test_gateway_moves_to_a_network_sorting_first(env: Env) -> None:
+    await env.engine.networks.create("b", driver=NET)
+    await env.engine.networks.create("a", driver=NET)
+    container = await env.engine.containers.run(networks=["b"], detach=True, name="c")
+    first = env.engine.networks.endpoint_of("b", container.id)
+    mark = env.mark()
+    await env.engine.networks.connect("a", "c")
+    # Endpoint.Less: same gateway count, so network name decides: "a" is the gateway now.
+    assert env.since(mark) == [
+        "NetworkDriver.CreateEndpoint",
+        "NetworkDriver.Join",
+        "NetworkDriver.RevokeExternalConnectivity",
+        "NetworkDriver.ProgramExternalConnectivity",
+        "NetworkDriver.EndpointOperInfo",
+        "NetworkDriver.EndpointOperInfo",
+    ]
+    second = env.engine.networks.endpoint_of("a", container.id)
+    assert first is not None
+    assert second is not None
+    revoked = env.bodies("NetworkDriver.RevokeExternalConnectivity")[-1]
+    programmed = env.bodies("NetworkDriver.ProgramExternalConnectivity")[-1]
+    assert revoked["EndpointID"] == first.id
+    assert programmed["EndpointID"] == second.id
+    # Stop: the gateway leaves first and the gateway role is handed over before its
+    # DeleteEndpoint (sbLeave programs the next gateway even during a sandbox delete).
+    mark = env.mark()
+    await env.engine.containers.stop("c")
+    assert env.since(mark) == [
+        "NetworkDriver.RevokeExternalConnectivity",
+        "NetworkDriver.Leave",
+        "NetworkDriver.ProgramExternalConnectivity",
+        "NetworkDriver.DeleteEndpoint",
+        "NetworkDriver.RevokeExternalConnectivity",
+        "NetworkDriver.Leave",
+        "NetworkDriver.DeleteEndpoint",
+    ]
+    env.clean()
+
+
+async def test_disconnecting_the_gateway_programs_the_next(env: Env) -> None:
+    await env.engine.networks.create("a", driver=NET)
+    await env.engine.networks.create("b", driver=NET)
+    await env.engine.containers.run(networks=["a", "b"], detach=True, name="c")
+    mark = env.mark()
+    await env.engine.networks.disconnect("a", "c")
+    assert env.since(mark) == [
+        "NetworkDriver.RevokeExternalConnectivity",
+        "NetworkDriver.Leave",
+        "NetworkDriver.ProgramExternalConnectivity",
+        "NetworkDriver.EndpointOperInfo",
+        "NetworkDriver.DeleteEndpoint",
+    ]
+    env.clean()
+
+
+async def test_internal_gateway_endpoint_is_revoked_not_programmed(env: Env) -> None:
+    await env.engine.networks.create("n", driver=NET, internal=True)
+    await env.engine.containers.run(networks=["n"], detach=True, name="c")
+    assert env.engine.journal.count("NetworkDriver.ProgramExternalConnectivity") == 0
+    await env.engine.containers.stop("c")
+    assert env.engine.journal.count("NetworkDriver.RevokeExternalConnectivity") == 1
+    env.clean()

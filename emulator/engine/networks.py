@@ -835,26 +835,26 @@ class NetworkController:
         before = _gateway_endpoint(sandbox.endpoints)
         sandbox.endpoints.append(endpoint)
         try:
-            if _needs_default_gw(sandbox.endpoints):
-                if sandbox.gwbridge is None:
-                    await self._setup_gwbridge(sandbox)
+            if _needs_default_gw(sandbox.endpoints) and sandbox.gwbridge is None:
+                await self._setup_gwbridge(sandbox)
                 return
-            if sandbox.gwbridge is not None:  # clearDefaultGW: a real gateway arrived
-                await self._drop_gwbridge(sandbox)
-            after = _gateway_endpoint(sandbox.endpoints)
-            if after is endpoint and before is not endpoint and not network.internal:
-                if before is not None:
-                    await self._revoke(before)
-                options = sandbox.labels()
-                options[api.NO_PROXY_6TO4] = False
-                try:
-                    await driver.program_external_connectivity(network.id, endpoint.id, options)
-                except EngineError as exc:
-                    raise NetworkError(
-                        "driver failed programming external connectivity on endpoint "
-                        f"{endpoint.name} ({endpoint.id}): {exc}"
-                    ) from None
-                endpoint.gateway = True
+            if _gateway_endpoint(sandbox.endpoints) is endpoint:
+                if before is not None and before is not endpoint:
+                    # The old gateway endpoint is revoked first; its error fails the join.
+                    await self._revoke(before, strict=True)
+                if not network.internal:
+                    options = sandbox.labels()
+                    options[api.NO_PROXY_6TO4] = False
+                    try:
+                        await driver.program_external_connectivity(network.id, endpoint.id, options)
+                    except EngineError as exc:
+                        raise NetworkError(
+                            "driver failed programming external connectivity on endpoint "
+                            f"{endpoint.name} ({endpoint.id}): {exc}"
+                        ) from None
+                    endpoint.gateway = True
+            if sandbox.gwbridge is not None and not _needs_default_gw(sandbox.endpoints):
+                await self._drop_gwbridge(sandbox)  # clearDefaultGW
         except BaseException:
             sandbox.endpoints.remove(endpoint)
             await _logged(
@@ -880,36 +880,72 @@ class NetworkController:
         gwnet.endpoints[endpoint.id] = endpoint
         sandbox.gwbridge = endpoint
 
-    async def _revoke(self, endpoint: Endpoint) -> None:
-        if not endpoint.gateway:
-            return
+    async def _revoke(self, endpoint: Endpoint, *, strict: bool = False) -> None:
+        """``RevokeExternalConnectivity`` (HTTP 404 is success); errors logged unless ``strict``."""
         endpoint.gateway = False
         driver = await self._resolve_driver(endpoint.network.driver)
-        await _logged(
-            driver.revoke_external_connectivity(endpoint.network.id, endpoint.id),
-            "driver failed revoking external connectivity",
-        )
+        call = driver.revoke_external_connectivity(endpoint.network.id, endpoint.id)
+        if not strict:
+            await _logged(call, "driver failed revoking external connectivity on endpoint")
+            return
+        try:
+            await call
+        except EngineError as exc:
+            raise NetworkError(
+                "driver failed revoking external connectivity on endpoint "
+                f"{endpoint.name} ({endpoint.id}): {exc}"
+            ) from None
+
+    async def _program(self, sandbox: Sandbox, endpoint: Endpoint) -> None:
+        """The new gateway endpoint after a leave: ``ProgramExternalConnectivity``, logged."""
+        driver = await self._resolve_driver(endpoint.network.driver)
+        options = sandbox.labels()
+        options[api.NO_PROXY_6TO4] = False
+        try:
+            await driver.program_external_connectivity(endpoint.network.id, endpoint.id, options)
+        except EngineError as exc:
+            log.error("Failed to set gateway: %s", exc)
+            return
+        endpoint.gateway = True
 
     async def _oper_info(self, sandbox: Sandbox) -> None:
         """``getPortMapInfo``: ``EndpointOperInfo`` for every endpoint; errors ignored."""
-        for endpoint in list(sandbox.endpoints):
+        for endpoint in _ordered(sandbox.endpoints):
             try:
                 driver = await self._resolve_driver(endpoint.network.driver)
                 await driver.endpoint_oper_info(endpoint.network.id, endpoint.id)
             except EngineError as exc:
                 log.debug("EndpointOperInfo for %s: %s", endpoint.id, exc)
 
-    async def _leave(self, sandbox: Sandbox, endpoint: Endpoint) -> None:
-        """``sbLeave``: ``Revoke`` (gateway only), ``Leave``; errors only logged."""
-        if endpoint in sandbox.endpoints:
-            sandbox.endpoints.remove(endpoint)
-        await self._revoke(endpoint)
+    async def _leave(
+        self, sandbox: Sandbox, endpoint: Endpoint, *, in_delete: bool = False
+    ) -> None:
+        """``sbLeave``: ``Revoke`` (the gateway endpoint only), ``Leave``; errors only logged.
+
+        If the endpoint was the sandbox's gateway, the next gateway endpoint is then
+        programmed (``ProgramExternalConnectivity``), even during a sandbox delete, as
+        dockerd does; outside a delete a sandbox left without a gateway gets the
+        ``docker_gwbridge`` endpoint.
+        """
+        moved = _gateway_endpoint(sandbox.endpoints) is endpoint
+        if moved:
+            await self._revoke(endpoint)
         try:
             driver = await self._resolve_driver(endpoint.network.driver)
             await driver.leave(endpoint.network.id, endpoint.id)
         except EngineError as exc:
-            log.warning("Leaving endpoint failed: %s", exc)
+            log.warning("driver error disconnecting container: %s", exc)
+        if endpoint in sandbox.endpoints:
+            sandbox.endpoints.remove(endpoint)
         endpoint.join = None
+        endpoint.gateway = False
+        if not in_delete and _needs_default_gw(sandbox.endpoints) and sandbox.gwbridge is None:
+            await self._setup_gwbridge(sandbox)
+            return
+        if moved:
+            after = _gateway_endpoint(sandbox.endpoints)
+            if after is not None:
+                await self._program(sandbox, after)
         if sandbox.gwbridge is not None and not _needs_default_gw(sandbox.endpoints):
             await self._drop_gwbridge(sandbox)
 
@@ -962,8 +998,8 @@ class NetworkController:
         sandbox = self.sandboxes.pop(container_id, None)
         if sandbox is None:
             return
-        for endpoint in list(sandbox.endpoints):
-            await self._leave(sandbox, endpoint)
+        for endpoint in _ordered(sandbox.endpoints):
+            await self._leave(sandbox, endpoint, in_delete=True)
             await self._delete_endpoint(endpoint)
         await self._drop_gwbridge(sandbox)
 
@@ -1098,8 +1134,23 @@ def _has_gateway(endpoint: Endpoint) -> tuple[bool, bool]:
 
 
 def _ordered(endpoints: Sequence[Endpoint]) -> list[Endpoint]:
-    """Sandbox endpoint order (simplified): non-internal networks first, then join order."""
-    return sorted(endpoints, key=lambda ep: ep.network.internal)
+    """``Sandbox.Endpoints()`` order (``Endpoint.Less``; no ``GwPriority``).
+
+    ``docker_gwbridge`` endpoints last, internal networks after the others, more
+    gateways (IPv4 and IPv6) first, then network name.  dockerd sorts on insertion;
+    this sorts on use, from the current Join answers.
+    """
+
+    def key(endpoint: Endpoint) -> tuple[bool, bool, int, str]:
+        gw4, gw6 = _has_gateway(endpoint)
+        return (
+            endpoint.network.name == GWBRIDGE,
+            endpoint.network.internal,
+            -(int(gw4) + int(gw6)),
+            endpoint.network.name,
+        )
+
+    return sorted(endpoints, key=key)
 
 
 def _gateway_endpoint(endpoints: Sequence[Endpoint]) -> Endpoint | None:

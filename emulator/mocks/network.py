@@ -352,8 +352,10 @@ class MockNetworkPlugin(_StrictPlugin):
 
     def _revoke(self, body: dict[str, Any]) -> object:
         ep = self._endpoint(body)
-        if not ep.programmed:
-            raise _Violation("RevokeExternalConnectivity without ProgramExternalConnectivity")
+        if not ep.joined:
+            raise _Violation("RevokeExternalConnectivity of an endpoint that is not joined")
+        # Without a Program first is legitimate: dockerd revokes the gateway endpoint
+        # of an internal network, which it never programmed.
         ep.programmed = False
         return {}
 
