@@ -8,7 +8,13 @@ from quart import Response
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
-from emulator.api import control, routes_containers, routes_system, routes_volumes
+from emulator.api import (
+    control,
+    routes_containers,
+    routes_plugins,
+    routes_system,
+    routes_volumes,
+)
 from emulator.api.attach import EngineASGI
 from emulator.api.http import error_response
 from emulator.api.state import ApiState
@@ -36,7 +42,7 @@ def create_app(engine: Engine, *, max_body: int = MAX_BODY) -> EngineASGI:
     app.config["EMULATOR_STATE"] = state
     app.config["EMULATOR_IMAGES"] = {}
     app.config["EMULATOR_ATTACHED"] = attached
-    for module in (routes_system, routes_volumes, routes_containers, control):
+    for module in (routes_system, routes_volumes, routes_containers, routes_plugins, control):
         app.register_blueprint(module.bp)
 
     @app.errorhandler(EngineError)

@@ -1,8 +1,4 @@
-"""``/_ping``, ``/version``, ``/info``, ``/events`` and ``/plugins``.
-
-dockerd lists only managed (v2) plugins under ``/plugins``; the emulator has none, so
-the list is empty and inspect is 404.  v1 plugins are shown by the control API.
-"""
+"""``/_ping``, ``/version``, ``/info`` and ``/events``."""
 
 from __future__ import annotations
 
@@ -122,41 +118,6 @@ async def info() -> Response:
     )
 
 
-# -- plugins: dockerd's /plugins lists managed (v2) plugins only -------------------------
-
-_PLUGIN_FILTERS = ("enabled", "capability")
-
-
-@bp.get("/plugins")
-async def plugins_list() -> Response:
-    """``Manager.List``: managed plugins only (none here), after dockerd's filter checks."""
-    wanted = filters(request)
-    for key in wanted:
-        if key not in _PLUGIN_FILTERS:
-            raise ApiError(f"invalid filter '{key}'")
-    enabled = wanted.get("enabled", [])
-    if enabled and (len(enabled) != 1 or enabled[0].lower() not in ("true", "false", "1", "0")):
-        raise ApiError(f"invalid filter 'enabled=[{' '.join(enabled)}]'")
-    return json_response([])
-
-
-@bp.get("/plugins/<path:name>/json")
-async def plugin_inspect(name: str) -> Response:
-    raise ApiError(f'plugin "{name}" not found', 404)
-
-
-@bp.route(
-    "/plugins/<path:name>/<any(enable, disable, set, push, upgrade):action>", methods=["POST"]
-)
-async def plugin_action(name: str, action: str) -> Response:
-    raise ApiError(f'plugin "{name}" not found', 404)
-
-
-@bp.delete("/plugins/<path:name>")
-async def plugin_remove(name: str) -> Response:
-    raise ApiError(f'plugin "{name}" not found', 404)
-
-
 # -- events ----------------------------------------------------------------------------
 
 
@@ -168,6 +129,8 @@ def event_message(event: Event, wall: float, images: Mapping[str, str]) -> dict[
         actor = attributes.pop("id", "")
         image = images.get(actor, "")
         attributes = {"image": image, **attributes} if image else attributes
+    elif event.type == "plugin":
+        actor = attributes.pop("id", "")
     else:
         actor = attributes.pop("name", "")
     message: dict[str, object] = {}
