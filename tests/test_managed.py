@@ -25,8 +25,9 @@ print("mockvol starting in", os.getcwd(), "args", sys.argv[1:], flush=True)
 print("debug=" + os.environ.get("DEBUG", "unset"), file=sys.stderr, flush=True)
 if os.environ.get("CRASH") == "1":
     sys.exit(3)
-trio.run(MockVolumePlugin(os.environ.get("STATE", "/run/mockvol")).serve,
-         "unix:" + sock_dir + "/mockvol.sock")
+# /run is private only inside the namespace; else keep state in the rootfs
+state = "/run/mockvol" if sock_dir == "/run/docker/plugins" else os.getcwd() + "/state"
+trio.run(MockVolumePlugin(state).serve, "unix:" + sock_dir + "/mockvol.sock")
 """
 
 CONFIG: dict[str, Any] = {
@@ -132,6 +133,13 @@ async def test_seed_flow(short_tmp: Path, caplog: pytest.LogCaptureFixture) -> N
         await managed.remove("mockvol")
         assert managed.list() == []
         assert not (short_tmp / f"var/lib/docker/plugins/{plugin_id}").exists()
+        plugin_events = [(e.action, dict(e.attributes)) for e in engine.events.of("plugin")]
+        assert plugin_events == [
+            ("create", {"id": plugin_id, "name": "mockvol:latest"}),
+            ("enable", {"id": plugin_id, "name": "mockvol"}),
+            ("disable", {"id": plugin_id, "name": "mockvol"}),
+            ("remove", {"id": plugin_id, "name": "mockvol"}),
+        ]
 
 
 async def test_mountpoints_are_rerooted(short_tmp: Path) -> None:
@@ -142,8 +150,12 @@ async def test_mountpoints_are_rerooted(short_tmp: Path) -> None:
         path = await engine.volumes.mount("v", "mockvol:latest", "c" * 64)
         root = short_tmp / f"var/lib/docker/plugins/{plugin_id}"
         assert path == f"{root}/propagated-mount/volumes/v/data"
+        # bound at PropagatedMount inside the plugin's namespace: the data is really there
+        assert Path(path).is_dir()
         await engine.volumes.unmount("v", "mockvol:latest", "c" * 64)
-        await engine.volumes.remove("v")
+        await engine.managed_plugins.disable("mockvol", force=True)  # in use, but forced
+        with pytest.raises(EngineError, match="plugin mockvol:latest found but disabled"):
+            await engine.volumes.inspect("v")
 
 
 async def test_disabled_plugin_is_not_found_as_v1(short_tmp: Path) -> None:
@@ -353,3 +365,19 @@ async def test_mount_without_source_fails_enable(short_tmp: Path) -> None:
             await engine.managed_plugins.enable("mockvol")
         with pytest.raises(ManagedPluginError, match=r"^Plugin config has no mount source$"):
             engine.managed_plugins.set("mockvol", ["m=/x"])
+
+
+async def test_fallback_without_a_mount_namespace(
+    short_tmp: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def unsupported() -> tuple[None, str]:
+        return None, "unshare not found on PATH (util-linux)"
+
+    monkeypatch.setattr("emulator.engine.managed.private_run_support", unsupported)
+    async with open_engine(short_tmp) as engine:
+        engine.managed_plugins.create("mockvol", plugin_dir(short_tmp))
+        await engine.managed_plugins.enable("mockvol")
+        assert any("no private mount namespace here" in r.getMessage() for r in caplog.records)
+        await engine.volumes.create("v", driver="mockvol")
+        await engine.volumes.remove("v")
+        await engine.managed_plugins.remove("mockvol", force=True)

@@ -103,6 +103,7 @@ class Engine:
             hang_guard=self._hang_guard,
             body_limit=self._body_limit,
             faults=self.faults,
+            events=lambda *args: self.events(*args),  # the current log (reset replaces it)
         )
         # dockerd's refcount for a volume driver: one per volume created with it.
         managed.add_user_counter(lambda name: sum(v.driver == name for v in self.db.volumes()))

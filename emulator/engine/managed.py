@@ -16,8 +16,10 @@ its rules and texts, and with a host process in place of the plugin container:
   listens on ``/run/docker/plugins/<Socket>`` as in its container.  Fallback,
   when that is not possible: the process runs in the host's mount namespace, a
   warning is logged, and ``EMULATOR_PLUGIN_SOCKET_DIR`` in its environment names
-  the host socket directory (a plugin that hard-codes ``/run/docker/plugins``
-  then listens on the host's real directory and is not found).
+  the host socket directory, or a short ``/proc/PID/fd/N`` alias of it when the
+  path is too long for a unix socket (a plugin that hard-codes
+  ``/run/docker/plugins`` then listens on the host's real directory and is not
+  found).
 * Readiness as ``pluginPostStart``: dockerd dials at 0.5, 3.5, 6.5 and 9.5 s
   after the start; the emulator watches the socket continuously (real time) and
   reports ready at the dial at which dockerd would have succeeded; a plugin not
@@ -30,10 +32,12 @@ its rules and texts, and with a host process in place of the plugin container:
   the ``emulator.plugin`` logger as ``<line> plugin=<id>``.
 
 Not emulated: config ``Mounts``/``Devices``/``Capabilities``/``Network``/
-``PidHost``/``IpcHost`` (checked and shown, never applied), the propagated
-mount (the directory exists; nothing is bind-mounted there), ``User``,
+``PidHost``/``IpcHost`` (checked and shown, never applied), mount propagation
+back to the host (``propagated-mount`` is bound at ``PropagatedMount`` only
+when that lies under ``/run`` or exists on the host), ``User``,
 registries (``pull``/``push``/``upgrade``), the ``enable`` ``timeout``
-(recorded: in dockerd it is the plugin client's HTTP timeout), and plugin events.
+(recorded: in dockerd it is the plugin client's HTTP timeout).  Plugin events
+(create/enable/disable/remove) go to ``engine.events``.
 """
 
 from __future__ import annotations
@@ -199,8 +203,10 @@ class ManagedPlugins:
         hang_guard: float | None = 300.0,
         body_limit: int = DEFAULT_BODY_LIMIT,
         faults: FaultSet | None = None,
+        events: Callable[[str, str, Mapping[str, str]], None] | None = None,
     ) -> None:
         self.root = data_root / "plugins"
+        self._events = events
         self.exec_root = exec_root
         self.profile = profile
         self.journal = journal
@@ -381,6 +387,7 @@ class ManagedPlugins:
         plugin = ManagedPlugin(obj, data_dir, self.exec_root / plugin_id)
         self._plugins[plugin_id] = plugin
         self._save(plugin)
+        self._event(plugin, full, "create")
         LOG.info("plugin %s created with ID %s", full, plugin_id)
         return plugin_id
 
@@ -397,6 +404,7 @@ class ManagedPlugins:
             )
         plugin.timeout = timeout
         await self._enable(plugin)
+        self._event(plugin, ref, "enable")
 
     async def disable(self, ref: str, force: bool = False) -> None:
         """``docker plugin disable [-f]``: refused while in use unless forced; stops it."""
@@ -410,6 +418,7 @@ class ManagedPlugins:
         await self._stop(plugin)
         self._set_enabled(plugin, False)
         self._save(plugin)
+        self._event(plugin, ref, "disable")
 
     def set(self, ref: str, settings: Sequence[str]) -> None:
         """``docker plugin set NAME k=v...`` with dockerd's settable rules (only when disabled).
@@ -443,6 +452,7 @@ class ManagedPlugins:
         with contextlib.suppress(FileNotFoundError):
             plugin.data_dir.rename(removing)
         shutil.rmtree(removing, ignore_errors=True)
+        self._event(plugin, ref, "remove")
         LOG.info("plugin %s (%s) removed", plugin.name, plugin.id)
 
     def acquire(self, ref: str) -> None:
@@ -468,6 +478,11 @@ class ManagedPlugins:
                 await self._stop(plugin)
 
     # -- internals -----------------------------------------------------------------------
+
+    def _event(self, plugin: ManagedPlugin, ref: str, action: str) -> None:
+        """``LogPluginEvent``: type ``plugin``, actor the ID, attribute ``name`` as given."""
+        if self._events is not None:
+            self._events("plugin", action, {"id": plugin.id, "name": ref})
 
     def _load(self) -> None:
         if not self.root.is_dir():
@@ -508,7 +523,7 @@ class ManagedPlugins:
         plugin.exec_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         plugin.exec_dir.chmod(0o700)
         dial = self._dial_path(plugin)
-        argv, env = await self._namespace(plugin, argv, env)
+        argv, env = await self._namespace(plugin, argv, env, dial.parent)
         process = PluginProcess(
             plugin.id,
             argv,
@@ -530,6 +545,7 @@ class ManagedPlugins:
             self._cleanup(plugin)
             if failure is None:
                 raise
+            self._set_enabled(plugin, False)  # pluginPostStart: SetState(p, false), unsaved
             dial_error = _dial_error(plugin.socket_path, dial)
             tail = "\n".join(failure.output) or "(no output)"
             raise ManagedPluginError(
@@ -584,6 +600,10 @@ class ManagedPlugins:
                 )
                 self._set_enabled(plugin, False)
                 plugin._restart = False
+                if plugin.client is not None:
+                    await plugin.client.aclose()
+                    plugin.client = None
+                shutil.rmtree(plugin.exec_dir, ignore_errors=True)
                 return
 
     async def _stop(self, plugin: ManagedPlugin) -> None:
@@ -645,9 +665,17 @@ class ManagedPlugins:
         return Path(f"/proc/{os.getpid()}/fd/{plugin._dir_fd}") / plugin.obj.Config.Interface.Socket
 
     async def _namespace(
-        self, plugin: ManagedPlugin, argv: builtins.list[str], env: dict[str, str]
+        self,
+        plugin: ManagedPlugin,
+        argv: builtins.list[str],
+        env: dict[str, str],
+        socket_dir: Path,
     ) -> tuple[builtins.list[str], dict[str, str]]:
-        """Wrap ``argv`` so ``/run/docker/plugins`` is the plugin's socket directory."""
+        """Wrap ``argv`` so ``/run/docker/plugins`` is the plugin's socket directory.
+
+        Without a namespace, ``socket_dir`` (the host directory, or its short
+        ``/proc/PID/fd/N`` alias) is passed in ``EMULATOR_PLUGIN_SOCKET_DIR``.
+        """
         with real_io():
             prefix, reason = await private_run_support()
         if prefix is None:
@@ -656,21 +684,51 @@ class ManagedPlugins:
                 "EMULATOR_PLUGIN_SOCKET_DIR=%s tells it where to listen",
                 plugin.id,
                 reason,
-                plugin.exec_dir,
+                socket_dir,
                 extra={"plugin": plugin.id},
             )
-            return argv, {**env, "EMULATOR_PLUGIN_SOCKET_DIR": str(plugin.exec_dir)}
+            return argv, {**env, "EMULATOR_PLUGIN_SOCKET_DIR": str(socket_dir)}
         run_dir = plugin.data_dir / "run"
         (run_dir / "docker/plugins").mkdir(parents=True, exist_ok=True)
         unshare = list(prefix[: prefix.index("--") + 1])
         mount = shutil.which("mount") or "mount"
         sh = shutil.which("sh") or "/bin/sh"
-        script = (
-            f'{shlex.quote(mount)} --bind "$0" /run && '
-            f'{shlex.quote(mount)} --bind "$1" {pc.RUNTIME_SOCKET_DIR} && shift && exec "$@"'
+        binds = [(str(run_dir), "/run"), (str(plugin.exec_dir), pc.RUNTIME_SOCKET_DIR)]
+        propagated = self._propagated_target(plugin, run_dir)
+        if propagated is not None:
+            binds.append((str(plugin.data_dir / "propagated-mount"), propagated))
+        script = " && ".join(
+            f"{shlex.quote(mount)} --bind {shlex.quote(src)} {shlex.quote(dst)}"
+            for src, dst in binds
         )
-        wrapped = [*unshare, sh, "-c", script, str(run_dir), str(plugin.exec_dir), *argv]
+        wrapped = [*unshare, sh, "-c", f'{script} && exec "$@"', "sh", *argv]
         return wrapped, {**env, "EMULATOR_PLUGIN_SOCKET_DIR": pc.RUNTIME_SOCKET_DIR}
+
+    def _propagated_target(self, plugin: ManagedPlugin, run_dir: Path) -> str | None:
+        """Where to bind ``propagated-mount`` in the namespace, if it can be done cleanly.
+
+        dockerd shares ``DATA_ROOT/plugins/<id>/propagated-mount`` with the plugin at
+        ``PropagatedMount``.  The emulator binds it there when the target lies under
+        the plugin's private ``/run`` (created in ``DATA_ROOT/plugins/<id>/run``) or
+        already exists on the host; it never creates directories on the host.
+        """
+        target = os.path.normpath(plugin.obj.Config.PropagatedMount or "")
+        host_dir = plugin.data_dir / "propagated-mount"
+        if target in ("", ".", "/"):
+            return None
+        host_dir.mkdir(mode=0o755, exist_ok=True)
+        if target.startswith("/run/"):
+            (run_dir / target.removeprefix("/run/")).mkdir(parents=True, exist_ok=True)
+            return target
+        if os.path.isdir(target):
+            return target
+        LOG.info(
+            "plugin %s: PropagatedMount %s does not exist on this host; not bound",
+            plugin.id,
+            target,
+            extra={"plugin": plugin.id},
+        )
+        return None
 
     def _new_client(self, plugin: ManagedPlugin, dial: Path) -> PluginClient:
         target = target_for(f"unix://{dial}", self.profile)
