@@ -216,3 +216,19 @@ def test_remote_ipam_under_concurrency(plan: list[tuple[list[int], int, bool, in
         assert net.endpoints == {}
 
     trio.run(main)
+
+
+async def test_ip_range_is_where_addresses_come_from() -> None:
+    ipam = DefaultIpam()
+    pool = await ipam.request_pool(
+        PoolRequest(LOCAL_DEFAULT, pool="10.50.0.0/24", sub_pool="10.50.0.64/26")
+    )
+    assert pool.pool_id == f"{LOCAL_DEFAULT}/10.50.0.0/24/10.50.0.64/26"
+    first, _ = await ipam.request_address(pool.pool_id, "", None)
+    assert str(first) == "10.50.0.64/24"
+    outside, _ = await ipam.request_address(pool.pool_id, "10.50.0.5", None)
+    assert str(outside) == "10.50.0.5/24"
+    with pytest.raises(IpamError, match="invalid address subpool"):
+        await ipam.request_pool(
+            PoolRequest(LOCAL_DEFAULT, pool="10.51.0.0/24", sub_pool="10.52.0.0/26")
+        )

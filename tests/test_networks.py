@@ -917,3 +917,57 @@ async def test_internal_gateway_endpoint_is_revoked_not_programmed(env: Env) -> 
     await env.engine.containers.stop("c")
     assert env.engine.journal.count("NetworkDriver.RevokeExternalConnectivity") == 1
     env.clean()
+
+
+async def test_inspect_json_shape(env: Env) -> None:
+    network = await env.engine.networks.create(
+        "n",
+        driver=NET,
+        ipam_driver=IPAM,
+        options={"o": "1"},
+        labels={"l": "2"},
+        ipam_config=[IpamConfig(subnet="10.9.0.0/24", ip_range="10.9.0.128/25")],
+    )
+    container = await env.engine.containers.run(networks=["n"], detach=True, name="c")
+    endpoint = env.engine.networks.endpoint_of("n", container.id)
+    assert endpoint is not None
+    data = network.inspect()
+    assert list(data) == [
+        "Name",
+        "Id",
+        "Created",
+        "Scope",
+        "Driver",
+        "EnableIPv4",
+        "EnableIPv6",
+        "IPAM",
+        "Internal",
+        "Attachable",
+        "Ingress",
+        "ConfigFrom",
+        "ConfigOnly",
+        "Containers",
+        "Options",
+        "Labels",
+    ]
+    assert data["IPAM"] == {
+        "Driver": IPAM,
+        "Options": {},
+        "Config": [{"Subnet": "10.9.0.0/24", "IPRange": "10.9.0.128/25"}],
+    }
+    assert data["Containers"] == {
+        container.id: {
+            "Name": "c",
+            "EndpointID": endpoint.id,
+            "MacAddress": "",
+            "IPv4Address": "10.9.0.129/24",  # the gateway took .128, the first of the range
+            "IPv6Address": "",
+        }
+    }
+    assert network.inspect(containers=False)["Containers"] == {}
+    # Without --subnet, IPAM.Config shows what IPAM allocated, gateway without prefix.
+    other = await env.engine.networks.create("m", driver=NET)
+    assert other.inspect()["IPAM"]["Config"] == [
+        {"Subnet": "172.18.0.0/16", "Gateway": "172.18.0.1"}
+    ]
+    env.clean()

@@ -228,6 +228,8 @@ def parse_cidr(text: str) -> IPInterface:
 class _Pool:
     prefix: IPNetwork
     address_space: str
+    range: IPNetwork | None = None
+    """``--ip-range`` (``SubPool``): where addresses without a preference come from."""
     allocated: set[IPAddress] = attrs.Factory(set)
     reserved: set[IPAddress] = attrs.Factory(set)
 
@@ -296,13 +298,21 @@ class DefaultIpam:
                     break
             else:
                 raise IpamError(NO_MORE_SUBNETS, http_status=400)
-        pool = _Pool(prefix, req.address_space)
+        sub: IPNetwork | None = None
+        if req.sub_pool:
+            try:
+                sub = ipaddress.ip_network(req.sub_pool, strict=False)
+            except ValueError:
+                raise IpamError("invalid address subpool", http_status=400) from None
+            if sub.version != prefix.version or not sub.subnet_of(prefix):  # type: ignore[arg-type]
+                raise IpamError("invalid pool request: invalid address subpool", http_status=500)
+        pool = _Pool(prefix, req.address_space, sub)
         host_bits = prefix.max_prefixlen - prefix.prefixlen
         if prefix.version == 6 or host_bits > 1:
             pool.reserved.add(prefix.network_address)
         if prefix.version == 4 and host_bits > 1:
             pool.reserved.add(prefix.broadcast_address)
-        pool_id = f"{req.address_space}/{prefix}"
+        pool_id = f"{req.address_space}/{prefix}" + (f"/{sub}" if sub is not None else "")
         self._pools[pool_id] = pool
         return AllocatedPool(pool_id, prefix, None)
 
@@ -334,7 +344,7 @@ class DefaultIpam:
             if ip in used:
                 raise IpamError(IP_ALREADY_ALLOCATED, http_status=403)
         else:
-            for ip in pool.prefix:
+            for ip in pool.range or pool.prefix:
                 if ip not in used:
                     break
             else:

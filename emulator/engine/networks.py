@@ -152,6 +152,64 @@ class Network:
     ipv6_info: list[IpamInfo] = attrs.Factory(list)
     endpoints: dict[str, Endpoint] = attrs.Factory(dict)
 
+    def inspect(self, *, containers: bool = True) -> dict[str, Any]:
+        """``docker network inspect`` JSON (``network.Inspect``), in dockerd's key order.
+
+        Ready for :func:`emulator.protocol.gojson.encode` (``Created`` is a
+        ``datetime``, which encodes as Go's RFC 3339).  ``containers=False`` gives
+        ``"Containers": {}`` as ``docker network ls`` (``GET /networks``) shows it.
+        ``IPAM.Config`` follows ``buildIPAMResources``: the user's configs when a
+        subnet was given, else what IPAM allocated (subnet and plain gateway).
+        """
+        return {
+            "Name": self.name,
+            "Id": self.id,
+            "Created": self.created,
+            "Scope": self.scope,
+            "Driver": self.driver,
+            "EnableIPv4": self.enable_ipv4,
+            "EnableIPv6": self.enable_ipv6,
+            "IPAM": {
+                "Driver": self.ipam_driver,
+                "Options": dict(self.ipam_options),
+                "Config": self._ipam_resources(),
+            },
+            "Internal": self.internal,
+            "Attachable": self.attachable,
+            "Ingress": False,
+            "ConfigFrom": {"Network": ""},
+            "ConfigOnly": False,
+            "Containers": {
+                ep.container_id: ep.resource()
+                for ep in self.endpoints.values()
+                if containers and self.name != GWBRIDGE
+            },
+            "Options": dict(self.options),
+            "Labels": dict(self.labels),
+        }
+
+    def _ipam_resources(self) -> list[dict[str, Any]]:
+        configs: list[dict[str, Any]] = []
+        for version, infos in ((4, self.ipv4_info), (6, self.ipv6_info)):
+            given = [c for c in self.ipam_config if c.subnet and _family(c) == version]
+            if given:
+                for c in given:
+                    entry: dict[str, Any] = {"Subnet": c.subnet}
+                    if c.ip_range:
+                        entry["IPRange"] = c.ip_range
+                    if c.gateway:
+                        entry["Gateway"] = c.gateway
+                    if c.aux_addresses:
+                        entry["AuxiliaryAddresses"] = dict(c.aux_addresses)
+                    configs.append(entry)
+                continue
+            for info in infos:
+                entry = {"Subnet": str(info.pool)}
+                if info.gateway is not None:
+                    entry["Gateway"] = str(info.gateway.ip)
+                configs.append(entry)
+        return configs
+
     @property
     def generic(self) -> dict[str, Any]:
         """The network's generic map: ``CreateNetwork.Options`` and ``GwAllocCheck.Options``."""
@@ -178,6 +236,16 @@ class Endpoint:
     join: JoinInfo | None = None
     gateway: bool = False
     """True while this endpoint is the sandbox's gateway (``ProgramExternalConnectivity`` done)."""
+
+    def resource(self) -> dict[str, str]:
+        """``network.EndpointResource`` as ``network inspect`` shows it (CIDR addresses)."""
+        return {
+            "Name": self.name,
+            "EndpointID": self.id,
+            "MacAddress": self.iface.mac,
+            "IPv4Address": str(self.iface.address) if self.iface.address is not None else "",
+            "IPv6Address": str(self.iface.address_v6) if self.iface.address_v6 is not None else "",
+        }
 
 
 @attrs.define(eq=False)
@@ -271,11 +339,16 @@ class NetworkController:
         self.plugins = plugins
         self.drivers = {k: v for k, v in self.drivers.items() if v.builtin}
         self.ipams = {DEFAULT_IPAM: self.default_ipam}
-        plugins.on_activate(api.IFACE, self._register_driver)
-        plugins.on_activate(ipam_api.IFACE, self._register_ipam)
+        plugins.on_activate(api.IFACE, self.register_driver)
+        plugins.on_activate(ipam_api.IFACE, self.register_ipam)
 
-    async def _register_driver(self, name: str, client: PluginClient) -> None:
-        """``remote.Register``'s handler: ``GetCapabilities``; failures are only logged."""
+    async def register_driver(self, name: str, client: PluginClient) -> None:
+        """``remote.Register``'s handler: ``GetCapabilities``; failures are only logged.
+
+        Also the handler a managed (v2) plugin manager should run after enabling a
+        plugin of type ``docker.networkdriver/1.0`` (``Store.CallHandler``), with the
+        plugin's full ``name:tag``.
+        """
         driver = RemoteDriver(name, client, DriverCapability(LOCAL, LOCAL))
         try:
             reply = await driver._call(api.GET_CAPABILITIES, None, api.CapabilitiesResponse)
@@ -289,8 +362,8 @@ class NetworkController:
             return
         self.drivers[name] = RemoteDriver(name, client, capability)
 
-    async def _register_ipam(self, name: str, client: PluginClient) -> None:
-        """``ipams/remote.Register``'s handler: capabilities optional."""
+    async def register_ipam(self, name: str, client: PluginClient) -> None:
+        """``ipams/remote`` handler (``docker.ipamdriver/1.0``): capabilities are optional."""
         allocator = RemoteIpam(name, client)
         try:
             allocator.capabilities = await allocator.get_capabilities()

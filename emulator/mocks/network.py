@@ -367,6 +367,7 @@ class PoolState:
     prefix: ipaddress.IPv4Network | ipaddress.IPv6Network
     address_space: str
     addresses: set[str] = attrs.Factory(set)
+    range: ipaddress.IPv4Network | ipaddress.IPv6Network | None = None
 
 
 class MockIpamPlugin(_StrictPlugin):
@@ -461,6 +462,8 @@ class MockIpamPlugin(_StrictPlugin):
         self._next_id += 1
         pool_id = f"{self.name}-pool-{self._next_id}"
         state = PoolState(prefix, body["AddressSpace"])
+        if body["SubPool"]:
+            state.range = ipaddress.ip_network(body["SubPool"], strict=False)
         self.pools[pool_id] = state
         data: dict[str, str] = {}
         if self.gateway_in_data:
@@ -493,7 +496,7 @@ class MockIpamPlugin(_StrictPlugin):
                 raise _Refused(f"{wanted} is already allocated")
             pool.addresses.add(wanted)
             return wanted
-        for ip in pool.prefix:
+        for ip in pool.range or pool.prefix:
             if ip not in reserved and str(ip) not in pool.addresses:
                 pool.addresses.add(str(ip))
                 return str(ip)
