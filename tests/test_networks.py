@@ -971,3 +971,47 @@ async def test_inspect_json_shape(env: Env) -> None:
         {"Subnet": "172.18.0.0/16", "Gateway": "172.18.0.1"}
     ]
     env.clean()
+
+
+async def test_dual_stack_endpoint_addresses_and_release_order(env: Env) -> None:
+    await env.engine.networks.create(
+        "n",
+        driver=NET,
+        ipam_driver=IPAM,
+        enable_ipv6=True,
+        ipam_config=[IpamConfig(subnet="fd00:7::/64")],
+    )
+    mark = env.mark()
+    await env.engine.containers.run(networks=["n"], detach=True, name="c")
+    assert env.since(mark)[:3] == [
+        "IpamDriver.RequestAddress",
+        "IpamDriver.RequestAddress",
+        "NetworkDriver.CreateEndpoint",
+    ]
+    v4_pool, v6_pool = f"{IPAM}-pool-1", f"{IPAM}-pool-2"
+    assert env.bodies("IpamDriver.RequestAddress")[-2:] == [
+        {"PoolID": v4_pool, "Address": "", "Options": None},
+        {"PoolID": v6_pool, "Address": "", "Options": None},
+    ]
+    assert env.bodies("NetworkDriver.CreateEndpoint")[0]["Interface"] == {
+        "Address": "10.200.0.2/24",
+        "AddressIPv6": "fd00:7::2/64",
+        "MacAddress": "",
+    }
+    await env.engine.containers.stop("c")
+    assert env.bodies("IpamDriver.ReleaseAddress") == [
+        {"PoolID": v4_pool, "Address": "10.200.0.2"},
+        {"PoolID": v6_pool, "Address": "fd00:7::2"},
+    ]
+    env.clean()
+
+
+async def test_ipv6_gateway_from_join_dropped_without_ipv6_address(env: Env) -> None:
+    await env.engine.networks.create("n", driver=NET)
+    _patch_reply(env.net, "NetworkDriver.Join", {"GatewayIPv6": "fd00::1"})
+    container = await env.engine.containers.run(networks=["n"], detach=True, name="c")
+    endpoint = env.engine.networks.endpoint_of("n", container.id)
+    assert endpoint is not None
+    assert endpoint.join is not None
+    assert endpoint.join.gateway == "172.18.0.1"
+    assert endpoint.join.gateway_v6 == ""
