@@ -381,3 +381,51 @@ async def test_fallback_without_a_mount_namespace(
         await engine.volumes.create("v", driver="mockvol")
         await engine.volumes.remove("v")
         await engine.managed_plugins.remove("mockvol", force=True)
+
+
+NETWORK_SCRIPT = f"""#!{sys.executable}
+import os
+import trio
+from emulator.mocks.host import MockPlugin
+
+sock_dir = os.environ.get("EMULATOR_PLUGIN_SOCKET_DIR", "/run/docker/plugins")
+plugin = MockPlugin(
+    ("NetworkDriver", "IpamDriver"),
+    {{
+        "NetworkDriver.GetCapabilities": {{"Scope": "local"}},
+        "IpamDriver.GetCapabilities": {{"RequiresMACAddress": False}},
+    }},
+)
+trio.run(plugin.serve, "unix:" + sock_dir + "/net.sock")
+"""
+
+
+async def test_network_and_ipam_plugins_get_capabilities_at_enable(short_tmp: Path) -> None:
+    config = {
+        "entrypoint": ["/bin/netplugin"],
+        "interface": {
+            "socket": "net.sock",
+            "types": ["docker.networkdriver/1.0", "docker.ipamdriver/1.0"],
+        },
+        "network": {"type": "host"},
+    }
+    directory = plugin_dir(short_tmp, config)
+    exe = directory / "rootfs/bin/netplugin"
+    exe.write_text(NETWORK_SCRIPT)
+    exe.chmod(0o755)
+    async with open_engine(short_tmp) as engine:
+        engine.managed_plugins.create("vendor/net", directory)
+        assert [p.Name for p in engine.managed_plugins.privileges("vendor/net")] == ["network"]
+        await engine.managed_plugins.enable("vendor/net")
+        calls = [(e.plugin, e.method) for e in engine.journal.entries]
+        assert calls == [
+            ("vendor/net:latest", "NetworkDriver.GetCapabilities"),
+            ("vendor/net:latest", "IpamDriver.GetCapabilities"),
+        ]
+        plugin = await engine.plugins.get("vendor/net", "NetworkDriver")
+        assert plugin.is_v2
+        assert plugin.name == "vendor/net:latest"
+        with pytest.raises(EngineError) as info:
+            await engine.plugins.get("vendor/net", "VolumeDriver")
+        assert str(info.value) == 'plugin does not provide "volumedriver" capability'
+        await engine.managed_plugins.remove("vendor/net", force=True)

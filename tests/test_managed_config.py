@@ -197,6 +197,9 @@ def test_clean_plugin_has_no_findings(tmp_path: Path) -> None:
         ({"env": [{"name": "E", "settable": ["name"]}]}, "unsettable-field"),
         ({"linux": {"devices": [{"name": "d", "settable": ["path"]}]}}, "unsettable-field"),
         ({"args": {"name": "args", "settable": ["value", "name"]}}, "ambiguous-settable"),
+        ({"env": [{"settable": ["value"]}]}, "unsettable-field"),
+        ({"mounts": [{"name": "m", "source": "/x", "type": "bind"}]}, "mount-no-destination"),
+        ({"propagatedmount": "mnt/volumes"}, "bad-propagated-mount"),
     ],
 )
 def test_each_lint_finding(tmp_path: Path, change: dict[str, Any], code: str) -> None:

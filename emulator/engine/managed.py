@@ -93,8 +93,8 @@ SHUTDOWN_TIMEOUT: Final = 10.0
 _MAX_SOCKET: Final = 107
 _FULL_ID = re.compile(r"^[a-f0-9]{64}$")
 _HANDLER_CALLS: Final = {
-    "docker.networkdriver/1.0": "/NetworkDriver.GetCapabilities",
-    "docker.ipamdriver/1.0": "/IpamDriver.GetCapabilities",
+    "docker.networkdriver/1.0": "NetworkDriver.GetCapabilities",
+    "docker.ipamdriver/1.0": "IpamDriver.GetCapabilities",
 }
 
 Handler = Callable[[str, PluginClient], Awaitable[None]]
