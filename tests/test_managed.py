@@ -13,6 +13,7 @@ import trio
 
 from emulator.engine.core import open_engine
 from emulator.engine.managed import ManagedPluginError
+from emulator.engine.processes import private_run_support
 from emulator.errors import EngineError
 
 SCRIPT = f"""#!{sys.executable}
@@ -150,8 +151,9 @@ async def test_mountpoints_are_rerooted(short_tmp: Path) -> None:
         path = await engine.volumes.mount("v", "mockvol:latest", "c" * 64)
         root = short_tmp / f"var/lib/docker/plugins/{plugin_id}"
         assert path == f"{root}/propagated-mount/volumes/v/data"
-        # bound at PropagatedMount inside the plugin's namespace: the data is really there
-        assert Path(path).is_dir()
+        if (await private_run_support())[0] is not None:
+            # bound at PropagatedMount inside the plugin's namespace: the data is really there
+            assert Path(path).is_dir()
         await engine.volumes.unmount("v", "mockvol:latest", "c" * 64)
         await engine.managed_plugins.disable("mockvol", force=True)  # in use, but forced
         with pytest.raises(EngineError, match="plugin mockvol:latest found but disabled"):
