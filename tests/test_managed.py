@@ -424,6 +424,9 @@ async def test_network_and_ipam_plugins_get_capabilities_at_enable(short_tmp: Pa
             ("vendor/net:latest", "NetworkDriver.GetCapabilities"),
             ("vendor/net:latest", "IpamDriver.GetCapabilities"),
         ]
+        # registered under the full name:tag, as dockerd's CallHandler does
+        assert "vendor/net:latest" in engine.networks.drivers
+        assert "vendor/net:latest" in engine.networks.ipams
         plugin = await engine.plugins.get("vendor/net", "NetworkDriver")
         assert plugin.is_v2
         assert plugin.name == "vendor/net:latest"

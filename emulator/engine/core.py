@@ -105,6 +105,11 @@ class Engine:
             faults=self.faults,
             events=lambda *args: self.events(*args),  # the current log (reset replaces it)
         )
+        # Store.CallHandler after enable: remote network and IPAM drivers register.
+        managed.add_handler(
+            "docker.networkdriver/1.0", lambda n, c: self.networks.register_driver(n, c)
+        )
+        managed.add_handler("docker.ipamdriver/1.0", lambda n, c: self.networks.register_ipam(n, c))
         # dockerd's refcount for a volume driver: one per volume created with it.
         managed.add_user_counter(lambda name: sum(v.driver == name for v in self.db.volumes()))
         return managed

@@ -217,8 +217,9 @@ class ManagedPlugins:
         self._plugins: dict[str, ManagedPlugin] = {}
         self._users: list[Callable[[str], int]] = []
         self._handlers: dict[str, list[Handler]] = {}
-        for typ, method in _HANDLER_CALLS.items():
-            self._handlers[typ] = [_capabilities_handler(method)]
+        self._default_handlers: dict[str, Handler] = {
+            typ: _capabilities_handler(method) for typ, method in _HANDLER_CALLS.items()
+        }
         self._load()
 
     # -- queries -------------------------------------------------------------------
@@ -295,7 +296,12 @@ class ManagedPlugins:
         self._users.append(counter)
 
     def add_handler(self, iface_type: str, handler: Handler) -> None:
-        """``plugingetter.Handle``: call ``handler(name, client)`` after each enable."""
+        """``plugingetter.Handle``: call ``handler(name, client)`` after each enable.
+
+        For ``docker.networkdriver/1.0`` and ``docker.ipamdriver/1.0``, while no
+        handler is registered, a bare ``GetCapabilities`` call stands in (the
+        engine registers ``engine.networks``' handlers).
+        """
         self._handlers.setdefault(iface_type, []).append(handler)
 
     def process(self, ref: str) -> PluginProcess | None:
@@ -746,7 +752,10 @@ class ManagedPlugins:
         """``CallHandler``: each handler of each declared type, errors logged."""
         assert plugin.client is not None
         for typ in plugin.obj.Config.Interface.Types or ():
-            for handler in self._handlers.get(str(typ), ()):
+            handlers = self._handlers.get(str(typ)) or [
+                h for h in (self._default_handlers.get(str(typ)),) if h is not None
+            ]
+            for handler in handlers:
                 try:
                     await handler(plugin.name, plugin.client)
                 except EngineError as exc:
