@@ -434,3 +434,23 @@ async def test_network_and_ipam_plugins_get_capabilities_at_enable(short_tmp: Pa
             await engine.plugins.get("vendor/net", "VolumeDriver")
         assert str(info.value) == 'plugin does not provide "volumedriver" capability'
         await engine.managed_plugins.remove("vendor/net", force=True)
+
+
+async def test_enable_timeout_is_the_plugin_clients_http_timeout(short_tmp: Path) -> None:
+    """``docker plugin enable --timeout N``: every call to the plugin is bounded by N s
+    (Go's http.Client.Timeout), shorter than the volume calls' own deadlines."""
+    async with open_engine(short_tmp) as engine:
+        engine.managed_plugins.create("mockvol", plugin_dir(short_tmp))
+        await engine.managed_plugins.enable("mockvol", timeout=1)
+        await engine.volumes.create("v", driver="mockvol:latest")
+        engine.faults.add(call="VolumeDriver.Get", delay=5, times=1)
+        await engine.volumes.inspect("v")  # the timed-out attempt is retried, like any Do error
+        timed_out, retried = engine.journal.calls("VolumeDriver.Get")[-2:]
+        assert timed_out.error is not None
+        assert timed_out.error.endswith(
+            "context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
+        )
+        assert timed_out.duration == pytest.approx(1, abs=0.3)
+        assert retried.ok
+        assert retried.started - timed_out.started == pytest.approx(2, abs=0.3)  # + 1 s backoff
+        await engine.managed_plugins.disable("mockvol", force=True)

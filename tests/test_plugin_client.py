@@ -585,3 +585,38 @@ async def test_connection_close_header_is_honoured(short_tmp: Path, engine: Engi
             await engine.plugins.call("cc", "VolumeDriver.List", {})
         nursery.cancel_scope.cancel()
     assert plugin.connections == 2
+
+
+async def test_client_timeout_bounds_every_attempt(
+    short_tmp: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Go's http.Client.Timeout (managed plugins' enable timeout): the shorter bound wins."""
+    from emulator.journal import Journal
+    from emulator.protocol.http import target_for
+    from emulator.protocol.profiles import PROFILES
+    from emulator.transport.client import PluginClient
+
+    plugin = RawPlugin(script({"/VolumeDriver.Mount": Hang(), "/Plugin.Activate": Hang()}))
+    async with trio.open_nursery() as nursery:
+        address = await serve_raw(nursery, plugin, sock_path(short_tmp, "ct"))
+        journal = Journal()
+        client = PluginClient(
+            "ct", target_for(address, PROFILES["28"]), PROFILES["28"], journal, client_timeout=7
+        )
+        start = trio.current_time()
+        with pytest.raises(PluginDeadlineError) as info:
+            await client.call_raw("VolumeDriver.Mount", {"Name": "v"}, timeout=120)
+        # A client timeout is an error from Do: retried (backoff 1, 2, 4) until 35 s.
+        starts = [round(e.started - start) for e in journal.calls("VolumeDriver.Mount")]
+        assert starts == [0, 8, 17, 28]
+        assert trio.current_time() - start == pytest.approx(35)
+        assert str(info.value) == (
+            'Post "http://plugin.moby.localhost/VolumeDriver.Mount": context deadline exceeded '
+            "(Client.Timeout exceeded while awaiting headers)"
+        )
+        # Activation has no deadline of its own: the client timeout bounds it too.
+        with pytest.raises(PluginDeadlineError):
+            await client.call_raw("Plugin.Activate", None)
+        assert len(journal.calls("Plugin.Activate")) == 4
+        await client.aclose()
+        nursery.cancel_scope.cancel()

@@ -35,9 +35,9 @@ Not emulated: config ``Mounts``/``Devices``/``Capabilities``/``Network``/
 ``PidHost``/``IpcHost`` (checked and shown, never applied), mount propagation
 back to the host (``propagated-mount`` is bound at ``PropagatedMount`` only
 when that lies under ``/run`` or exists on the host), ``User``,
-registries (``pull``/``push``/``upgrade``), the ``enable`` ``timeout``
-(recorded: in dockerd it is the plugin client's HTTP timeout).  Plugin events
-(create/enable/disable/remove) go to ``engine.events``.
+registries (``pull``/``push``/``upgrade``).  The ``enable`` ``timeout`` is the plugin
+client's HTTP timeout, as in dockerd (``http.Client.Timeout``: every call, body
+included).  Plugin events (create/enable/disable/remove) go to ``engine.events``.
 """
 
 from __future__ import annotations
@@ -746,6 +746,7 @@ class ManagedPlugins:
             hang_guard=self._hang_guard,
             body_limit=self._body_limit,
             faults=self.faults,
+            client_timeout=float(plugin.timeout) or None,
         )
 
     async def _call_handlers(self, plugin: ManagedPlugin) -> None:

@@ -70,8 +70,12 @@ class PluginClient:
         hang_guard: float | None = 300.0,
         body_limit: int = DEFAULT_BODY_LIMIT,
         faults: FaultSet | None = None,
+        client_timeout: float | None = None,
     ) -> None:
         self.plugin = plugin
+        self.client_timeout = client_timeout
+        """Go's ``http.Client.Timeout`` (managed plugins: the ``enable`` timeout; None/0 = none).
+        It bounds every attempt, answer body included, on top of any per-call deadline."""
         self._faults = faults
         self.target = target
         self.profile = profile
@@ -241,28 +245,37 @@ class PluginClient:
     async def _attempt(
         self, method: str, body: bytes, timeout: float | None, decision: Decision | None
     ) -> RawResponse:
-        deadline = timeout if timeout is not None else self._hang_guard
+        client = self.client_timeout or None
+        bounds = [t for t in (timeout, client) if t is not None]
+        deadline = min(bounds) if bounds else self._hang_guard
+        sent = _Sent()
         with trio.move_on_after(deadline if deadline is not None else float("inf")) as scope:
             if decision is None:
-                return await self._exchange(method, body)
-            return await self._faulty_exchange(method, body, decision)
+                return await self._exchange(method, body, sent=sent)
+            return await self._faulty_exchange(method, body, decision, sent)
         assert scope.cancelled_caught
-        if timeout is None:
+        if not bounds:
             raise _Hung
-        raise WireFailure(goerrors.DEADLINE_EXCEEDED, phase="head", written=True)
+        # The request buffer is drained only if the request was being written.
+        if client is not None and (timeout is None or client < timeout):
+            raise WireFailure(goerrors.CLIENT_TIMEOUT, phase="head", written=sent.written)
+        raise WireFailure(goerrors.DEADLINE_EXCEEDED, phase="head", written=sent.written)
 
-    async def _faulty_exchange(self, method: str, body: bytes, decision: Decision) -> RawResponse:
+    async def _faulty_exchange(
+        self, method: str, body: bytes, decision: Decision, sent: _Sent
+    ) -> RawResponse:
         """One attempt shaped by an injected fault (see ``docs/scenario-format.md``)."""
         action = decision.action
         if isinstance(action, Delay):
             await trio.sleep(decision.delay)
-            return await self._exchange(method, body)
+            return await self._exchange(method, body, sent=sent)
         if isinstance(action, Respond):
             await trio.lowlevel.checkpoint()
             return _synthesized(action)
         assert isinstance(action, Wire)
         kind = action.kind
         if kind == "hang":
+            sent.written = True  # the plugin "got" the request and never answers
             await trio.sleep_forever()
         if kind == "reset_before_send":
             await trio.lowlevel.checkpoint()
@@ -272,7 +285,7 @@ class PluginClient:
             await trio.lowlevel.checkpoint()
             raise WireFailure("EOF", phase="head", written=True)
         # The plugin gets the request and answers; what comes back is spoiled.
-        response = await self._exchange(method, body, keep_connection=False)
+        response = await self._exchange(method, body, sent=sent, keep_connection=False)
         if kind == "reset":
             raise WireFailure(
                 self._op_text("read", goerrors.ECONNRESET_TEXT), phase="head", written=True
@@ -301,9 +314,16 @@ class PluginClient:
         return goerrors.op_error(op, self.target.network, self.target.dial, f"{op}: {cause}", local)
 
     async def _exchange(
-        self, method: str, body: bytes, *, keep_connection: bool = True
+        self,
+        method: str,
+        body: bytes,
+        *,
+        sent: _Sent | None = None,
+        keep_connection: bool = True,
     ) -> RawResponse:
         conn, _reused = await self._pool.acquire()
+        if sent is not None:
+            sent.written = True
         ok = False
         try:
             # Under a VirtualClock, waiting for an external plugin must not let the
@@ -336,11 +356,8 @@ class PluginClient:
                 failure.cause, plugin=self.plugin, method=method, attempts=attempts
             )
         text = goerrors.url_error(url, failure.cause)
-        cls = (
-            PluginDeadlineError
-            if failure.cause == goerrors.DEADLINE_EXCEEDED
-            else PluginTransportError
-        )
+        deadline = failure.cause in (goerrors.DEADLINE_EXCEEDED, goerrors.CLIENT_TIMEOUT)
+        cls = PluginDeadlineError if deadline else PluginTransportError
         return cls(text, plugin=self.plugin, method=method, cause=failure.cause, attempts=attempts)
 
     def _record(
@@ -369,6 +386,15 @@ class PluginClient:
             error=error,
             fault=fault,
         )
+
+
+class _Sent:
+    """Whether an attempt got as far as writing its request (mutable, per attempt)."""
+
+    __slots__ = ("written",)
+
+    def __init__(self) -> None:
+        self.written = False
 
 
 class _Hung(Exception):

@@ -33,5 +33,7 @@ def url_error(target_url: str, cause: str) -> str:
 
 CONNECTION_BROKEN = "net/http: HTTP/1.x transport connection broken: "
 DEADLINE_EXCEEDED = "context deadline exceeded"
+#: Go's text when an ``http.Client.Timeout`` fires before the answer's head.
+CLIENT_TIMEOUT = "context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
 IO_TIMEOUT = "i/o timeout"
 ECONNRESET_TEXT = os.strerror(errno.ECONNRESET)[:1].lower() + os.strerror(errno.ECONNRESET)[1:]
