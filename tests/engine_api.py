@@ -8,9 +8,10 @@ import os
 import shutil
 import socket
 import subprocess
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import attrs
 import h11
@@ -59,10 +60,21 @@ class Served:
 
 @asynccontextmanager
 async def served(
-    tmp: Path, *, mocks: Sequence[str] = ("mv",), max_body: int = 1 << 20
+    tmp: Path,
+    *,
+    mocks: Sequence[str] = ("mv",),
+    max_body: int = 1 << 20,
+    plugins: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[Served]:
-    """Mock volume plugins ``mocks`` under ``tmp``, an engine, and its API on ``tmp/d.sock``."""
+    """Mock volume plugins ``mocks`` under ``tmp``, an engine, and its API on ``tmp/d.sock``.
+
+    ``plugins`` maps names to other mocks (anything with ``serve(bind, task_status=)``,
+    e.g. :class:`~emulator.mocks.network.MockNetworkPlugin`), served as v1 plugins on
+    ``run/docker/plugins/NAME.sock``.
+    """
     async with trio.open_nursery() as nursery:
+        for name, mock in (plugins or {}).items():
+            await nursery.start(mock.serve, f"unix:{tmp / 'run/docker/plugins' / name}.sock")
         for name in mocks:
             plugin = MockVolumePlugin(tmp / "mocks" / name, name=name)
             sock = tmp / "run/docker/plugins" / name / f"{name}.sock"

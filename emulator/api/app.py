@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 from emulator.api import (
     control,
     routes_containers,
+    routes_networks,
     routes_plugins,
     routes_system,
     routes_volumes,
@@ -42,7 +43,14 @@ def create_app(engine: Engine, *, max_body: int = MAX_BODY) -> EngineASGI:
     app.config["EMULATOR_STATE"] = state
     app.config["EMULATOR_IMAGES"] = {}
     app.config["EMULATOR_ATTACHED"] = attached
-    for module in (routes_system, routes_volumes, routes_containers, routes_plugins, control):
+    for module in (
+        routes_system,
+        routes_volumes,
+        routes_networks,
+        routes_containers,
+        routes_plugins,
+        control,
+    ):
         app.register_blueprint(module.bp)
 
     @app.errorhandler(EngineError)

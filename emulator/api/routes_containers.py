@@ -99,9 +99,25 @@ async def create() -> Response:
         volume_driver=field(host, "VolumeDriver", str, "HostConfig") or "",
         auto_remove=bool(field(host, "AutoRemove", bool, "HostConfig")),
         detach=not attach,
+        networks=_networks(host, body),
     )
     _images()[container.id] = image
     return json_response({"Id": container.id, "Warnings": []}, 201)
+
+
+def _networks(host: dict[str, Any], body: dict[str, Any]) -> list[str]:
+    """``docker run --network NET``: ``NetworkMode`` and ``EndpointsConfig`` names.
+
+    The default ``bridge`` (and ``default``, ``host``, ``none``) are not attached:
+    the emulator's containers have no real network stack.
+    """
+    mode = field(host, "NetworkMode", str, "HostConfig") or ""
+    config = field(body, "NetworkingConfig", dict, "CreateRequest") or {}
+    endpoints = field(config, "EndpointsConfig", dict, "NetworkingConfig") or {}
+    names = [mode] if mode else []
+    names += [n for n in endpoints if n not in names]
+    skipped = ("", "default", "bridge", "host", "none")
+    return [n for n in names if n not in skipped and not n.startswith("container:")]
 
 
 def _get(ref: str) -> Container:
