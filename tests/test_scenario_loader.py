@@ -34,6 +34,9 @@ from emulator.scenario import (
     ExpectNoCalls,
     FaultsAdd,
     FaultsClear,
+    NetworkConnect,
+    NetworkCreate,
+    NetworkRm,
     Parallel,
     PluginAction,
     PluginSpec,
@@ -201,6 +204,7 @@ def test_every_key() -> None:
             detach=True,
             exit_code=3,
             runs_for=90.0,
+            networks=("n1",),
         ),
         "container.create": ContainerCreate(
             name="c2",
@@ -211,6 +215,7 @@ def test_every_key() -> None:
             rm=False,
             exit_code=0,
             runs_for=10.0,
+            networks=("n1", "n2"),
         ),
         "container.start": ContainerAction(name="c2"),
         "container.stop": ContainerAction(name="c2"),
@@ -232,13 +237,13 @@ def test_every_key() -> None:
         "sleep": Sleep(seconds=2.5),
         "parallel": Parallel(
             steps=(
-                Step(action="container.start", args=ContainerAction(name="c1"), line=100),
+                Step(action="container.start", args=ContainerAction(name="c1"), line=102),
                 Step(
                     action="container.start",
                     args=ContainerAction(name="c2"),
                     expect=StepExpect(error="^Error"),
                     name="inner",
-                    line=101,
+                    line=103,
                 ),
             )
         ),
@@ -253,6 +258,20 @@ def test_every_key() -> None:
         "expect.no_calls": ExpectNoCalls(
             calls=(CallPattern(method="VolumeDriver.Remove"),), since="start", plugin="proc"
         ),
+        "network.create": NetworkCreate(
+            name="n1",
+            driver="net",
+            ipam_driver="ipam",
+            subnet="10.9.0.0/24",
+            gateway="10.9.0.1",
+            ip_range="10.9.0.128/25",
+            options={"mtu": "1400"},
+            labels={"tier": "test"},
+            internal=True,
+        ),
+        "network.rm": NetworkRm(name="n1"),
+        "network.connect": NetworkConnect(network="n1", container="c1"),
+        "network.disconnect": NetworkConnect(network="n1", container="c1"),
     }
     assert {a: s.args for a, s in steps.items() if a != "volume.create"} == expected_args
     assert steps["volume.rm"].expect == StepExpect(error="volume is in use")
@@ -632,8 +651,8 @@ ERRORS: list[tuple[str, str]] = [
         "letter or digit (it becomes a socket or spec file name)",
     ),
     (
-        HEAD + "  - {name: x, builtin: network}\n" + STEPS,
-        "5:24: 'builtin' in plugin must be one of volume; got 'network'",
+        HEAD + "  - {name: x, builtin: nfs}\n" + STEPS,
+        "5:24: 'builtin' in plugin must be one of volume, network, ipam; got 'nfs'",
     ),
     (
         HEAD + "  - {name: x, buitlin: volume}\n" + STEPS,
@@ -965,7 +984,7 @@ ERRORS: list[tuple[str, str]] = [
     (
         HEAD + "steps:\n  - container.create: {detach: true}\n",
         "6:24: unknown key 'detach' in container.create (expected one of: name, image, "
-        "command, volumes, volume_driver, rm, exit_code, runs_for)",
+        "command, volumes, volume_driver, rm, exit_code, runs_for, networks)",
     ),
     (
         HEAD + "steps:\n  - container.run: {exit_code: 256}\n",

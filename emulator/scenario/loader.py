@@ -115,7 +115,7 @@ EXPECT_CALLS_KEYS: Final = ("calls", "since", "plugin")
 SINCE: Final = ("start", "last_step")
 CLOCKS: Final = ("virtual", "real")
 SCOPES: Final = ("local", "global")
-BUILTINS: Final = ("volume",)
+BUILTINS: Final = ("volume", "network", "ipam")
 
 DURATION_PATTERN: Final = r"^([0-9]+(\.[0-9]+)?(ms|h|m|s))+$"
 """A duration string (``500ms``, ``15s``, ``2m``, ``1h``, ``1m30s``), as a JSON Schema
@@ -175,12 +175,17 @@ def _container_args(*, detach: bool) -> tuple[Argument, ...]:
         Argument("detach", "bool", description="-d: do not wait for the exit."),
         Argument("exit_code", "exit_code", description="Exit status of the fake process."),
         Argument("runs_for", "duration", description="How long the fake process runs."),
+        Argument("networks", "words", description="--network: networks joined at start."),
     ]
     return tuple(a for a in args if detach or a.key != "detach")
 
 
 _NAME: Final = Argument("name", "string", required=True)
 _PLUGIN: Final = Argument("name", "plugin", required=True, description="A declared plugin.")
+_NETWORK_CONTAINER: Final = (
+    Argument("network", "string", required=True, description="Network name or ID."),
+    Argument("container", "string", required=True, description="Container name or ID."),
+)
 
 ARGUMENTS: Final[dict[str, tuple[Argument, ...]]] = {
     "volume.create": (
@@ -193,6 +198,20 @@ ARGUMENTS: Final[dict[str, tuple[Argument, ...]]] = {
     "volume.ls": (Argument("filters", "filters", description="--filter: name → value(s)."),),
     "volume.rm": (_NAME, Argument("force", "bool")),
     "volume.prune": (Argument("all", "bool", description="Also named volumes (--all)."),),
+    "network.create": (
+        _NAME,
+        Argument("driver", "string", description="Network driver (-d; default bridge)."),
+        Argument("ipam_driver", "string", description="--ipam-driver (default: default)."),
+        Argument("subnet", "string", description="--subnet (CIDR)."),
+        Argument("gateway", "string", description="--gateway."),
+        Argument("ip_range", "string", description="--ip-range (CIDR inside the subnet)."),
+        Argument("options", "textmap", description="Driver options (-o)."),
+        Argument("labels", "textmap", description="Labels."),
+        Argument("internal", "bool", description="--internal."),
+    ),
+    "network.rm": (_NAME,),
+    "network.connect": _NETWORK_CONTAINER,
+    "network.disconnect": _NETWORK_CONTAINER,
     "container.run": _container_args(detach=True),
     "container.create": _container_args(detach=False),
     "container.start": (_NAME,),

@@ -38,7 +38,7 @@ class PluginSpec:
     """One entry of ``plugins:``; exactly one of ``builtin``, ``command``, ``address``."""
 
     name: str
-    builtin: Literal["volume"] | None = None
+    builtin: Literal["volume", "network", "ipam"] | None = None
     command: tuple[str, ...] | None = None
     """argv; ``{socket}``, ``{root}`` and ``{name}`` are still to be substituted."""
     address: str | None = None
@@ -46,7 +46,7 @@ class PluginSpec:
     env: Mapping[str, str] | None = None
     startup_timeout: float = 30.0
     scope: str | None = None
-    """``local`` or ``global`` (built-in volume plugin only)."""
+    """``local`` or ``global`` (built-in volume and network plugins only)."""
 
 
 # -- step arguments -----------------------------------------------------------------
@@ -105,6 +105,8 @@ class ContainerRun:
     detach: bool = False
     exit_code: int | None = None
     runs_for: float | None = None
+    networks: tuple[str, ...] = ()
+    """``--network``: networks joined at start."""
 
 
 @attrs.frozen
@@ -119,6 +121,37 @@ class ContainerCreate:
     rm: bool = False
     exit_code: int | None = None
     runs_for: float | None = None
+    networks: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class NetworkCreate:
+    """``network.create``: ``subnet``, ``gateway`` and ``ip_range`` make one IPAM config."""
+
+    name: str
+    driver: str = "bridge"
+    ipam_driver: str = "default"
+    subnet: str = ""
+    gateway: str = ""
+    ip_range: str = ""
+    options: Mapping[str, str] | None = None
+    labels: Mapping[str, str] | None = None
+    internal: bool = False
+
+
+@attrs.frozen
+class NetworkRm:
+    """``network.rm``."""
+
+    name: str
+
+
+@attrs.frozen
+class NetworkConnect:
+    """``network.connect`` and ``network.disconnect``."""
+
+    network: str
+    container: str
 
 
 @attrs.frozen
@@ -232,6 +265,9 @@ StepArgs = (
     | VolumePrune
     | ContainerRun
     | ContainerCreate
+    | NetworkCreate
+    | NetworkRm
+    | NetworkConnect
     | ContainerAction
     | ContainerRm
     | ContainerCp
@@ -254,6 +290,10 @@ ACTIONS: Mapping[str, type[StepArgs]] = {
     "volume.prune": VolumePrune,
     "container.run": ContainerRun,
     "container.create": ContainerCreate,
+    "network.create": NetworkCreate,
+    "network.rm": NetworkRm,
+    "network.connect": NetworkConnect,
+    "network.disconnect": NetworkConnect,
     "container.start": ContainerAction,
     "container.stop": ContainerAction,
     "container.kill": ContainerAction,

@@ -24,10 +24,12 @@ import trio.lowlevel
 
 from emulator.clock import VirtualClock
 from emulator.engine.core import Engine, open_engine
+from emulator.engine.networks import IpamConfig
 from emulator.errors import EmulatorError
 from emulator.faults import FiredFault
 from emulator.faults.matching import body_matches, call_matches
 from emulator.journal import JournalEntry
+from emulator.mocks.network import MockIpamPlugin, MockNetworkPlugin
 from emulator.mocks.volume import MockVolumePlugin
 from emulator.scenario.model import CallPattern, Scenario, Step
 
@@ -89,12 +91,24 @@ def _entry_line(e: JournalEntry) -> str:
 class BuiltinPlugin:
     """A built-in mock plugin served in-process, with lifecycle control for scenarios."""
 
-    def __init__(self, name: str, root: Path, socket_path: Path, scope: str | None) -> None:
+    def __init__(
+        self, name: str, root: Path, socket_path: Path, scope: str | None, kind: str = "volume"
+    ) -> None:
         self.name = name
         self.socket_path = socket_path
-        self.mock = MockVolumePlugin(
-            root / "plugin-state" / name, name=name, scope=scope or "local"
-        )
+        self.mock: MockVolumePlugin | MockNetworkPlugin | MockIpamPlugin
+        self.methods: tuple[str, ...]
+        if kind == "network":
+            self.mock = MockNetworkPlugin(name, scope=scope or "local")
+            self.methods = ("Plugin.Activate", *MockNetworkPlugin.keys)
+        elif kind == "ipam":
+            self.mock = MockIpamPlugin(name)
+            self.methods = ("Plugin.Activate", *MockIpamPlugin.keys)
+        else:
+            self.mock = MockVolumePlugin(
+                root / "plugin-state" / name, name=name, scope=scope or "local"
+            )
+            self.methods = _VOLUME_METHODS
         self._scope: trio.CancelScope | None = None
         self._nursery: trio.Nursery | None = None
         self._gate: trio.Event | None = None
@@ -130,7 +144,7 @@ class BuiltinPlugin:
         self._gate = trio.Event()
         gate = self._gate
         plugin = self.mock.plugin
-        for method in _VOLUME_METHODS:
+        for method in self.methods:
             original = plugin.handler(method)
 
             async def frozen(request: Any, _orig: Any = original, _gate: trio.Event = gate) -> Any:
@@ -258,7 +272,7 @@ class Run:
                 continue
             handle: BuiltinPlugin | ProcessPlugin
             if spec.builtin is not None:
-                handle = BuiltinPlugin(spec.name, self.root, socket_path, spec.scope)
+                handle = BuiltinPlugin(spec.name, self.root, socket_path, spec.scope, spec.builtin)
             else:
                 handle = ProcessPlugin(spec, self.root, socket_path)
             self.plugins[spec.name] = handle
@@ -438,6 +452,7 @@ def _container_kwargs(a: Any) -> dict[str, Any]:
         "auto_remove": a.rm,
         "exit_code": a.exit_code,
         "runs_for": a.runs_for,
+        "networks": list(a.networks),
     }
 
 
@@ -451,6 +466,35 @@ async def _container_create(run: Run, a: Any) -> Any:
     return await run.engine.containers.create(
         a.image, list(a.command), detach=getattr(a, "detach", True), **_container_kwargs(a)
     )
+
+
+async def _network_create(run: Run, a: Any) -> Any:
+    config = (
+        [IpamConfig(subnet=a.subnet, gateway=a.gateway, ip_range=a.ip_range)]
+        if a.subnet or a.gateway or a.ip_range
+        else []
+    )
+    return await run.engine.networks.create(
+        a.name,
+        driver=a.driver,
+        ipam_driver=a.ipam_driver,
+        ipam_config=config,
+        options=a.options,
+        labels=a.labels,
+        internal=a.internal,
+    )
+
+
+async def _network_rm(run: Run, a: Any) -> Any:
+    await run.engine.networks.remove(a.name)
+
+
+async def _network_connect(run: Run, a: Any) -> Any:
+    return await run.engine.networks.connect(a.network, a.container)
+
+
+async def _network_disconnect(run: Run, a: Any) -> Any:
+    await run.engine.networks.disconnect(a.network, a.container)
 
 
 async def _container_start(run: Run, a: Any) -> Any:
@@ -566,6 +610,10 @@ ACTIONS: Mapping[str, Callable[[Run, Any], Awaitable[Any]]] = {
     "volume.prune": _volume_prune,
     "container.run": _container_run,
     "container.create": _container_create,
+    "network.create": _network_create,
+    "network.rm": _network_rm,
+    "network.connect": _network_connect,
+    "network.disconnect": _network_disconnect,
     "container.start": _container_start,
     "container.stop": _container_stop,
     "container.kill": _container_kill,
