@@ -220,3 +220,17 @@ async def test_created_container_and_filters(short_tmp: Path) -> None:
         r = await e.s.docker("network", "inspect", "-f", "{{.Name}} {{.Driver}}", "n1", "bridge")
         assert (r.rc, r.out) == (0, "n1 mocknet\nbridge bridge\n")
         assert e.calls() == []
+
+
+async def test_run_on_a_missing_network_fails_at_start(short_tmp: Path) -> None:
+    """dockerd accepts the create and fails the start (moby v28 ``validateNetworkingConfig``
+    ignores networks that do not exist yet)."""
+    async with env(short_tmp) as e:
+        r = await e.s.docker("run", "--name", "lost", "--network", "nosuch", "busybox", "true")
+        assert r.rc == 125
+        assert r.err.startswith(
+            "docker: Error response from daemon: failed to set up container networking: "
+            "network nosuch not found"
+        )
+        r = await e.s.docker("ps", "-a", "--format", "{{.Names}} {{.Status}}")
+        assert r.out.startswith("lost Created")

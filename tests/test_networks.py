@@ -746,8 +746,13 @@ async def test_static_ip_and_run_on_missing_network(env: Env) -> None:
     await env.engine.networks.connect("n", "c", ipv4_address="10.200.0.77")
     await env.engine.containers.start("c")
     assert env.bodies("IpamDriver.RequestAddress")[-1]["Address"] == "10.200.0.77"
-    with pytest.raises(NetworkError, match="network nope not found"):
-        await env.engine.containers.run(networks=["nope"])
+    # As dockerd: create accepts an unknown network; the start fails.
+    created = await env.engine.containers.create(networks=["nope"], name="late")
+    assert created.state == "created"
+    with pytest.raises(
+        ContainerError, match="^failed to set up container networking: network nope not found$"
+    ):
+        await env.engine.containers.start("late")
 
 
 def _patch_reply(plugin: MockNetworkPlugin, method: str, changes: dict[str, Any]) -> None:

@@ -47,7 +47,6 @@ class ContainerError(EngineError):
 class NetworkHook(Protocol):
     """The network controller as containers use it (:mod:`emulator.engine.networks`)."""
 
-    async def validate(self, networks: Mapping[str, Mapping[str, Any]]) -> None: ...
 
     async def attach(self, container: Any) -> None: ...
 
@@ -254,9 +253,10 @@ class ContainerService:
                         "container to be able to reuse that name.",
                         http_status=409,
                     )
+        # dockerd does not look the networks up at create ("the referenced network might
+        # not exist when the container is created"): a missing one fails the start with
+        # "failed to set up container networking: network X not found".
         wanted: dict[str, dict[str, Any]] = {n: {} for n in networks}
-        if wanted and self.network_hook is not None:
-            await self.network_hook.validate(wanted)
         cid = secrets.token_hex(32)
         container = Container(
             id=cid,

@@ -1145,11 +1145,6 @@ class NetworkController:
 
     # -- the container service's hooks ------------------------------------------------
 
-    async def validate(self, networks: Mapping[str, Mapping[str, Any]]) -> None:
-        """At ``docker create``: every named network must exist (404 otherwise)."""
-        for name in networks:
-            self.get(name)
-
     async def attach(self, container: ContainerLike) -> None:
         """At start (``allocateNetwork``): connect to each of the container's networks.
 
