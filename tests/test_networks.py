@@ -750,7 +750,7 @@ async def test_static_ip_and_run_on_missing_network(env: Env) -> None:
     created = await env.engine.containers.create(networks=["nope"], name="late")
     assert created.state == "created"
     with pytest.raises(
-        ContainerError, match="^failed to set up container networking: network nope not found$"
+        ContainerError, match=r"^failed to set up container networking: network nope not found$"
     ):
         await env.engine.containers.start("late")
 

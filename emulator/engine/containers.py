@@ -47,7 +47,6 @@ class ContainerError(EngineError):
 class NetworkHook(Protocol):
     """The network controller as containers use it (:mod:`emulator.engine.networks`)."""
 
-
     async def attach(self, container: Any) -> None: ...
 
     async def detach(self, container: Any) -> None: ...
