@@ -56,3 +56,35 @@ async def test_plugin_lifecycle_with_the_cli(short_tmp: Path) -> None:
         assert (r.rc, r.out) == (0, "mockvol\n")
         r = await s.docker("plugin", "inspect", "mockvol")
         assert (r.rc, r.err) == (1, 'Error response from daemon: plugin "mockvol" not found\n')
+
+
+async def test_plugin_events_are_streamed_to_docker_events(short_tmp: Path) -> None:
+    import time
+
+    source = plugin_dir(short_tmp)
+    async with served(short_tmp) as s:
+        r = await s.docker("plugin", "create", "mockvol", str(source))
+        assert r.rc == 0
+        r = await s.docker("plugin", "enable", "mockvol")
+        assert r.rc == 0
+        r = await s.docker("plugin", "disable", "mockvol")
+        r = await s.docker("plugin", "rm", "mockvol")
+        r = await s.docker(
+            "events",
+            "--since",
+            "0",
+            "--until",
+            str(int(time.time()) + 1),
+            "-f",
+            "type=plugin",
+            "--format",
+            "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
+        )
+        assert r.rc == 0, r.err
+        # dockerd names the plugin as normalised at create, and as the user typed it after.
+        assert r.out.splitlines() == [
+            "plugin create mockvol:latest",
+            "plugin enable mockvol",
+            "plugin disable mockvol",
+            "plugin remove mockvol",
+        ]
