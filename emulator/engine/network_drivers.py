@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
-from typing import Any, Final, Protocol, TypeVar
+from collections.abc import Awaitable, Mapping
+from typing import Any, Final, NoReturn, Protocol, TypeVar
 
 import attrs
 
@@ -188,7 +188,12 @@ class RemoteDriver:
         self.capability = capability
 
     async def _call(self, method: str, args: object | None, ret: type[_R]) -> _R:
-        reply = await self.client.call(method, args, ret)
+        try:
+            reply = await self.client.call(method, args, ret)
+        except PluginStatusError as exc:
+            if exc.not_found and method in api.NOT_FOUND_IS_SUCCESS:
+                return ret()  # an empty answer: nothing to apply
+            raise
         if reply.Err:
             raise NetworkError(f"remote: {reply.Err}")
         return reply
@@ -235,11 +240,7 @@ class RemoteDriver:
         try:
             _apply_interface(reply.Interface, iface)
         except NetworkError as exc:
-            try:
-                await self.delete_endpoint(nid, eid)
-            except EngineError as rollback:
-                raise NetworkError(f"{rollback}; failed to roll back: {exc}") from None
-            raise NetworkError(f"{exc}; rolled back") from None
+            await _roll_back(exc, self.delete_endpoint(nid, eid))
 
     async def delete_endpoint(self, nid: str, eid: str) -> None:
         await self._call(api.DELETE_ENDPOINT, api.EndpointRequest(nid, eid), api.ErrResponse)
@@ -266,11 +267,7 @@ class RemoteDriver:
         try:
             return _join_info(reply)
         except NetworkError as exc:
-            try:
-                await self.leave(nid, eid)
-            except EngineError as rollback:
-                raise NetworkError(f"{rollback}; failed to roll back: {exc}") from None
-            raise NetworkError(f"{exc}; rolled back") from None
+            await _roll_back(exc, self.leave(nid, eid))
 
     async def leave(self, nid: str, eid: str) -> None:
         await self._call(api.LEAVE, api.EndpointRequest(nid, eid), api.ErrResponse)
@@ -278,26 +275,27 @@ class RemoteDriver:
     async def program_external_connectivity(
         self, nid: str, eid: str, options: Mapping[str, Any]
     ) -> None:
-        """HTTP 404 counts as success ("not mandatory yet")."""
-        try:
-            await self._call(
-                api.PROGRAM_EXTERNAL_CONNECTIVITY,
-                api.ProgramExternalConnectivityRequest(nid, eid, dict(options)),
-                api.ErrResponse,
-            )
-        except PluginStatusError as exc:
-            if not exc.not_found:
-                raise
+        """HTTP 404 counts as success (``api.NOT_FOUND_IS_SUCCESS``)."""
+        await self._call(
+            api.PROGRAM_EXTERNAL_CONNECTIVITY,
+            api.ProgramExternalConnectivityRequest(nid, eid, dict(options)),
+            api.ErrResponse,
+        )
 
     async def revoke_external_connectivity(self, nid: str, eid: str) -> None:
-        """HTTP 404 counts as success."""
-        try:
-            await self._call(
-                api.REVOKE_EXTERNAL_CONNECTIVITY, api.EndpointRequest(nid, eid), api.ErrResponse
-            )
-        except PluginStatusError as exc:
-            if not exc.not_found:
-                raise
+        """HTTP 404 counts as success (``api.NOT_FOUND_IS_SUCCESS``)."""
+        await self._call(
+            api.REVOKE_EXTERNAL_CONNECTIVITY, api.EndpointRequest(nid, eid), api.ErrResponse
+        )
+
+
+async def _roll_back(cause: NetworkError, undo: Awaitable[None]) -> NoReturn:
+    """Undo a call whose answer could not be applied, then fail with dockerd's text."""
+    try:
+        await undo
+    except EngineError as rollback:
+        raise NetworkError(f"{rollback}; failed to roll back: {cause}") from None
+    raise NetworkError(f"{cause}; rolled back") from None
 
 
 def _apply_interface(wire: api.EndpointInterface | None, iface: EndpointInterface) -> None:

@@ -33,6 +33,14 @@ REVOKE_EXTERNAL_CONNECTIVITY: Final = "NetworkDriver.RevokeExternalConnectivity"
 DISCOVER_NEW: Final = "NetworkDriver.DiscoverNew"
 DISCOVER_DELETE: Final = "NetworkDriver.DiscoverDelete"
 
+#: Calls whose HTTP 404 answer libnetwork's remote driver takes as success ("not
+#: mandatory yet"); every other non-200 answer is an error.
+#: Source: moby ``libnetwork/drivers/remote/driver.go`` ProgramExternalConnectivity,
+#: RevokeExternalConnectivity (``plugins.IsNotFound``).
+NOT_FOUND_IS_SUCCESS: Final = frozenset(
+    {"NetworkDriver.ProgramExternalConnectivity", "NetworkDriver.RevokeExternalConnectivity"}
+)
+
 #: ``netlabel`` option keys dockerd puts in the maps it sends.
 ENABLE_IPV4: Final = "com.docker.network.enable_ipv4"
 ENABLE_IPV6: Final = "com.docker.network.enable_ipv6"
