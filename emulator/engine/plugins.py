@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -411,8 +411,3 @@ class _ActivationSetupError(Exception):
     def __init__(self, text: str, *, hint: str = "") -> None:
         super().__init__(text)
         self.hint = hint
-
-
-def names(plugins: Sequence[Plugin]) -> list[str]:
-    """The names of ``plugins``, in order."""
-    return [p.name for p in plugins]

@@ -353,7 +353,3 @@ class DriverStore:
             self._extensions[plugin.name] = driver
             drivers.append(driver)
         return drivers
-
-    def known(self) -> list[str]:
-        """Names of the drivers looked up so far."""
-        return sorted(self._extensions)

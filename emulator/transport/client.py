@@ -321,7 +321,7 @@ class PluginClient:
         sent: _Sent | None = None,
         keep_connection: bool = True,
     ) -> RawResponse:
-        conn, _reused = await self._pool.acquire()
+        conn = await self._pool.acquire()
         if sent is not None:
             sent.written = True
         ok = False

@@ -82,7 +82,6 @@ class Connection:
         self._target = target
         self._local = local
         self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_RESPONSE_HEAD)
-        self.requests_sent = 0
 
     @property
     def socket(self) -> trio.socket.SocketType:
@@ -114,7 +113,6 @@ class Connection:
         body_limit: int,
     ) -> RawResponse:
         """Send one request and read the whole answer."""
-        self.requests_sent += 1
         try:
             data = self._h11.send(h11.Request(method=b"POST", target=path, headers=headers))
             if body:
@@ -211,7 +209,7 @@ class Connection:
 
     def _op_error(self, op: str, cause: str) -> str:
         return goerrors.op_error(
-            op, self._target.network, _remote_name(self._target), f"{op}: {cause}", self._local
+            op, self._target.network, self._target.dial, f"{op}: {cause}", self._local
         )
 
     async def aclose(self) -> None:
@@ -269,10 +267,6 @@ def _malformed_response_text(received: bytes, exc: h11.RemoteProtocolError) -> s
     return prefix + f"malformed HTTP response: {exc}"
 
 
-def _remote_name(target: Target) -> str:
-    return target.dial
-
-
 class ConnectionPool:
     """Idle connections to one plugin, dialled on demand (Go's per-host idle pool)."""
 
@@ -291,15 +285,15 @@ class ConnectionPool:
         self._idle: list[Connection] = []
         self.dials = 0
 
-    async def acquire(self) -> tuple[Connection, bool]:
-        """An idle live connection, or a new one; also whether it was reused."""
+    async def acquire(self) -> Connection:
+        """An idle live connection, or a new one."""
         while self._idle:
             conn = self._idle.pop()
             if conn.peer_closed():
                 await conn.aclose()
                 continue
-            return conn, True
-        return await self._dial(), False
+            return conn
+        return await self._dial()
 
     async def release(self, conn: Connection) -> None:
         """Give back a connection after a complete exchange; it is kept if reusable."""
