@@ -11,7 +11,7 @@ import trio.testing
 
 from emulator import open_engine
 from emulator.engine.core import Engine
-from emulator.errors import PluginLookupError, PluginStatusError
+from emulator.errors import PluginDeadlineError, PluginLookupError, PluginStatusError
 from emulator.mocks import MockPlugin, Reply
 from tests.netutil import blackholed_port
 from tests.rawplugin import RawPlugin, Respond
@@ -203,4 +203,20 @@ async def test_closing_the_engine_closes_its_connections(short_tmp: Path) -> Non
             assert not closed.is_set()
         with trio.fail_after(5):
             await closed.wait()  # the server saw EOF: the keep-alive connection was closed
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_frozen_mock_plugin_holds_requests_until_thawed(
+    short_tmp: Path, engine: Engine, autojump_clock: trio.testing.MockClock
+) -> None:
+    plugin = MockPlugin(("VolumeDriver",), {"VolumeDriver.List": {"Volumes": []}})
+    async with trio.open_nursery() as nursery:
+        await nursery.start(plugin.serve, f"unix:{sock_path(short_tmp, 'fz')}")
+        await engine.plugins.get("fz", "VolumeDriver")
+        plugin.freeze()
+        with pytest.raises(PluginDeadlineError):
+            await engine.plugins.call("fz", "VolumeDriver.List", {})
+        assert plugin.count("VolumeDriver.List") == 1  # received, never answered
+        plugin.thaw()
+        assert await engine.plugins.call("fz", "VolumeDriver.List", {}) == {"Volumes": []}
         nursery.cancel_scope.cancel()

@@ -271,6 +271,19 @@ class MockPlugin:
         }
         if handlers is not None:
             self._handlers.update(handlers)
+        self._thawed: trio.Event | None = None
+
+    def freeze(self) -> None:
+        """Stop answering, like a SIGSTOPped process: requests are accepted and recorded,
+        then held until :meth:`thaw`."""
+        if self._thawed is None:
+            self._thawed = trio.Event()
+
+    def thaw(self) -> None:
+        """Answer again; held requests are answered now."""
+        if self._thawed is not None:
+            self._thawed.set()
+            self._thawed = None
 
     def __repr__(self) -> str:
         return f"<MockPlugin {self.name!r} implements={list(self.implements)!r}>"
@@ -398,6 +411,8 @@ class MockPlugin:
             time=received,
         )
         self.requests.append(recorded)
+        if self._thawed is not None:
+            await self._thawed.wait()
         reply, data = await self._answer(recorded)
         if reply.delay > 0:
             await trio.sleep(reply.delay)

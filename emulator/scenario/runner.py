@@ -97,22 +97,16 @@ class BuiltinPlugin:
         self.name = name
         self.socket_path = socket_path
         self.mock: MockVolumePlugin | MockNetworkPlugin | MockIpamPlugin
-        self.methods: tuple[str, ...]
         if kind == "network":
             self.mock = MockNetworkPlugin(name, scope=scope or "local")
-            self.methods = ("Plugin.Activate", *MockNetworkPlugin.keys)
         elif kind == "ipam":
             self.mock = MockIpamPlugin(name)
-            self.methods = ("Plugin.Activate", *MockIpamPlugin.keys)
         else:
             self.mock = MockVolumePlugin(
                 root / "plugin-state" / name, name=name, scope=scope or "local"
             )
-            self.methods = _VOLUME_METHODS
         self._scope: trio.CancelScope | None = None
         self._nursery: trio.Nursery | None = None
-        self._gate: trio.Event | None = None
-        self._originals: dict[str, Any] = {}
         self._done = trio.Event()
 
     async def start(self, nursery: trio.Nursery) -> None:
@@ -141,30 +135,12 @@ class BuiltinPlugin:
 
     async def stop(self) -> None:
         """Frozen like SIGSTOP: requests are accepted and never answered."""
-        self._gate = trio.Event()
-        gate = self._gate
-        plugin = self.mock.plugin
-        for method in self.methods:
-            original = plugin.handler(method)
-
-            async def frozen(request: Any, _orig: Any = original, _gate: trio.Event = gate) -> Any:
-                await _gate.wait()
-                result = _orig(request) if callable(_orig) else _orig
-                if hasattr(result, "__await__"):
-                    result = await result
-                return result
-
-            plugin.on(method, frozen)
-            self._originals[method] = original
+        await trio.lowlevel.checkpoint()
+        self.mock.plugin.freeze()
 
     async def cont(self) -> None:
-        if self._gate is not None:
-            self._gate.set()
-            for method, original in self._originals.items():
-                if original is not None:
-                    self.mock.plugin.on(method, original)
-            self._originals.clear()
-            self._gate = None
+        await trio.lowlevel.checkpoint()
+        self.mock.plugin.thaw()
 
     async def restart(self) -> None:
         await self.kill()
@@ -173,19 +149,6 @@ class BuiltinPlugin:
 
     def remove_socket(self) -> None:
         self.socket_path.unlink(missing_ok=True)
-
-
-_VOLUME_METHODS = (
-    "Plugin.Activate",
-    "VolumeDriver.Create",
-    "VolumeDriver.Remove",
-    "VolumeDriver.Mount",
-    "VolumeDriver.Unmount",
-    "VolumeDriver.Path",
-    "VolumeDriver.Get",
-    "VolumeDriver.List",
-    "VolumeDriver.Capabilities",
-)
 
 
 def _stale_socket(path: Path) -> None:
