@@ -30,6 +30,7 @@ from emulator.engine.volume_drivers import VolumeDriverError
 from emulator.engine.volume_store import VolumeError
 from emulator.engine.volumes import VolumeService
 from emulator.errors import EngineError
+from emulator.protocol import volume as wire
 
 log = logging.getLogger("emulator.containers")
 
@@ -147,22 +148,7 @@ def parse_volume_spec(spec: str, volume_driver: str) -> MountPoint:
         )
     modes = [m for m in mode.split(",") if m]
     for m in modes:
-        if m not in (
-            "ro",
-            "rw",
-            "z",
-            "Z",
-            "nocopy",
-            "shared",
-            "rshared",
-            "slave",
-            "rslave",
-            "private",
-            "rprivate",
-            "consistent",
-            "cached",
-            "delegated",
-        ):
+        if m not in wire.VALID_BIND_MODES:
             raise ContainerError(f"invalid mode: {m}", http_status=400)
     rw = "ro" not in modes
     if source.startswith("/"):

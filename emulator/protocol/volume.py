@@ -136,6 +136,26 @@ LOCAL_DATA_DIR: Final = "_data"
 #: ``names.RestrictedNameChars``: what a local volume name may contain.
 RESTRICTED_NAME_CHARS: Final = "[a-zA-Z0-9][a-zA-Z0-9_.-]"
 LOCAL_VALID_OPTS: Final = frozenset({"type", "device", "o", "size"})
+#: Modes the Linux mount parser accepts after ``-v SRC:DST:`` (``volume/mounts/linux_parser.go``:
+#: rw/ro, SELinux labels, nocopy, propagation, and the Docker Desktop consistency words).
+VALID_BIND_MODES: Final = frozenset(
+    {
+        "ro",
+        "rw",
+        "z",
+        "Z",
+        "nocopy",
+        "shared",
+        "rshared",
+        "slave",
+        "rslave",
+        "private",
+        "rprivate",
+        "consistent",
+        "cached",
+        "delegated",
+    }
+)
 
 
 def op_error(op: str, name: str, cause: str, refs: list[str] | None = None) -> str:
