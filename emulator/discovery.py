@@ -29,8 +29,11 @@ from typing import Annotated, Literal, Protocol
 import attrs
 
 from emulator.errors import EmulatorError
-from emulator.protocol import gojson, gourl
-from emulator.protocol.gojson import GoType
+from emulator.golang import filepath
+from emulator.golang import json as gojson
+from emulator.golang import url as gourl
+from emulator.golang.errors import PathError
+from emulator.golang.json import GoType
 
 __all__ = [
     "DirEntry",
@@ -45,7 +48,6 @@ __all__ = [
     "ScanError",
     "SpecFileError",
     "TLSOptions",
-    "go_errno_text",
 ]
 
 PluginKind = Literal["socket", "spec", "json"]
@@ -134,39 +136,6 @@ class DirEntry:
 
 # ---------------------------------------------------------------------------
 # errors
-
-_GO_ERRNO_TEXT = {errno.ESTALE: "stale NFS file handle"}
-
-
-def go_errno_text(code: int) -> str:
-    """Go's ``syscall.Errno.Error()`` on Linux: the C text with a lower-case start."""
-    if code in _GO_ERRNO_TEXT:
-        return _GO_ERRNO_TEXT[code]
-    text = os.strerror(code)
-    return text[:1].lower() + text[1:]
-
-
-class PathError(Exception):
-    """Go's ``*fs.PathError``: ``str()`` is ``<op> <path>: <errno text>``."""
-
-    def __init__(self, op: str, path: str, code: int) -> None:
-        super().__init__(op, path, code)
-        self.op = op
-        self.path = path
-        self.errno = code
-
-    def __str__(self) -> str:
-        return f"{self.op} {self.path}: {go_errno_text(self.errno)}"
-
-    @property
-    def not_exist(self) -> bool:
-        """Go's ``os.IsNotExist``."""
-        return self.errno == errno.ENOENT
-
-    @property
-    def permission(self) -> bool:
-        """Go's ``os.IsPermission``."""
-        return self.errno in (errno.EACCES, errno.EPERM)
 
 
 class DiscoveryError(EmulatorError):
@@ -295,58 +264,15 @@ def _lstat_mode(entry: os.DirEntry[str]) -> int:
 # Go string and path helpers
 
 
-# strings.TrimSpace: unicode.IsSpace is true for these runes only.
-_GO_SPACE = (
-    "\t\n\v\f\r \x85\xa0\u1680"
-    + "".join(map(chr, range(0x2000, 0x200B)))
-    + "\u2028\u2029\u202f\u205f\u3000"
-)
-
-
-def _go_trim_space(text: str) -> str:
-    """Go's ``strings.TrimSpace`` (narrower than :meth:`str.strip`)."""
-    return text.strip(_GO_SPACE)
-
-
-def _go_clean(path: str) -> str:
-    """Go's ``filepath.Clean`` on Unix."""
-    rooted = path.startswith("/")
-    parts: list[str] = []
-    for part in path.split("/"):
-        if part in ("", "."):
-            continue
-        if part != "..":
-            parts.append(part)
-        elif parts and parts[-1] != "..":
-            parts.pop()
-        elif not rooted:
-            parts.append("..")
-    cleaned = "/".join(parts)
-    return "/" + cleaned if rooted else cleaned or "."
-
-
-def _go_join(*elems: str) -> str:
-    """Go's ``filepath.Join``: join the non-empty elements and clean the result."""
-    kept = [elem for elem in elems if elem]
-    return _go_clean("/".join(kept)) if kept else ""
-
-
-def _go_ext(path: str) -> str:
-    """Go's ``filepath.Ext``: from the last dot of the last element, or ""."""
-    base = path.rsplit("/", 1)[-1]
-    dot = base.rfind(".")
-    return base[dot:] if dot >= 0 else ""
-
-
 def _trim_ext(name: str) -> str:
     """``strings.TrimSuffix(name, filepath.Ext(name))``."""
-    ext = _go_ext(name)
+    ext = filepath.ext(name)
     return name[: len(name) - len(ext)]
 
 
 def _candidates(base: str, name: str, ext: str) -> tuple[str, str]:
     """dockerd's ``pluginPaths``: ``BASE/NAME.EXT`` then ``BASE/NAME/NAME.EXT``."""
-    return _go_join(base, name + ext), _go_join(base, name, name + ext)
+    return filepath.join(base, name + ext), filepath.join(base, name, name + ext)
 
 
 # ---------------------------------------------------------------------------
@@ -376,7 +302,7 @@ def _read_candidate(fs: FileSystem, name: str, path: str) -> bytes:
 
 def _read_spec(fs: FileSystem, name: str, path: str) -> PluginSpec:
     """dockerd's ``readPluginInfo``: the trimmed content must parse as a URL with a scheme."""
-    addr = _go_trim_space(_read_candidate(fs, name, path).decode("utf-8", "surrogateescape"))
+    addr = filepath.trim_space(_read_candidate(fs, name, path).decode("utf-8", "surrogateescape"))
     try:
         url = gourl.parse(addr)
     except gourl.URLError as err:
@@ -526,7 +452,7 @@ class LocalRegistry:
         names: list[str] = []
         for entry in entries:
             if entry.is_dir:
-                mode = self.fs.stat_mode(_go_join(directory, entry.name, entry.name + ".sock"))
+                mode = self.fs.stat_mode(filepath.join(directory, entry.name, entry.name + ".sock"))
                 if mode is not None and stat.S_ISSOCK(mode):
                     names.append(entry.name)
             elif entry.is_socket:
@@ -545,11 +471,11 @@ class LocalRegistry:
             chosen = entry.name
             if entry.is_dir:
                 try:
-                    inner = self.fs.read_dir(_go_join(directory, entry.name))
+                    inner = self.fs.read_dir(filepath.join(directory, entry.name))
                 except PathError:
                     continue
                 chosen = next((i.name for i in inner if _trim_ext(i.name) == entry.name), chosen)
-            ext = _go_ext(chosen)
+            ext = filepath.ext(chosen)
             if ext in (".spec", ".json"):
                 names.append(chosen[: -len(ext)])
         return names

@@ -27,8 +27,8 @@ from emulator.discovery import (
     ScanError,
     SpecFileError,
     TLSOptions,
-    go_errno_text,
 )
+from emulator.golang.errors import errno_text
 
 SPEC = "tcp://127.0.0.1:1"
 JSON = '{"Addr": "tcp://127.0.0.1:2"}'
@@ -655,10 +655,12 @@ def test_scan_permission_error_on_sockets_dir_fails_even_in_userns(
         (errno.ENOTDIR, "not a directory"),
         (errno.EISDIR, "is a directory"),
         (errno.ESTALE, "stale NFS file handle"),
+        (errno.EDOTDOT, "RFS specific error"),
+        (errno.ECONNRESET, "connection reset by peer"),
     ],
 )
 def test_go_errno_text(code: int, text: str) -> None:
-    assert go_errno_text(code) == text
+    assert errno_text(code) == text
 
 
 def test_path_error_text_and_classes() -> None:

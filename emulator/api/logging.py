@@ -11,7 +11,7 @@ import logging
 import re
 from typing import Any
 
-from emulator.api.gotime import rfc3339_nano
+from emulator.golang.time import rfc3339_nano
 
 _LEVELS = {"WARNING": "warning", "CRITICAL": "fatal"}
 _BARE = re.compile(r"^[A-Za-z0-9\-._/@^+]+$")

@@ -21,7 +21,6 @@ from typing import Any
 import trio
 from quart import Blueprint, Response, current_app, request
 
-from emulator.api.gotime import human_duration, rfc3339_nano
 from emulator.api.http import (
     ApiError,
     bool_value,
@@ -36,6 +35,7 @@ from emulator.api.http import (
 from emulator.api.routes_system import state
 from emulator.engine.containers import Container, ContainerError
 from emulator.engine.events import Event, EventLog
+from emulator.golang.time import human_duration, rfc3339_nano
 from emulator.protocol import engine_api as api
 
 bp = Blueprint("containers", __name__)

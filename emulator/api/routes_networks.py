@@ -19,8 +19,8 @@ from emulator.api.http import ApiError, empty, field, filters, json_object, read
 from emulator.api.routes_system import state
 from emulator.engine.ipam import DEFAULT_IPAM
 from emulator.engine.networks import PREDEFINED, IpamConfig, Network
+from emulator.golang import json as gojson
 from emulator.protocol import engine_api as api
-from emulator.protocol import gojson
 
 bp = Blueprint("networks", __name__)
 

@@ -18,8 +18,8 @@ from quart import Blueprint, Response, request
 
 from emulator.api.http import ApiError, bool_value, empty, filters, read_json
 from emulator.api.routes_system import state
+from emulator.golang import json as gojson
 from emulator.protocol import engine_api as api
-from emulator.protocol import gojson
 
 bp = Blueprint("plugins", __name__)
 

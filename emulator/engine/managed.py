@@ -69,12 +69,12 @@ from emulator.engine.plugins import Plugin as RegistryPlugin
 from emulator.engine.processes import PluginProcess, PluginStartError, private_run_support
 from emulator.errors import EngineError, PluginLookupError
 from emulator.faults import FaultSet
+from emulator.golang import json as gojson
+from emulator.golang.strconv import quote as go_quote
 from emulator.journal import Journal
 from emulator.managed.lint import DEFAULT_PATH
-from emulator.protocol import gojson
 from emulator.protocol import plugin_config as pc
 from emulator.protocol.activation import Manifest
-from emulator.protocol.gourl import go_quote
 from emulator.protocol.http import target_for
 from emulator.protocol.profiles import EngineProfile
 from emulator.transport.client import DEFAULT_BODY_LIMIT, PluginClient

@@ -155,7 +155,7 @@ class Network:
     def inspect(self, *, containers: bool = True) -> dict[str, Any]:
         """``docker network inspect`` JSON (``network.Inspect``), in dockerd's key order.
 
-        Ready for :func:`emulator.protocol.gojson.encode` (``Created`` is a
+        Ready for :func:`emulator.golang.json.encode` (``Created`` is a
         ``datetime``, which encodes as Go's RFC 3339).  ``containers=False`` gives
         ``"Containers": {}`` as ``docker network ls`` (``GET /networks``) shows it.
         ``IPAM.Config`` follows ``buildIPAMResources``: the user's configs when a

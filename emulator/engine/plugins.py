@@ -22,6 +22,7 @@ import trio
 from emulator.discovery import DiscoveryError, LocalRegistry, PluginNotFound, PluginSpec
 from emulator.errors import EngineError, PluginLookupError
 from emulator.faults import FaultSet
+from emulator.golang.time import duration_string as go_duration
 from emulator.journal import Journal
 from emulator.protocol.activation import (
     ACTIVATE,
@@ -34,7 +35,7 @@ from emulator.protocol.activation import (
 )
 from emulator.protocol.http import AddressError, target_for
 from emulator.protocol.profiles import EngineProfile
-from emulator.protocol.retry import backoff, go_duration, should_give_up
+from emulator.protocol.retry import backoff, should_give_up
 from emulator.transport.client import DEFAULT_BODY_LIMIT, PluginClient
 from emulator.transport.tls import TLSConfigError, client_context
 

@@ -27,9 +27,9 @@ from emulator.errors import (
     PluginLookupError,
     PluginTransportError,
 )
+from emulator.golang.strconv import quote as go_quote
+from emulator.golang.time import ZERO_TIME
 from emulator.protocol import volume as wire
-from emulator.protocol.gojson import ZERO_TIME
-from emulator.protocol.gourl import go_quote
 from emulator.transport.client import PluginClient
 
 log = logging.getLogger("emulator.volumes")

@@ -24,8 +24,8 @@ from emulator.engine.volume_drivers import (
     VolumeDriverError,
 )
 from emulator.errors import EngineError
+from emulator.golang.strconv import quote as go_quote
 from emulator.protocol import volume as wire
-from emulator.protocol.gourl import go_quote
 
 log = logging.getLogger("emulator.volumes")
 

@@ -15,8 +15,8 @@ import attrs
 
 from emulator.engine.volume_drivers import VolumeDriverError
 from emulator.engine.volume_store import StoredVolume, VolumeError, VolumeStore
+from emulator.golang.time import ZERO_TIME
 from emulator.protocol import volume as wire
-from emulator.protocol.gojson import ZERO_TIME
 
 _GO_RFC3339 = "%Y-%m-%dT%H:%M:%SZ"
 

@@ -79,6 +79,8 @@ from typing import Any, Final, TypeVar
 import attrs
 import trio
 
+from emulator.golang import json as gojson
+from emulator.golang.strconv import quote as go_quote
 from emulator.mocks.host import (
     PLUGIN_CONTENT_TYPE,
     Handler,
@@ -86,9 +88,7 @@ from emulator.mocks.host import (
     RecordedRequest,
     Reply,
 )
-from emulator.protocol import gojson
 from emulator.protocol import volume as proto
-from emulator.protocol.gourl import go_quote
 
 __all__ = ["FAIL_OPERATIONS", "MockVolumePlugin", "VolumeState"]
 

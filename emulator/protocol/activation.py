@@ -6,7 +6,7 @@ from typing import Final
 
 import attrs
 
-from emulator.protocol.gourl import go_quote
+from emulator.golang.strconv import quote as go_quote
 
 #: ``Implements`` values dockerd's subsystems ask for (v1 plugins).
 KNOWN_INTERFACES: Final = (

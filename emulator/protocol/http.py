@@ -14,8 +14,8 @@ from typing import Final, Literal
 
 import attrs
 
-from emulator.protocol import gourl
-from emulator.protocol.gourl import go_quote
+from emulator.golang import url as gourl
+from emulator.golang.strconv import quote as go_quote
 from emulator.protocol.profiles import GO_USER_AGENT, PLUGIN_MIMETYPE, EngineProfile
 
 #: ``len(syscall.RawSockaddrUnix{}.Path)`` on Linux; longer paths are refused.

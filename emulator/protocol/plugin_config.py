@@ -21,9 +21,9 @@ from typing import Annotated, Any, Final
 
 import attrs
 
-from emulator.protocol import gojson
-from emulator.protocol.gojson import GoType
-from emulator.protocol.gourl import go_quote
+from emulator.golang import json as gojson
+from emulator.golang.json import GoType
+from emulator.golang.strconv import quote as go_quote
 
 __all__ = [
     "ConfigError",

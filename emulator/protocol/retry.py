@@ -21,21 +21,3 @@ def backoff(retries: int, cap: float = 30.0) -> float:
 def should_give_up(elapsed: float, delay: float, budget: float = 30.0) -> bool:
     """True when waiting ``delay`` more would reach the ``budget`` (dockerd's ``abort``)."""
     return delay + elapsed >= budget
-
-
-def go_duration(seconds: float) -> str:
-    """Format seconds as Go's ``time.Duration.String`` does (``1s``, ``1m30s``, ``500ms``)."""
-    total = round(seconds, 9)
-    if total == int(total) and total >= 0:
-        whole = int(total)
-        if whole < 60:
-            return f"{whole}s"
-        minutes, secs = divmod(whole, 60)
-        if minutes < 60:
-            return f"{minutes}m{secs}s"
-        hours, minutes = divmod(minutes, 60)
-        return f"{hours}h{minutes}m{secs}s"
-    if total < 1:
-        ms = total * 1000
-        return f"{ms:g}ms"
-    return f"{total:g}s"

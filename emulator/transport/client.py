@@ -9,6 +9,7 @@ Every attempt is written to the journal.  All waiting uses trio's clock.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import ssl
@@ -27,12 +28,13 @@ from emulator.errors import (
     PluginTransportError,
 )
 from emulator.faults import Decision, Delay, FaultSet, Respond, Wire
+from emulator.golang import errors as goerrors
+from emulator.golang import json as gojson
+from emulator.golang.time import duration_string as go_duration
 from emulator.journal import Journal
-from emulator.protocol import gojson
 from emulator.protocol.http import Target, request_headers, request_path
 from emulator.protocol.profiles import EngineProfile
-from emulator.protocol.retry import backoff, go_duration, should_give_up
-from emulator.transport import goerrors
+from emulator.protocol.retry import backoff, should_give_up
 from emulator.transport.connection import (
     BodyTooLarge,
     ConnectionPool,
@@ -288,11 +290,13 @@ class PluginClient:
         response = await self._exchange(method, body, sent=sent, keep_connection=False)
         if kind == "reset":
             raise WireFailure(
-                self._op_text("read", goerrors.ECONNRESET_TEXT), phase="head", written=True
+                self._op_text("read", goerrors.errno_text(errno.ECONNRESET)),
+                phase="head",
+                written=True,
             )
         if kind == "reset_mid_response":
             raise WireFailure(
-                self._op_text("read", goerrors.ECONNRESET_TEXT),
+                self._op_text("read", goerrors.errno_text(errno.ECONNRESET)),
                 phase="body",
                 written=True,
                 status=response.status,

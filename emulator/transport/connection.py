@@ -20,9 +20,9 @@ import attrs
 import h11
 import trio
 
-from emulator.protocol.gourl import go_quote
+from emulator.golang import errors as goerrors
+from emulator.golang.strconv import quote as go_quote
 from emulator.protocol.http import Target
-from emulator.transport import goerrors
 
 #: Go's ``Transport.MaxResponseHeaderBytes`` default (10 MiB).
 MAX_RESPONSE_HEAD = 10 << 20
@@ -220,10 +220,15 @@ class Connection:
 def _os_error_of(exc: BaseException) -> str:
     cause = exc.__cause__ if isinstance(exc, trio.BrokenResourceError) else exc
     if isinstance(cause, OSError) and cause.errno is not None:
-        return goerrors.errno_text(cause)
+        return goerrors.errno_text(cause.errno)
     if isinstance(cause, ssl.SSLError):
         return f"remote error: {cause.reason or cause}"
-    return goerrors.errno_text(OSError(errno.ECONNRESET, "reset"))
+    return goerrors.errno_text(errno.ECONNRESET)
+
+
+def _errno_of(exc: OSError) -> str:
+    """Go's text for a failed ``connect``: the errno's, or Python's own words without one."""
+    return goerrors.errno_text(exc.errno) if exc.errno is not None else str(exc)
 
 
 def _body_error_text(exc: h11.RemoteProtocolError) -> str:
@@ -333,9 +338,7 @@ class ConnectionPool:
             raw.connect(target.dial)
         except OSError as exc:
             raw.close()
-            cause = goerrors.op_error(
-                "dial", "unix", target.dial, "connect: " + goerrors.errno_text(exc)
-            )
+            cause = goerrors.op_error("dial", "unix", target.dial, "connect: " + _errno_of(exc))
             raise WireFailure(cause, phase="dial", written=False) from None
         try:
             await trio.lowlevel.checkpoint()
@@ -373,9 +376,7 @@ class ConnectionPool:
                 return Connection(await self._start_tls(plain, sock), sock, target, local=local)
             return Connection(plain, sock, target, local=local)
         assert last is not None
-        cause = goerrors.op_error(
-            "dial", "tcp", target.dial, "connect: " + goerrors.errno_text(last)
-        )
+        cause = goerrors.op_error("dial", "tcp", target.dial, "connect: " + _errno_of(last))
         raise WireFailure(cause, phase="dial", written=False)
 
     async def _start_tls(

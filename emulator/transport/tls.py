@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import ssl
 
 from emulator.discovery import TLSOptions
-from emulator.protocol.gourl import go_quote
-from emulator.transport.goerrors import errno_text
+from emulator.golang.errors import errno_text
+from emulator.golang.strconv import quote as go_quote
 
 
 class TLSConfigError(Exception):
@@ -33,7 +34,7 @@ def client_context(options: TLSOptions | None) -> ssl.SSLContext:
         except FileNotFoundError as exc:
             raise TLSConfigError(
                 f"could not read CA certificate {go_quote(options.ca_file)}: "
-                f"open {options.ca_file}: {errno_text(exc)}"
+                f"open {options.ca_file}: {errno_text(exc.errno or errno.ENOENT)}"
             ) from None
         except ssl.SSLError:
             raise TLSConfigError(

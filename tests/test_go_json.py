@@ -1,4 +1,4 @@
-"""Tests for emulator.protocol.gojson: Go's encoding/json bytes, verdicts and texts.
+"""Tests for emulator.golang.json: Go's encoding/json bytes, verdicts and texts.
 
 Expected texts come from Go's encoding/json and time sources (Go 1.24, the
 toolchain of dockerd v28); the decoder tables were also checked against a Go
@@ -19,8 +19,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.protocol import gojson
-from emulator.protocol.gojson import GoJSONError, GoType
+from emulator.golang import json as gojson
+from emulator.golang import time as gotime
+from emulator.golang.json import GoJSONError, GoType, scanner, values
 
 # ---------------------------------------------------------------------------
 # Wire models used below
@@ -343,8 +344,8 @@ def _both(data: bytes, *, stream: bool) -> str:
     """Decode on the fast path and the scanner path; both must agree. Returns a summary."""
     results = []
     decoders: list[Callable[[], object]] = [
-        lambda: gojson._decode(data, stream=stream),
-        lambda: gojson._slow_decode(data, stream=stream, keep_raw=False),
+        lambda: scanner.decode(data, stream=stream),
+        lambda: scanner.scanner_decode(data, stream=stream, keep_raw=False),
     ]
     for decode in decoders:
         try:
@@ -358,7 +359,7 @@ def _both(data: bytes, *, stream: bool) -> str:
 def _typed(value: object) -> object:
     """``value`` with every scalar tagged by its type, to compare int/float/str exactly."""
     if isinstance(value, dict):
-        return {key: _typed(item) for key, item in gojson._pairs(value)}
+        return {key: _typed(item) for key, item in values.pairs(value)}
     if isinstance(value, list):
         return [_typed(item) for item in value]
     kind = "float" if isinstance(value, float) else type(value).__name__
@@ -473,9 +474,9 @@ def test_numbers_are_int_only_when_integers_in_the_text() -> None:
     assert [type(item) for item in value[:5]] == [
         int,
         int,
-        gojson._GoFloat,
-        gojson._GoFloat,
-        gojson._GoFloat,
+        values.GoFloat,
+        values.GoFloat,
+        values.GoFloat,
     ]
     assert value[:6] == [1, -7, 1.0, 1000.0, 0.02, 12345678901234567890123]
     assert value[6] == math.inf  # Go reports the range only when it stores the number
@@ -486,7 +487,7 @@ def test_duplicate_keys_last_wins_but_pairs_are_kept() -> None:
     for data in (b'{"a":1,"b":2,"a":3}', b'{"a":1,"b":2,"a":3} '):
         value = gojson.decode_stream(data)
         assert value == {"a": 3, "b": 2}
-        assert isinstance(value, gojson._PairsDict)
+        assert isinstance(value, values.PairsDict)
         assert value.pairs == [("a", 1), ("b", 2), ("a", 3)]
     assert type(gojson.decode_stream(b'{"a":1,"b":2}')) is dict
 
@@ -517,7 +518,7 @@ def test_string_decoding_replaces_bad_utf8_and_surrogates(data: bytes, text: str
 def test_surrogate_keys_that_collide_after_replacement_stay_pairs() -> None:
     value = gojson.unmarshal(b'{"\\ud800":1,"\\udbff":2}')
     assert value == {"\ufffd": 2}
-    assert isinstance(value, gojson._PairsDict)
+    assert isinstance(value, values.PairsDict)
     assert value.pairs == [("\ufffd", 1), ("\ufffd", 2)]
 
 
@@ -847,7 +848,7 @@ def test_time_fields_report_go_parse_errors(text: str, message: str) -> None:
 
 
 def test_time_errors_quote_like_the_time_package() -> None:
-    assert gojson._time_quote(b'a"b\\c\x01\x7f\xc3\xa9') == '"a\\"b\\\\c\\x01\x7f\\xc3\\xa9"'
+    assert gotime.time_quote(b'a"b\\c\x01\x7f\xc3\xa9') == '"a\\"b\\\\c\\x01\x7f\\xc3\\xa9"'
 
 
 def test_time_fields_parse_the_raw_bytes_between_the_quotes() -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.protocol.gourl import URL, URLError, Userinfo, go_quote, parse
+from emulator.golang.strconv import quote as go_quote
+from emulator.golang.url import URL, URLError, Userinfo, parse
 
 
 @pytest.mark.parametrize(

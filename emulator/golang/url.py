@@ -22,7 +22,9 @@ import enum
 
 import attrs
 
-__all__ = ["URL", "URLError", "Userinfo", "go_quote", "parse"]
+from emulator.golang.strconv import from_go, quote, to_go
+
+__all__ = ["URL", "URLError", "Userinfo", "parse"]
 
 
 @attrs.frozen
@@ -63,7 +65,7 @@ class URLError(ValueError):
         self.reason = reason
 
     def __str__(self) -> str:
-        return f"{self.op} {go_quote(self.url)}: {self.reason}"
+        return f"{self.op} {quote(self.url)}: {self.reason}"
 
 
 class _Fail(Exception):
@@ -82,82 +84,6 @@ class _Mode(enum.Enum):
     ZONE = enum.auto()
     USER_PASSWORD = enum.auto()
     FRAGMENT = enum.auto()
-
-
-# ---------------------------------------------------------------------------
-# Go strings <-> Python strings
-
-
-def _to_go(text: str) -> bytes:
-    """The bytes of a Go string held in ``text``."""
-    try:
-        return text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogatepass")
-
-
-def _from_go(data: bytes) -> str:
-    """A Go string (arbitrary bytes) as a Python string, losslessly."""
-    return data.decode("utf-8", "surrogateescape")
-
-
-_SHORT_ESCAPES = {
-    0x07: "\\a",
-    0x08: "\\b",
-    0x0C: "\\f",
-    0x0A: "\\n",
-    0x0D: "\\r",
-    0x09: "\\t",
-    0x0B: "\\v",
-}
-
-
-def _rune_at(data: bytes, i: int) -> tuple[str | None, int]:
-    """Decode one rune like ``utf8.DecodeRune``: ``(char, width)``, char None if invalid."""
-    lead = data[i]
-    if lead < 0x80:
-        return chr(lead), 1
-    width = 2 if 0xC2 <= lead <= 0xDF else 3 if 0xE0 <= lead <= 0xEF else 4
-    if not 0xC2 <= lead <= 0xF4:
-        return None, 1
-    try:
-        return data[i : i + width].decode("utf-8"), width
-    except UnicodeDecodeError:
-        return None, 1
-
-
-def _quote_rune(char: str) -> str:
-    """One rune as ``strconv.Quote`` writes it inside double quotes."""
-    code = ord(char)
-    if char in ('"', "\\"):
-        return "\\" + char
-    if char.isprintable():
-        return char
-    if code in _SHORT_ESCAPES:
-        return _SHORT_ESCAPES[code]
-    if code < 0x20 or code == 0x7F:
-        return f"\\x{code:02x}"
-    if code < 0x10000:
-        return f"\\u{code:04x}"
-    return f"\\U{code:08x}"
-
-
-def go_quote(text: str | bytes) -> str:
-    """Go's ``strconv.Quote`` (what ``%q`` prints for a string).
-
-    Printable runes are kept, ``"`` and ``\\`` are backslash-escaped, other runes
-    use ``\\n``-style, ``\\xHH``, ``\\uHHHH`` or ``\\UHHHHHHHH`` escapes, and bytes
-    that are not valid UTF-8 become ``\\xHH``.
-    """
-    data = text if isinstance(text, bytes) else _to_go(text)
-    out = ['"']
-    i = 0
-    while i < len(data):
-        char, width = _rune_at(data, i)
-        out.append(f"\\x{data[i]:02x}" if char is None else _quote_rune(char))
-        i += width
-    out.append('"')
-    return "".join(out)
 
 
 # ---------------------------------------------------------------------------
@@ -201,14 +127,14 @@ def _should_escape(c: int, mode: _Mode) -> bool:
 def _check_percent(s: bytes, i: int, mode: _Mode) -> None:
     """Validate the ``%XX`` escape at ``s[i]`` (raises ``invalid URL escape``)."""
     if i + 2 >= len(s) or not _is_hex(s[i + 1]) or not _is_hex(s[i + 2]):
-        raise _Fail("invalid URL escape " + go_quote(s[i : i + 3]))
+        raise _Fail("invalid URL escape " + quote(s[i : i + 3]))
     triple = s[i : i + 3]
     if mode is _Mode.HOST and int(triple[1:2], 16) < 8 and triple != b"%25":
-        raise _Fail("invalid URL escape " + go_quote(triple))
+        raise _Fail("invalid URL escape " + quote(triple))
     if mode is _Mode.ZONE:
         value = int(triple[1:], 16)
         if triple != b"%25" and value != 0x20 and _should_escape(value, _Mode.HOST):
-            raise _Fail("invalid URL escape " + go_quote(triple))
+            raise _Fail("invalid URL escape " + quote(triple))
 
 
 def _unescape(s: bytes, mode: _Mode) -> bytes:
@@ -221,7 +147,7 @@ def _unescape(s: bytes, mode: _Mode) -> bytes:
             i += 3
             continue
         if mode in (_Mode.HOST, _Mode.ZONE) and c < 0x80 and _should_escape(c, mode):
-            raise _Fail("invalid character " + go_quote(s[i : i + 1]) + " in host name")
+            raise _Fail("invalid character " + quote(s[i : i + 1]) + " in host name")
         i += 1
     if b"%" not in s:
         return s
@@ -278,7 +204,7 @@ def _valid_optional_port(port: bytes) -> bool:
 
 def _check_port(colon_port: bytes) -> None:
     if not _valid_optional_port(colon_port):
-        raise _Fail(f"invalid port {go_quote(colon_port)} after host")
+        raise _Fail(f"invalid port {quote(colon_port)} after host")
 
 
 def _parse_host(host: bytes) -> bytes:
@@ -312,11 +238,11 @@ def _parse_userinfo(userinfo: bytes) -> Userinfo:
     if not _valid_userinfo(userinfo):
         raise _Fail("net/url: invalid userinfo")
     if b":" not in userinfo:
-        return Userinfo(_from_go(_unescape(userinfo, _Mode.USER_PASSWORD)))
+        return Userinfo(from_go(_unescape(userinfo, _Mode.USER_PASSWORD)))
     username, _, password = userinfo.partition(b":")
     return Userinfo(
-        _from_go(_unescape(username, _Mode.USER_PASSWORD)),
-        _from_go(_unescape(password, _Mode.USER_PASSWORD)),
+        from_go(_unescape(username, _Mode.USER_PASSWORD)),
+        from_go(_unescape(password, _Mode.USER_PASSWORD)),
     )
 
 
@@ -333,7 +259,7 @@ def _split_path(raw: bytes, mode: _Mode) -> tuple[str, str]:
     """Go's ``setPath``/``setFragment``: ``(decoded, raw-if-not-default-encoding)``."""
     decoded = _unescape(raw, mode)
     hint = b"" if _escape(decoded, mode) == raw else raw
-    return _from_go(decoded), _from_go(hint)
+    return from_go(decoded), from_go(hint)
 
 
 def _split_query(rest: bytes) -> tuple[bytes, bool, bytes]:
@@ -351,13 +277,13 @@ def _parse(raw: bytes) -> URL:
     if raw == b"*":
         return URL(path="*")
     scheme_bytes, rest = _get_scheme(raw)
-    scheme = _from_go(scheme_bytes).lower()
+    scheme = from_go(scheme_bytes).lower()
     rest, force_query, raw_query = _split_query(rest)
-    query = _from_go(raw_query)
+    query = from_go(raw_query)
     if not rest.startswith(b"/"):
         if scheme:
             return URL(
-                scheme=scheme, opaque=_from_go(rest), force_query=force_query, raw_query=query
+                scheme=scheme, opaque=from_go(rest), force_query=force_query, raw_query=query
             )
         if b":" in rest.partition(b"/")[0]:
             raise _Fail("first path segment in URL cannot contain colon")
@@ -374,7 +300,7 @@ def _parse(raw: bytes) -> URL:
     return URL(
         scheme=scheme,
         user=user,
-        host=_from_go(host),
+        host=from_go(host),
         path=path,
         raw_path=raw_path,
         omit_host=omit_host,
@@ -389,12 +315,12 @@ def parse(raw: str) -> URL:
     Raises :class:`URLError` with Go's text.  As in Go, an error in the part
     before ``#`` names only that part; an error in the fragment names all of it.
     """
-    data = _to_go(raw)
+    data = to_go(raw)
     before, _, fragment = data.partition(b"#")
     try:
         url = _parse(before)
     except _Fail as fail:
-        raise URLError("parse", _from_go(before), fail.reason) from None
+        raise URLError("parse", from_go(before), fail.reason) from None
     if not fragment:
         return url
     try:
