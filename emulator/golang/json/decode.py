@@ -11,7 +11,6 @@ field has to hold it.
 
 from __future__ import annotations
 
-import contextvars
 import datetime as dt
 import math
 import typing
@@ -19,7 +18,6 @@ from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
 import attrs
-import cattrs
 
 from emulator.golang.json.encode import format_float
 from emulator.golang.json.fields import FieldSpec, fold, struct_fields
@@ -58,8 +56,21 @@ class _Session:
     struct: str = ""  # errorContext.Struct.Name()
     error: GoJSONError | None = None  # savedError
 
+    def mismatch(self, what: str, go_type: str) -> object:
+        """Save Go's ``UnmarshalTypeError`` (the first one wins); leave the destination alone."""
+        if self.error is None:
+            if self.fields:
+                where = f"Go struct field {self.struct}.{'.'.join(self.fields)}"
+            else:
+                where = "Go value"
+            self.error = GoJSONError(
+                f"json: cannot unmarshal {what} into {where} of type {go_type}"
+            )
+        return _KEEP
 
-_SESSION: contextvars.ContextVar[_Session] = contextvars.ContextVar("gojson_session")
+
+Hook = Callable[[Any, _Session], Any]
+"""Decodes one JSON value into one Go type: the result, or ``_KEEP`` (leave it alone)."""
 
 
 def _kind(value: object) -> str:
@@ -88,18 +99,6 @@ def _literal(value: int | float) -> str:
     return format_float(value) if math.isfinite(value) else repr(value)
 
 
-def _mismatch(what: str, go_type: str) -> object:
-    """Save Go's ``UnmarshalTypeError`` (the first one wins) and leave the destination alone."""
-    session = _SESSION.get()
-    if session.error is None:
-        if session.fields:
-            where = f"Go struct field {session.struct}.{'.'.join(session.fields)}"
-        else:
-            where = "Go value"
-        session.error = GoJSONError(f"json: cannot unmarshal {what} into {where} of type {go_type}")
-    return _KEEP
-
-
 def _zero(tp: Any) -> object:
     """Go's zero value for the Go type of annotation ``tp``, in its Python form."""
     if tp is str:
@@ -120,7 +119,7 @@ def _zero(tp: Any) -> object:
     if kind is dict:
         return {}
     if is_struct(tp):
-        return _plan(tp).build({})
+        return _plan(tp).build({}, None)
     raise TypeError(f"gojson: no Go zero value for {tp!r}")
 
 
@@ -129,46 +128,30 @@ def _or_zero(result: object, tp: Any) -> object:
     return _zero(tp) if result is _KEEP else result
 
 
-Hook = Callable[[Any, Any], Any]
+# ---------------------------------------------------------------------------
+# Hooks for Go's basic types
 
 
-class _LazyHook:
-    """A converter hook looked up on first use (so recursive wire models work)."""
-
-    __slots__ = ("_converter", "_hook", "_tp")
-
-    def __init__(self, converter: cattrs.Converter, tp: Any) -> None:
-        self._converter = converter
-        self._tp = tp
-        self._hook: Hook | None = None
-
-    def __call__(self, value: Any, _tp: Any = None) -> Any:
-        """Decode ``value`` into the Go type of the annotation given at creation."""
-        if self._hook is None:
-            self._hook = self._converter.get_structure_hook(self._tp)
-        return self._hook(value, self._tp)
-
-
-def _structure_str(value: Any, _tp: Any) -> Any:
+def _structure_str(value: Any, session: _Session) -> Any:
     """JSON into a Go ``string``."""
     if isinstance(value, str):
         return str(value)
-    return _KEEP if value is None else _mismatch(_kind(value), "string")
+    return _KEEP if value is None else session.mismatch(_kind(value), "string")
 
 
-def _structure_bool(value: Any, _tp: Any) -> Any:
+def _structure_bool(value: Any, session: _Session) -> Any:
     """JSON into a Go ``bool``."""
     if isinstance(value, bool):
         return value
-    return _KEEP if value is None else _mismatch(_kind(value), "bool")
+    return _KEEP if value is None else session.mismatch(_kind(value), "bool")
 
 
-def _structure_float(value: Any, _tp: Any) -> Any:
+def _structure_float(value: Any, session: _Session) -> Any:
     """JSON into a Go ``float64`` (a literal beyond its range is a type error)."""
     if value is None:
         return _KEEP
     if isinstance(value, bool) or not isinstance(value, int | float):
-        return _mismatch(_kind(value), "float64")
+        return session.mismatch(_kind(value), "float64")
     if isinstance(value, NegZero):
         return -0.0
     try:
@@ -176,28 +159,30 @@ def _structure_float(value: Any, _tp: Any) -> Any:
     except OverflowError:
         number = math.inf
     if not math.isfinite(number):
-        return _mismatch("number " + _literal(value), "float64")
+        return session.mismatch("number " + _literal(value), "float64")
     return number
 
 
 def _int_hook(name: str, kind: str) -> Hook:
     """A hook for a Go integer type ``name`` whose kind (range) is ``kind``."""
+    if kind not in INT_RANGES:
+        raise TypeError(f"gojson: {name!r} needs an integer kind, e.g. GoType(name, 'int')")
     low, high = INT_RANGES[kind]
 
-    def structure_int(value: Any, _tp: Any) -> Any:
+    def structure_int(value: Any, session: _Session) -> Any:
         """JSON into a Go integer: only an integer literal within range fits."""
         if value is None:
             return _KEEP
         if isinstance(value, bool) or not isinstance(value, int | float):
-            return _mismatch(_kind(value), name)
+            return session.mismatch(_kind(value), name)
         if isinstance(value, int) and low <= value <= high:
             return int(value)
-        return _mismatch("number " + _literal(value), name)
+        return session.mismatch("number " + _literal(value), name)
 
     return structure_int
 
 
-def _structure_time(value: Any, _tp: Any) -> Any:
+def _structure_time(value: Any, _session: _Session) -> Any:
     """JSON into a Go ``time.Time`` (its ``UnmarshalJSON``: errors end the decoding)."""
     if value is None:
         return _KEEP
@@ -210,22 +195,22 @@ def _structure_time(value: Any, _tp: Any) -> Any:
         raise _Fatal(str(error)) from None
 
 
-def _interface_scalar(value: Any) -> Any:
+def _interface_scalar(value: Any, session: _Session) -> Any:
     """One JSON scalar as Go stores it in an ``interface{}`` (numbers are float64)."""
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, str):
         return str(value)
-    number = _structure_float(value, float)
+    number = _structure_float(value, session)
     return None if number is _KEEP else number
 
 
-def _structure_any(value: Any, _tp: Any) -> Any:
+def _structure_any(value: Any, session: _Session) -> Any:
     """JSON into a Go ``interface{}``: maps, slices, strings, float64s, bools, nil."""
     if not isinstance(value, dict | list):
         if not isinstance(value, str | int | float) and value is not None:
             _kind(value)  # raises TypeError for non-JSON data
-        return _interface_scalar(value)
+        return _interface_scalar(value, session)
     root: dict[str, Any] | list[Any] = {} if isinstance(value, dict) else []
     stack: list[tuple[typing.Iterator[Any], dict[str, Any] | list[Any]]] = []
     stack.append((iter(pairs(value) if isinstance(value, dict) else value), root))
@@ -240,12 +225,16 @@ def _structure_any(value: Any, _tp: Any) -> Any:
             converted: Any = {} if isinstance(child, dict) else []
             stack.append((iter(pairs(child) if isinstance(child, dict) else child), converted))
         else:
-            converted = _interface_scalar(child)
+            converted = _interface_scalar(child, session)
         if isinstance(out, dict):
             out[str(item[0])] = converted
         else:
             out.append(converted)
     return root
+
+
+# ---------------------------------------------------------------------------
+# Structs
 
 
 def _merge_kind(tp: Any) -> str | None:
@@ -259,7 +248,7 @@ def _merge_kind(tp: Any) -> str | None:
 class _StructPlan:
     """How Go decodes a JSON object into one wire model."""
 
-    def __init__(self, cls: type, converter: cattrs.Converter) -> None:
+    def __init__(self, cls: type) -> None:
         self.cls = cls
         self.go_name = go_name(cls)
         self.short_name = self.go_name.rsplit(".", 1)[-1]
@@ -268,21 +257,26 @@ class _StructPlan:
         self.folded: dict[str, FieldSpec] = {}
         for spec in self.fields:
             self.folded.setdefault(fold(spec.key), spec)  # the first one wins, as in Go
-        self.hooks = {spec.attr: _LazyHook(converter, spec.type) for spec in self.fields}
         self.merges = {spec.attr: _merge_kind(spec.type) for spec in self.fields}
         self.inits = [f for f in attrs.fields(cls) if f.init]
+        self._hooks: dict[str, Hook] | None = None  # looked up on first use: models may recurse
 
     def lookup(self, key: str) -> FieldSpec | None:
         """The field a JSON key decodes into: exact name first, then case-insensitively."""
         spec = self.exact.get(key)
         return spec if spec is not None else self.folded.get(fold(key))
 
-    def decode(self, value: dict[str, Any], base: object = None) -> object:
+    def hook(self, spec: FieldSpec) -> Hook:
+        """The hook for one field's type."""
+        if self._hooks is None:
+            self._hooks = {field.attr: hook_for(field.type) for field in self.fields}
+        return self._hooks[spec.attr]
+
+    def decode(self, value: dict[str, Any], session: _Session, base: object = None) -> object:
         """Decode a JSON object; with ``base``, into a copy of that instance (Go reuses it)."""
         values: dict[str, Any] = {}
         if base is not None:
             values = {spec.attr: getattr(base, spec.attr) for spec in self.fields}
-        session = _SESSION.get()
         for key, item in pairs(value):
             spec = self.lookup(key)
             if spec is None:
@@ -291,33 +285,33 @@ class _StructPlan:
             session.fields.append(spec.key)
             session.struct = self.short_name
             try:
-                result = self.decode_field(spec, item, values.get(spec.attr, _UNSET))
+                result = self.decode_field(spec, item, values.get(spec.attr, _UNSET), session)
             finally:
                 del session.fields[depth:]
                 session.struct = outer
             if result is not _KEEP:
                 values[spec.attr] = result
-        return self.build(values)
+        return self.build(values, session)
 
-    def decode_field(self, spec: FieldSpec, item: Any, current: Any) -> Any:
+    def decode_field(self, spec: FieldSpec, item: Any, current: Any, session: _Session) -> Any:
         """Decode one member; a repeated key decodes into what the earlier one left.
 
         Go decodes into the destination in place: a second object for a struct
         (or pointer to struct) field fills in the struct the first one made, a
         second object for a map field adds to the map.
         """
-        hook = self.hooks[spec.attr]
+        hook = self.hook(spec)
         if not isinstance(item, dict) or current is _UNSET or current is None:
-            return hook(item)
+            return hook(item, session)
         merge = self.merges[spec.attr]
         if merge == "struct":
-            return _plan(type(current)).decode(item, current)
+            return _plan(type(current)).decode(item, session, current)
         if merge == "map":
-            fresh = hook(item)
+            fresh = hook(item, session)
             return _KEEP if fresh is _KEEP else {**current, **fresh}
-        return hook(item)
+        return hook(item, session)
 
-    def build(self, values: dict[str, Any]) -> object:
+    def build(self, values: dict[str, Any], session: _Session | None) -> object:
         """The instance: decoded values, else attrs defaults, else Go zero values."""
         kwargs: dict[str, Any] = {}
         for field in self.inits:
@@ -328,7 +322,7 @@ class _StructPlan:
         try:
             return self.cls(**kwargs)
         except (TypeError, ValueError):
-            if _SESSION.get().error is None:  # not caused by a value Go rejected
+            if session is None or session.error is None:  # not caused by a value Go rejected
                 raise
             return None
 
@@ -340,115 +334,126 @@ def _plan(cls: type) -> _StructPlan:
     """The decoding plan of a wire model (cached)."""
     plan = _PLANS.get(cls)
     if plan is None:
-        plan = _PLANS[cls] = _StructPlan(cls, _CONVERTER)
+        plan = _PLANS[cls] = _StructPlan(cls)
     return plan
 
 
-def _struct_hook_for(cls: type) -> Hook:
+def _struct_hook(cls: type) -> Hook:
     """The hook decoding JSON into wire model ``cls``."""
     plan = _plan(cls)
 
-    def structure_struct(value: Any, _tp: Any) -> Any:
+    def structure_struct(value: Any, session: _Session) -> Any:
         """JSON into a Go struct: only an object fits; null leaves it alone."""
         if value is None:
             return _KEEP
         if not isinstance(value, dict):
-            return _mismatch(_kind(value), plan.go_name)
-        return plan.decode(value)
+            return session.mismatch(_kind(value), plan.go_name)
+        return plan.decode(value, session)
 
     return structure_struct
 
 
-def _optional_factory(tp: Any, converter: cattrs.Converter) -> Hook:
-    """Hook for ``X | None`` (a Go pointer, or a nil-able slice/map/interface)."""
-    inner = optional_inner(tp)
-    hook = _LazyHook(converter, inner)
+# ---------------------------------------------------------------------------
+# Pointers, slices and maps
 
-    def structure_optional(value: Any, _tp: Any) -> Any:
+
+def _optional_hook(inner: Any) -> Hook:
+    """Hook for ``X | None`` (a Go pointer, or a nil-able slice/map/interface)."""
+    hook = hook_for(inner)
+
+    def structure_optional(value: Any, session: _Session) -> Any:
         """null makes it nil (None); anything else decodes into ``X``."""
-        return None if value is None else hook(value)
+        return None if value is None else hook(value, session)
 
     return structure_optional
 
 
-def _list_factory(tp: Any, converter: cattrs.Converter) -> Hook:
+def _list_hook(tp: Any) -> Hook:
     """Hook for ``list[X]`` (a Go slice)."""
     (elem,) = typing.get_args(tp) or (Any,)
-    hook = _LazyHook(converter, elem)
-    go_name = go_type_name(tp)
+    hook = hook_for(elem)
+    name = go_type_name(tp)
 
-    def structure_list(value: Any, _tp: Any) -> Any:
+    def structure_list(value: Any, session: _Session) -> Any:
         """An array fits; null gives a nil slice (empty); elements start from zero."""
         if value is None:
             return []
         if not isinstance(value, list):
-            return _mismatch(_kind(value), go_name)
-        return [_or_zero(hook(item), elem) for item in value]
+            return session.mismatch(_kind(value), name)
+        return [_or_zero(hook(item, session), elem) for item in value]
 
     return structure_list
 
 
-def _dict_factory(tp: Any, converter: cattrs.Converter) -> Hook:
+def _dict_hook(tp: Any) -> Hook:
     """Hook for ``dict[str, X]`` (a Go ``map[string]X``)."""
     key_type, elem = typing.get_args(tp) or (str, Any)
     if key_type is not str:
         raise TypeError(f"gojson: only str map keys are supported, not {key_type!r}")
-    hook = _LazyHook(converter, elem)
-    go_name = go_type_name(tp)
+    hook = hook_for(elem)
+    name = go_type_name(tp)
 
-    def structure_dict(value: Any, _tp: Any) -> Any:
+    def structure_dict(value: Any, session: _Session) -> Any:
         """An object fits; null gives a nil map (empty); each value starts from zero."""
         if value is None:
             return {}
         if not isinstance(value, dict):
-            return _mismatch(_kind(value), go_name)
-        return {str(key): _or_zero(hook(item), elem) for key, item in pairs(value)}
+            return session.mismatch(_kind(value), name)
+        return {str(key): _or_zero(hook(item, session), elem) for key, item in pairs(value)}
 
     return structure_dict
 
 
-def _annotated_int_factory(tp: Any) -> Hook:
-    """Hook for ``Annotated[int, GoType(...)]``."""
+# ---------------------------------------------------------------------------
+# Dispatch: annotation -> hook, made once per annotation
+
+
+#: Go's basic types, by the Python class that stands for them (a subclass dispatches as its
+#: nearest listed base; ``bool`` comes before ``int``, its base).
+_BASIC: Final[tuple[tuple[type, Hook], ...]] = (
+    (bool, _structure_bool),
+    (str, _structure_str),
+    (dt.datetime, _structure_time),
+    (float, _structure_float),
+    (int, _int_hook("int", "int")),
+)
+
+_HOOKS: dict[Any, Hook] = {}
+
+
+def hook_for(tp: Any) -> Hook:
+    """The hook that decodes JSON into the Go type of annotation ``tp`` (cached)."""
+    hook = _HOOKS.get(tp)
+    if hook is None:
+        hook = _HOOKS[tp] = _make_hook(tp)
+    return hook
+
+
+def _make_hook(tp: Any) -> Hook:
+    """Choose the hook for ``tp``; an annotation with no Go counterpart is a TypeError."""
+    if isinstance(tp, type):
+        for cls, basic in _BASIC:
+            if issubclass(tp, cls):
+                return basic
     marker = int_marker(tp)
-    assert marker is not None
-    kind = marker.kind or marker.name
-    if kind not in INT_RANGES:
-        raise TypeError(f"gojson: {marker.name!r} needs an integer kind, e.g. GoType(name, 'int')")
-    return _int_hook(marker.name, kind)
-
-
-def _unsupported(tp: Any) -> Hook:
-    """Refuse annotations with no Go decoding here (rather than cattrs' own rules)."""
+    if marker is not None:
+        return _int_hook(marker.name, marker.kind or marker.name)
+    inner = optional_inner(tp)
+    if inner is not None:
+        return _optional_hook(inner)
+    if origin(tp) is list:
+        return _list_hook(tp)
+    if origin(tp) is dict:
+        return _dict_hook(tp)
+    if is_struct(tp):
+        return _struct_hook(tp)
+    if is_any(tp):
+        return _structure_any
     raise TypeError(f"gojson: cannot decode JSON into {tp!r}")
 
 
-def _make_converter() -> cattrs.Converter:
-    """A cattrs Converter whose structure hooks follow Go's ``encoding/json``."""
-    converter = cattrs.Converter()
-    converter.register_structure_hook_factory(lambda _tp: True, _unsupported)
-    converter.register_structure_hook(str, _structure_str)
-    converter.register_structure_hook(bool, _structure_bool)
-    converter.register_structure_hook(int, _int_hook("int", "int"))
-    converter.register_structure_hook(float, _structure_float)
-    converter.register_structure_hook(dt.datetime, _structure_time)
-    converter.register_structure_hook_func(is_any, _structure_any)
-    converter.register_structure_hook_factory(lambda tp: attrs.has(tp), _struct_hook_for)
-    converter.register_structure_hook_factory(
-        lambda tp: origin(tp) is dict, lambda tp: _dict_factory(tp, converter)
-    )
-    converter.register_structure_hook_factory(
-        lambda tp: origin(tp) is list, lambda tp: _list_factory(tp, converter)
-    )
-    converter.register_structure_hook_factory(
-        lambda tp: optional_inner(tp) is not None, lambda tp: _optional_factory(tp, converter)
-    )
-    converter.register_structure_hook_factory(
-        lambda tp: int_marker(tp) is not None, _annotated_int_factory
-    )
-    return converter
-
-
-_CONVERTER: Final = _make_converter()
+# ---------------------------------------------------------------------------
+# Entry points
 
 
 def structure(value: object, cls: type[T]) -> T:
@@ -461,15 +466,11 @@ def structure(value: object, cls: type[T]) -> T:
     or for a ``time.Time`` that does not parse (that one wins, as in Go).
     """
     session = _Session()
-    token = _SESSION.set(session)
+    hook = hook_for(cls)
     try:
-        hook = _CONVERTER.get_structure_hook(cls)
-        try:
-            result = hook(value, cls)
-        except _Fatal as fatal:
-            raise GoJSONError(str(fatal)) from None
-    finally:
-        _SESSION.reset(token)
+        result = hook(value, session)
+    except _Fatal as fatal:
+        raise GoJSONError(str(fatal)) from None
     if session.error is not None:
         raise session.error
     return typing.cast(T, _or_zero(result, cls))
@@ -493,7 +494,7 @@ def _reaches_time(tp: Any, seen: set[Any]) -> bool:
     if tp in seen:
         return False
     seen.add(tp)
-    if isinstance(tp, type) and attrs.has(tp):
+    if is_struct(tp):
         return any(_reaches_time(spec.type, seen) for spec in struct_fields(tp))
     return any(
         _reaches_time(arg, seen) for arg in typing.get_args(tp) if not isinstance(arg, GoType)
