@@ -7,11 +7,12 @@ clock, so they are virtual under ``trio.testing.MockClock``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 import attrs
+
+from emulator.matching import decode_body
 
 
 @attrs.frozen
@@ -42,27 +43,18 @@ class JournalEntry:
 
     @property
     def request(self) -> Any:
-        """The request body decoded as JSON (None for an empty body)."""
-        return _json_or_none(self.request_body)
+        """The request body decoded as JSON (None when empty or not JSON: :func:`decode_body`)."""
+        return decode_body(self.request_body)
 
     @property
     def response(self) -> Any:
         """The response body decoded as JSON (None when absent or not JSON)."""
-        return _json_or_none(self.response_body or b"")
+        return decode_body(self.response_body)
 
     @property
     def ok(self) -> bool:
         """True when the attempt got a 200 answer."""
         return self.status == 200 and self.error is None
-
-
-def _json_or_none(body: bytes) -> Any:
-    if not body.strip():
-        return None
-    try:
-        return json.loads(body)
-    except ValueError:
-        return None
 
 
 class Journal:

@@ -26,7 +26,8 @@ from emulator.errors import (
     PluginTransportError,
 )
 from emulator.faults import Delay, Fault, Match, Respond, Wire
-from emulator.faults.matching import FaultState, body_matches, call_matches, selects
+from emulator.faults.selection import FaultState, selects
+from emulator.matching import body_matches, call_matches
 from emulator.mocks.volume import MockVolumePlugin
 
 D = "fv"
@@ -299,7 +300,7 @@ def test_add_needs_exactly_one_action() -> None:
     ],
 )
 def test_delay_draws(delay: Delay, low: float, high: float, mean: float) -> None:
-    from emulator.faults.matching import delay_seconds
+    from emulator.faults.selection import delay_seconds
 
     rng = random.Random(3)
     draws = [delay_seconds(delay, rng) for _ in range(2000)]

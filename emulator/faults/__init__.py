@@ -17,7 +17,6 @@ from typing import Any
 import attrs
 import trio
 
-from emulator.faults.matching import FaultState, decode_body, delay_seconds, selects
 from emulator.faults.model import (
     FAULT_KINDS,
     Action,
@@ -29,6 +28,8 @@ from emulator.faults.model import (
     Window,
     Wire,
 )
+from emulator.faults.selection import FaultState, delay_seconds, selects
+from emulator.matching import decode_body
 
 __all__ = [
     "FAULT_KINDS",

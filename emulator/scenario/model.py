@@ -227,7 +227,8 @@ class CallPattern:
     """One item of ``expect.calls`` / ``expect.no_calls``.
 
     ``method`` is ``Iface.Method``, exact or a shell-style glob; ``fields`` a subset of the
-    request JSON (nested mappings match as subsets), or None for any request.
+    request JSON (nested mappings match as subsets), or None for any request.  Matched by
+    the rules of every matcher (:mod:`emulator.matching`, docs/matching.md).
     """
 
     method: str

@@ -27,8 +27,8 @@ from emulator.engine.core import Engine, open_engine
 from emulator.engine.networks import IpamConfig
 from emulator.errors import EmulatorError
 from emulator.faults import FiredFault
-from emulator.faults.matching import body_matches, call_matches
 from emulator.journal import JournalEntry
+from emulator.matching import CallSpec, call_matches, value_matches
 from emulator.mocks.network import MockIpamPlugin, MockNetworkPlugin
 from emulator.mocks.volume import MockVolumePlugin
 from emulator.scenario.model import CallPattern, Scenario, Step
@@ -323,7 +323,7 @@ class Run:
             return
         if expect.result is not None:
             data = _as_data(result)
-            if not body_matches(expect.result, data):
+            if not value_matches(expect.result, data):
                 raise StepFailed(f"result {data!r} does not contain {dict(expect.result)!r}")
         if expect.duration_max is not None and took > expect.duration_max + 1e-9:
             raise StepFailed(f"took {took:.3f}s of engine time, more than {expect.duration_max:g}s")
@@ -375,9 +375,8 @@ def _as_data(result: Any) -> Any:
 
 
 def _call_pattern_matches(pattern: CallPattern, entry: JournalEntry) -> bool:
-    if not call_matches(pattern.method, entry.method):
-        return False
-    return pattern.fields is None or body_matches(pattern.fields, entry.request)
+    """The rules of every matcher (emulator.matching): method pattern, then each field."""
+    return CallSpec(pattern.method, pattern.fields or {}).matches(entry)
 
 
 def _pattern_text(pattern: CallPattern) -> str:

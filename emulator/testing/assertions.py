@@ -1,7 +1,8 @@
 """Journal assertions with messages that show the nearest calls seen.
 
 :class:`JournalAssertions` is mixed into the sync and async fixtures; each method takes a
-call pattern and fields as described in :mod:`emulator.testing.matching`::
+call pattern and fields matched by the rules of :mod:`emulator.matching`
+(docs/matching.md)::
 
     plugin_engine.assert_called("VolumeDriver.Mount", Name="v1", plugin="myvol")
     plugin_engine.assert_calls(["Create", "Mount", "Unmount"], ordered=True)
@@ -16,11 +17,40 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from emulator.journal import JournalEntry
-from emulator.testing.matching import CallSpec, as_spec, describe_entry, nearest
+from emulator.matching import CallSpec, as_spec, clip
 
-__all__ = ["JournalAssertions", "not_found_message"]
+__all__ = ["JournalAssertions", "describe_entry", "nearest", "not_found_message"]
 
 CallLike = CallSpec | str | tuple[str, dict[str, Any]]
+
+
+def describe_entry(entry: JournalEntry) -> str:
+    """One line: ``#4 rclone VolumeDriver.Mount {"Name":"v1"} -> 200 {"Mountpoint":…}``."""
+    request = entry.request_body.decode("utf-8", "replace").strip() or "(empty)"
+    if entry.status is None:
+        outcome = "no answer"
+    else:
+        answer = (entry.response_body or b"").decode("utf-8", "replace").strip()
+        outcome = f"{entry.status} {clip(answer)}".rstrip()
+    if entry.error:
+        outcome += f" error={clip(entry.error)!r}"
+    retry = f" (attempt {entry.attempt})" if entry.attempt > 1 else ""
+    fault = f" [fault: {entry.fault}]" if entry.fault else ""
+    return f"#{entry.seq} {entry.plugin} {entry.method}{retry} {clip(request)} -> {outcome}{fault}"
+
+
+def nearest(spec: CallSpec, entries: Sequence[JournalEntry], limit: int = 5) -> list[str]:
+    """The entries closest to ``spec``, each with what differs, closest first."""
+    ranked = sorted(entries, key=lambda e: (-spec.score(e), -e.seq))[:limit]
+    lines = []
+    for entry in ranked:
+        lines.append("  " + describe_entry(entry))
+        why = spec.mismatches(entry)
+        lines.extend(
+            f"      {line}"
+            for line in (why[:1] if why[0:1] and why[0].startswith("call:") else why)
+        )
+    return lines
 
 
 def not_found_message(spec: CallSpec, entries: Sequence[JournalEntry], headline: str) -> str:
@@ -94,7 +124,7 @@ class JournalAssertions:
     def assert_calls(self, expected: Iterable[CallLike], *, ordered: bool = True) -> None:
         """Every expected call happened; with ``ordered``, in that order (others may interleave).
 
-        Items are :func:`~emulator.testing.matching.call` objects, method names, or
+        Items are :func:`~emulator.matching.call` objects, method names, or
         ``(method, {fields})`` pairs.  Each item needs its own journal entry.
         """
         __tracebackhide__ = True

@@ -19,9 +19,9 @@ from typing import Any
 from emulator.engine.core import Engine
 from emulator.engine.processes import PluginProcess
 from emulator.journal import JournalEntry
+from emulator.matching import CallSpec
 from emulator.mocks.volume import MockVolumePlugin
 from emulator.testing.assertions import JournalAssertions, not_found_message
-from emulator.testing.matching import CallSpec
 from emulator.testing.thread import EngineThread, TaskScope
 
 __all__ = ["Blocking", "PluginEngine", "SyncPluginProcess"]

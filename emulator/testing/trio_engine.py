@@ -20,9 +20,9 @@ import trio
 from emulator.engine.core import Engine, open_engine
 from emulator.engine.processes import PluginProcess
 from emulator.journal import JournalEntry
+from emulator.matching import CallSpec
 from emulator.mocks.volume import MockVolumePlugin
 from emulator.testing.assertions import JournalAssertions, not_found_message
-from emulator.testing.matching import CallSpec
 
 __all__ = ["AsyncPluginEngine", "open_plugin_engine"]
 

@@ -1,41 +1,19 @@
-"""Deciding which fault, if any, applies to one HTTP attempt (pure but for the RNG)."""
+"""Deciding which fault, if any, applies to one HTTP attempt (pure but for the RNG).
+
+Whether a call is one a fault's ``match`` names (``plugin``, ``call``, ``body``) follows
+the rules every matcher uses (:mod:`emulator.matching`, docs/matching.md); counting
+(``nth``, ``first``, ``after``, ``times``), ``window`` and ``probability`` are the fault's own.
+"""
 
 from __future__ import annotations
 
-import fnmatch
-import json
 import math
 import random
-from collections.abc import Mapping
-from typing import Any
 
 import attrs
 
 from emulator.faults.model import Delay, Fault, Match
-
-
-def body_matches(pattern: Mapping[str, Any], body: object) -> bool:
-    """``pattern`` is a subset of ``body``: every key present with an equal (or, for
-    mappings, recursively matching) value."""
-    if not isinstance(body, Mapping):
-        return False
-    for key, wanted in pattern.items():
-        if key not in body:
-            return False
-        value = body[key]
-        if isinstance(wanted, Mapping):
-            if not body_matches(wanted, value):
-                return False
-        elif value != wanted:
-            return False
-    return True
-
-
-def call_matches(pattern: str, method: str) -> bool:
-    """Exact ``Iface.Method`` or a shell-style glob."""
-    if any(ch in pattern for ch in "*?["):
-        return fnmatch.fnmatchcase(method, pattern)
-    return pattern == method
+from emulator.matching import body_matches, call_matches
 
 
 @attrs.define
@@ -46,16 +24,6 @@ class FaultState:
     seen: int = 0
     """Calls that satisfied plugin, call, body and window."""
     fired: int = 0
-
-
-def decode_body(body: bytes) -> object:
-    """The request body as JSON, or None (an empty or undecodable body)."""
-    if not body.strip():
-        return None
-    try:
-        return json.loads(body)
-    except ValueError:
-        return None
 
 
 def selects(
