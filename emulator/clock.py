@@ -60,7 +60,7 @@ from collections.abc import Iterator
 import trio
 import trio.testing
 
-__all__ = ["VirtualClock", "real_io", "real_sleep"]
+__all__ = ["VirtualClock", "is_in_process_peer", "real_io", "real_sleep"]
 
 LOG = logging.getLogger("emulator.clock")
 
@@ -248,7 +248,7 @@ class VirtualClock:
                 await self._wake_watcher.wait()
 
 
-def _peer_is_this_process(peer: trio.socket.SocketType) -> bool:
+def is_in_process_peer(peer: trio.socket.SocketType) -> bool:
     """True for a unix socket whose other end was opened by this very process."""
     if peer.family != _stdsocket.AF_UNIX:
         return False
@@ -275,6 +275,6 @@ def real_io(
     except RuntimeError:
         return contextlib.nullcontext()
     guard = VirtualClock.of(clock)
-    if guard is None or (peer is not None and _peer_is_this_process(peer)):
+    if guard is None or (peer is not None and is_in_process_peer(peer)):
         return contextlib.nullcontext()
     return guard.real_io()

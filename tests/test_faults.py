@@ -6,7 +6,12 @@ received (``plugin.requests``) is compared with what the engine recorded.
 
 from __future__ import annotations
 
+import contextlib
 import random
+import re
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,6 +21,7 @@ import trio
 import trio.testing
 
 from emulator import open_engine
+from emulator.clock import VirtualClock
 from emulator.engine.containers import ContainerError
 from emulator.engine.core import Engine
 from emulator.engine.volume_store import VolumeError
@@ -308,3 +314,138 @@ def test_delay_draws(delay: Delay, low: float, high: float, mean: float) -> None
     assert sum(draws) / len(draws) == pytest.approx(mean, rel=0.05)
     # Never negative, even for a wide normal.
     assert delay_seconds(Delay(distribution="normal", mean=0, stddev=100), rng) >= 0
+
+
+# -- the texts come from the transport's own parser and error paths ----------------------
+
+LIST_URL = 'Post "http://plugin.moby.localhost/VolumeDriver.List": '
+BROKEN = "net/http: HTTP/1.x transport connection broken: "
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "written"),
+    [
+        ("reset", LIST_URL + "read unix @->{sock}: read: connection reset by peer", True),
+        (
+            "reset_before_send",
+            LIST_URL + BROKEN + "write unix @->{sock}: write: broken pipe",
+            False,
+        ),
+        ("drop", LIST_URL + "EOF", True),
+        ("garbage", LIST_URL + BROKEN + 'malformed HTTP response "\\x00GARBAGE\\xff"', True),
+        ("reset_mid_response", "read unix @->{sock}: read: connection reset by peer", True),
+        ("truncate", "unexpected EOF", True),
+        ("hang", LIST_URL + "context deadline exceeded", True),
+    ],
+)
+async def test_each_wire_fault_gives_the_transports_own_text(
+    env: Env, autojump_clock: trio.testing.MockClock, kind: str, text: str, written: bool
+) -> None:
+    """What the journal records for each fault (``written``: a retry after it carries the
+    body again only when nothing of the request was written, dockerd's drained buffer)."""
+    env.engine.faults.add(call="VolumeDriver.List", fault_kind=kind, times=1)  # type: ignore[arg-type]
+    body = {"Probe": 1}
+    with contextlib.suppress(PluginResponseError, PluginDeadlineError, PluginTransportError):
+        await env.engine.plugins.call(D, "VolumeDriver.List", body)
+    entries = env.engine.journal.calls("VolumeDriver.List")
+    sock = entries[0].address.removeprefix("unix://")
+    assert entries[0].error == text.format(sock=sock)
+    assert entries[0].fault == f"{kind} on VolumeDriver.List"
+    if len(entries) > 1:  # retried: the body again only when nothing was written
+        assert entries[1].request_body == (b'{"Probe":1}\n' if not written else b"")
+
+
+#: A volume plugin in another process (stdlib HTTP/1.1, keep-alive): Activate, then an
+#: empty List for everything else.
+EXTERNAL_PLUGIN = """
+import http.server, socketserver, sys
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path == "/Plugin.Activate":
+            body = b'{"Implements":["VolumeDriver"]}\\n'
+        else:
+            body = b'{"Volumes":[]}\\n'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/vnd.docker.plugins.v1.1+json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+    def get_request(self):
+        request, _ = super().get_request()
+        return request, ("local", 0)
+
+Server(sys.argv[1], Handler).serve_forever()
+"""
+
+
+def test_injected_delays_are_free_with_an_external_plugin(short_tmp: Path) -> None:
+    """The fault's waits are on virtual time even though the plugin is another process
+    (its real I/O holds the virtual clock, the injected delay and drip must not)."""
+    sock = short_tmp / "run/docker/plugins/ext.sock"
+    sock.parent.mkdir(parents=True)
+    script = short_tmp / "plugin.py"
+    script.write_text(EXTERNAL_PLUGIN)
+    process = subprocess.Popen([sys.executable, str(script), str(sock)])
+    try:
+        deadline = time.monotonic() + 10
+        while not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        vclock = VirtualClock(grace=5.0)  # a held clock would cost 5 s of wall time per wait
+
+        async def main() -> tuple[float, float]:
+            async with open_engine(root=short_tmp) as engine:
+                engine.faults.add(call="VolumeDriver.List", delay=50, times=1)
+                engine.faults.add(Fault(Match(call="VolumeDriver.List", times=1), Wire("drip", 1)))
+                start = trio.current_time()
+                assert await engine.plugins.call("ext", "VolumeDriver.List", {}) == {"Volumes": []}
+                delayed = trio.current_time() - start
+                start = trio.current_time()
+                assert await engine.plugins.call("ext", "VolumeDriver.List", {}) == {"Volumes": []}
+                return delayed, trio.current_time() - start
+
+        started = time.monotonic()
+        delayed, dripped = trio.run(main, clock=vclock.clock)
+        wall = time.monotonic() - started
+    finally:
+        process.kill()
+        process.wait()
+    assert delayed == pytest.approx(50)
+    assert dripped == pytest.approx(len(b'{"Volumes":[]}\n'))
+    assert wall < 2.5
+    assert vclock.grace_expiries == 0
+
+
+async def test_an_injected_reset_reads_like_a_real_one_over_tcp(
+    short_tmp: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Over TCP the text names the connection's real local address, as for a reset the
+    plugin makes itself (tests/test_plugin_client.py), not a made-up one."""
+    plugin = MockVolumePlugin(short_tmp / "state", name="tcpv")
+    async with trio.open_nursery() as nursery:
+        address = await nursery.start(plugin.serve, "tcp:127.0.0.1:0")
+        spec = short_tmp / "etc/docker/plugins/tcpv.spec"
+        spec.parent.mkdir(parents=True)
+        spec.write_text(address)
+        async with open_engine(root=short_tmp) as engine:
+            engine.faults.add(call="VolumeDriver.List", fault_kind="reset", times=1)
+            assert await engine.plugins.call("tcpv", "VolumeDriver.List", {}) == {"Volumes": []}
+            first = engine.journal.calls("VolumeDriver.List")[0]
+        nursery.cancel_scope.cancel()
+    hostport = address.removeprefix("tcp://")
+    assert first.error is not None
+    assert re.fullmatch(
+        rf'Post "http://{hostport}/VolumeDriver.List": '
+        rf"read tcp 127.0.0.1:[1-9]\d*->{hostport}: read: connection reset by peer",
+        first.error,
+    ), first.error

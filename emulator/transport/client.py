@@ -9,7 +9,6 @@ Every attempt is written to the journal.  All waiting uses trio's clock.
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import ssl
@@ -18,7 +17,6 @@ from typing import Any, TypeVar
 import attrs
 import trio
 
-from emulator.clock import real_io
 from emulator.errors import (
     PluginCallError,
     PluginDeadlineError,
@@ -40,7 +38,9 @@ from emulator.transport.connection import (
     ConnectionPool,
     RawResponse,
     WireFailure,
+    WriteMark,
 )
+from emulator.transport.faulty import StreamFault
 
 log = logging.getLogger("emulator.plugins")
 
@@ -250,99 +250,41 @@ class PluginClient:
         client = self.client_timeout or None
         bounds = [t for t in (timeout, client) if t is not None]
         deadline = min(bounds) if bounds else self._hang_guard
-        sent = _Sent()
+        mark = WriteMark()
         with trio.move_on_after(deadline if deadline is not None else float("inf")) as scope:
-            if decision is None:
-                return await self._exchange(method, body, sent=sent)
-            return await self._faulty_exchange(method, body, decision, sent)
+            if decision is not None and isinstance(decision.action, Respond):
+                await trio.lowlevel.checkpoint()  # answered instead of the plugin
+                return _synthesized(decision.action)
+            return await self._exchange(method, body, mark, _stream_fault(decision))
         assert scope.cancelled_caught
         if not bounds:
             raise _Hung
         # The request buffer is drained only if the request was being written.
         if client is not None and (timeout is None or client < timeout):
-            raise WireFailure(goerrors.CLIENT_TIMEOUT, phase="head", written=sent.written)
-        raise WireFailure(goerrors.DEADLINE_EXCEEDED, phase="head", written=sent.written)
-
-    async def _faulty_exchange(
-        self, method: str, body: bytes, decision: Decision, sent: _Sent
-    ) -> RawResponse:
-        """One attempt shaped by an injected fault (see ``docs/scenario-format.md``)."""
-        action = decision.action
-        if isinstance(action, Delay):
-            await trio.sleep(decision.delay)
-            return await self._exchange(method, body, sent=sent)
-        if isinstance(action, Respond):
-            await trio.lowlevel.checkpoint()
-            return _synthesized(action)
-        assert isinstance(action, Wire)
-        kind = action.kind
-        if kind == "hang":
-            sent.written = True  # the plugin "got" the request and never answers
-            await trio.sleep_forever()
-        if kind == "reset_before_send":
-            await trio.lowlevel.checkpoint()
-            cause = self._op_text("write", "broken pipe")
-            raise WireFailure(goerrors.CONNECTION_BROKEN + cause, phase="write", written=False)
-        if kind == "drop":
-            await trio.lowlevel.checkpoint()
-            raise WireFailure("EOF", phase="head", written=True)
-        # The plugin gets the request and answers; what comes back is spoiled.
-        response = await self._exchange(method, body, sent=sent, keep_connection=False)
-        if kind == "reset":
-            raise WireFailure(
-                self._op_text("read", goerrors.errno_text(errno.ECONNRESET)),
-                phase="head",
-                written=True,
-            )
-        if kind == "reset_mid_response":
-            raise WireFailure(
-                self._op_text("read", goerrors.errno_text(errno.ECONNRESET)),
-                phase="body",
-                written=True,
-                status=response.status,
-            )
-        if kind == "truncate":
-            raise WireFailure("unexpected EOF", phase="body", written=True, status=response.status)
-        if kind == "garbage":
-            raise WireFailure(
-                goerrors.CONNECTION_BROKEN + 'malformed HTTP response "\\x00GARBAGE\\xff"',
-                phase="head",
-                written=True,
-            )
-        # drip: the answer trickles in at `rate` bytes per second.
-        await trio.sleep(len(response.body) / max(action.rate, 1e-9))
-        return response
-
-    def _op_text(self, op: str, cause: str) -> str:
-        local = "@" if self.target.network == "unix" else "127.0.0.1:0"
-        return goerrors.op_error(op, self.target.network, self.target.dial, f"{op}: {cause}", local)
+            raise WireFailure(goerrors.CLIENT_TIMEOUT, phase="head", written=mark.written)
+        raise WireFailure(goerrors.DEADLINE_EXCEEDED, phase="head", written=mark.written)
 
     async def _exchange(
-        self,
-        method: str,
-        body: bytes,
-        *,
-        sent: _Sent | None = None,
-        keep_connection: bool = True,
+        self, method: str, body: bytes, mark: WriteMark, fault: StreamFault | None
     ) -> RawResponse:
+        """One round trip on a pooled connection; ``fault`` shapes its bytes (see
+        ``emulator.transport.faulty``): the connection's own parser and error paths
+        report what the fault does."""
         conn = await self._pool.acquire()
-        if sent is not None:
-            sent.written = True
         ok = False
         try:
-            # Under a VirtualClock, waiting for an external plugin must not let the
-            # clock jump (a no-op for in-process plugins and other clocks).
-            with real_io(conn.socket):
-                response = await conn.round_trip(
-                    request_path(method).encode(),
-                    request_headers(self.target, len(body)),
-                    body,
-                    body_limit=self._body_limit,
-                )
+            response = await conn.round_trip(
+                request_path(method).encode(),
+                request_headers(self.target, len(body)),
+                body,
+                body_limit=self._body_limit,
+                fault=fault,
+                mark=mark,
+            )
             ok = True
             return response
         finally:
-            if ok and keep_connection:
+            if ok and (fault is None or fault.keeps_connection):
                 await self._pool.release(conn)
             else:
                 await conn.aclose()
@@ -392,13 +334,15 @@ class PluginClient:
         )
 
 
-class _Sent:
-    """Whether an attempt got as far as writing its request (mutable, per attempt)."""
-
-    __slots__ = ("written",)
-
-    def __init__(self) -> None:
-        self.written = False
+def _stream_fault(decision: Decision | None) -> StreamFault | None:
+    """What a delay or wire fault does to the bytes of one round trip."""
+    if decision is None:
+        return None
+    action = decision.action
+    if isinstance(action, Delay):
+        return StreamFault("delay", delay=decision.delay)
+    assert isinstance(action, Wire)
+    return StreamFault(action.kind, rate=action.rate)
 
 
 class _Hung(Exception):

@@ -20,9 +20,11 @@ import attrs
 import h11
 import trio
 
+from emulator.clock import is_in_process_peer, real_io
 from emulator.golang import errors as goerrors
 from emulator.golang.strconv import quote as go_quote
 from emulator.protocol.http import Target
+from emulator.transport.faulty import FaultyStream, StreamFault
 
 #: Go's ``Transport.MaxResponseHeaderBytes`` default (10 MiB).
 MAX_RESPONSE_HEAD = 10 << 20
@@ -58,6 +60,20 @@ class BodyTooLarge(Exception):
         self.status = status
 
 
+class WriteMark:
+    """Set once the request is on its way to the plugin (dockerd drains its request buffer
+    then, so a retry after that re-sends an empty body); per attempt."""
+
+    __slots__ = ("written",)
+
+    def __init__(self) -> None:
+        self.written = False
+
+    def set(self) -> None:
+        """The request is being written."""
+        self.written = True
+
+
 @attrs.frozen
 class RawResponse:
     """A complete plugin answer."""
@@ -77,7 +93,7 @@ class Connection:
         target: Target,
         local: str,
     ) -> None:
-        self._stream = stream
+        self._stream = _RealIOStream(stream, sock)
         self._sock = sock
         self._target = target
         self._local = local
@@ -111,8 +127,24 @@ class Connection:
         body: bytes,
         *,
         body_limit: int,
+        fault: StreamFault | None = None,
+        mark: WriteMark | None = None,
     ) -> RawResponse:
-        """Send one request and read the whole answer."""
+        """Send one request and read the whole answer.
+
+        With ``fault``, the bytes go through a :class:`FaultyStream` for this round trip:
+        what the fault does to them is then parsed, and its failures reported, exactly as
+        a plugin's own would be.  Such a connection is not sound afterwards unless
+        ``fault.keeps_connection``.  ``mark`` is set when the request starts on its way.
+        """
+        mark = mark if mark is not None else WriteMark()
+        stream: trio.abc.Stream = self._stream
+        if fault is not None:
+            stream = FaultyStream(
+                stream, fault, limit=MAX_RESPONSE_HEAD + body_limit, on_write=mark.set
+            )
+        else:
+            mark.set()
         try:
             data = self._h11.send(h11.Request(method=b"POST", target=path, headers=headers))
             if body:
@@ -123,15 +155,15 @@ class Connection:
                 f"net/http: invalid request: {exc}", phase="write", written=False
             ) from None
         try:
-            await self._stream.send_all(data)
+            await stream.send_all(data)
         except (trio.BrokenResourceError, OSError) as exc:
             cause = self._op_error("write", _os_error_of(exc))
             raise WireFailure(
-                goerrors.CONNECTION_BROKEN + cause, phase="write", written=True
+                goerrors.CONNECTION_BROKEN + cause, phase="write", written=mark.written
             ) from None
-        return await self._read_response(body_limit)
+        return await self._read_response(stream, body_limit)
 
-    async def _read_response(self, body_limit: int) -> RawResponse:
+    async def _read_response(self, stream: trio.abc.Stream, body_limit: int) -> RawResponse:
         status: int | None = None
         head: tuple[tuple[bytes, bytes], ...] = ()
         chunks: list[bytes] = []
@@ -151,7 +183,7 @@ class Connection:
                 ) from None
             if event is h11.NEED_DATA:
                 try:
-                    chunk = await self._stream.receive_some(_READ_CHUNK)
+                    chunk = await stream.receive_some(_READ_CHUNK)
                 except (trio.BrokenResourceError, OSError) as exc:
                     cause = self._op_error("read", _os_error_of(exc))
                     raise WireFailure(
@@ -259,17 +291,50 @@ _STATUS_LINE = re.compile(rb"^([^ ]*) ([^ ]*)")
 
 def _malformed_response_text(received: bytes, exc: h11.RemoteProtocolError) -> str:
     """Go's text for an unparsable response head (``net/http`` ``ReadResponse``)."""
-    line = received.split(b"\n", 1)[0].rstrip(b"\r").decode("latin-1")
+    line = received.split(b"\n", 1)[0].rstrip(b"\r")
     prefix = goerrors.CONNECTION_BROKEN
-    if " " not in line:
+    if b" " not in line:
         return prefix + f"malformed HTTP response {go_quote(line)}"
-    proto, _, rest = line.partition(" ")
-    if not re.fullmatch(r"HTTP/\d\.\d", proto):
+    proto, _, rest = line.partition(b" ")
+    if not re.fullmatch(rb"HTTP/\d\.\d", proto):
         return prefix + f"malformed HTTP version {go_quote(proto)}"
-    code = rest.partition(" ")[0]
+    code = rest.partition(b" ")[0]
     if len(code) != 3 or not code.isdigit():
         return prefix + f"malformed HTTP status code {go_quote(code)}"
     return prefix + f"malformed HTTP response: {exc}"
+
+
+class _RealIOStream(trio.abc.Stream):
+    """The connection's own stream, each wait on it marked as real I/O.
+
+    Under a :class:`~emulator.clock.VirtualClock` the clock must not jump while an
+    external plugin works (``real_io``; a no-op for an in-process peer).  Marking each
+    send and receive, rather than the whole round trip, leaves the waits of a
+    :class:`FaultyStream` above it (injected delays, drips) on virtual time.
+    """
+
+    def __init__(self, inner: trio.abc.Stream, sock: trio.socket.SocketType) -> None:
+        self._inner = inner
+        self._external = not is_in_process_peer(sock)  # asked once, not per read
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        if not self._external:
+            await self._inner.send_all(data)
+            return
+        with real_io():
+            await self._inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self._inner.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        if not self._external:
+            return await self._inner.receive_some(max_bytes)
+        with real_io():
+            return await self._inner.receive_some(max_bytes)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
 
 class ConnectionPool:
