@@ -13,9 +13,10 @@ Fixtures:
 
 Markers: ``@pytest.mark.scenario("file.yaml")`` runs a scenario file before the test
 body and fails the test with the failing steps; ``@pytest.mark.faults(...)`` installs
-faults (``faults.add`` keywords, as one mapping per fault or as keywords for one) in the
-test's engine.  Ini ``emulator_tmpdir`` (or env ``EMULATOR_TMPDIR``) is where the short
-temp roots go (default ``/dev/shm``, else ``/tmp``); ``emulator_profile`` picks the dockerd version.
+faults in the test's engine: the fault words of scenario files (docs/faults.md), one mapping
+per fault (nested or flat) or keywords for one, checked at setup.  Ini ``emulator_tmpdir``
+(or env ``EMULATOR_TMPDIR``) is where the short temp roots go (default ``/dev/shm``, else
+``/tmp``); ``emulator_profile`` picks the dockerd version.
 See docs/pytest-plugin.md.
 """
 
@@ -30,9 +31,12 @@ from typing import Any
 
 import pytest
 
+from emulator.faults import Fault
+from emulator.faults.vocabulary import read_fault
 from emulator.testing.sync import PluginEngine, SyncPluginProcess
 from emulator.testing.thread import EngineThread
 from emulator.testing.trio_engine import AsyncPluginEngine, open_plugin_engine
+from emulator.vocabulary.nodes import FaultSpecError
 
 __all__ = [
     "mock_volume_plugin",
@@ -43,7 +47,8 @@ __all__ = [
 
 _MARKERS = (
     "scenario(path): run a scenario file (relative to the test file) as part of the test",
-    "faults(*faults, **one_fault): install faults (faults.add keywords) in the test's engine",
+    "faults(*faults, **one_fault): install faults (the fault words, docs/faults.md) in the "
+    "test's engine",
 )
 
 
@@ -88,13 +93,25 @@ def _engine_scope(fixture_name: str, config: pytest.Config) -> Any:
     return scope
 
 
-def marked_faults(node: pytest.Item) -> list[Mapping[str, Any] | Any]:
-    """The faults that ``@pytest.mark.faults`` markers on ``node`` ask for."""
-    faults: list[Mapping[str, Any] | Any] = []
+def marked_faults(node: pytest.Item) -> list[Fault]:
+    """The faults that ``@pytest.mark.faults`` markers on ``node`` ask for, checked.
+
+    Each positional argument is one fault (a mapping of fault words, or a ``Fault``); the
+    keywords of a marker are one more.  A mistake fails the test at setup with the scenario
+    loader's message, without a traceback.
+    """
+    given: list[Any] = []
     for marker in reversed(list(node.iter_markers("faults"))):
-        faults.extend(marker.args)
+        given.extend(marker.args)
         if marker.kwargs:
-            faults.append(dict(marker.kwargs))
+            given.append(dict(marker.kwargs))
+    faults = []
+    for index, fault in enumerate(given, 1):
+        source = "@pytest.mark.faults" + (f", fault {index}" if len(given) > 1 else "")
+        try:
+            faults.append(read_fault(fault, source=source))
+        except FaultSpecError as error:
+            pytest.fail(str(error), pytrace=False)
     return faults
 
 

@@ -197,7 +197,7 @@ async def test_body_matcher_leaves_other_names_alone(env: Env) -> None:
 async def test_hang_meets_dockerds_deadline(
     env: Env, autojump_clock: trio.testing.MockClock
 ) -> None:
-    env.engine.faults.add(call="VolumeDriver.Get", fault_kind="hang")
+    env.engine.faults.add(call="VolumeDriver.Get", fault="hang")
     start = trio.current_time()
     with pytest.raises(PluginDeadlineError):
         await call(env, "VolumeDriver.Get", {"Name": "x"})
@@ -216,7 +216,7 @@ async def test_connection_faults_are_retried_like_dockerd(
     plugin_sees: int,
     attempts: int,
 ) -> None:
-    env.engine.faults.add(call="VolumeDriver.List", fault_kind=kind)  # type: ignore[arg-type]
+    env.engine.faults.add(call="VolumeDriver.List", fault=kind)  # type: ignore[arg-type]
     with pytest.raises(PluginTransportError):
         await call(env, "VolumeDriver.List", {})
     assert env.engine.journal.count("VolumeDriver.List") == attempts
@@ -226,7 +226,7 @@ async def test_connection_faults_are_retried_like_dockerd(
 async def test_drop_once_shows_the_empty_body_retry(
     env: Env, autojump_clock: trio.testing.MockClock
 ) -> None:
-    env.engine.faults.add(call="VolumeDriver.Get", fault_kind="drop", times=1)
+    env.engine.faults.add(call="VolumeDriver.Get", fault="drop", times=1)
     # The retry carries no body: the mock plugin answers 400 (Go's EOF decode error).
     with pytest.raises(PluginStatusError):
         await call(env, "VolumeDriver.Get", {"Name": "x"})
@@ -239,7 +239,7 @@ async def test_drop_once_shows_the_empty_body_retry(
 
 @pytest.mark.parametrize("kind", ["reset_mid_response", "truncate"])
 async def test_body_faults_are_not_retried(env: Env, kind: str) -> None:
-    env.engine.faults.add(call="VolumeDriver.List", fault_kind=kind)  # type: ignore[arg-type]
+    env.engine.faults.add(call="VolumeDriver.List", fault=kind)  # type: ignore[arg-type]
     with pytest.raises(PluginResponseError):
         await call(env, "VolumeDriver.List", {})
     assert env.engine.journal.count("VolumeDriver.List") == 1
@@ -264,7 +264,9 @@ async def test_window_limits_faults_to_a_time_span(
     env: Env, autojump_clock: trio.testing.MockClock
 ) -> None:
     env.engine.faults.start_clock()
-    env.engine.faults.add(call="VolumeDriver.List", respond={"err": "x"}, window=(10, 20))
+    env.engine.faults.add(
+        call="VolumeDriver.List", respond={"err": "x"}, window={"from": 10, "until": 20}
+    )
     results = []
     for _ in range(4):
         reply = await call(env, "VolumeDriver.List", {})
@@ -287,12 +289,14 @@ def test_add_needs_exactly_one_action() -> None:
     from emulator.faults import FaultSet
 
     faults = FaultSet(1)
-    with pytest.raises(ValueError, match="exactly one action"):
+    # Issue 14.2: the scenario loader's messages (they replace "exactly one action" and
+    # "unknown fault 'boom'").
+    with pytest.raises(ValueError, match="fault has no action: give exactly one of"):
         faults.add(call="X.Y")
-    with pytest.raises(ValueError, match="exactly one action"):
-        faults.add(call="X.Y", delay=1, fault_kind="hang")
-    with pytest.raises(ValueError, match="unknown fault 'boom'"):
-        faults.add(call="X.Y", fault_kind="boom")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"give exactly one \(write two faults"):
+        faults.add(call="X.Y", delay=1, fault="hang")
+    with pytest.raises(ValueError, match=r"'fault' in fault must be one of .*; got 'boom'"):
+        faults.add(call="X.Y", fault="boom")
 
 
 @pytest.mark.parametrize(
@@ -343,7 +347,7 @@ async def test_each_wire_fault_gives_the_transports_own_text(
 ) -> None:
     """What the journal records for each fault (``written``: a retry after it carries the
     body again only when nothing of the request was written, dockerd's drained buffer)."""
-    env.engine.faults.add(call="VolumeDriver.List", fault_kind=kind, times=1)  # type: ignore[arg-type]
+    env.engine.faults.add(call="VolumeDriver.List", fault=kind, times=1)  # type: ignore[arg-type]
     body = {"Probe": 1}
     with contextlib.suppress(PluginResponseError, PluginDeadlineError, PluginTransportError):
         await env.engine.plugins.call(D, "VolumeDriver.List", body)
@@ -438,7 +442,7 @@ async def test_an_injected_reset_reads_like_a_real_one_over_tcp(
         spec.parent.mkdir(parents=True)
         spec.write_text(address)
         async with open_engine(root=short_tmp) as engine:
-            engine.faults.add(call="VolumeDriver.List", fault_kind="reset", times=1)
+            engine.faults.add(call="VolumeDriver.List", fault="reset", times=1)
             assert await engine.plugins.call("tcpv", "VolumeDriver.List", {}) == {"Volumes": []}
             first = engine.journal.calls("VolumeDriver.List")[0]
         nursery.cancel_scope.cancel()

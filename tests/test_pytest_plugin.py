@@ -74,7 +74,7 @@ def test_sync_fixture_drives_a_plugin_and_is_reset_between_tests(inner: pytest.P
         def test_first(plugin_engine, mock_volume_plugin):
             plugin_engine.volumes.create("v1", driver="mockvol", opts={"size": "1G"})
             plugin_engine.containers.run(volumes=["v1:/data"], name="c1", detach=True)
-            plugin_engine.faults.add(call="VolumeDriver.Remove", fault_kind="reset")
+            plugin_engine.faults.add(call="VolumeDriver.Remove", fault="reset")
             plugin_engine.assert_called("Mount", Name="v1", plugin="mockvol")
             plugin_engine.assert_called_once("VolumeDriver.Create", Opts={"size": "1G"})
             plugin_engine.assert_calls(["Plugin.Activate", "Create", "Mount"])
@@ -185,7 +185,7 @@ def test_faults_marker(inner: pytest.Pytester) -> None:
             plugin_engine.assert_called("Create", fault=lambda f: f is not None, status=500)
 
         @pytest.mark.faults({"call": "VolumeDriver.Get", "nth": 1, "delay": 0.01},
-                            {"call": "VolumeDriver.Remove", "fault_kind": "reset"})
+                            {"call": "VolumeDriver.Remove", "fault": "reset"})
         def test_two_faults(plugin_engine):
             assert len(plugin_engine.engine.faults.faults) == 2
 
@@ -282,7 +282,7 @@ def test_async_fixture_with_pytest_trio(inner: pytest.Pytester) -> None:
         import pytest
 
         @pytest.mark.trio
-        @pytest.mark.faults(call="VolumeDriver.Remove", fault_kind="reset")
+        @pytest.mark.faults(call="VolumeDriver.Remove", fault="reset")
         async def test_async(plugin_engine_async):
             eng = plugin_engine_async
             await eng.mock_volume_plugin("m")

@@ -1,7 +1,7 @@
 """The emulator's own control API under ``/emulator/`` (never part of dockerd's answers).
 
-``GET/DELETE /emulator/journal``, ``GET/POST/DELETE /emulator/faults`` (scenario fault
-vocabulary, JSON or YAML), ``POST /emulator/reset`` and ``GET /emulator/plugins`` (the
+``GET/DELETE /emulator/journal``, ``GET/POST/DELETE /emulator/faults`` (the fault
+words of docs/faults.md, JSON or YAML), ``POST /emulator/reset`` and ``GET /emulator/plugins`` (the
 v1 plugins and their activation, as ``plugin-emulator plugins ls`` shows them).
 """
 
@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
 from quart import Blueprint, Response, request
 
 from emulator.api.http import ApiError, empty, json_response
 from emulator.api.routes_system import state
+from emulator.faults.vocabulary import read_fault_text
 from emulator.journal import JournalEntry
-from emulator.scenario.loader import ScenarioError, load_scenario_text
+from emulator.vocabulary.nodes import ScenarioError
 
 bp = Blueprint("control", __name__, url_prefix="/emulator")
 
@@ -87,22 +87,17 @@ async def faults() -> Response:
 
 @bp.post("/faults")
 async def faults_add() -> Response:
-    """Add faults: one mapping or a list, exactly as under a scenario's ``faults:`` key."""
+    """Add faults: one fault's words or a list of them (YAML or JSON), as under a
+    scenario's ``faults:`` key, nested or flat (docs/faults.md).  A mistake is a 400 with
+    the scenario loader's message and its position in the body."""
     data: bytes = await request.get_data(as_text=False)  # type: ignore[assignment]
-    text = data.decode("utf-8", errors="replace")
     try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ApiError(f"invalid fault: {exc}") from None
-    items = value if isinstance(value, list) else [value]
-    document = {"version": 1, "name": "control API", "faults": items, "steps": [{"sleep": 0}]}
-    try:
-        scenario = load_scenario_text(yaml.safe_dump(document), filename="<request>")
+        faults = read_fault_text(data, filename="<request>")
     except ScenarioError as exc:
         raise ApiError(f"invalid fault: {exc}") from None
-    for fault in scenario.faults:
+    for fault in faults:
         state().engine.faults.add(fault)
-    return json_response({"added": [f.describe() for f in scenario.faults]}, 201)
+    return json_response({"added": [f.describe() for f in faults]}, 201)
 
 
 @bp.delete("/faults")

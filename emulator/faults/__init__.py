@@ -1,4 +1,4 @@
-"""Fault injection at the daemon→plugin edge: ``engine.faults``.
+"""Fault injection at the daemon→plugin edge: ``engine.faults`` (the words: docs/faults.md).
 
 Faults are checked for every HTTP attempt the engine makes to a plugin, in the order
 they were added; the first that fires decides the attempt.  Counting (``nth``,
@@ -29,6 +29,7 @@ from emulator.faults.model import (
     Wire,
 )
 from emulator.faults.selection import FaultState, delay_seconds, selects
+from emulator.faults.vocabulary import fault_from_call
 from emulator.matching import decode_body
 
 __all__ = [
@@ -87,67 +88,24 @@ class FaultSet:
         """Windows are measured from now (the scenario's start)."""
         self._origin = trio.current_time()
 
-    def add(
-        self,
-        fault: Fault | None = None,
-        *,
-        plugin: str | None = None,
-        call: str | None = None,
-        body: Mapping[str, Any] | None = None,
-        nth: int | None = None,
-        first: int | None = None,
-        after: int | None = None,
-        times: int | None = None,
-        probability: float | None = None,
-        window: tuple[float, float | None] | None = None,
-        delay: float | Delay | None = None,
-        respond: Respond | Mapping[str, Any] | None = None,
-        fault_kind: FaultKind | None = None,
-        name: str = "",
-    ) -> Fault:
-        """Add a fault: a ready :class:`Fault`, or the same vocabulary as scenario files.
+    def add(self, fault: Fault | Mapping[str, Any] | None = None, /, **words: Any) -> Fault:
+        """Add a fault, in the fault words of scenario files (docs/faults.md).
 
-        ``engine.faults.add(call="VolumeDriver.Mount", nth=1, delay=150)``;
-        ``engine.faults.add(plugin="p", call="VolumeDriver.Get", respond={"status": 500,
-        "body": '{"Err":"down"}'})``; ``engine.faults.add(call="VolumeDriver.*",
-        fault_kind="reset", probability=0.3)``.  Exactly one action is required.
+        Give one mapping or keywords, nested or flat, or a ready :class:`Fault`::
+
+            engine.faults.add(call="VolumeDriver.Mount", nth=1, delay=150)
+            engine.faults.add(match={"plugin": "p", "call": "VolumeDriver.Get"},
+                              respond={"status": 500, "body": '{"Err":"down"}'})
+            engine.faults.add({"match": {"call": "VolumeDriver.*"}, "fault": "reset",
+                               "probability": 0.3})
+
+        The words are checked before anything is added: a mistake raises
+        :class:`~emulator.vocabulary.nodes.FaultSpecError` (a ``ValueError``) with the
+        scenario loader's message (what is wrong, where, the nearest valid word).
         """
-        if fault is None:
-            actions = [a for a in (delay, respond, fault_kind) if a is not None]
-            if len(actions) != 1:
-                raise ValueError(
-                    "a fault needs exactly one action: delay=, respond= or fault_kind="
-                )
-            action: Action
-            if isinstance(delay, Delay):
-                action = delay
-            elif delay is not None:
-                action = Delay(seconds=float(delay))
-            elif isinstance(respond, Respond):
-                action = respond
-            elif respond is not None:
-                action = Respond(**dict(respond))
-            else:
-                assert fault_kind is not None
-                if fault_kind not in FAULT_KINDS:
-                    raise ValueError(
-                        f"unknown fault {fault_kind!r}: choose one of {', '.join(FAULT_KINDS)}"
-                    )
-                action = Wire(kind=fault_kind)
-            match = Match(
-                plugin=plugin,
-                call=call,
-                body=body,
-                nth=nth,
-                first=first,
-                after=after,
-                times=times,
-                probability=probability,
-                window=Window(*window) if window is not None else None,
-            )
-            fault = Fault(match=match, action=action, name=name)
-        self._states.append(FaultState(fault))
-        return fault
+        checked = fault_from_call(fault, words, source="engine.faults.add()")
+        self._states.append(FaultState(checked))
+        return checked
 
     def clear(self) -> None:
         """Remove every fault (what fired is kept)."""

@@ -149,6 +149,16 @@ PLUGIN = Shape(
     what="plugin",
     define="plugin",
     description="A plugin: exactly one of builtin, command, address.",
+    order=(
+        "name",
+        "builtin",
+        "command",
+        "address",
+        "appear_after",
+        "env",
+        "startup_timeout",
+        "scope",
+    ),
     items=(
         Field(
             "name",

@@ -18,13 +18,15 @@ from typing import Any
 
 from emulator.engine.core import Engine
 from emulator.engine.processes import PluginProcess
+from emulator.faults import Fault, FaultSet
+from emulator.faults.vocabulary import fault_from_call
 from emulator.journal import JournalEntry
 from emulator.matching import CallSpec
 from emulator.mocks.volume import MockVolumePlugin
 from emulator.testing.assertions import JournalAssertions, not_found_message
 from emulator.testing.thread import EngineThread, TaskScope
 
-__all__ = ["Blocking", "PluginEngine", "SyncPluginProcess"]
+__all__ = ["Blocking", "BlockingFaults", "PluginEngine", "SyncPluginProcess"]
 
 LOG = logging.getLogger("emulator.testing")
 _POLL = 0.002
@@ -51,6 +53,18 @@ class Blocking:
 
     def __repr__(self) -> str:
         return f"<Blocking {self._target()!r}>"
+
+
+class BlockingFaults(Blocking):
+    """``plugin_engine.faults``: the fault words are checked in the caller's thread, so a
+    mistake is a plain :class:`~emulator.vocabulary.nodes.FaultSpecError` at the call."""
+
+    def add(self, fault: Fault | Mapping[str, Any] | None = None, /, **words: Any) -> Fault:
+        """``engine.faults.add`` (docs/faults.md), from sync code."""
+        checked = fault_from_call(fault, words, source="plugin_engine.faults.add()")
+        faults = self._target()
+        assert isinstance(faults, FaultSet)
+        return self._thread.run_sync(faults.add, checked)
 
 
 class SyncPluginProcess:
@@ -110,7 +124,7 @@ class PluginEngine(JournalAssertions):
         self.volumes = Blocking(thread, lambda: self.engine.volumes)
         self.containers = Blocking(thread, lambda: self.engine.containers)
         self.plugins = Blocking(thread, lambda: self.engine.plugins)
-        self.faults = Blocking(thread, lambda: self.engine.faults)
+        self.faults = BlockingFaults(thread, lambda: self.engine.faults)
 
     def __repr__(self) -> str:
         return f"<PluginEngine root={str(self.root)!r}>"
@@ -181,13 +195,10 @@ class PluginEngine(JournalAssertions):
                 )
             time.sleep(_POLL)
 
-    def add_faults(self, faults: Sequence[Mapping[str, Any] | Any]) -> None:
-        """Add faults: mappings of ``faults.add`` keywords, or ready ``Fault`` objects."""
+    def add_faults(self, faults: Sequence[Mapping[str, Any] | Fault]) -> None:
+        """Add faults: mappings of fault words (docs/faults.md), or ready ``Fault`` objects."""
         for fault in faults:
-            if isinstance(fault, Mapping):
-                self.faults.add(**fault)
-            else:
-                self.faults.add(fault)
+            self.faults.add(fault)
 
     # -- per-test tasks ----------------------------------------------------------------
 

@@ -19,6 +19,7 @@ import trio
 
 from emulator.engine.core import Engine, open_engine
 from emulator.engine.processes import PluginProcess
+from emulator.faults import Fault
 from emulator.journal import JournalEntry
 from emulator.matching import CallSpec
 from emulator.mocks.volume import MockVolumePlugin
@@ -110,13 +111,10 @@ class AsyncPluginEngine(JournalAssertions):
         await self._nursery.start(plugin.serve, f"unix:{self.socket_path(name)}")
         return plugin
 
-    def add_faults(self, faults: Sequence[Mapping[str, Any] | Any]) -> None:
-        """Add faults: mappings of ``faults.add`` keywords, or ready ``Fault`` objects."""
+    def add_faults(self, faults: Sequence[Mapping[str, Any] | Fault]) -> None:
+        """Add faults: mappings of fault words (docs/faults.md), or ready ``Fault`` objects."""
         for fault in faults:
-            if isinstance(fault, Mapping):
-                self.engine.faults.add(**fault)
-            else:
-                self.engine.faults.add(fault)
+            self.engine.faults.add(fault)
 
 
 @asynccontextmanager

@@ -1,16 +1,20 @@
-"""Documents as YAML nodes that keep their positions.
+"""Documents as YAML nodes that keep their positions, from YAML text or from Python values.
 
-Scenario files are read as a tree of PyYAML nodes (safe loading only: no Python objects,
-no custom tags), checked by :class:`emulator.vocabulary.reader.Reader`.  A mistake becomes
-one :class:`ScenarioError` naming where it is: ``FILE:LINE:COLUMN``.
+Scenario files, the control API's fault bodies and the fault words given from Python
+(``engine.faults.add(...)``, ``@pytest.mark.faults(...)``) are all read the same way: as a
+tree of PyYAML nodes (safe loading only: no Python objects, no custom tags), checked by
+:class:`emulator.vocabulary.reader.Reader`.  A mistake becomes one :class:`ScenarioError`
+naming where it is: ``FILE:LINE:COLUMN`` for text, the call that gave it for Python values.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Collection
+import math
+from collections.abc import Collection, Mapping
 from typing import Any, Final
 
+import attrs
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
@@ -20,11 +24,13 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_NODES",
     "TOO_DEEP",
+    "FaultSpecError",
     "ScenarioError",
     "compose",
     "decode_text",
     "describe",
     "float_value",
+    "from_python",
     "int_value",
     "kind_of",
     "line_of",
@@ -60,6 +66,28 @@ class ScenarioError(EmulatorError):
         self.path = path
         self.line = line
         self.column = column
+
+
+class FaultSpecError(ScenarioError, ValueError):
+    """Fault words given from Python that cannot be used.
+
+    ``str()`` is ``SOURCE: what is wrong``, where ``source`` names the call that gave them
+    (``engine.faults.add()``, ``@pytest.mark.faults``); ``line`` and ``column`` are 0.
+    """
+
+    def __init__(self, message: str, *, source: str) -> None:
+        super().__init__(message, path=source, line=0, column=0)
+        self.text = f"{source}: {message}"
+        self.args = (self.text,)
+
+
+@attrs.frozen
+class PythonMark:
+    """Where a node made from a Python value came from (in place of a YAML ``Mark``)."""
+
+    source: str
+    line: int = -1
+    column: int = -1
 
 
 # -- YAML text -> nodes ---------------------------------------------------------------
@@ -153,6 +181,43 @@ def _line_column(text: str, index: int) -> tuple[int, int]:
             line, start = line + 1, i + 1
         i += 1
     return line, index - start + 1
+
+
+# -- Python values -> nodes -------------------------------------------------------------
+
+
+def from_python(value: object, source: str) -> Node:
+    """A node tree for plain Python data (mappings with string keys, lists, tuples, str,
+    int, float, bool, None); every node's mark is ``source``.  Anything else is a
+    :class:`FaultSpecError` saying so."""
+    mark: Any = PythonMark(source)
+    if isinstance(value, Mapping):
+        pairs = []
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise FaultSpecError(
+                    f"a key must be a string, got {key!r} ({type(key).__name__})", source=source
+                )
+            pairs.append((ScalarNode(STR, key, mark, mark), from_python(item, source)))
+        return MappingNode(MAP, pairs, mark, mark)
+    if isinstance(value, list | tuple):
+        return SequenceNode(SEQ, [from_python(item, source) for item in value], mark, mark)
+    if value is None:
+        return ScalarNode(NULL, "null", mark, mark)
+    if isinstance(value, bool):
+        return ScalarNode(BOOL, "true" if value else "false", mark, mark)
+    if isinstance(value, int):
+        return ScalarNode(INT, str(value), mark, mark)
+    if isinstance(value, float):
+        text = ".nan" if math.isnan(value) else repr(value).replace("inf", ".inf")
+        return ScalarNode(FLOAT, text, mark, mark)
+    if isinstance(value, str):
+        return ScalarNode(STR, value, mark, mark)
+    raise FaultSpecError(
+        f"{value!r} is not data the fault words take ({type(value).__name__}): use "
+        "strings, numbers, booleans, None, lists and dicts",
+        source=source,
+    )
 
 
 # -- looking at nodes -----------------------------------------------------------------

@@ -26,6 +26,8 @@ from emulator.vocabulary.nodes import (
     SEQ,
     TAG,
     TOO_DEEP,
+    FaultSpecError,
+    PythonMark,
     ScenarioError,
     describe,
     float_value,
@@ -125,6 +127,8 @@ class Reader:
     def fail(self, node: Node, message: str) -> NoReturn:
         """Stop with ``message`` at ``node``'s position."""
         mark = node.start_mark
+        if isinstance(mark, PythonMark):
+            raise FaultSpecError(message, source=mark.source)
         raise ScenarioError(message, path=self.filename, line=mark.line + 1, column=mark.column + 1)
 
     # -- the node graph ---------------------------------------------------------------

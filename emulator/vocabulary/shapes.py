@@ -178,7 +178,8 @@ class Shape(Kind):
 
     ``what`` names it in errors (``unknown key 'x' in WHAT``); ``label``, if given, in
     "must be a mapping"; ``build`` makes the result from the values read (and may check
-    what JSON Schema cannot say); ``define`` makes it a shared ``$defs`` entry.
+    what JSON Schema cannot say); ``define`` makes it a shared ``$defs`` entry; ``order``,
+    if given, is the order messages and the schema list the keys in (else the items').
     """
 
     what: str
@@ -187,6 +188,7 @@ class Shape(Kind):
     label: str | None = None
     description: str = ""
     define: str | None = None
+    order: tuple[str, ...] = ()
 
     @property
     def fields(self) -> tuple[Field, ...]:
@@ -201,9 +203,13 @@ class Shape(Kind):
     @property
     def keys(self) -> tuple[str, ...]:
         """The keys it takes (its fields', then the inlined shapes')."""
-        return tuple(f.key for f in self.fields) + tuple(
+        keys = tuple(f.key for f in self.fields) + tuple(
             key for inline in self.inlined for key in inline.shape.keys
         )
+        if self.order:
+            assert sorted(self.order) == sorted(keys), self.what
+            return self.order
+        return keys
 
     def field(self, key: str) -> Field:
         """The field of ``key``."""
@@ -247,11 +253,12 @@ class Shape(Kind):
 
     def object_schema(self, ctx: SchemaContext) -> dict[str, Any]:
         """The mapping's schema, inline."""
-        properties = {f.key: f.schema(ctx) for f in self.fields}
+        fields = {f.key: f for f in self.fields}
         rules = [item for item in self.items if isinstance(item, Rule)]
         for inline in self.inlined:
-            properties.update({f.key: f.schema(ctx) for f in inline.shape.fields})
+            fields.update({f.key: f for f in inline.shape.fields})
             rules += [item for item in inline.shape.items if isinstance(item, Rule)]
+        properties = {key: fields[key].schema(ctx) for key in self.keys}
         result: dict[str, Any] = {
             "type": "object",
             "properties": properties,
