@@ -148,101 +148,99 @@ class PluginClient:
         answer; raises :class:`PluginStatusError` for any other status,
         :class:`PluginTransportError` when no answer came within the retry budget.
         """
-        journal = self._journal
-        call_id = journal.new_call_id()
+        call_id = self._journal.new_call_id()
         start = trio.current_time()
-        retries = 0
         payload = body
-        url = self.target.url(method)
+        number = 1
         while True:
-            attempt = retries + 1
-            t0 = trio.current_time()
             decision = self._faults.decide(self.plugin, method, payload) if self._faults else None
-            fault = decision.describe() if decision else None
+            attempt = AttemptRecord(
+                call_id,
+                number,
+                method,
+                trio.current_time(),
+                decision.describe() if decision else None,
+            )
             try:
                 response = await self._attempt(method, payload, timeout, decision)
             except WireFailure as failure:
+                error = self._failure_error(
+                    method, self.target.url(method), failure, attempts=number
+                )
+                self._record(attempt, payload, failure.status, None, str(error))
                 if failure.written and self.profile.retry_resends_empty_body:
-                    # dockerd reuses one drained bytes.Buffer for every attempt.
-                    sent, payload = payload, b""
-                else:
-                    sent = payload
-                error = self._failure_error(method, url, failure, attempts=attempt)
-                self._record(
-                    call_id,
-                    attempt,
-                    method,
-                    t0,
-                    sent,
-                    failure.status,
-                    None,
-                    str(error),
-                    fault=fault,
-                )
-                if isinstance(error, PluginTransportError) and retry:
-                    delay = backoff(retries, self.profile.retry_budget)
-                    if not should_give_up(
-                        trio.current_time() - start, delay, self.profile.retry_budget
-                    ):
-                        retries += 1
-                        log.warning(
-                            "Unable to connect to plugin: %s%s: %s, retrying in %s",
-                            self.target.host_header,
-                            request_path(method),
-                            error,
-                            go_duration(delay),
-                        )
-                        await trio.sleep(delay)
-                        continue
-                raise error from None
+                    payload = b""  # dockerd reuses one drained bytes.Buffer for every attempt
+                delay = self._retry_delay(error, number - 1, start) if retry else None
+                if delay is None:
+                    raise error from None
+                number += 1
+                await trio.sleep(delay)
+                continue
             except BodyTooLarge as exc:
-                text = f"{method}: {exc}"
-                self._record(
-                    call_id, attempt, method, t0, payload, exc.status, None, text, fault=fault
-                )
-                raise PluginResponseError(
-                    text,
-                    plugin=self.plugin,
-                    method=method,
-                    attempts=attempt,
-                    hint="dockerd reads any size: raise open_engine(body_limit=...) if real",
-                ) from None
+                raise self._too_large(attempt, payload, exc) from None
             except _Hung:
-                text = (
-                    f"{method}: no answer from plugin {self.plugin} within "
-                    f"{go_duration(self._hang_guard or 0)}"
-                )
-                self._record(call_id, attempt, method, t0, payload, None, None, text, fault=fault)
-                raise PluginHangError(
-                    text,
-                    plugin=self.plugin,
-                    method=method,
-                    attempts=attempt,
-                    hint=(
-                        "dockerd sets no deadline on this call and would wait forever; the "
-                        "emulator's hang guard stopped it (open_engine(hang_guard=...))"
-                    ),
-                ) from None
-            if response.status != 200:
-                detail = _status_detail(response.body)
-                self._record(
-                    call_id,
-                    attempt,
-                    method,
-                    t0,
-                    payload,
-                    response.status,
-                    response.body,
-                    None,
-                    fault=fault,
-                )
-                raise PluginStatusError(
-                    plugin=self.plugin, method=method, status=response.status, detail=detail
-                )
-            self._record(
-                call_id, attempt, method, t0, payload, 200, response.body, None, fault=fault
+                raise self._hung(attempt, payload) from None
+            return self._answered(attempt, payload, response)
+
+    def _retry_delay(self, error: PluginCallError, retries: int, start: float) -> float | None:
+        """How long to wait before retrying after ``error``, or None to give up (dockerd's
+        ``backoff`` and ``abort``: only connection errors are retried, within the budget)."""
+        if not isinstance(error, PluginTransportError):
+            return None
+        delay = backoff(retries, self.profile.retry_budget)
+        if should_give_up(trio.current_time() - start, delay, self.profile.retry_budget):
+            return None
+        log.warning(
+            "Unable to connect to plugin: %s%s: %s, retrying in %s",
+            self.target.host_header,
+            request_path(error.method),
+            error,
+            go_duration(delay),
+        )
+        return delay
+
+    def _answered(
+        self, attempt: AttemptRecord, payload: bytes, response: RawResponse
+    ) -> RawResponse:
+        """Record an HTTP answer; a status other than 200 is dockerd's error."""
+        if response.status != 200:
+            detail = _status_detail(response.body)
+            self._record(attempt, payload, response.status, response.body, None)
+            raise PluginStatusError(
+                plugin=self.plugin, method=attempt.method, status=response.status, detail=detail
             )
-            return response
+        self._record(attempt, payload, 200, response.body, None)
+        return response
+
+    def _too_large(
+        self, attempt: AttemptRecord, payload: bytes, exc: BodyTooLarge
+    ) -> PluginResponseError:
+        text = f"{attempt.method}: {exc}"
+        self._record(attempt, payload, exc.status, None, text)
+        return PluginResponseError(
+            text,
+            plugin=self.plugin,
+            method=attempt.method,
+            attempts=attempt.number,
+            hint="dockerd reads any size: raise open_engine(body_limit=...) if real",
+        )
+
+    def _hung(self, attempt: AttemptRecord, payload: bytes) -> PluginHangError:
+        text = (
+            f"{attempt.method}: no answer from plugin {self.plugin} within "
+            f"{go_duration(self._hang_guard or 0)}"
+        )
+        self._record(attempt, payload, None, None, text)
+        return PluginHangError(
+            text,
+            plugin=self.plugin,
+            method=attempt.method,
+            attempts=attempt.number,
+            hint=(
+                "dockerd sets no deadline on this call and would wait forever; the "
+                "emulator's hang guard stopped it (open_engine(hang_guard=...))"
+            ),
+        )
 
     async def _attempt(
         self, method: str, body: bytes, timeout: float | None, decision: Decision | None
@@ -308,30 +306,39 @@ class PluginClient:
 
     def _record(
         self,
-        call_id: int,
-        attempt: int,
-        method: str,
-        t0: float,
+        attempt: AttemptRecord,
         request_body: bytes,
         status: int | None,
         response_body: bytes | None,
         error: str | None,
-        fault: str | None = None,
     ) -> None:
         self._journal.record(
-            call_id=call_id,
-            attempt=attempt,
+            call_id=attempt.call_id,
+            attempt=attempt.number,
             plugin=self.plugin,
-            method=method,
+            method=attempt.method,
             address=self.target.address,
-            started=t0,
-            duration=trio.current_time() - t0,
+            started=attempt.started,
+            duration=trio.current_time() - attempt.started,
             request_body=request_body,
             status=status,
             response_body=response_body,
             error=error,
-            fault=fault,
+            fault=attempt.fault,
         )
+
+
+@attrs.frozen
+class AttemptRecord:
+    """One HTTP attempt of a call, as the journal will record it."""
+
+    call_id: int
+    number: int
+    """1 for the first attempt, 2 … for retries."""
+    method: str
+    started: float
+    fault: str | None
+    """The injected fault that shapes it, described."""
 
 
 def _stream_fault(decision: Decision | None) -> StreamFault | None:
