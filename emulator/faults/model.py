@@ -6,6 +6,7 @@ Scenario files and ``engine.faults.add(...)`` both build these classes; see
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -21,16 +22,7 @@ FaultKind = Literal[
     "drip",
     "drop",
 ]
-FAULT_KINDS: tuple[str, ...] = (
-    "hang",
-    "reset",
-    "reset_before_send",
-    "reset_mid_response",
-    "truncate",
-    "garbage",
-    "drip",
-    "drop",
-)
+FAULT_KINDS: tuple[str, ...] = typing.get_args(FaultKind)
 
 
 @attrs.frozen

@@ -24,19 +24,11 @@ import attrs
 import h11
 import trio
 
+from emulator.faults.model import FaultKind
+
 __all__ = ["GARBAGE", "FaultyStream", "StreamFault"]
 
-StreamFaultKind = Literal[
-    "delay",
-    "hang",
-    "reset",
-    "reset_before_send",
-    "reset_mid_response",
-    "truncate",
-    "garbage",
-    "drip",
-    "drop",
-]
+StreamFaultKind = Literal["delay"] | FaultKind
 
 #: What ``fault: garbage`` answers with: bytes that are no HTTP status line.
 GARBAGE: Final = b"\x00GARBAGE\xff\r\n\r\n"

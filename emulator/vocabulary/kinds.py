@@ -115,6 +115,16 @@ class Bool(Kind):
         return {"type": "boolean"}
 
 
+def _bounded(kind: str, minimum: float | None, maximum: float | None) -> dict[str, Any]:
+    """A JSON Schema number type with its bounds."""
+    result: dict[str, Any] = {"type": kind}
+    if minimum is not None:
+        result["minimum"] = minimum
+    if maximum is not None:
+        result["maximum"] = maximum
+    return result
+
+
 @attrs.frozen
 class Int(Kind):
     """A whole number within bounds."""
@@ -126,12 +136,7 @@ class Int(Kind):
         return r.integer(node, label, minimum=self.minimum, maximum=self.maximum)
 
     def schema(self, ctx: SchemaContext) -> dict[str, Any]:
-        result: dict[str, Any] = {"type": "integer"}
-        if self.minimum is not None:
-            result["minimum"] = self.minimum
-        if self.maximum is not None:
-            result["maximum"] = self.maximum
-        return result
+        return _bounded("integer", self.minimum, self.maximum)
 
 
 @attrs.frozen
@@ -145,12 +150,7 @@ class Num(Kind):
         return r.number(node, label, minimum=self.minimum, maximum=self.maximum)
 
     def schema(self, ctx: SchemaContext) -> dict[str, Any]:
-        result: dict[str, Any] = {"type": "number"}
-        if self.minimum is not None:
-            result["minimum"] = self.minimum
-        if self.maximum is not None:
-            result["maximum"] = self.maximum
-        return result
+        return _bounded("number", self.minimum, self.maximum)
 
 
 @attrs.frozen

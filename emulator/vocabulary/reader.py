@@ -112,6 +112,15 @@ def whole_number(node: Node) -> int | None:
     return None
 
 
+def _wanted(noun: str, unbounded: str, minimum: float | None, maximum: float | None) -> str:
+    """What a bounded number must be, in words: ``an integer from 1 to 5`` …"""
+    if minimum is not None and maximum is not None:
+        return f"{noun} from {minimum:g} to {maximum:g}"
+    if minimum is not None:
+        return f"{noun} of at least {minimum:g}"
+    return unbounded
+
+
 class Reader:
     """Reads nodes of one document; every problem is a :class:`ScenarioError`.
 
@@ -302,12 +311,7 @@ class Reader:
             or (minimum is not None and value < minimum)
             or (maximum is not None and value > maximum)
         ):
-            if minimum is not None and maximum is not None:
-                wanted = f"an integer from {minimum} to {maximum}"
-            elif minimum is not None:
-                wanted = f"an integer of at least {minimum}"
-            else:
-                wanted = "an integer"
+            wanted = _wanted("an integer", "an integer", minimum, maximum)
             self.fail(node, f"{label} must be {wanted}, got {describe(node)}")
         return value
 
@@ -323,12 +327,7 @@ class Reader:
         low = float("-inf") if minimum is None else minimum
         high = float("inf") if maximum is None else maximum
         if not (low <= value <= high) or value in (float("inf"), float("-inf")):
-            if minimum is not None and maximum is not None:
-                wanted = f"a number from {minimum:g} to {maximum:g}"
-            elif minimum is not None:
-                wanted = f"a number of at least {minimum:g}"
-            else:
-                wanted = "a finite number"
+            wanted = _wanted("a number", "a finite number", minimum, maximum)
             self.fail(node, f"{label} must be {wanted}, got {describe(node)}")
         return value
 

@@ -26,6 +26,7 @@ from emulator.golang.json.values import (
     pairs,
     parse_int,
 )
+from emulator.golang.strconv import quote
 
 __all__ = ["decode", "decode_stream", "scanner_decode", "unmarshal"]
 
@@ -65,30 +66,14 @@ def _per_byte_replace(error: UnicodeError) -> tuple[str, int]:
 codecs.register_error("gojson.per-byte-replace", _per_byte_replace)
 
 
-_GO_CHAR_ESCAPES: Final = {
-    0x27: "\\'",
-    0x22: '"',
-    0x5C: "\\\\",
-    0x07: "\\a",
-    0x08: "\\b",
-    0x0C: "\\f",
-    0x0A: "\\n",
-    0x0D: "\\r",
-    0x09: "\\t",
-    0x0B: "\\v",
-}
-
-
 def _quote_char(byte: int) -> str:
-    """Go's ``quoteChar``: a byte as it appears in ``invalid character ...``."""
-    escaped = _GO_CHAR_ESCAPES.get(byte)
-    if escaped is not None:
-        return f"'{escaped}'"
-    if byte < 0x20 or byte == 0x7F:
-        return f"'\\x{byte:02x}'"
-    if byte < 0x7F or (byte >= 0xA1 and byte != 0xAD):  # strconv.IsPrint on Latin-1
-        return f"'{chr(byte)}'"
-    return f"'\\u{byte:04x}'"
+    """Go's ``quoteChar``: a byte as it appears in ``invalid character ...`` (the byte as a
+    rune, quoted by ``strconv.Quote`` between single quotes; ``'`` and ``"`` as they are)."""
+    if byte == ord("'"):
+        return "'\\''"
+    if byte == ord('"'):
+        return "'\"'"
+    return "'" + quote(chr(byte))[1:-1] + "'"
 
 
 def _syntax(byte: int, context: str) -> GoJSONError:
