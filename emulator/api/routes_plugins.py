@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import shutil
-import tarfile
 import tempfile
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from quart import Blueprint, Response, request
 from emulator.api.http import ApiError, bool_value, empty, filters, read_json
 from emulator.api.routes_system import state
 from emulator.golang import json as gojson
+from emulator.managed.unpack import UnpackError, unpack_tar
 from emulator.protocol import engine_api as api
 
 bp = Blueprint("plugins", __name__)
@@ -100,10 +100,9 @@ async def plugin_create() -> Response:
 def _extract(data: bytes, dest: Path) -> None:
     """dockerd reads the body with ``tar.NewReader``: a gzipped body is not a tar."""
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
-            tar.extractall(dest, filter="tar")
-    except tarfile.TarError:
-        raise ApiError("archive/tar: invalid tar header", 500) from None
+        unpack_tar(io.BytesIO(data), dest)
+    except UnpackError as exc:
+        raise ApiError(str(exc), 500) from None
 
 
 @bp.post("/plugins/pull")
