@@ -1,8 +1,10 @@
 """``/plugins``: managed (v2) plugins as dockerd answers for them (``engine.managed_plugins``).
 
 v1 plugins never appear here (dockerd lists managed plugins only); the control API's
-``GET /emulator/plugins`` shows them.  ``plugin install``/``push``/``upgrade`` need a
-registry and answer 501 (``not implemented``) here.
+``GET /emulator/plugins`` shows them.  ``privileges``, ``pull``, ``push`` and
+``upgrade`` talk to registries (moby v28.5.2 ``api/server/router/plugin/plugin_routes.go``:
+``X-Registry-Auth`` and ``X-Meta-*`` headers, ``parseRemoteRef``, ``getName``, the
+``Docker-Plugin-Name`` header, a JSON progress stream).
 """
 
 from __future__ import annotations
@@ -10,16 +12,23 @@ from __future__ import annotations
 import io
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import trio
 from quart import Blueprint, Response, request
 
 from emulator.api.http import ApiError, bool_value, empty, filters, read_json
+from emulator.api.progress import progress_response
 from emulator.api.routes_system import state
-from emulator.golang import json as gojson
+from emulator.engine.managed_remote import RemoteOptions
 from emulator.managed.unpack import UnpackError, unpack_tar
 from emulator.protocol import engine_api as api
+from emulator.golang import json as gojson
+from emulator.protocol import jsonmessage as jm
+from emulator.protocol import plugin_config as pc
+from emulator.protocol.reference import ReferenceError, local_name, parse_remote_ref
+from emulator.protocol.registry_auth import decode_auth_header
 
 bp = Blueprint("plugins", __name__)
 
@@ -39,11 +48,89 @@ async def plugin_inspect(name: str) -> Response:
     return _go_json(state().engine.managed_plugins.inspect(name))
 
 
+def _remote_options() -> RemoteOptions:
+    """``parseHeaders``: ``X-Meta-*`` headers and the decoded ``X-Registry-Auth``."""
+    meta = tuple((k, v) for k, v in request.headers.items() if k.lower().startswith("x-meta-"))
+    return RemoteOptions(
+        auth=decode_auth_header(request.headers.get("X-Registry-Auth", "")),
+        meta_headers=meta,
+        client_agent=request.headers.get("User-Agent", ""),
+    )
+
+
+async def _privileges_body() -> list[pc.PluginPrivilege]:
+    """``httputils.ReadJSON`` into ``types.PluginPrivileges`` (``null`` or empty: none)."""
+    body = await read_json(request)
+    if body is None:
+        return []
+    try:
+        return gojson.structure(body, list[pc.PluginPrivilege])
+    except gojson.GoJSONError as exc:
+        raise ApiError(f"invalid JSON: {exc}") from None
+
+
+def _names(remote: str, name: str) -> str:
+    """``parseRemoteRef`` + ``getName``: the local name (errors are 500, as dockerd's)."""
+    try:
+        ref, tag = parse_remote_ref(remote)
+        return local_name(ref, tag, name)
+    except ReferenceError as exc:
+        raise ApiError(str(exc), 500) from None
+
+
 @bp.get("/plugins/privileges")
 async def plugin_privileges() -> Response:
-    """Privileges of a remote reference: no registry here, so none (dockerd: ``[]`` on
-    fetch errors)."""
-    return _go_json([])
+    """``getPrivileges``: what the remote plugin asks for; ``[]`` when it cannot be fetched."""
+    remote = request.args.get("remote", "")
+    try:
+        parse_remote_ref(remote)
+    except ReferenceError as exc:
+        raise ApiError(str(exc), 500) from None
+    found = await state().engine.managed_plugins.remote_privileges(remote, _remote_options())
+    return _go_json(found)
+
+
+@bp.post("/plugins/pull")
+async def plugin_pull() -> Response:
+    """``pullPlugin``: install ``remote`` (as ``name``), streaming dockerd's progress."""
+    privileges = await _privileges_body()
+    remote = request.args.get("remote", "")
+    name = _names(remote, request.args.get("name", ""))
+    engine, options = state().engine, _remote_options()
+
+    async def operation(out: Callable[[jm.Progress], None]) -> None:
+        await engine.managed_plugins.pull(
+            remote, name, privileges=privileges, options=options, out=out
+        )
+
+    return await progress_response(engine.nursery, operation, {"Docker-Plugin-Name": name})
+
+
+@bp.post("/plugins/<path:name>/upgrade")
+async def plugin_upgrade(name: str) -> Response:
+    """``upgradePlugin``: the disabled plugin ``name`` gets ``remote``'s rootfs and config."""
+    privileges = await _privileges_body()
+    remote = request.args.get("remote", "")
+    local = _names(remote, name)
+    engine, options = state().engine, _remote_options()
+
+    async def operation(out: Callable[[jm.Progress], None]) -> None:
+        await engine.managed_plugins.upgrade(
+            local, remote, privileges=privileges, options=options, out=out
+        )
+
+    return await progress_response(engine.nursery, operation, {"Docker-Plugin-Name": local})
+
+
+@bp.post("/plugins/<path:name>/push")
+async def plugin_push(name: str) -> Response:
+    """``pushPlugin``: to the registry in the plugin's name; the last line is the aux result."""
+    engine, options = state().engine, _remote_options()
+
+    async def operation(out: Callable[[jm.Progress], None]) -> None:
+        await engine.managed_plugins.push(name, options=options, out=out)
+
+    return await progress_response(engine.nursery, operation)
 
 
 @bp.post("/plugins/<path:name>/enable")
@@ -103,10 +190,3 @@ def _extract(data: bytes, dest: Path) -> None:
         unpack_tar(io.BytesIO(data), dest)
     except UnpackError as exc:
         raise ApiError(str(exc), 500) from None
-
-
-@bp.post("/plugins/pull")
-@bp.post("/plugins/<path:name>/push")
-@bp.post("/plugins/<path:name>/upgrade")
-async def plugin_registry(name: str = "") -> Response:
-    raise ApiError("plugin-emulator has no registry: create plugins with docker plugin create", 501)

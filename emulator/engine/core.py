@@ -23,6 +23,7 @@ from emulator.engine.volumes import VolumeService
 from emulator.faults import FaultSet
 from emulator.journal import Journal
 from emulator.protocol.profiles import EngineProfile, get_profile
+from emulator.protocol.registry_hosts import DEFAULT_CERTS_DIR, RegistryConfig
 from emulator.transport.client import DEFAULT_BODY_LIMIT
 
 
@@ -50,8 +51,10 @@ class Engine:
         body_limit: int,
         in_userns: bool,
         seed: int | None = None,
+        registries: RegistryConfig | None = None,
     ) -> None:
         self.paths = paths
+        self.registries = registries or RegistryConfig.load()
         self.faults = FaultSet(seed)
         self.data_root = data_root
         self.profile = profile
@@ -104,6 +107,8 @@ class Engine:
             body_limit=self._body_limit,
             faults=self.faults,
             events=lambda *args: self.events(*args),  # the current log (reset replaces it)
+            registries=self.registries,
+            certs_dir=self.paths.root / DEFAULT_CERTS_DIR,
         )
         # Store.CallHandler after enable: remote network and IPAM drivers register.
         managed.add_handler(
@@ -198,6 +203,7 @@ async def open_engine(
     body_limit: int = DEFAULT_BODY_LIMIT,
     in_userns: bool = False,
     seed: int | None = None,
+    registries: RegistryConfig | None = None,
 ) -> AsyncIterator[Engine]:
     """Run an emulated dockerd for the duration of the ``async with`` block (trio).
 
@@ -210,6 +216,9 @@ async def open_engine(
     waits forever like dockerd.  ``body_limit`` caps plugin answers (dockerd has none).
     ``in_userns`` says to behave as a dockerd running in a user namespace.  ``seed``
     seeds ``engine.faults`` (random when None; ``engine.faults.seed`` tells it).
+    ``registries`` holds dockerd's ``--insecure-registry`` and ``--registry-mirror``
+    settings (:meth:`RegistryConfig.load`); loopback registries are always plain
+    HTTP-capable, and TLS registries are trusted through ``ROOT/etc/docker/certs.d``.
 
     Every task the engine starts belongs to it and ends with the block.
     """
@@ -226,6 +235,7 @@ async def open_engine(
             body_limit=body_limit,
             in_userns=in_userns,
             seed=seed,
+            registries=registries,
         )
         try:
             await engine.start()

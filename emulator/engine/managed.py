@@ -44,9 +44,6 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import gzip
-import hashlib
-import io
 import logging
 import math
 import os
@@ -54,9 +51,9 @@ import re
 import secrets
 import shlex
 import shutil
-import tarfile
+import tempfile
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -65,7 +62,23 @@ import trio
 
 from emulator.clock import real_io, real_sleep
 from emulator.discovery import PluginSpec
+from emulator.engine.blobstore import BlobStore
+from emulator.engine.managed_remote import (
+    Fetched,
+    FetchFailed,
+    RegistryAccess,
+    RemoteOptions,
+    user_agent,
+)
 from emulator.engine.managed_settings import SettingError, apply_setting
+from emulator.engine.plugin_blobs import (
+    PluginBlobs,
+    PluginBlobsError,
+    collect_garbage,
+    manifest_descriptor,
+    setup_new_plugin,
+    store_created,
+)
 from emulator.engine.plugins import Plugin as RegistryPlugin
 from emulator.engine.processes import PluginProcess, PluginStartError, private_run_support
 from emulator.errors import EngineError, PluginLookupError
@@ -74,10 +87,15 @@ from emulator.golang import json as gojson
 from emulator.golang.strconv import quote as go_quote
 from emulator.journal import Journal
 from emulator.managed.lint import DEFAULT_PATH
+from emulator.protocol import distribution as dist
+from emulator.protocol import engine_api
+from emulator.protocol import jsonmessage as jm
 from emulator.protocol import plugin_config as pc
+from emulator.protocol import reference as refs
 from emulator.protocol.activation import Manifest
 from emulator.protocol.http import target_for
 from emulator.protocol.profiles import EngineProfile
+from emulator.protocol.registry_hosts import RegistryConfig
 from emulator.transport.client import DEFAULT_BODY_LIMIT, PluginClient
 
 __all__ = ["ManagedPlugin", "ManagedPluginError", "ManagedPlugins"]
@@ -119,15 +137,23 @@ class _Persisted:
     __go_name__ = "v2.Plugin"
     PluginObj: pc.Plugin = attrs.field(metadata={"json": {"name": "plugin"}})
     Rootfs: str = ""
+    Config: str = ""
+    Blobsums: list[str] | None = None
+    Manifest: str = ""
+    SwarmServiceID: str = ""
 
 
 class ManagedPlugin:
     """One managed plugin: its API object plus the engine's run-time state."""
 
-    def __init__(self, obj: pc.Plugin, data_dir: Path, exec_dir: Path) -> None:
+    def __init__(
+        self, obj: pc.Plugin, data_dir: Path, exec_dir: Path, blobs: PluginBlobs | None = None
+    ) -> None:
         self.obj = obj
         self.data_dir = data_dir
         self.exec_dir = exec_dir
+        self.blobs = blobs or PluginBlobs()
+        """The config, layer and manifest digests in the blob store (``v2.Plugin``)."""
         self.refcount = 0
         """Explicit references (``Acquire``/``Release``) from networks and the like."""
         self.timeout = 0
@@ -205,8 +231,24 @@ class ManagedPlugins:
         body_limit: int = DEFAULT_BODY_LIMIT,
         faults: FaultSet | None = None,
         events: Callable[[str, str, Mapping[str, str]], None] | None = None,
+        registries: RegistryConfig | None = None,
+        certs_dir: Path | None = None,
     ) -> None:
         self.root = data_root / "plugins"
+        self.blobs = BlobStore(self.root / "storage")
+        """``DATA_ROOT/plugins/storage``: layers, configs and manifests by digest."""
+        self.registry = RegistryAccess(
+            registries or RegistryConfig.load(),
+            certs_dir or Path("/etc/docker/certs.d"),
+            self.blobs,
+            lambda client: user_agent(
+                profile.release.removeprefix("v"),
+                engine_api.ENGINE_GO_VERSION,
+                engine_api.ENGINE_GIT_COMMIT,
+                client,
+            ),
+        )
+        """How registries are reached (``--insecure-registry``, mirrors, ``certs.d``)."""
         self._events = events
         self.exec_root = exec_root
         self.profile = profile
@@ -375,10 +417,8 @@ class ManagedPlugins:
         plugin_id = _new_id()
         while plugin_id in self._plugins:
             plugin_id = _new_id()
-        config = attrs.evolve(
-            config,
-            DockerVersion=self.profile.release.removeprefix("v"),
-            Rootfs=pc.PluginConfigRootfs(Type="layers", DiffIds=[_rootfs_digest(source)]),
+        config, blobs = store_created(
+            self.blobs, source / "rootfs", config, self.profile.release.removeprefix("v")
         )
         obj = pc.Plugin(
             Config=config,
@@ -391,7 +431,7 @@ class ManagedPlugins:
         data_dir = self.root / plugin_id
         data_dir.mkdir(parents=True, mode=0o700)
         shutil.copytree(source / "rootfs", data_dir / "rootfs", symlinks=True)
-        plugin = ManagedPlugin(obj, data_dir, self.exec_root / plugin_id)
+        plugin = ManagedPlugin(obj, data_dir, self.exec_root / plugin_id, blobs)
         self._plugins[plugin_id] = plugin
         self._save(plugin)
         self._event(plugin, full, "create")
@@ -459,6 +499,7 @@ class ManagedPlugins:
         with contextlib.suppress(FileNotFoundError):
             plugin.data_dir.rename(removing)
         shutil.rmtree(removing, ignore_errors=True)
+        self.gc()
         self._event(plugin, ref, "remove")
         LOG.info("plugin %s (%s) removed", plugin.name, plugin.id)
 
@@ -470,6 +511,192 @@ class ManagedPlugins:
         """``Store.Get(..., Release)``: one reference fewer."""
         plugin = self.resolve(ref)
         plugin.refcount = max(0, plugin.refcount - 1)
+
+    # -- registries: install, upgrade, push ----------------------------------------------
+
+    async def remote_privileges(
+        self, remote: str, options: RemoteOptions | None = None
+    ) -> builtins.list[pc.PluginPrivilege] | None:
+        """``GET /plugins/privileges?remote=``: what the remote plugin's config asks for.
+
+        None when it asks for nothing (dockerd answers ``null``), ``[]`` when it
+        cannot be fetched (dockerd swallows the error); a manifest without a plugin
+        config is ``did not find plugin config …`` (500).
+        """
+        ref, _ = _remote_ref(remote)
+        try:
+            return await self.registry.privileges(ref, options or RemoteOptions())
+        except FetchFailed as exc:
+            raise ManagedPluginError(str(exc)) from None
+
+    async def pull(
+        self,
+        remote: str,
+        name: str = "",
+        *,
+        privileges: Sequence[pc.PluginPrivilege] | None = None,
+        options: RemoteOptions | None = None,
+        out: Callable[[jm.Progress], None] | None = None,
+    ) -> str:
+        """``POST /plugins/pull`` (``docker plugin install``): returns the plugin's name.
+
+        ``name`` is the local alias ("" for the remote's own name).  ``privileges``
+        is what the user granted: dockerd refuses with ``incorrect privileges``
+        unless it equals what the config asks for; None grants exactly that (the
+        CLI's ``--grant-all-permissions``).  ``out`` gets dockerd's progress
+        events.  The plugin is installed disabled, as dockerd leaves it (the CLI
+        then sets its arguments and enables it).
+        """
+        ref, tag = _remote_ref(remote)
+        name = _local_name(ref, tag, name)
+        try:
+            name = refs.parse_normalized_named(name).tag_name_only().familiar_string()
+        except refs.ReferenceError as exc:
+            raise ManagedPluginError(f'failed to parse "{name}": {exc}', http_status=400) from None
+        if any(p.name == name for p in self._plugins.values()):
+            raise ManagedPluginError(pc.exists_text(name), http_status=400)
+        emit = out or (lambda event: None)
+        with self._tmp_rootfs() as rootfs:
+            fetched = await self._fetch(ref, options, emit, rootfs)
+            self._events_pull(ref, name)
+            config = self._new_config(fetched, privileges)
+            if any(p.name == name for p in self._plugins.values()):
+                raise ManagedPluginError(pc.exists_text(name), http_status=400)
+            plugin_id = _new_id()
+            obj = pc.Plugin(
+                Config=config,
+                ID=plugin_id,
+                Name=name,
+                PluginReference=ref.string(),
+                Settings=pc.initial_settings(config),
+            )
+            data_dir = self.root / plugin_id
+            data_dir.mkdir(parents=True, mode=0o700)
+            rootfs.rename(data_dir / "rootfs")
+        blobs = PluginBlobs(fetched.config, fetched.blobs, fetched.manifest)
+        plugin = ManagedPlugin(obj, data_dir, self.exec_root / plugin_id, blobs)
+        self._plugins[plugin_id] = plugin
+        self._save(plugin)
+        LOG.info("plugin %s pulled from %s with ID %s", name, ref.string(), plugin_id)
+        return name
+
+    async def upgrade(
+        self,
+        ref: str,
+        remote: str,
+        *,
+        privileges: Sequence[pc.PluginPrivilege] | None = None,
+        options: RemoteOptions | None = None,
+        out: Callable[[jm.Progress], None] | None = None,
+    ) -> None:
+        """``POST /plugins/{name}/upgrade``: a disabled plugin gets the remote's rootfs and
+        config; ID, name and settings are kept, the old rootfs is restored on failure.
+
+        dockerd does not check that ``remote`` is the same repository (the CLI asks).
+        """
+        plugin = self.resolve(ref)
+        if plugin.enabled:
+            raise ManagedPluginError(
+                f"plugin must be disabled before upgrading: {pc.enabled_text(plugin.name)}",
+                http_status=409,
+            )
+        remote_ref, _ = _remote_ref(remote)
+        emit = out or (lambda event: None)
+        with self._tmp_rootfs() as rootfs:
+            fetched = await self._fetch(remote_ref, options, emit, rootfs)
+            self._events_pull(remote_ref, ref)
+            config = self._new_config(fetched, privileges)
+            backup = plugin.rootfs.with_name("rootfs-old")
+            plugin.rootfs.rename(backup)
+            try:
+                rootfs.rename(plugin.rootfs)
+                plugin.obj = attrs.evolve(plugin.obj, Config=config)
+                plugin.blobs = attrs.evolve(plugin.blobs, manifest=fetched.manifest)
+                self._save(plugin)
+            except BaseException:
+                shutil.rmtree(plugin.rootfs, ignore_errors=True)
+                backup.rename(plugin.rootfs)
+                raise
+        shutil.rmtree(backup, ignore_errors=True)
+        # As dockerd: the config digest, blobsums and reference change after the save.
+        plugin.blobs = attrs.evolve(plugin.blobs, config=fetched.config, blobsums=fetched.blobs)
+        plugin.obj = attrs.evolve(plugin.obj, PluginReference=remote_ref.string())
+
+    async def push(
+        self,
+        ref: str,
+        *,
+        options: RemoteOptions | None = None,
+        out: Callable[[jm.Progress], None] | None = None,
+    ) -> dist.Descriptor:
+        """``POST /plugins/{name}/push``: to the registry and repository in the plugin's name.
+
+        Returns the manifest's descriptor (the aux ``Digest`` and ``Size``).  Errors
+        after the first progress event read ``error pushing plugin: …``.
+        """
+        plugin = self.resolve(ref)
+        try:
+            name_ref = refs.parse_normalized_named(plugin.name)
+        except refs.ReferenceError as exc:
+            raise ManagedPluginError(
+                f"plugin has invalid name {plugin.name} for push: {exc}"
+            ) from None
+        try:
+            manifest = manifest_descriptor(self.blobs, plugin.blobs)
+        except PluginBlobsError as exc:
+            raise ManagedPluginError(f"error reading plugin manifest: {exc}") from None
+        try:
+            await self.registry.push(
+                name_ref, manifest, options or RemoteOptions(), out or (lambda event: None)
+            )
+        except FetchFailed as exc:
+            raise ManagedPluginError(str(exc)) from None
+        return manifest
+
+    def gc(self) -> builtins.list[str]:
+        """``Manager.GC``: delete blobs no plugin's config or layers refer to."""
+        return collect_garbage(self.blobs, [p.blobs for p in self._plugins.values()])
+
+    @contextlib.contextmanager
+    def _tmp_rootfs(self) -> Iterator[Path]:
+        """``os.MkdirTemp(<root>/plugins/tmp, ".rootfs")``, removed unless renamed."""
+        tmp = self.root / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        rootfs = Path(tempfile.mkdtemp(prefix=".rootfs", dir=tmp))
+        try:
+            yield rootfs
+        finally:
+            shutil.rmtree(rootfs, ignore_errors=True)
+
+    async def _fetch(
+        self,
+        ref: refs.Reference,
+        options: RemoteOptions | None,
+        out: Callable[[jm.Progress], None],
+        rootfs: Path,
+    ) -> Fetched:
+        try:
+            fetched = await self.registry.fetch(ref, options or RemoteOptions(), out, rootfs=rootfs)
+        except FetchFailed as exc:
+            raise ManagedPluginError(str(exc), http_status=404 if exc.not_found else 500) from None
+        if not fetched.config:
+            raise ManagedPluginError("fetched plugin image but plugin config is missing")
+        if not fetched.manifest:
+            raise ManagedPluginError("fetched plugin image but manifest is missing")
+        return fetched
+
+    def _new_config(
+        self, fetched: Fetched, privileges: Sequence[pc.PluginPrivilege] | None
+    ) -> pc.PluginConfig:
+        try:
+            return setup_new_plugin(self.blobs, fetched.config, privileges)
+        except PluginBlobsError as exc:
+            raise ManagedPluginError(str(exc)) from None
+
+    def _events_pull(self, ref: refs.Reference, name: str) -> None:
+        """``LogPluginEvent(FamiliarString(ref), name, "pull")``: the actor is the reference."""
+        if self._events is not None:
+            self._events("plugin", "pull", {"id": ref.familiar_string(), "name": name})
 
     async def start(self) -> None:
         """dockerd's ``reload``: re-enable (timeout 0) the plugins saved as enabled."""
@@ -505,7 +732,8 @@ class ManagedPlugins:
             except (OSError, gojson.GoJSONError) as exc:
                 LOG.error("failed to load plugin %s: %s", entry.name, exc)
                 continue
-            plugin = ManagedPlugin(saved.PluginObj, entry, self.exec_root / entry.name)
+            blobs = PluginBlobs(saved.Config, tuple(saved.Blobsums or ()), saved.Manifest)
+            plugin = ManagedPlugin(saved.PluginObj, entry, self.exec_root / entry.name, blobs)
             self._plugins[entry.name] = plugin
 
     async def _restore(self, plugin: ManagedPlugin) -> None:
@@ -516,7 +744,11 @@ class ManagedPlugins:
             LOG.error("failed to enable plugin %s: %s", plugin.id, exc)
 
     def _save(self, plugin: ManagedPlugin) -> None:
-        data = gojson.encode(_Persisted(plugin.obj, str(plugin.rootfs)))
+        blobs = plugin.blobs
+        persisted = _Persisted(
+            plugin.obj, str(plugin.rootfs), blobs.config, list(blobs.blobsums), blobs.manifest
+        )
+        data = gojson.encode(persisted)
         path = plugin.data_dir / "config.json"
         tmp = path.with_name(".config.json.tmp")
         tmp.write_bytes(data)
@@ -812,6 +1044,22 @@ def _filter_match(values: Sequence[str], source: str) -> bool:
     return False
 
 
+def _remote_ref(remote: str) -> tuple[refs.Reference, str]:
+    """``parseRemoteRef``; its errors are the reference package's (500)."""
+    try:
+        return refs.parse_remote_ref(remote)
+    except refs.ReferenceError as exc:
+        raise ManagedPluginError(str(exc)) from None
+
+
+def _local_name(ref: refs.Reference, tag: str, name: str) -> str:
+    """``getName``; its errors are 500."""
+    try:
+        return refs.local_name(ref, tag, name)
+    except refs.ReferenceError as exc:
+        raise ManagedPluginError(str(exc)) from None
+
+
 def _new_id() -> str:
     """``stringid.GenerateRandomID``: 64 hex, never 12 leading digits."""
     while True:
@@ -829,17 +1077,6 @@ def _read_config(directory: Path) -> pc.PluginConfig:
         return pc.parse_config(data)
     except pc.ConfigError as exc:
         raise ManagedPluginError(str(exc)) from None
-
-
-def _rootfs_digest(directory: Path) -> str:
-    """``sha256:`` of the gzipped tar of ``rootfs`` (dockerd's ``diff_ids`` on create)."""
-    buffer = io.BytesIO()
-    with (
-        gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as gz,
-        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
-    ):
-        tar.add(directory / "rootfs", arcname=".", recursive=True)
-    return "sha256:" + hashlib.sha256(buffer.getvalue()).hexdigest()
 
 
 def _find_program(rootfs: Path, program: str, workdir: str) -> Path | None:

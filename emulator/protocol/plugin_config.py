@@ -17,6 +17,7 @@ the name rules of ``reference.ParseNormalizedNamed`` + ``TagNameOnly`` +
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Annotated, Any, Final
 
 import attrs
@@ -48,6 +49,7 @@ __all__ = [
     "normalize_name",
     "parse_config",
     "parse_interface_type",
+    "privileges_match",
 ]
 
 #: Every interface type dockerd v28 knows (``docs/extend/config.md``).
@@ -228,9 +230,9 @@ class PluginPrivilege:
     """``types.PluginPrivilege``: one entry of ``GET /plugins/privileges``."""
 
     __go_name__ = "types.PluginPrivilege"
-    Name: str
-    Description: str
-    Value: list[str]
+    Name: str = ""
+    Description: str = ""
+    Value: list[str] | None = None
 
 
 @attrs.frozen
@@ -344,6 +346,35 @@ def compute_privileges(config: PluginConfig) -> list[PluginPrivilege]:
             )
         )
     return out
+
+
+def _sort_privileges(items: list[PluginPrivilege]) -> list[PluginPrivilege]:
+    """``sort.Sort(PluginPrivileges)`` as Go runs it on short lists (insertion sort).
+
+    ``PluginPrivileges.Swap`` sorts the ``Value`` of both elements it swaps, so an
+    element's values end up sorted only if it moved.
+    """
+    out = list(items)
+    for i in range(1, len(out)):
+        j = i
+        while j > 0 and out[j].Name < out[j - 1].Name:
+            a, b = out[j], out[j - 1]
+            out[j - 1] = attrs.evolve(a, Value=sorted(a.Value) if a.Value is not None else None)
+            out[j] = attrs.evolve(b, Value=sorted(b.Value) if b.Value is not None else None)
+            j -= 1
+    return out
+
+
+def privileges_match(required: Sequence[PluginPrivilege], given: Sequence[PluginPrivilege]) -> bool:
+    """``validatePrivileges``/``isEqual``: same length, then names and values compared
+    after sorting, **from the second element on** (dockerd never compares the first)."""
+    if len(required) != len(given):
+        return False
+    left, right = _sort_privileges(list(required)), _sort_privileges(list(given))
+    return all(
+        a.Name == b.Name and a.Value == b.Value and (a.Value is None) == (b.Value is None)
+        for a, b in zip(left[1:], right[1:], strict=True)
+    )
 
 
 # -- names -----------------------------------------------------------------------------
