@@ -123,5 +123,16 @@ class PluginLookupError(EngineError):
         self.cause = cause
 
 
+class ManagedPluginError(EngineError):
+    """A managed-plugin manager refusal or failure; ``str()`` is dockerd's text.
+
+    ``http_status`` is what the Engine API answers (dockerd's errdefs class).
+    """
+
+    def __init__(self, text: str, *, http_status: int = 500, hint: str = "") -> None:
+        super().__init__(text, hint=hint)
+        self.http_status = http_status
+
+
 class ConfigurationError(EmulatorError):
     """The emulator was set up wrongly (bad root, unknown profile, …)."""

@@ -51,9 +51,8 @@ import re
 import secrets
 import shlex
 import shutil
-import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -63,9 +62,8 @@ import trio
 from emulator.clock import real_io, real_sleep
 from emulator.discovery import PluginSpec
 from emulator.engine.blobstore import BlobStore
+from emulator.engine.managed_install import PluginInstaller
 from emulator.engine.managed_remote import (
-    Fetched,
-    FetchFailed,
     RegistryAccess,
     RemoteOptions,
     user_agent,
@@ -73,15 +71,12 @@ from emulator.engine.managed_remote import (
 from emulator.engine.managed_settings import SettingError, apply_setting
 from emulator.engine.plugin_blobs import (
     PluginBlobs,
-    PluginBlobsError,
     collect_garbage,
-    manifest_descriptor,
-    setup_new_plugin,
     store_created,
 )
 from emulator.engine.plugins import Plugin as RegistryPlugin
 from emulator.engine.processes import PluginProcess, PluginStartError, private_run_support
-from emulator.errors import EngineError, PluginLookupError
+from emulator.errors import EngineError, ManagedPluginError, PluginLookupError
 from emulator.faults import FaultSet
 from emulator.golang import json as gojson
 from emulator.golang.strconv import quote as go_quote
@@ -91,7 +86,6 @@ from emulator.protocol import distribution as dist
 from emulator.protocol import engine_api
 from emulator.protocol import jsonmessage as jm
 from emulator.protocol import plugin_config as pc
-from emulator.protocol import reference as refs
 from emulator.protocol.activation import Manifest
 from emulator.protocol.http import target_for
 from emulator.protocol.profiles import EngineProfile
@@ -117,17 +111,7 @@ _HANDLER_CALLS: Final = {
 }
 
 Handler = Callable[[str, PluginClient], Awaitable[None]]
-
-
-class ManagedPluginError(EngineError):
-    """A plugin-manager refusal or failure; ``str()`` is dockerd's text.
-
-    ``http_status`` is what the Engine API answers (dockerd's errdefs class).
-    """
-
-    def __init__(self, text: str, *, http_status: int = 500, hint: str = "") -> None:
-        super().__init__(text, hint=hint)
-        self.http_status = http_status
+Progress = Callable[[jm.Progress], None]
 
 
 @attrs.frozen
@@ -263,6 +247,7 @@ class ManagedPlugins:
         self._default_handlers: dict[str, Handler] = {
             typ: _capabilities_handler(method) for typ, method in _HANDLER_CALLS.items()
         }
+        self._installer = PluginInstaller(self)
         self._load()
 
     # -- queries -------------------------------------------------------------------
@@ -433,7 +418,7 @@ class ManagedPlugins:
         shutil.copytree(source / "rootfs", data_dir / "rootfs", symlinks=True)
         plugin = ManagedPlugin(obj, data_dir, self.exec_root / plugin_id, blobs)
         self._plugins[plugin_id] = plugin
-        self._save(plugin)
+        self.save(plugin)
         self._event(plugin, full, "create")
         LOG.info("plugin %s created with ID %s", full, plugin_id)
         return plugin_id
@@ -464,7 +449,7 @@ class ManagedPlugins:
             )
         await self._stop(plugin)
         self._set_enabled(plugin, False)
-        self._save(plugin)
+        self.save(plugin)
         self._event(plugin, ref, "disable")
 
     def set(self, ref: str, settings: Sequence[str]) -> None:
@@ -481,7 +466,7 @@ class ManagedPlugins:
                 plugin.obj = apply_setting(plugin.obj, arg)
         except SettingError as exc:
             raise ManagedPluginError(str(exc)) from None
-        self._save(plugin)
+        self.save(plugin)
 
     async def remove(self, ref: str, force: bool = False) -> None:
         """``docker plugin rm [-f]``: refused while in use, then while enabled, unless forced."""
@@ -512,7 +497,7 @@ class ManagedPlugins:
         plugin = self.resolve(ref)
         plugin.refcount = max(0, plugin.refcount - 1)
 
-    # -- registries: install, upgrade, push ----------------------------------------------
+    # -- registries: install, upgrade, push (emulator.engine.managed_install) -----------
 
     async def remote_privileges(
         self, remote: str, options: RemoteOptions | None = None
@@ -523,11 +508,7 @@ class ManagedPlugins:
         cannot be fetched (dockerd swallows the error); a manifest without a plugin
         config is ``did not find plugin config …`` (500).
         """
-        ref, _ = _remote_ref(remote)
-        try:
-            return await self.registry.privileges(ref, options or RemoteOptions())
-        except FetchFailed as exc:
-            raise ManagedPluginError(str(exc)) from None
+        return await self._installer.privileges(remote, options or RemoteOptions())
 
     async def pull(
         self,
@@ -536,7 +517,7 @@ class ManagedPlugins:
         *,
         privileges: Sequence[pc.PluginPrivilege] | None = None,
         options: RemoteOptions | None = None,
-        out: Callable[[jm.Progress], None] | None = None,
+        out: Progress | None = None,
     ) -> str:
         """``POST /plugins/pull`` (``docker plugin install``): returns the plugin's name.
 
@@ -547,38 +528,9 @@ class ManagedPlugins:
         events.  The plugin is installed disabled, as dockerd leaves it (the CLI
         then sets its arguments and enables it).
         """
-        ref, tag = _remote_ref(remote)
-        name = _local_name(ref, tag, name)
-        try:
-            name = refs.parse_normalized_named(name).tag_name_only().familiar_string()
-        except refs.ReferenceError as exc:
-            raise ManagedPluginError(f'failed to parse "{name}": {exc}', http_status=400) from None
-        if any(p.name == name for p in self._plugins.values()):
-            raise ManagedPluginError(pc.exists_text(name), http_status=400)
-        emit = out or (lambda event: None)
-        with self._tmp_rootfs() as rootfs:
-            fetched = await self._fetch(ref, options, emit, rootfs)
-            self._events_pull(ref, name)
-            config = self._new_config(fetched, privileges)
-            if any(p.name == name for p in self._plugins.values()):
-                raise ManagedPluginError(pc.exists_text(name), http_status=400)
-            plugin_id = _new_id()
-            obj = pc.Plugin(
-                Config=config,
-                ID=plugin_id,
-                Name=name,
-                PluginReference=ref.string(),
-                Settings=pc.initial_settings(config),
-            )
-            data_dir = self.root / plugin_id
-            data_dir.mkdir(parents=True, mode=0o700)
-            rootfs.rename(data_dir / "rootfs")
-        blobs = PluginBlobs(fetched.config, fetched.blobs, fetched.manifest)
-        plugin = ManagedPlugin(obj, data_dir, self.exec_root / plugin_id, blobs)
-        self._plugins[plugin_id] = plugin
-        self._save(plugin)
-        LOG.info("plugin %s pulled from %s with ID %s", name, ref.string(), plugin_id)
-        return name
+        return await self._installer.pull(
+            remote, name, privileges, options or RemoteOptions(), out or _discard
+        )
 
     async def upgrade(
         self,
@@ -587,116 +539,58 @@ class ManagedPlugins:
         *,
         privileges: Sequence[pc.PluginPrivilege] | None = None,
         options: RemoteOptions | None = None,
-        out: Callable[[jm.Progress], None] | None = None,
+        out: Progress | None = None,
     ) -> None:
         """``POST /plugins/{name}/upgrade``: a disabled plugin gets the remote's rootfs and
         config; ID, name and settings are kept, the old rootfs is restored on failure.
 
         dockerd does not check that ``remote`` is the same repository (the CLI asks).
         """
-        plugin = self.resolve(ref)
-        if plugin.enabled:
-            raise ManagedPluginError(
-                f"plugin must be disabled before upgrading: {pc.enabled_text(plugin.name)}",
-                http_status=409,
-            )
-        remote_ref, _ = _remote_ref(remote)
-        emit = out or (lambda event: None)
-        with self._tmp_rootfs() as rootfs:
-            fetched = await self._fetch(remote_ref, options, emit, rootfs)
-            self._events_pull(remote_ref, ref)
-            config = self._new_config(fetched, privileges)
-            backup = plugin.rootfs.with_name("rootfs-old")
-            plugin.rootfs.rename(backup)
-            try:
-                rootfs.rename(plugin.rootfs)
-                plugin.obj = attrs.evolve(plugin.obj, Config=config)
-                plugin.blobs = attrs.evolve(plugin.blobs, manifest=fetched.manifest)
-                self._save(plugin)
-            except BaseException:
-                shutil.rmtree(plugin.rootfs, ignore_errors=True)
-                backup.rename(plugin.rootfs)
-                raise
-        shutil.rmtree(backup, ignore_errors=True)
-        # As dockerd: the config digest, blobsums and reference change after the save.
-        plugin.blobs = attrs.evolve(plugin.blobs, config=fetched.config, blobsums=fetched.blobs)
-        plugin.obj = attrs.evolve(plugin.obj, PluginReference=remote_ref.string())
+        await self._installer.upgrade(
+            ref, remote, privileges, options or RemoteOptions(), out or _discard
+        )
 
     async def push(
         self,
         ref: str,
         *,
         options: RemoteOptions | None = None,
-        out: Callable[[jm.Progress], None] | None = None,
+        out: Progress | None = None,
     ) -> dist.Descriptor:
         """``POST /plugins/{name}/push``: to the registry and repository in the plugin's name.
 
         Returns the manifest's descriptor (the aux ``Digest`` and ``Size``).  Errors
         after the first progress event read ``error pushing plugin: …``.
         """
-        plugin = self.resolve(ref)
-        try:
-            name_ref = refs.parse_normalized_named(plugin.name)
-        except refs.ReferenceError as exc:
-            raise ManagedPluginError(
-                f"plugin has invalid name {plugin.name} for push: {exc}"
-            ) from None
-        try:
-            manifest = manifest_descriptor(self.blobs, plugin.blobs)
-        except PluginBlobsError as exc:
-            raise ManagedPluginError(f"error reading plugin manifest: {exc}") from None
-        try:
-            await self.registry.push(
-                name_ref, manifest, options or RemoteOptions(), out or (lambda event: None)
-            )
-        except FetchFailed as exc:
-            raise ManagedPluginError(str(exc)) from None
-        return manifest
+        return await self._installer.push(ref, options or RemoteOptions(), out or _discard)
 
     def gc(self) -> builtins.list[str]:
         """``Manager.GC``: delete blobs no plugin's config or layers refer to."""
         return collect_garbage(self.blobs, [p.blobs for p in self._plugins.values()])
 
-    @contextlib.contextmanager
-    def _tmp_rootfs(self) -> Iterator[Path]:
-        """``os.MkdirTemp(<root>/plugins/tmp, ".rootfs")``, removed unless renamed."""
-        tmp = self.root / "tmp"
-        tmp.mkdir(parents=True, exist_ok=True)
-        rootfs = Path(tempfile.mkdtemp(prefix=".rootfs", dir=tmp))
-        try:
-            yield rootfs
-        finally:
-            shutil.rmtree(rootfs, ignore_errors=True)
+    def name_in_use(self, name: str) -> bool:
+        """Whether a plugin has the normalized name ``name`` (``Store.validateName``)."""
+        return any(p.name == name for p in self._plugins.values())
 
-    async def _fetch(
-        self,
-        ref: refs.Reference,
-        options: RemoteOptions | None,
-        out: Callable[[jm.Progress], None],
-        rootfs: Path,
-    ) -> Fetched:
-        try:
-            fetched = await self.registry.fetch(ref, options or RemoteOptions(), out, rootfs=rootfs)
-        except FetchFailed as exc:
-            raise ManagedPluginError(str(exc), http_status=404 if exc.not_found else 500) from None
-        if not fetched.config:
-            raise ManagedPluginError("fetched plugin image but plugin config is missing")
-        if not fetched.manifest:
-            raise ManagedPluginError("fetched plugin image but manifest is missing")
-        return fetched
+    def add(self, obj: pc.Plugin, rootfs: Path, blobs: PluginBlobs) -> ManagedPlugin:
+        """``createPlugin``'s end: a new ID, ``rootfs`` moved in, saved.  Returns the plugin."""
+        plugin_id = _new_id()
+        while plugin_id in self._plugins:
+            plugin_id = _new_id()
+        data_dir = self.root / plugin_id
+        data_dir.mkdir(parents=True, mode=0o700)
+        rootfs.rename(data_dir / "rootfs")
+        plugin = ManagedPlugin(
+            attrs.evolve(obj, ID=plugin_id), data_dir, self.exec_root / plugin_id, blobs
+        )
+        self._plugins[plugin_id] = plugin
+        self.save(plugin)
+        return plugin
 
-    def _new_config(
-        self, fetched: Fetched, privileges: Sequence[pc.PluginPrivilege] | None
-    ) -> pc.PluginConfig:
-        try:
-            return setup_new_plugin(self.blobs, fetched.config, privileges)
-        except PluginBlobsError as exc:
-            raise ManagedPluginError(str(exc)) from None
-
-    def _events_pull(self, ref: refs.Reference, name: str) -> None:
-        """``LogPluginEvent(FamiliarString(ref), name, "pull")``: the actor is the reference."""
+    def log_event(self, actor: str, name: str, action: str) -> None:
+        """``LogPluginEvent``: type ``plugin``, the actor's ID, attribute ``name``."""
         if self._events is not None:
-            self._events("plugin", "pull", {"id": ref.familiar_string(), "name": name})
+            self._events("plugin", action, {"id": actor, "name": name})
 
     async def start(self) -> None:
         """dockerd's ``reload``: re-enable (timeout 0) the plugins saved as enabled."""
@@ -743,7 +637,8 @@ class ManagedPlugins:
         except ManagedPluginError as exc:
             LOG.error("failed to enable plugin %s: %s", plugin.id, exc)
 
-    def _save(self, plugin: ManagedPlugin) -> None:
+    def save(self, plugin: ManagedPlugin) -> None:
+        """Write ``plugins/<id>/config.json`` as dockerd does (atomically)."""
         blobs = plugin.blobs
         persisted = _Persisted(
             plugin.obj, str(plugin.rootfs), blobs.config, list(blobs.blobsums), blobs.manifest
@@ -794,7 +689,7 @@ class ManagedPlugins:
         plugin.client = self._new_client(plugin, dial)
         self._set_enabled(plugin, True)
         await self._call_handlers(plugin)
-        self._save(plugin)
+        self.save(plugin)
 
     async def _supervise(
         self,
@@ -1044,20 +939,8 @@ def _filter_match(values: Sequence[str], source: str) -> bool:
     return False
 
 
-def _remote_ref(remote: str) -> tuple[refs.Reference, str]:
-    """``parseRemoteRef``; its errors are the reference package's (500)."""
-    try:
-        return refs.parse_remote_ref(remote)
-    except refs.ReferenceError as exc:
-        raise ManagedPluginError(str(exc)) from None
-
-
-def _local_name(ref: refs.Reference, tag: str, name: str) -> str:
-    """``getName``; its errors are 500."""
-    try:
-        return refs.local_name(ref, tag, name)
-    except refs.ReferenceError as exc:
-        raise ManagedPluginError(str(exc)) from None
+def _discard(event: jm.Progress) -> None:
+    """Progress nobody reads."""
 
 
 def _new_id() -> str:
