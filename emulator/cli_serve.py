@@ -17,6 +17,7 @@ from emulator.engine.core import open_engine
 from emulator.errors import ConfigurationError
 from emulator.mocks.volume import MockVolumePlugin
 from emulator.protocol.profiles import DEFAULT_PROFILE, PROFILES
+from emulator.protocol.registry_hosts import RegistryConfig, RegistryConfigError
 
 MOCK_KINDS = ("volume",)
 
@@ -71,6 +72,22 @@ def _mock(value: str) -> tuple[str, str]:
 @click.option(
     "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+@click.option(
+    "--insecure-registry",
+    "insecure_registries",
+    multiple=True,
+    metavar="HOST[:PORT]|CIDR",
+    help="dockerd's --insecure-registry: plain HTTP (and unverified TLS) allowed; "
+    "127.0.0.0/8 and ::1 always are (repeatable).",
+)
+@click.option(
+    "--registry-mirror",
+    "registry_mirrors",
+    multiple=True,
+    metavar="URL",
+    help="dockerd's --registry-mirror: tried before Docker Hub for docker.io pulls, "
+    "e.g. http://127.0.0.1:5000 (repeatable).",
+)
 def serve_command(
     engine_socket: Path | None,
     tcp: str | None,
@@ -80,6 +97,8 @@ def serve_command(
     profile: str,
     log_level: str,
     log_format: str,
+    insecure_registries: tuple[str, ...],
+    registry_mirrors: tuple[str, ...],
 ) -> None:
     """Serve the Docker Engine API (1.51) so the docker CLI and docker-py drive the emulator.
 
@@ -88,6 +107,11 @@ def serve_command(
     """
     setup_logging(log_level, log_format)
     parsed = [_mock(m) for m in mocks]
+    try:
+        registries = RegistryConfig.load(insecure_registries, registry_mirrors)
+    except RegistryConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     temporary: Path | None = None
     if root is None:
         if parsed:
@@ -97,7 +121,7 @@ def serve_command(
             root = Path("/")
     socket_path = engine_socket or default_socket_path()
     try:
-        trio.run(_serve, socket_path, tcp, root, data_root, parsed, profile)
+        trio.run(_serve, socket_path, tcp, root, data_root, parsed, profile, registries)
     except (ConfigurationError, BaseExceptionGroup) as exc:
         problem = _configuration_error(exc)
         if problem is None:
@@ -128,6 +152,7 @@ async def _serve(
     data_root: Path | None,
     mocks: list[tuple[str, str]],
     profile: str,
+    registries: RegistryConfig,
 ) -> None:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
@@ -136,7 +161,9 @@ async def _serve(
                 sock = root / "run/docker/plugins" / name / f"{name}.sock"
                 await nursery.start(plugin.serve, f"unix:{sock}")
             async with (
-                open_engine(root=root, data_root=data_root, profile=profile) as engine,
+                open_engine(
+                    root=root, data_root=data_root, profile=profile, registries=registries
+                ) as engine,
                 trio.open_nursery() as servers,
             ):
                 host = await servers.start(serve, engine, f"unix:{socket_path}")

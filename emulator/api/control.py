@@ -1,14 +1,17 @@
 """The emulator's own control API under ``/emulator/`` (never part of dockerd's answers).
 
 ``GET/DELETE /emulator/journal``, ``GET/POST/DELETE /emulator/faults`` (the fault
-words of docs/faults.md, JSON or YAML), ``POST /emulator/reset`` and ``GET /emulator/plugins`` (the
-v1 plugins and their activation, as ``plugin-emulator plugins ls`` shows them).
+words of docs/faults.md, JSON or YAML), ``POST /emulator/reset``, ``GET /emulator/plugins``
+(the v1 plugins and their activation, as ``plugin-emulator plugins ls`` shows them) and
+``GET /emulator/managed-plugins`` (managed plugins and their processes, for
+``plugin-emulator plugin ps`` and ``plugin exec``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import attrs
 from quart import Blueprint, Response, request
 
 from emulator.api.http import ApiError, empty, json_response
@@ -132,3 +135,9 @@ async def plugins() -> Response:
             for r in reports
         ]
     )
+
+
+@bp.get("/managed-plugins")
+async def managed_plugins() -> Response:
+    """Managed plugins with their process (pid, status), socket, working directory and env."""
+    return json_response([attrs.asdict(p) for p in state().engine.managed_plugins.processes()])

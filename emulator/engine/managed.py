@@ -92,7 +92,7 @@ from emulator.protocol.profiles import EngineProfile
 from emulator.protocol.registry_hosts import RegistryConfig
 from emulator.transport.client import DEFAULT_BODY_LIMIT, PluginClient
 
-__all__ = ["ManagedPlugin", "ManagedPluginError", "ManagedPlugins"]
+__all__ = ["ManagedPlugin", "ManagedPluginError", "ManagedPlugins", "RunningPlugin"]
 
 LOG = logging.getLogger("emulator.managed")
 
@@ -125,6 +125,25 @@ class _Persisted:
     Blobsums: list[str] | None = None
     Manifest: str = ""
     SwarmServiceID: str = ""
+
+
+@attrs.frozen
+class RunningPlugin:
+    """A managed plugin as ``runc list`` would show its container, plus how to enter it.
+
+    ``status`` is ``running``, ``paused`` (SIGSTOPped) or ``stopped``; ``cwd`` and
+    ``env`` are the process's; ``private_namespace`` says whether it runs in its
+    own mount namespace (enter it with ``nsenter --target PID --mount``).
+    """
+
+    id: str
+    name: str
+    pid: int | None
+    status: str
+    socket: str
+    cwd: str
+    env: dict[str, str]
+    private_namespace: bool
 
 
 class ManagedPlugin:
@@ -335,6 +354,40 @@ class ManagedPlugins:
     def process(self, ref: str) -> PluginProcess | None:
         """The plugin's host process while enabled (to inject crashes, freezes, ...)."""
         return self.resolve(ref).process
+
+    def processes(self) -> builtins.list[RunningPlugin]:
+        """Every plugin and its process, as ``plugin-emulator plugin ps`` shows them."""
+        out = []
+        for plugin in self._plugins.values():
+            process = plugin.process
+            status = "stopped"
+            if process is not None and process.running:
+                status = "paused" if process.stopped else "running"
+            try:
+                _argv, cwd, env = self._runtime(plugin)
+            except ManagedPluginError:
+                cwd, env = plugin.rootfs, {}
+            command = (process.command if process is not None else None) or []
+            private = bool(command) and Path(command[0]).name == "unshare"
+            env = {
+                **env,
+                "EMULATOR_PLUGIN_SOCKET_DIR": pc.RUNTIME_SOCKET_DIR
+                if private
+                else str(plugin.exec_dir),
+            }
+            out.append(
+                RunningPlugin(
+                    id=plugin.id,
+                    name=plugin.name,
+                    pid=process.pid if status != "stopped" and process is not None else None,
+                    status=status,
+                    socket=str(plugin.socket_path),
+                    cwd=str(cwd),
+                    env=env,
+                    private_namespace=private,
+                )
+            )
+        return out
 
     # -- dockerd's plugin.Store.Get, for the v1 registry ---------------------------------
 
