@@ -56,6 +56,7 @@ class Registry:
     scheme: str = "http"
     password: str = ""
     ca: Path | None = None
+    changed: threading.Condition = attrs.field(factory=threading.Condition)
 
     def request(
         self,
@@ -109,10 +110,27 @@ class Registry:
         assert status == 200, body
         return body
 
+    def mark(self) -> int:
+        """Wait until the log holds every request made so far; returns its access-log length.
+
+        The registry writes its access log after each response, and a thread reads
+        it: a request tagged with a fresh marker, once seen, proves the log caught up.
+        """
+        marker = f"mark-{len(self.log)}-{os.urandom(4).hex()}"
+        self.request("GET", f"/v2/?{marker}")
+        with self.changed:
+            found = self.changed.wait_for(
+                lambda: any(marker in line and '"GET' in line for line in self.log), timeout=30
+            )
+        assert found, "the registry's access log did not show the marker request"
+        return len(self.access_log())
+
     def access_log(self) -> list[str]:
-        """The access-log lines: ``"METHOD /path HTTP/1.1" STATUS``."""
+        """The access-log lines ``METHOD /path STATUS`` (marker requests left out)."""
         out = []
-        for line in self.log:
+        for line in list(self.log):
+            if "/v2/?mark-" in line:
+                continue
             match = re.search(r'"([A-Z]+ \S+) HTTP/1\.1" (\d+)', line)
             if match and "response completed" not in line:
                 out.append(f"{match[1]} {match[2]}")
@@ -169,12 +187,16 @@ def run_registry(
     ca: Path | None = None,
 ) -> Iterator[Registry]:
     """Start ``docker-registry`` under ``root`` (its config, data and log); stop it by pid."""
-    assert REGISTRY is not None, "docker-registry is not installed (apt-get install docker-registry)"
+    assert REGISTRY is not None, (
+        "docker-registry is not installed (apt-get install docker-registry)"
+    )
     root.mkdir(parents=True, exist_ok=True)
     for _attempt in range(5):
         port = free_port()
         config = root / "config.yml"
-        config.write_text(yaml.safe_dump(_config(root, port, htpasswd=htpasswd, token=token, tls=tls)))
+        config.write_text(
+            yaml.safe_dump(_config(root, port, htpasswd=htpasswd, token=token, tls=tls))
+        )
         process = subprocess.Popen(
             [REGISTRY, "serve", str(config)],
             stdin=subprocess.DEVNULL,
@@ -184,7 +206,10 @@ def run_registry(
         )
         log: list[str] = []
         ready = threading.Event()
-        reader = threading.Thread(target=_read_log, args=(process, log, ready), daemon=True)
+        changed = threading.Condition()
+        reader = threading.Thread(
+            target=_read_log, args=(process, log, ready, changed), daemon=True
+        )
         reader.start()
         ready.wait(timeout=30)
         if process.poll() is None and any("listening on" in line for line in log):
@@ -206,6 +231,7 @@ def run_registry(
         scheme="https" if tls else "http",
         password=password,
         ca=ca,
+        changed=changed,
     )
     try:
         yield registry
@@ -214,11 +240,18 @@ def run_registry(
         reader.join(timeout=10)
 
 
-def _read_log(process: subprocess.Popen[bytes], log: list[str], ready: threading.Event) -> None:
+def _read_log(
+    process: subprocess.Popen[bytes],
+    log: list[str],
+    ready: threading.Event,
+    changed: threading.Condition,
+) -> None:
     assert process.stdout is not None
     for raw in process.stdout:
         line = raw.decode(errors="replace").rstrip("\n")
-        log.append(line)
+        with changed:
+            log.append(line)
+            changed.notify_all()
         if "listening on" in line:
             ready.set()
     ready.set()

@@ -335,8 +335,13 @@ class RegistryAccess:
             nursery.start_soon(ticker)
             try:
                 await self._fetch_one(session, desc)
-            finally:
-                nursery.cancel_scope.cancel()
+            except FetchFailed as exc:
+                failed: FetchFailed | None = exc
+            else:
+                failed = None
+            nursery.cancel_scope.cancel()
+        if failed is not None:  # raised out here, not as an exception group
+            raise failed
         out(jm.update(short, "Download complete"))
 
     async def _apply_layer(self, desc: dist.Descriptor, rootfs: Path, out: Output) -> None:
@@ -389,17 +394,20 @@ class RegistryAccess:
         out(jm.message("", f"The push refers to repository [{ref.familiar_name()}]"))
         jobs: dict[str, str] = {}
         statuses: dict[str, UploadStatus] = {}
+        failed: str | None = None
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._push_ticker, jobs, statuses, out)
             try:
                 await self._push_attempt(ref, manifest, options, out, jobs, statuses, False)
             except (RegistryError, FetchFailed, BlobError) as first:
+                # The pusher only uses the first host (https): dockerd retries over http.
                 try:
                     await self._push_attempt(ref, manifest, options, out, jobs, statuses, True)
                 except (RegistryError, FetchFailed, BlobError, _NoHosts):
-                    raise FetchFailed(f"error pushing plugin: {first}") from None
-            finally:
-                nursery.cancel_scope.cancel()
+                    failed = f"error pushing plugin: {first}"
+            nursery.cancel_scope.cancel()
+        if failed is not None:
+            raise FetchFailed(failed)
         for name in jobs.values():
             out(jm.update(name, "Upload complete"))
         out(jm.Progress(aux={"Tag": ref.tag, "Digest": manifest.Digest, "Size": manifest.Size}))
@@ -450,8 +458,10 @@ class RegistryAccess:
             children = self._push_children(manifest)
             errors: list[Exception] = []
 
-            async def one(desc: dist.Descriptor) -> None:
+            for desc in children:  # dockerd's order is the goroutines'; config first here
                 prepare(desc)
+
+            async def one(desc: dist.Descriptor) -> None:
                 try:
                     await session.push(desc, lambda: self.store.chunks(desc.Digest), tag=ref.tag)
                 except (RegistryError, BlobError) as exc:
