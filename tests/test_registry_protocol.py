@@ -140,10 +140,10 @@ func main() {
 	m.MediaType = "application/vnd.docker.distribution.manifest.v2+json"
 	m.SchemaVersion = 2
 	m.Config = ocispec.Descriptor{MediaType: "application/vnd.docker.plugin.v1+json",
-		Size: 138, Digest: digest.Digest("%s")}
+		Size: 138, Digest: digest.Digest("CONFIG")}
 	m.Layers = append(m.Layers, ocispec.Descriptor{
 		MediaType: "application/vnd.docker.image.rootfs.diff.tar.gzip", Size: 300,
-		Digest: digest.Digest("%s")})
+		Digest: digest.Digest("LAYER")})
 	b, _ := json.Marshal(&m)
 	fmt.Print(string(b))
 }
