@@ -1,9 +1,11 @@
-"""Loopback helpers for transport tests."""
+"""Network helpers for transport tests: loopback tricks and a private network namespace."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
+import subprocess
 from collections.abc import Iterator
 
 
@@ -30,3 +32,38 @@ def blackholed_port() -> Iterator[int]:
         for filler in fillers:
             filler.close()
         listener.close()
+
+
+@contextlib.contextmanager
+def veth_namespace(tag: str) -> Iterator[tuple[str, str]]:
+    """A network namespace joined to this one by a veth pair: ``(name, its address)``.
+
+    The namespace's end has a non-loopback address (``10.219.x.y/30``), so a server
+    listening there is, for dockerd's rules, a remote host; only this machine can
+    reach it.  Names carry ``tag`` and this process's pid; everything is removed at
+    the end.  Needs root (``ip netns``).
+    """
+    pid = os.getpid()
+    name = f"{tag}-{pid}"
+    host_if, ns_if = f"{tag[:4]}h{pid % 100000}", f"{tag[:4]}n{pid % 100000}"
+    base = f"10.219.{(pid // 64) % 250}.{(pid % 64) * 4}"
+    prefix = base.rsplit(".", 1)[0]
+    last = int(base.rsplit(".", 1)[1])
+    host_ip, ns_ip = f"{prefix}.{last + 2}", f"{prefix}.{last + 1}"
+    steps = [
+        ["ip", "netns", "add", name],
+        ["ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"],
+        ["ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if],
+        ["ip", "link", "set", ns_if, "netns", name],
+        ["ip", "addr", "add", f"{host_ip}/30", "dev", host_if],
+        ["ip", "link", "set", host_if, "up"],
+        ["ip", "netns", "exec", name, "ip", "addr", "add", f"{ns_ip}/30", "dev", ns_if],
+        ["ip", "netns", "exec", name, "ip", "link", "set", ns_if, "up"],
+    ]
+    try:
+        for step in steps:
+            subprocess.run(step, check=True, capture_output=True)
+        yield name, ns_ip
+    finally:
+        subprocess.run(["ip", "link", "del", host_if], capture_output=True)
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)

@@ -145,13 +145,13 @@ def free_port() -> int:
 
 def _config(
     root: Path,
-    port: int,
+    address: str,
     *,
     htpasswd: bool,
     token: TokenAuth | None,
     tls: tuple[Path, Path] | None,
 ) -> dict[str, Any]:
-    http_config: dict[str, Any] = {"addr": f"127.0.0.1:{port}", "secret": "emulator-tests"}
+    http_config: dict[str, Any] = {"addr": address, "secret": "emulator-tests"}
     if tls is not None:
         http_config["tls"] = {"certificate": str(tls[0]), "key": str(tls[1])}
     config: dict[str, Any] = {
@@ -185,20 +185,23 @@ def run_registry(
     token: TokenAuth | None = None,
     tls: tuple[Path, Path] | None = None,
     ca: Path | None = None,
+    netns: tuple[str, str] | None = None,
 ) -> Iterator[Registry]:
-    """Start ``docker-registry`` under ``root`` (its config, data and log); stop it by pid."""
-    assert REGISTRY is not None, (
-        "docker-registry is not installed (apt-get install docker-registry)"
-    )
+    """Start ``docker-registry`` under ``root`` (its config, data and log); stop it by pid.
+
+    ``netns=(NAME, ADDRESS)`` runs it inside network namespace NAME on ``ADDRESS:5000``
+    (``ip netns exec``, which execs it: the pid is the registry's).
+    """
+    assert REGISTRY is not None, "docker-registry is missing (apt-get install docker-registry)"
     root.mkdir(parents=True, exist_ok=True)
+    prefix = ["ip", "netns", "exec", netns[0]] if netns else []
     for _attempt in range(5):
-        port = free_port()
+        address = f"{netns[1]}:5000" if netns else f"127.0.0.1:{free_port()}"
         config = root / "config.yml"
-        config.write_text(
-            yaml.safe_dump(_config(root, port, htpasswd=htpasswd, token=token, tls=tls))
-        )
+        settings = _config(root, address, htpasswd=htpasswd, token=token, tls=tls)
+        config.write_text(yaml.safe_dump(settings))
         process = subprocess.Popen(
-            [REGISTRY, "serve", str(config)],
+            [*prefix, REGISTRY, "serve", str(config)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -224,7 +227,7 @@ def run_registry(
         if found:
             password = found[1]
     registry = Registry(
-        host=f"127.0.0.1:{port}",
+        host=address,
         process=process,
         root=root,
         log=log,

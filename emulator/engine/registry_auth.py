@@ -36,6 +36,16 @@ class NotImplementedScheme(Exception):
 
 
 @attrs.define
+class _Token:
+    """``authResult``: a token fetch, finished (``done``) with a token or an error."""
+
+    done: trio.Event = attrs.field(factory=trio.Event)
+    token: str = ""
+    error: str | None = None
+    expires: float | None = None
+
+
+@attrs.define
 class _Handler:
     scheme: ra.Scheme
     username: str
@@ -43,7 +53,7 @@ class _Handler:
     realm: str = ""
     service: str = ""
     scopes: tuple[str, ...] = ()
-    tokens: dict[str, tuple[str, float | None]] = attrs.field(factory=dict)
+    tokens: dict[str, _Token] = attrs.field(factory=dict)
 
 
 class Authorizer:
@@ -70,10 +80,21 @@ class Authorizer:
         wanted = sorted({*scopes, *handler.scopes})
         key = " ".join(wanted)
         cached = handler.tokens.get(key)
-        if cached is not None and (cached[1] is None or cached[1] > trio.current_time()):
-            return f"Bearer {cached[0]}"
-        token, expires = await self._fetch_token(handler, wanted)
-        handler.tokens[key] = (token, trio.current_time() + expires if expires else None)
+        if cached is not None and (cached.expires is None or cached.expires > trio.current_time()):
+            await cached.done.wait()  # one fetch per scope set, shared by concurrent requests
+            if cached.error is not None:
+                raise AuthFailed(cached.error)
+            return f"Bearer {cached.token}"
+        result = handler.tokens[key] = _Token()
+        try:
+            token, expires = await self._fetch_token(handler, wanted)
+        except AuthFailed as exc:
+            result.error = str(exc)  # containerd keeps a failure for the resolver's life
+            raise
+        finally:
+            result.done.set()
+        result.token = token
+        result.expires = trio.current_time() + expires if expires else None
         return f"Bearer {token}"
 
     def add_responses(self, host: str, responses: list[Response]) -> None:
