@@ -31,6 +31,7 @@ from emulator.protocol.gourl import go_quote
 __all__ = ["BlobError", "BlobStore", "Ingest"]
 
 _CHUNK: Final = 1 << 16
+_WRITE_BATCH: Final = 1 << 20
 
 
 class BlobError(Exception):
@@ -141,17 +142,27 @@ class Ingest:
         self.offset = 0
         self._hash = hashlib.sha256()
         self._file: Any = None  # trio's async file wrapper
+        self._pending = bytearray()
 
     async def write(self, data: bytes) -> None:
-        if self._file is None:
-            self._file = await trio.open_file(self.path, "wb")
-        await self._file.write(data)
+        """Hash ``data`` and write it (in 1 MiB batches, each in a worker thread)."""
         self._hash.update(data)
         self.offset += len(data)
+        self._pending += data
+        if len(self._pending) >= _WRITE_BATCH:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if self._file is None:
+            self._file = await trio.open_file(self.path, "wb")
+        if self._pending:
+            data, self._pending = bytes(self._pending), bytearray()
+            await self._file.write(data)
 
     async def commit(self, expected: str) -> None:
         """``Copy``'s short-read check, then ``Commit``'s size and digest checks."""
         try:
+            await self._flush()
             if self._file is not None:
                 await self._file.aclose()
                 self._file = None

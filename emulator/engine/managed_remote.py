@@ -117,6 +117,9 @@ class RegistryAccess:
         self.certs_dir = certs_dir
         self.store = store
         self._agent = agent
+        self._contexts: dict[
+            tuple[bool, str, tuple[tuple[str, int, int], ...]], ssl.SSLContext
+        ] = {}
 
     # -- sessions ------------------------------------------------------------------------
 
@@ -132,28 +135,50 @@ class RegistryAccess:
 
     def tls_context(self, endpoint: rh.Endpoint) -> ssl.SSLContext:
         """``newTLSConfig``: no verification for insecure hosts; else system roots plus
-        ``certs.d/<host>/*.crt`` and the ``*.cert``/``*.key`` client pair."""
-        context = ssl.create_default_context()
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        if not endpoint.verify:
+        ``certs.d/<host>/*.crt`` and the ``*.cert``/``*.key`` client pair.
+
+        Contexts are kept while the ``certs.d`` directory is unchanged (loading the
+        system roots costs ~20 ms); dockerd reads the directory on every lookup.
+        """
+        directory = self.certs_dir / endpoint.certs_host if endpoint.certs_host else None
+        files: tuple[tuple[str, int, int], ...] = ()
+        if endpoint.verify and directory is not None and directory.is_dir():
+            files = tuple(
+                (e.name, e.stat().st_mtime_ns, e.stat().st_size)
+                for e in sorted(directory.iterdir())
+            )
+        key = (endpoint.verify, endpoint.certs_host, files)
+        context = self._contexts.get(key)
+        if context is None:
+            context = self._contexts[key] = self._new_context(endpoint.verify, directory, files)
+        return context
+
+    def _new_context(
+        self, verify: bool, directory: Path | None, files: tuple[tuple[str, int, int], ...]
+    ) -> ssl.SSLContext:
+        if not verify:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
             return context
-        directory = self.certs_dir / endpoint.certs_host if endpoint.certs_host else None
-        if directory is None or not directory.is_dir():
-            return context
-        for entry in sorted(directory.iterdir()):
+        context = ssl.create_default_context()
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        names = {name for name, _, _ in files}
+        for name in sorted(names):
+            assert directory is not None
+            entry = directory / name
             if entry.suffix == ".crt":
                 context.load_verify_locations(cafile=str(entry))
             elif entry.suffix == ".cert":
                 key = entry.with_suffix(".key")
-                if not key.exists():
+                if key.name not in names:
                     raise FetchFailed(
                         f"missing key {key.name} for client certificate {entry.name}. "
                         "CA certificates must use the extension .crt"
                     )
                 context.load_cert_chain(str(entry), str(key))
-            elif entry.suffix == ".key" and not entry.with_suffix(".cert").exists():
+            elif entry.suffix == ".key" and entry.with_suffix(".cert").name not in names:
                 raise FetchFailed(
                     f"missing client certificate {entry.with_suffix('.cert').name} "
                     f"for key {entry.name}"
