@@ -184,7 +184,9 @@ class RegistryHTTP:
         out = [("Host", host), *headers]
         if isinstance(body, bytes):
             content_length = len(body)
-        if content_length is not None and (body is not None or method in ("POST", "PUT")):
+        if body is None and method in ("POST", "PUT", "PATCH"):
+            content_length = 0  # Go sends "Content-Length: 0" for these methods
+        if content_length is not None and (body is not None or method in ("POST", "PUT", "PATCH")):
             out.append(("Content-Length", str(content_length)))
         # Go's transport asks for gzip (and decodes it) unless the caller chose an encoding.
         auto_gzip = method != "HEAD" and not any(k.lower() == "accept-encoding" for k, _ in headers)
