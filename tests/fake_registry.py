@@ -28,6 +28,7 @@ class FakeRegistry:
         self._script = script
         self.seen: list[tuple[str, str]] = []
         self.headers: list[dict[str, str]] = []
+        self.raw_headers: list[list[tuple[str, str]]] = []
 
     async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
@@ -38,12 +39,17 @@ class FakeRegistry:
         conn = h11.Connection(h11.SERVER)
         async with stream:
             while True:
-                request = await self._read(conn, stream)
+                try:
+                    request = await self._read(conn, stream)
+                except h11.RemoteProtocolError:  # e.g. a TLS hello: Go's server answers 400
+                    await stream.send_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
+                    return
                 if request is None:
                     return
                 method, target = request.method.decode(), request.target.decode()
                 self.seen.append((method, target))
                 self.headers.append({k.decode().lower(): v.decode() for k, v in request.headers})
+                self.raw_headers.append([(k.decode(), v.decode()) for k, v in request.headers])
                 answer = self._script(method, target)
                 headers = {"Content-Length": str(len(answer.body)), **answer.headers}
                 reason = HTTPStatus(answer.status).phrase.encode()

@@ -219,6 +219,8 @@ def run_registry(
             break
         _stop(process)
         reader.join(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
     else:
         raise RuntimeError("docker-registry did not start:\n" + "\n".join(log[-20:]))
     password = ""
@@ -241,6 +243,8 @@ def run_registry(
     finally:
         _stop(process)
         reader.join(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def _read_log(

@@ -165,3 +165,35 @@ async def test_missing_blob_is_containerds_not_found(tmp_path: Path) -> None:
         assert info.value.not_found
 
     await with_registry(script, body)
+
+
+async def test_requests_carry_dockerds_user_agent_and_the_meta_headers(tmp_path: Path) -> None:
+    """``X-Meta-*`` headers of the API request are forwarded; ``User-Agent`` names the client."""
+    from emulator.engine.managed_remote import RegistryAccess, RemoteOptions, user_agent
+
+    def script(method: str, path: str) -> Answer:
+        return Answer(404)
+
+    async def body(port: int) -> None:
+        access = RegistryAccess(
+            rh.RegistryConfig.load(),
+            tmp_path / "certs.d",
+            BlobStore(tmp_path / "storage"),
+            lambda client: user_agent("28.5.2", "go1.24.9", "89c5e8f", client),
+        )
+        options = RemoteOptions(
+            meta_headers=(("X-Meta-Build", "42"),), client_agent="Docker-Client/28.5.2 (linux)"
+        )
+        ref = parse_normalized_named(f"127.0.0.1:{port}/test/plug:1.0")
+        assert await access.privileges(ref, options) == []  # 404: swallowed
+
+    registry = await with_registry(script, body)
+    first, legacy = registry.headers  # the https attempts never reach a plain server
+    assert first["x-meta-build"] == "42"
+    assert first["user-agent"].startswith("docker/28.5.2 go/go1.24.9 git-commit/89c5e8f ")
+    assert first["user-agent"].endswith(" UpstreamClient(Docker-Client/28.5.2 \\(linux\\))")
+    assert first["accept"] == dist.RESOLVE_ACCEPT
+    # moby's retry for old registries: four Accept lines, and no meta headers.
+    assert "x-meta-build" not in legacy
+    accepts = [v for k, v in registry.raw_headers[1] if k == "accept"]
+    assert accepts == list(dist.LEGACY_RESOLVE_ACCEPT)
