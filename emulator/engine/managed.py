@@ -555,12 +555,8 @@ class ManagedPlugins:
     async def remote_privileges(
         self, remote: str, options: RemoteOptions | None = None
     ) -> builtins.list[pc.PluginPrivilege] | None:
-        """``GET /plugins/privileges?remote=``: what the remote plugin's config asks for.
-
-        None when it asks for nothing (dockerd answers ``null``), ``[]`` when it
-        cannot be fetched (dockerd swallows the error); a manifest without a plugin
-        config is ``did not find plugin config …`` (500).
-        """
+        """``GET /plugins/privileges?remote=``: None when the plugin asks for nothing
+        (``null``), ``[]`` when it cannot be fetched (dockerd swallows the error)."""
         return await self._installer.privileges(remote, options or RemoteOptions())
 
     async def pull(
@@ -572,14 +568,11 @@ class ManagedPlugins:
         options: RemoteOptions | None = None,
         out: Progress | None = None,
     ) -> str:
-        """``POST /plugins/pull`` (``docker plugin install``): returns the plugin's name.
+        """``POST /plugins/pull`` (``docker plugin install``): returns the new plugin's name.
 
-        ``name`` is the local alias ("" for the remote's own name).  ``privileges``
-        is what the user granted: dockerd refuses with ``incorrect privileges``
-        unless it equals what the config asks for; None grants exactly that (the
-        CLI's ``--grant-all-permissions``).  ``out`` gets dockerd's progress
-        events.  The plugin is installed disabled, as dockerd leaves it (the CLI
-        then sets its arguments and enables it).
+        ``name`` is the alias ("": the remote's name); ``privileges`` what the user
+        granted (None: what the plugin asks, as ``--grant-all-permissions``); ``out``
+        gets dockerd's progress events.  Installed disabled, as dockerd leaves it.
         """
         return await self._installer.pull(
             remote, name, privileges, options or RemoteOptions(), out or _discard
@@ -594,11 +587,8 @@ class ManagedPlugins:
         options: RemoteOptions | None = None,
         out: Progress | None = None,
     ) -> None:
-        """``POST /plugins/{name}/upgrade``: a disabled plugin gets the remote's rootfs and
-        config; ID, name and settings are kept, the old rootfs is restored on failure.
-
-        dockerd does not check that ``remote`` is the same repository (the CLI asks).
-        """
+        """``POST /plugins/{name}/upgrade``: a disabled plugin gets the remote's rootfs
+        and config; ID, name and settings are kept (any repository: the CLI asks)."""
         await self._installer.upgrade(
             ref, remote, privileges, options or RemoteOptions(), out or _discard
         )
@@ -610,11 +600,8 @@ class ManagedPlugins:
         options: RemoteOptions | None = None,
         out: Progress | None = None,
     ) -> dist.Descriptor:
-        """``POST /plugins/{name}/push``: to the registry and repository in the plugin's name.
-
-        Returns the manifest's descriptor (the aux ``Digest`` and ``Size``).  Errors
-        after the first progress event read ``error pushing plugin: …``.
-        """
+        """``POST /plugins/{name}/push``: to the repository in the plugin's name; returns
+        the manifest's descriptor (the stream's aux ``Digest`` and ``Size``)."""
         return await self._installer.push(ref, options or RemoteOptions(), out or _discard)
 
     def gc(self) -> builtins.list[str]:

@@ -225,7 +225,6 @@ class RegistryAccess:
         out: Output,
         *,
         rootfs: Path | None,
-        on_manifest: Callable[[dist.Descriptor], None] = lambda d: None,
     ) -> Fetched:
         """``Manager.fetch`` with the pull handlers (``rootfs`` given) or the privileges ones.
 
@@ -238,7 +237,6 @@ class RegistryAccess:
             except RegistryError:
                 desc = None
             if desc is not None:
-                on_manifest(desc)
                 return await self._dispatch(session, ref, desc, out, rootfs=rootfs)
         async with self.session(ref, options, legacy_accept=True) as legacy:
             try:
@@ -247,7 +245,6 @@ class RegistryAccess:
                 raise FetchFailed(
                     f"error resolving plugin reference: {exc}", not_found=exc.not_found
                 ) from None
-            on_manifest(desc)
             return await self._dispatch(legacy, ref, desc, out, rootfs=rootfs)
 
     async def _dispatch(
