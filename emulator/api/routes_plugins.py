@@ -22,9 +22,9 @@ from emulator.api.http import ApiError, bool_value, empty, filters, read_json
 from emulator.api.progress import progress_response
 from emulator.api.routes_system import state
 from emulator.engine.managed_remote import RemoteOptions
+from emulator.golang import json as gojson
 from emulator.managed.unpack import UnpackError, unpack_tar
 from emulator.protocol import engine_api as api
-from emulator.golang import json as gojson
 from emulator.protocol import jsonmessage as jm
 from emulator.protocol import plugin_config as pc
 from emulator.protocol.reference import ReferenceError, local_name, parse_remote_ref

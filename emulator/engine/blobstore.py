@@ -26,7 +26,7 @@ from typing import Any, Final
 
 import trio
 
-from emulator.protocol.gourl import go_quote
+from emulator.golang.strconv import quote as go_quote
 
 __all__ = ["BlobError", "BlobStore", "Ingest"]
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import attrs
 
+from emulator.golang.strconv import quote as go_quote
 from emulator.protocol import plugin_config as pc
-from emulator.protocol.gourl import go_quote
 
 __all__ = ["SettingError", "apply_setting"]
 

@@ -33,8 +33,8 @@ import attrs
 
 from emulator.engine.blobstore import BlobError, BlobStore
 from emulator.engine.registry_auth import AuthFailed, Authorizer, NotImplementedScheme
+from emulator.golang import url as gourl
 from emulator.protocol import distribution as dist
-from emulator.protocol import gourl
 from emulator.protocol import registry_auth as ra
 from emulator.protocol import registry_hosts as rh
 from emulator.protocol.reference import Reference, ReferenceError, validate_digest

@@ -27,7 +27,7 @@ from typing import Final, Literal
 
 import attrs
 
-from emulator.protocol import gojson
+from emulator.golang import json as gojson
 
 __all__ = [
     "ACCEPT_ENCODING",

@@ -23,7 +23,7 @@ from typing import Final, Literal
 
 import attrs
 
-from emulator.protocol import gourl
+from emulator.golang import url as gourl
 from emulator.protocol.reference import DEFAULT_DOMAIN, LEGACY_DEFAULT_DOMAIN
 
 __all__ = [

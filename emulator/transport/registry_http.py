@@ -30,7 +30,7 @@ import h11
 import trio
 
 from emulator.clock import real_io
-from emulator.transport import goerrors
+from emulator.golang import errors as goerrors
 
 __all__ = ["RegistryHTTP", "RequestFailed", "Response"]
 
@@ -338,7 +338,7 @@ async def _connect(host: str, port: int, method: str, url: str) -> trio.SocketSt
             if first is None:
                 remote = _join(str(addr[0]), int(addr[1]))
                 first = goerrors.op_error(
-                    "dial", "tcp", remote, "connect: " + goerrors.errno_text(exc)
+                    "dial", "tcp", remote, "connect: " + goerrors.errno_text(exc.errno or 0)
                 )
             continue
         except BaseException:
@@ -351,7 +351,7 @@ async def _connect(host: str, port: int, method: str, url: str) -> trio.SocketSt
 def _broken(exc: BaseException, op: str) -> str:
     cause = exc.__cause__ if isinstance(exc, trio.BrokenResourceError) else exc
     if isinstance(cause, OSError) and cause.errno is not None:
-        return f"{op}: {goerrors.errno_text(cause)}"
+        return f"{op}: {goerrors.errno_text(cause.errno)}"
     if isinstance(cause, ssl.SSLError):
         return f"remote error: {cause.reason or cause}"
     return "EOF"
@@ -372,5 +372,5 @@ def _tls_error(exc: BaseException) -> str:
             return "http: server gave HTTP response to HTTPS client"
         return f"remote error: tls: {(cause.reason or str(cause)).lower().replace('_', ' ')}"
     if isinstance(cause, OSError) and cause.errno is not None:
-        return f"read: {goerrors.errno_text(cause)}"
+        return f"read: {goerrors.errno_text(cause.errno)}"
     return "EOF"
