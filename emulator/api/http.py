@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import IO, Any
 
+import trio
 from quart import Request, Response
 
 from emulator.errors import EngineError
@@ -68,6 +69,24 @@ async def read_json(request: Request) -> Any:
     if stripped[end:].strip():
         raise ApiError(api.JSON_TRAILING)
     return value
+
+
+async def spool_body(spool: IO[bytes]) -> None:
+    """Copy the request body into ``spool`` (off the event loop) and rewind it.
+
+    The body is read as it arrives (the app's ``MAX_CONTENT_LENGTH`` still applies),
+    so an upload never has to fit in memory.
+    """
+    async for chunk in request_body():
+        await trio.to_thread.run_sync(spool.write, chunk)
+    await trio.to_thread.run_sync(spool.seek, 0)
+
+
+def request_body() -> Any:
+    """The current request's body as an async iterator of byte chunks."""
+    from quart import request
+
+    return request.body
 
 
 def json_object(value: Any, what: str) -> dict[str, Any]:

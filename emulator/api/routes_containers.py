@@ -9,14 +9,10 @@ Attach itself (``101 UPGRADED``) is served by :mod:`emulator.api.attach`.
 from __future__ import annotations
 
 import base64
-import io
 import json
-import os
-import stat as statmod
-import tarfile
+import tempfile
 from collections.abc import AsyncIterator, Collection
-from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import trio
 from quart import Blueprint, Response, current_app, request
@@ -31,9 +27,11 @@ from emulator.api.http import (
     json_object,
     json_response,
     read_json,
+    spool_body,
 )
 from emulator.api.routes_system import state
-from emulator.engine.containers import Container, ContainerError
+from emulator.engine.container_archive import PathStat
+from emulator.engine.containers import SPOOL_IN_MEMORY, Container, ContainerError
 from emulator.engine.events import Event, EventLog
 from emulator.golang.time import human_duration, rfc3339_nano
 from emulator.protocol import engine_api as api
@@ -421,26 +419,16 @@ async def inspect(ref: str) -> Response:
 # -- archive (docker cp) -----------------------------------------------------------------
 
 
-def _stat_header(path: Path, name: str) -> str:
-    """``X-Docker-Container-Path-Stat``: base64 of ``container.PathStat``."""
-    info = path.lstat()
-    mode = statmod.S_IMODE(info.st_mode)
-    if statmod.S_ISDIR(info.st_mode):
-        mode |= 1 << 31
-    elif statmod.S_ISLNK(info.st_mode):
-        mode |= 1 << 27
+def _stat_header(stat: PathStat) -> str:
+    """``X-Docker-Container-Path-Stat``: base64 of ``container.PathStat`` as JSON."""
     data = {
-        "name": name,
-        "size": info.st_size,
-        "mode": mode,
-        "mtime": rfc3339_nano(info.st_mtime),
-        "linkTarget": os.readlink(path) if path.is_symlink() else "",
+        "name": stat.name,
+        "size": stat.size,
+        "mode": stat.mode,
+        "mtime": rfc3339_nano(stat.mtime_ns / 1e9),
+        "linkTarget": stat.link_target,
     }
     return base64.b64encode(json.dumps(data, separators=(",", ":")).encode()).decode()
-
-
-def _not_found(path: str, container: Container) -> ApiError:
-    return ApiError(f"Could not find the file {path} in container {container.name}", 404)
 
 
 def _archive_path() -> str:
@@ -453,64 +441,48 @@ def _archive_path() -> str:
 @bp.route("/containers/<ref>/archive", methods=["HEAD"])
 async def archive_stat(ref: str) -> Response:
     """The stat call (``docker cp`` into a container makes it before the upload)."""
-    c = _get(ref)
     path = _archive_path()
-    service = state().engine.containers
-    async with service._container_fs(c):
-        target = service._resolve(c, path)
-        if not target.exists():
-            raise _not_found(path, c)
-        header = _stat_header(target, os.path.basename(path.rstrip("/")) or "/")
+    stat = await state().engine.containers.stat_path(ref, path)
     response = empty(200)
-    response.headers["X-Docker-Container-Path-Stat"] = header
+    response.headers["X-Docker-Container-Path-Stat"] = _stat_header(stat)
     return response
 
 
 @bp.get("/containers/<ref>/archive")
 async def archive_get(ref: str) -> Response:
-    """A tar of ``path``; the volumes stay mounted (same IDs) until the archive is sent."""
-    c = _get(ref)
+    """A tar of ``path``, written to a spool while the volumes are mounted, then sent."""
     path = _archive_path()
-    service = state().engine.containers
-    async with service._container_fs(c):
-        target = service._resolve(c, path)
-        if not target.exists():
-            raise _not_found(path, c)
-        name = os.path.basename(path.rstrip("/")) or "."
-        header = _stat_header(target, name)
-        data = await trio.to_thread.run_sync(_tar, target, name)
-    response = Response(data, status=200, content_type="application/x-tar")
-    response.headers["X-Docker-Container-Path-Stat"] = header
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 (sent later)
+    try:
+        stat = await state().engine.containers.archive_path(ref, path, spool)
+    except BaseException:
+        spool.close()
+        raise
+    response = Response(_send_spool(spool), status=200, content_type="application/x-tar")
+    response.headers["X-Docker-Container-Path-Stat"] = _stat_header(stat)
+    response.timeout = None
     return response
+
+
+async def _send_spool(spool: IO[bytes]) -> AsyncIterator[bytes]:
+    try:
+        await trio.to_thread.run_sync(spool.seek, 0)
+        while chunk := await trio.to_thread.run_sync(spool.read, 1 << 20):
+            yield chunk
+    finally:
+        spool.close()
 
 
 @bp.put("/containers/<ref>/archive")
 async def archive_put(ref: str) -> Response:
-    """Extract the uploaded tar into the directory ``path``."""
-    c = _get(ref)
+    """Extract the uploaded tar (plain or compressed) into the directory ``path``."""
     path = _archive_path()
-    data: bytes = await request.get_data(as_text=False)  # type: ignore[assignment]
-    service = state().engine.containers
-    async with service._container_fs(c):
-        target = service._resolve(c, path)
-        if not target.exists():
-            raise _not_found(path, c)
-        if not target.is_dir():
-            raise ApiError("extraction point is not a directory")
-        await trio.to_thread.run_sync(_untar, data, target)
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
+        await spool_body(spool)
+        await state().engine.containers.extract_to_dir(
+            ref,
+            path,
+            spool,
+            no_overwrite_dir_non_dir=bool_value(request, "noOverwriteDirNonDir"),
+        )
     return empty(200)
-
-
-def _tar(path: Path, name: str) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        tar.add(path, arcname=name)
-    return buffer.getvalue()
-
-
-def _untar(data: bytes, dest: Path) -> None:
-    try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
-            tar.extractall(dest, filter="data")
-    except (tarfile.TarError, OSError) as exc:
-        raise ApiError(f"Error processing tar file({exc}): ", 500) from None

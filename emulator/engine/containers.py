@@ -14,27 +14,50 @@ from __future__ import annotations
 
 import logging
 import math
+import posixpath
 import secrets
 import shutil
+import tarfile
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Final, Protocol, TypeVar
 
 import attrs
 import trio
 
 from emulator.clock import real_io
+from emulator.engine.container_archive import (
+    ArchiveError,
+    PathStat,
+    archive_path,
+    extract_to_dir,
+    stat_path,
+)
 from emulator.engine.lifecycle import lifetime_of
+from emulator.engine.scoped_fs import Mount, ScopedFS
 from emulator.engine.state import StateDB
+from emulator.engine.unpack import (
+    UnpackError,
+    UnpackOptions,
+    read_members,
+    renamed,
+    unpack_members,
+)
 from emulator.engine.volume_drivers import VolumeDriverError
 from emulator.engine.volume_store import VolumeError
 from emulator.engine.volumes import VolumeService
 from emulator.errors import EngineError
 from emulator.protocol import volume as wire
+from emulator.transport.goerrors import errno_text
 
 log = logging.getLogger("emulator.containers")
 
 EventSink = Callable[[str, str, Mapping[str, str]], None]
+T = TypeVar("T")
+
+#: Archives up to this size are kept in memory on their way; larger ones go to a file.
+SPOOL_IN_MEMORY: Final = 8 << 20
 
 
 class ContainerError(EngineError):
@@ -514,46 +537,101 @@ class ContainerService:
 
     # -- docker cp ------------------------------------------------------------------
 
+    async def in_fs(self, container: Container, work: Callable[[ScopedFS], T], path: str) -> T:
+        """Run ``work`` on the container's file system in a worker thread (one archive call).
+
+        ``openContainerFS``: the volumes are mounted (same IDs while running) for the
+        call and unmounted after it; ``work`` sees the rootfs with every volume and
+        bind mount at its destination, walked as from inside the container
+        (:class:`~emulator.engine.scoped_fs.ScopedFS`).  Errors become
+        :class:`ContainerError` with dockerd's texts; ``path`` is the path the caller
+        asked for (``Could not find the file PATH in container NAME``).
+        """
+        root = self.rootfs(container)
+
+        def run() -> T:
+            with ScopedFS(root, self._view_mounts(container)) as fs:
+                return work(fs)
+
+        async with _ContainerFS(self, container):
+            try:
+                with real_io():
+                    return await trio.to_thread.run_sync(run, abandon_on_cancel=True)
+            except FileNotFoundError:
+                raise ContainerError(
+                    f"Could not find the file {path} in container {container.name}",
+                    http_status=404,
+                ) from None
+            except ArchiveError as exc:
+                raise ContainerError(str(exc), http_status=exc.http_status) from None
+            except OSError as exc:
+                raise ContainerError(_os_text(exc)) from None
+
+    @staticmethod
+    def _view_mounts(container: Container) -> tuple[Mount, ...]:
+        return tuple(
+            Mount(mp.destination, Path(source), writable=mp.rw)
+            for mp in container.mounts
+            if (source := mp.path if mp.type == "volume" else mp.source)
+        )
+
+    async def stat_path(self, ref: str, path: str) -> PathStat:
+        """``HEAD /containers/{id}/archive``: the stat of ``path`` (its last link not followed)."""
+        container = self.get(ref)
+        return await self.in_fs(container, lambda fs: stat_path(fs, path), path)
+
+    async def archive_path(self, ref: str, path: str, out: IO[bytes]) -> PathStat:
+        """``GET /containers/{id}/archive``: write the tar of ``path`` to ``out``."""
+        container = self.get(ref)
+        return await self.in_fs(container, lambda fs: archive_path(fs, path, out), path)
+
+    async def extract_to_dir(
+        self, ref: str, path: str, archive: IO[bytes], *, no_overwrite_dir_non_dir: bool = False
+    ) -> None:
+        """``PUT /containers/{id}/archive``: unpack ``archive`` into the directory ``path``."""
+        container = self.get(ref)
+        await self.in_fs(
+            container,
+            lambda fs: extract_to_dir(
+                fs, path, archive, no_overwrite_dir_non_dir=no_overwrite_dir_non_dir
+            ),
+            path,
+        )
+
     async def copy(
         self, ref: str, container_path: str, host_path: str | Path, *, into: bool = False
     ) -> None:
-        """``docker cp``: the archive API mounts the volumes (same IDs while running).
+        """``docker cp``, with the archive calls the v28 CLI makes.
 
-        ``into=False`` copies ``container_path`` out to ``host_path`` (one archive call);
-        ``into=True`` copies ``host_path`` into the container as the v28 CLI does: a
-        stat call, then the upload, each mounting and unmounting the volumes.
+        ``into=False`` copies ``container_path`` out to ``host_path`` (one ``GET``;
+        ``host_path`` is the copy's name, or the directory to put it in);
+        ``into=True`` copies ``host_path`` into the container: a stat call, then the
+        upload (``PUT``), each mounting and unmounting the volumes.  Everything the
+        container holds is written through the same safe unpacking as an upload.
         """
-        container = self.get(ref)
-        if into:
-            async with self._container_fs(container):
-                self._resolve(container, container_path)
-            async with self._container_fs(container):
-                await _copy_in_thread(Path(host_path), self._resolve(container, container_path))
-            return
-        async with self._container_fs(container):
-            source = self._resolve(container, container_path)
-            if not source.exists():
-                raise ContainerError(
-                    f"Could not find the file {container_path} in container {container.name}",
-                    http_status=404,
-                )
-            await _copy_in_thread(source, Path(host_path))
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
+            if into:
+                await self._copy_in(ref, container_path, Path(host_path), spool)
+            else:
+                await self.archive_path(ref, container_path, spool)
+                with real_io():
+                    await trio.to_thread.run_sync(_untar_on_host, spool, Path(host_path))
 
-    def _container_fs(self, container: Container) -> _ContainerFS:
-        return _ContainerFS(self, container)
-
-    def _resolve(self, container: Container, path: str) -> Path:
-        best: MountPoint | None = None
-        for mp in container.mounts:
-            dest = mp.destination.rstrip("/")
-            inside = path == dest or path.startswith(dest + "/")
-            if inside and (best is None or len(dest) > len(best.destination)):
-                best = mp
-        if best is None:
-            return self.rootfs(container) / path.lstrip("/")
-        base = Path(best.path if best.type == "volume" else best.source)
-        rest = path[len(best.destination.rstrip("/")) :].lstrip("/")
-        return base / rest if rest else base
+    async def _copy_in(self, ref: str, container_path: str, source: Path, spool: IO[bytes]) -> None:
+        try:
+            found: PathStat | None = await self.stat_path(ref, container_path)
+        except ContainerError as exc:
+            if exc.http_status != 404:
+                raise
+            found = None
+        if found is not None and found.is_dir:
+            directory, name = container_path, source.name
+        else:
+            trimmed = container_path.rstrip("/") or "/"
+            directory, name = posixpath.dirname(trimmed), posixpath.basename(trimmed)
+        with real_io():
+            await trio.to_thread.run_sync(_tar_host_path, source, name, spool)
+        await self.extract_to_dir(ref, directory, spool, no_overwrite_dir_non_dir=True)
 
     # -- persistence and restart ----------------------------------------------------
 
@@ -629,29 +707,42 @@ class _ContainerFS:
         await self._service._unmount_volumes(self._container)
 
 
-async def _copy_in_thread(source: Path, dest: Path) -> None:
-    """Copy off the event loop: a plugin's mountpoint may be a slow FUSE file system.
+def _os_text(exc: OSError) -> str:
+    """Go's ``*PathError`` text for an error met in the container's view."""
+    if exc.filename is None:
+        return errno_text(exc)
+    return f"lstat {exc.filename}: {errno_text(exc)}"
 
-    The copy is real I/O, so a virtual clock must not jump meanwhile.
+
+def _tar_host_path(source: Path, name: str, out: IO[bytes]) -> None:
+    """The CLI's side of ``docker cp SRC CONTAINER:DST``: ``source`` as a tar named ``name``."""
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        tar.add(source, arcname=name)
+    out.seek(0)
+
+
+def _untar_on_host(archive: IO[bytes], dest: Path) -> None:
+    """The CLI's side of ``docker cp CONTAINER:SRC DEST``, kept inside ``dest``.
+
+    Into the directory ``dest`` when it is one, else as ``dest`` itself (its parent
+    must exist).  Owners are not copied (the CLI extracts with ``NoLchown``).
     """
-    with real_io():
-        await trio.to_thread.run_sync(_copy_path, source, dest, abandon_on_cancel=True)
-
-
-def _copy_path(source: Path, dest: Path) -> None:
-    """Copy a file or tree with plain reads and writes.
-
-    ``shutil.copy2`` uses ``sendfile`` and copies metadata, which a FUSE mount (such
-    as rclone's) may refuse with EIO; the archive API only needs the bytes.
-    """
-    target = dest / source.name if dest.is_dir() else dest
-    if source.is_dir():
-        shutil.copytree(source, target, dirs_exist_ok=True, copy_function=_copy_file)
+    archive.seek(0)
+    if dest.is_dir():
+        root, rename = dest, None
     else:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _copy_file(source, target)
+        root, rename = dest.parent, dest.name
+    members = read_members(archive)
+    if rename is not None:
+        members = ((renamed(member, _rebase(member.name, rename)), tar) for member, tar in members)
+    with ScopedFS(root) as fs:
+        try:
+            unpack_members(members, fs, "/", UnpackOptions(chown=False))
+        except UnpackError as exc:
+            raise ContainerError(str(exc), http_status=exc.http_status) from None
 
 
-def _copy_file(source: str | Path, target: str | Path) -> None:
-    with open(source, "rb") as src, open(target, "wb") as dst:
-        shutil.copyfileobj(src, dst)
+def _rebase(name: str, first: str) -> str:
+    """``name`` with its first component replaced by ``first``."""
+    _head, sep, rest = name.lstrip("/").partition("/")
+    return f"{first}{sep}{rest}"
