@@ -9,21 +9,16 @@ v1 plugins never appear here (dockerd lists managed plugins only); the control A
 
 from __future__ import annotations
 
-import io
-import shutil
 import tempfile
 from collections.abc import Callable
-from pathlib import Path
 
-import trio
 from quart import Blueprint, Response, request
 
-from emulator.api.http import ApiError, bool_value, empty, filters, read_json
+from emulator.api.http import ApiError, bool_value, empty, filters, read_json, spool_body
 from emulator.api.progress import progress_response
 from emulator.api.routes_system import state
 from emulator.engine.managed_remote import RemoteOptions
 from emulator.golang import json as gojson
-from emulator.managed.unpack import UnpackError, unpack_tar
 from emulator.protocol import engine_api as api
 from emulator.protocol import jsonmessage as jm
 from emulator.protocol import plugin_config as pc
@@ -171,22 +166,13 @@ async def plugin_set(name: str) -> Response:
 
 @bp.post("/plugins/create")
 async def plugin_create() -> Response:
-    """``docker plugin create``: an (uncompressed) tar of ``config.json`` and ``rootfs/``."""
+    """``docker plugin create``: an (uncompressed) tar of ``config.json`` and ``rootfs/``.
+
+    The body is spooled as it arrives and unpacked in a worker thread
+    (:mod:`emulator.engine.plugin_upload`).
+    """
     name = request.args.get("name", "")
-    data: bytes = await request.get_data(as_text=False)  # type: ignore[assignment]
-    engine = state().engine
-    work = Path(tempfile.mkdtemp(prefix="plugin-create-", dir=engine.data_root))
-    try:
-        await trio.to_thread.run_sync(_extract, data, work)
-        engine.managed_plugins.create(name, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    with tempfile.SpooledTemporaryFile(max_size=8 << 20) as spool:
+        await spool_body(spool)
+        await state().engine.managed_plugins.create_from_tar(name, spool)
     return empty(204)
-
-
-def _extract(data: bytes, dest: Path) -> None:
-    """dockerd reads the body with ``tar.NewReader``: a gzipped body is not a tar."""
-    try:
-        unpack_tar(io.BytesIO(data), dest)
-    except UnpackError as exc:
-        raise ApiError(str(exc), 500) from None

@@ -48,8 +48,8 @@ from emulator.engine.volume_drivers import VolumeDriverError
 from emulator.engine.volume_store import VolumeError
 from emulator.engine.volumes import VolumeService
 from emulator.errors import EngineError
+from emulator.golang.errors import errno_text
 from emulator.protocol import volume as wire
-from emulator.transport.goerrors import errno_text
 
 log = logging.getLogger("emulator.containers")
 
@@ -709,9 +709,10 @@ class _ContainerFS:
 
 def _os_text(exc: OSError) -> str:
     """Go's ``*PathError`` text for an error met in the container's view."""
+    reason = errno_text(exc.errno) if exc.errno is not None else str(exc)
     if exc.filename is None:
-        return errno_text(exc)
-    return f"lstat {exc.filename}: {errno_text(exc)}"
+        return reason
+    return f"lstat {exc.filename}: {reason}"
 
 
 def _tar_host_path(source: Path, name: str, out: IO[bytes]) -> None:

@@ -51,10 +51,12 @@ import re
 import secrets
 import shlex
 import shutil
+import stat
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Final
+from typing import IO, Final
 
 import attrs
 import trio
@@ -74,8 +76,11 @@ from emulator.engine.plugin_blobs import (
     collect_garbage,
     store_created,
 )
+from emulator.engine.plugin_upload import stage_upload, tar_directory
 from emulator.engine.plugins import Plugin as RegistryPlugin
 from emulator.engine.processes import PluginProcess, PluginStartError, private_run_support
+from emulator.engine.scoped_fs import ScopedFS, go_clean, remove_tree
+from emulator.engine.unpack import UnpackError, UnpackLimits
 from emulator.errors import EngineError, ManagedPluginError, PluginLookupError
 from emulator.faults import FaultSet
 from emulator.golang import json as gojson
@@ -112,6 +117,15 @@ _HANDLER_CALLS: Final = {
 
 Handler = Callable[[str, PluginClient], Awaitable[None]]
 Progress = Callable[[jm.Progress], None]
+
+
+@attrs.frozen
+class _Prepared:
+    """A create's unpacked rootfs (outside the store yet), its config and stored blobs."""
+
+    rootfs: Path
+    config: pc.PluginConfig
+    blobs: PluginBlobs
 
 
 @attrs.frozen
@@ -189,9 +203,18 @@ class ManagedPlugin:
         return self.data_dir / "rootfs"
 
     @property
+    def socket_name(self) -> str:
+        """``Socket``, kept inside the socket directory (``..`` stops at it).
+
+        The plugin sees that directory as ``/run/docker/plugins``: a name that leaves
+        it could not work in dockerd either, and the engine dials nothing else.
+        """
+        return go_clean("/" + self.obj.Config.Interface.Socket).lstrip("/")
+
+    @property
     def socket_path(self) -> Path:
         """``ROOT/run/docker/plugins/<id>/<Socket>``: where the engine dials."""
-        return self.exec_dir / self.obj.Config.Interface.Socket
+        return self.exec_dir / self.socket_name
 
     def filter_by_cap(self, capability: str) -> bool:
         """``FilterByCap``: lower-cased capability, exact match, prefix ``docker``."""
@@ -260,6 +283,8 @@ class ManagedPlugins:
         self._nursery = nursery
         self._hang_guard = hang_guard
         self._body_limit = body_limit
+        self.upload_limits = UnpackLimits()
+        """Bounds on a ``plugin create`` upload (entries, bytes)."""
         self._plugins: dict[str, ManagedPlugin] = {}
         self._users: list[Callable[[str], int]] = []
         self._handlers: dict[str, list[Handler]] = {}
@@ -439,7 +464,29 @@ class ManagedPlugins:
     # -- lifecycle -----------------------------------------------------------------------
 
     def create(self, name: str, directory: str | os.PathLike[str]) -> str:
-        """``docker plugin create NAME DIR``: returns the new plugin's ID (it is disabled)."""
+        """``docker plugin create NAME DIR``: returns the new plugin's ID (it is disabled).
+
+        ``DIR`` is sent as the CLI sends it (a tar of the directory) and unpacked as an
+        upload is (:meth:`create_from_tar`), here on the calling thread.
+        """
+        full = self._new_name(name)
+        with tempfile.SpooledTemporaryFile(max_size=8 << 20) as spool:
+            tar_directory(Path(directory), spool)
+            staged = self._stage(spool)
+        return self._register(full, staged)
+
+    async def create_from_tar(self, name: str, archive: IO[bytes]) -> str:
+        """``POST /plugins/create``: the uploaded tar of ``config.json`` and ``rootfs/``.
+
+        The unpacking (:mod:`emulator.engine.plugin_upload`) runs in a worker thread.
+        """
+        full = self._new_name(name)
+        with real_io():
+            staged = await trio.to_thread.run_sync(self._stage, archive)
+        return self._register(full, staged)
+
+    def _new_name(self, name: str) -> str:
+        """The stored name for ``name`` (``CreateFromContext``'s checks, in its order)."""
         try:
             full, digest = pc.normalize_name(name)
         except pc.ReferenceError as exc:
@@ -448,33 +495,52 @@ class ManagedPlugins:
             raise ManagedPluginError(pc.CANONICAL_REFUSED)
         if any(p.name == full for p in self._plugins.values()):
             raise ManagedPluginError(pc.exists_text(full), http_status=409)
-        source = Path(directory)
-        if not (source / "rootfs").is_dir():
-            raise ManagedPluginError("no rootfs found: EOF")
-        config = _read_config(source)
-        plugin_id = _new_id()
-        while plugin_id in self._plugins:
-            plugin_id = _new_id()
-        config, blobs = store_created(
-            self.blobs, source / "rootfs", config, self.profile.release.removeprefix("v")
-        )
+        return full
+
+    def _stage(self, archive: IO[bytes]) -> _Prepared:
+        """The file work of a create (worker thread): unpack, parse the config, store blobs.
+
+        Nothing is left behind when it fails.
+        """
+        try:
+            staged = stage_upload(archive, self.root / "tmp", self.upload_limits)
+        except UnpackError as exc:
+            raise ManagedPluginError(str(exc), http_status=exc.http_status) from None
+        try:
+            config = pc.parse_config(staged.config or b"")
+            config, blobs = store_created(
+                self.blobs, staged.rootfs, config, self.profile.release.removeprefix("v")
+            )
+        except pc.ConfigError as exc:
+            remove_tree(staged.rootfs)
+            raise ManagedPluginError(str(exc)) from None
+        except BaseException:
+            remove_tree(staged.rootfs)
+            raise
+        return _Prepared(staged.rootfs, config, blobs)
+
+    def _register(self, full: str, prepared: _Prepared) -> str:
+        """``createPlugin``: the name checked again, a new ID, the rootfs moved in, saved."""
+        if any(p.name == full for p in self._plugins.values()):
+            remove_tree(prepared.rootfs)
+            self.gc()  # dockerd: GC after a failed create drops the blobs it stored
+            raise ManagedPluginError(pc.exists_text(full), http_status=409)
         obj = pc.Plugin(
-            Config=config,
+            Config=prepared.config,
             Enabled=False,
-            ID=plugin_id,
+            ID="",  # add() picks it
             Name=full,
             PluginReference=full,
-            Settings=pc.initial_settings(config),
+            Settings=pc.initial_settings(prepared.config),
         )
-        data_dir = self.root / plugin_id
-        data_dir.mkdir(parents=True, mode=0o700)
-        shutil.copytree(source / "rootfs", data_dir / "rootfs", symlinks=True)
-        plugin = ManagedPlugin(obj, data_dir, self.exec_root / plugin_id, blobs)
-        self._plugins[plugin_id] = plugin
-        self.save(plugin)
+        try:
+            plugin = self.add(obj, prepared.rootfs, prepared.blobs)
+        except BaseException:
+            remove_tree(prepared.rootfs)
+            raise
         self._event(plugin, full, "create")
-        LOG.info("plugin %s created with ID %s", full, plugin_id)
-        return plugin_id
+        LOG.info("plugin %s created with ID %s", full, plugin.id)
+        return plugin.id
 
     async def enable(self, ref: str, timeout: int = 30) -> None:
         """``docker plugin enable``: start the process, wait as dockerd does, then enable.
@@ -536,7 +602,7 @@ class ManagedPlugins:
         removing = plugin.data_dir.with_name(plugin.id + "-removing")
         with contextlib.suppress(FileNotFoundError):
             plugin.data_dir.rename(removing)
-        shutil.rmtree(removing, ignore_errors=True)
+        remove_tree(removing)
         self.gc()
         self._event(plugin, ref, "remove")
         LOG.info("plugin %s (%s) removed", plugin.name, plugin.id)
@@ -617,9 +683,14 @@ class ManagedPlugins:
         plugin_id = _new_id()
         while plugin_id in self._plugins:
             plugin_id = _new_id()
+        self.root.mkdir(mode=0o700, exist_ok=True)
         data_dir = self.root / plugin_id
-        data_dir.mkdir(parents=True, mode=0o700)
-        rootfs.rename(data_dir / "rootfs")
+        data_dir.mkdir(mode=0o700)
+        try:
+            rootfs.rename(data_dir / "rootfs")
+        except BaseException:
+            remove_tree(data_dir)
+            raise
         plugin = ManagedPlugin(
             attrs.evolve(obj, ID=plugin_id), data_dir, self.exec_root / plugin_id, blobs
         )
@@ -655,9 +726,10 @@ class ManagedPlugins:
     def _load(self) -> None:
         if not self.root.is_dir():
             return
+        remove_tree(self.root / "tmp")  # uploads a crash left half unpacked
         for entry in sorted(self.root.iterdir()):
             if entry.name.endswith("-removing") and _FULL_ID.match(entry.name[: -len("-removing")]):
-                shutil.rmtree(entry, ignore_errors=True)
+                remove_tree(entry)
                 continue
             if not _FULL_ID.match(entry.name):
                 continue
@@ -686,7 +758,11 @@ class ManagedPlugins:
         data = gojson.encode(persisted)
         path = plugin.data_dir / "config.json"
         tmp = path.with_name(".config.json.tmp")
-        tmp.write_bytes(data)
+        # dockerd's atomicwriter.WriteFile(..., 0o600): settings may hold secrets
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.chmod(tmp, 0o600)
         os.replace(tmp, path)
 
     def _set_enabled(self, plugin: ManagedPlugin, enabled: bool) -> None:
@@ -824,11 +900,7 @@ class ManagedPlugins:
         for item in obj.Settings.Env or ():
             key, _, value = item.partition("=")
             env[key] = value
-        workdir = obj.Config.WorkDir or "/"
-        cwd = plugin.rootfs / workdir.lstrip("/")
-        if not cwd.is_dir():
-            cwd = plugin.rootfs
-        return argv, cwd, env
+        return argv, _working_dir(plugin.rootfs, obj.Config.WorkDir), env
 
     def _dial_path(self, plugin: ManagedPlugin) -> Path:
         """The socket path the engine dials (via ``/proc/PID/fd`` when the real one is too long)."""
@@ -836,7 +908,7 @@ class ManagedPlugins:
         if len(os.fsencode(path)) <= _MAX_SOCKET:
             return path
         plugin._dir_fd = os.open(plugin.exec_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        return Path(f"/proc/{os.getpid()}/fd/{plugin._dir_fd}") / plugin.obj.Config.Interface.Socket
+        return Path(f"/proc/{os.getpid()}/fd/{plugin._dir_fd}") / plugin.socket_name
 
     async def _namespace(
         self,
@@ -991,9 +1063,26 @@ def _new_id() -> str:
             return value
 
 
+def _working_dir(rootfs: Path, workdir: str) -> Path:
+    """``WorkDir`` resolved inside ``rootfs`` as runc resolves a container's ``cwd``.
+
+    ``..`` and links (absolute or relative) never leave the rootfs; a missing
+    directory falls back to the rootfs itself.
+    """
+    with ScopedFS(rootfs) as fs:
+        inside = fs.follow_in_scope(workdir or "/")
+        with fs.locate(inside) as found:
+            exists = found.is_dir
+    return rootfs / inside.lstrip("/") if exists else rootfs
+
+
 def _read_config(directory: Path) -> pc.PluginConfig:
+    """``DIR/config.json`` of a plugin directory (a regular file: nothing else is read)."""
+    path = directory / "config.json"
     try:
-        data = (directory / "config.json").read_bytes()
+        if not stat.S_ISREG(path.lstat().st_mode):
+            raise ManagedPluginError(f"{path} is not a regular file")
+        data = path.read_bytes()
     except OSError:
         raise ManagedPluginError("config not found") from None
     try:
@@ -1004,7 +1093,7 @@ def _read_config(directory: Path) -> pc.PluginConfig:
 
 def _find_program(rootfs: Path, program: str, workdir: str) -> Path | None:
     """The host path of the entrypoint, resolved inside ``rootfs`` as the container would."""
-    from emulator.managed.lint import _resolve  # shared resolution rules
+    from emulator.managed.lint import resolve_in_rootfs  # shared resolution rules
 
     if program.startswith("/"):
         candidates = [program]
@@ -1013,7 +1102,7 @@ def _find_program(rootfs: Path, program: str, workdir: str) -> Path | None:
     else:
         candidates = [os.path.join(d, program) for d in DEFAULT_PATH.split(":")]
     for candidate in candidates:
-        found = _resolve(rootfs, candidate)
+        found = resolve_in_rootfs(rootfs, candidate)
         if found is not None and found.is_file() and os.access(found, os.X_OK):
             return found
     return None

@@ -40,12 +40,12 @@ import posixpath
 import stat as statmod
 import tarfile
 from collections.abc import Iterable, Iterator
-from typing import IO, Final
+from typing import IO, Any, Final
 
 import attrs
 
 from emulator.engine.scoped_fs import Located, ScopedFS, go_clean, go_join
-from emulator.protocol.gourl import go_quote
+from emulator.golang.strconv import quote as go_quote
 
 __all__ = [
     "UnpackError",
@@ -81,12 +81,16 @@ class UnpackError(Exception):
     """The archive was refused or could not be unpacked; ``str()`` is dockerd's text.
 
     ``http_status`` is what the Engine API answers (dockerd: 500 for all of these).
+    ``reading`` says the tar itself was bad: ``"header"`` (a header could not be
+    read) or ``"content"`` (a file's data was cut short); callers that read the tar
+    through a pipe, as ``plugin create`` does, prefix their own words.
     """
 
-    def __init__(self, text: str, *, http_status: int = 500) -> None:
+    def __init__(self, text: str, *, http_status: int = 500, reading: str = "") -> None:
         super().__init__(text)
         self.text = text
         self.http_status = http_status
+        self.reading = reading
 
     def __str__(self) -> str:
         return self.text
@@ -144,10 +148,11 @@ def read_members(
                 member = tar.next()
             except tarfile.ReadError as exc:
                 text = UNEXPECTED_EOF if "unexpected end" in str(exc) else TAR_INVALID_HEADER
-                raise UnpackError(text) from None
+                raise UnpackError(text, reading="header") from None
             except (EOFError, OSError):
-                raise UnpackError(UNEXPECTED_EOF) from None
+                raise UnpackError(UNEXPECTED_EOF, reading="header") from None
             if member is None:
+                _check_end(tar)
                 return
             count += 1
             if count > limits.max_entries:
@@ -160,6 +165,30 @@ def read_members(
             yield member, tar
 
 
+def _check_end(tar: tarfile.TarFile) -> None:
+    """Go's verdict where tarfile stopped: two zero blocks or the end of the data.
+
+    tarfile ends quietly at any header it cannot read past the first; Go's reader
+    calls that ``archive/tar: invalid tar header`` (``unexpected EOF`` when cut short).
+    """
+    source: Any = tar.fileobj
+    if source is None or not getattr(source, "seekable", lambda: False)():
+        return
+    source.seek(tar.offset)
+    first = source.read(tarfile.BLOCKSIZE)
+    if not first:
+        return
+    if len(first) < tarfile.BLOCKSIZE:
+        raise UnpackError(UNEXPECTED_EOF, reading="header")
+    if first.count(0) != tarfile.BLOCKSIZE:
+        raise UnpackError(TAR_INVALID_HEADER, reading="header")
+    second = source.read(tarfile.BLOCKSIZE)
+    if second and len(second) < tarfile.BLOCKSIZE:
+        raise UnpackError(UNEXPECTED_EOF, reading="header")
+    if second and second.count(0) != tarfile.BLOCKSIZE:
+        raise UnpackError(TAR_INVALID_HEADER, reading="header")
+
+
 def _open_tar(archive: IO[bytes], *, compressed: bool) -> tarfile.TarFile | None:
     """The archive opened for reading; None when it is empty (Go's ``EOF``)."""
     try:
@@ -167,9 +196,9 @@ def _open_tar(archive: IO[bytes], *, compressed: bool) -> tarfile.TarFile | None
     except tarfile.ReadError as exc:
         if "empty file" in str(exc):
             return None
-        raise UnpackError(TAR_INVALID_HEADER) from None
-    except (EOFError, OSError) as exc:  # a truncated compressed stream
-        raise UnpackError(f"{UNEXPECTED_EOF}: {exc}") from None
+        raise UnpackError(TAR_INVALID_HEADER, reading="header") from None
+    except (EOFError, OSError):  # a truncated compressed stream
+        raise UnpackError(UNEXPECTED_EOF, reading="header") from None
 
 
 def unpack(
@@ -235,11 +264,22 @@ class _Writer:
         refused = _REFUSED_TYPES.get(member.type)
         if refused is not None:
             raise UnpackError(
-                f"refusing to create the {refused} {go_quote(name)}: plugin-emulator runs "
-                "plugins and containers' files on the host, so it creates no device nodes "
+                f"refusing to create the {refused} {go_quote(path)}: plugin-emulator keeps "
+                "plugins' and containers' files on the host, so it creates no device nodes "
                 "or FIFOs (remove it from the archive)",
                 http_status=400,
             )
+        try:
+            if self._write(member, tar, name, path):
+                return
+        except OSError as exc:
+            raise UnpackError(_os_text(exc, member, path)) from None
+        if member.isdir():
+            self.dirs.append((path, member))
+        self.unpacked.add(path)
+
+    def _write(self, member: tarfile.TarInfo, tar: tarfile.TarFile, name: str, path: str) -> bool:
+        """Create the entry; True when it was skipped (``.`` onto a directory)."""
         parent = posixpath.dirname(path)
         with self.fs.locate(parent) as found:
             missing_parent = not found.exists
@@ -247,11 +287,9 @@ class _Writer:
             self.fs.make_dirs(parent)
         with self.fs.locate(path) as found:
             if found.exists and self._keep_existing(found, member, name, path):
-                return
+                return True
             self._create(found, member, tar, path)
-        if member.isdir():
-            self.dirs.append((path, member))
-        self.unpacked.add(path)
+        return False
 
     def _keep_existing(self, found: Located, member: tarfile.TarInfo, name: str, path: str) -> bool:
         """Remove what is at ``path`` unless a directory meets a directory (True: skip)."""
@@ -320,8 +358,8 @@ class _Writer:
             try:
                 while chunk := source.read(_CHUNK):
                     os.write(fd, chunk)
-            except (tarfile.ReadError, EOFError, OSError):
-                raise UnpackError(UNEXPECTED_EOF) from None
+            except (tarfile.ReadError, EOFError):
+                raise UnpackError(UNEXPECTED_EOF, reading="content") from None
             self.report.bytes += member.size
             self._finish_fd(fd, member)
         finally:
@@ -427,7 +465,7 @@ class _Writer:
     def finish(self) -> None:
         """Directory times last: creating files in them changed them."""
         for path, member in self.dirs:
-            with self.fs.locate(path) as found:
+            with contextlib.suppress(OSError), self.fs.locate(path) as found:
                 if found.is_dir and found.parent is not None:
                     fd = os.open(
                         found.name,
@@ -438,6 +476,19 @@ class _Writer:
                         os.utime(fd, ns=_times(member))
                     finally:
                         os.close(fd)
+
+
+def _os_text(exc: OSError, member: tarfile.TarInfo, path: str) -> str:
+    """Go's ``*PathError`` / ``*LinkError`` text for the call that failed on ``path``."""
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    reason = reason[:1].lower() + reason[1:]
+    if member.issym():
+        return f"symlink {member.linkname} {path}: {reason}"
+    if member.islnk():
+        return f"link {member.linkname} {path}: {reason}"
+    if member.isdir():
+        return f"mkdir {path}: {reason}"
+    return f"open {path}: {reason}"
 
 
 def _mode(member: tarfile.TarInfo) -> int:

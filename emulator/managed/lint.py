@@ -201,13 +201,21 @@ def _interface(config: PluginConfig) -> list[Finding]:
     return out
 
 
-def _resolve(rootfs: Path, path: str) -> Path | None:
-    """``path`` inside ``rootfs``, following symlinks as a chroot would (host targets allowed)."""
+def resolve_in_rootfs(rootfs: Path, path: str) -> Path | None:
+    """``path`` inside ``rootfs``, following symlinks as a chroot would (host targets allowed).
+
+    ``..`` stops at ``rootfs``.  The one way out is deliberate: the last link of the
+    path may point at an absolute path that exists on the host but not in the rootfs
+    (a host interpreter), which the emulator then runs.
+    """
     current = rootfs
-    parts = [p for p in path.split("/") if p]
+    parts = [p for p in path.split("/") if p and p != "."]
     hops = 0
     while parts:
         part = parts.pop(0)
+        if part == "..":
+            current = current.parent if current != rootfs else rootfs
+            continue
         candidate = current / part
         if candidate.is_symlink():
             hops += 1
@@ -219,7 +227,7 @@ def _resolve(rootfs: Path, path: str) -> Path | None:
                 return Path(target) if Path(target).exists() and not parts else None
             if target.startswith("/"):
                 current = rootfs
-            parts = [p for p in target.split("/") if p] + parts
+            parts = [p for p in target.split("/") if p and p != "."] + parts
             continue
         current = candidate
     return current if current.exists() else None
@@ -240,7 +248,7 @@ def _entrypoint(config: PluginConfig, rootfs: Path | None) -> list[Finding]:
     if not program.startswith("/") and "/" in program:
         candidates = [posixpath.join(config.WorkDir or "/", program)]
     for candidate in candidates:
-        found = _resolve(rootfs, candidate)
+        found = resolve_in_rootfs(rootfs, candidate)
         if found is not None:
             if not found.is_file() or not os.access(found, os.X_OK):
                 return [

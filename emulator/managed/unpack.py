@@ -1,28 +1,39 @@
 """Unpacking plugin archives into a directory: one function for every way a rootfs arrives.
 
-``POST /plugins/create`` uploads a tar of ``config.json`` and ``rootfs/``; a pulled
-plugin's layer is a (usually gzipped) tar of the rootfs.  Both are unpacked by
-:func:`unpack_tar`, so whatever rules it enforces apply to both.  Blocking: call it
-from a worker thread.
+``POST /plugins/create`` uploads a tar of ``config.json`` and ``rootfs/``
+(:mod:`emulator.engine.plugin_upload` splits it); a pulled plugin's layer is a
+(usually gzipped) tar of the rootfs.  Both are unpacked by
+:func:`emulator.engine.unpack.unpack_members`, so its rules apply to both: every path
+resolved inside the destination as a chroot would (no link leads out), device nodes
+and FIFOs refused, entries and bytes bounded.  :func:`unpack_tar` is the layer's way
+in (``chrootarchive.ApplyLayer``: AUFS whiteouts applied).  Blocking: call it from a
+worker thread.
 """
 
 from __future__ import annotations
 
-import tarfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
+
+from emulator.engine.scoped_fs import ScopedFS
+from emulator.engine.unpack import UnpackError, UnpackLimits, UnpackOptions, unpack
+from emulator.golang.errors import errno_text
 
 __all__ = ["UnpackError", "unpack_tar"]
 
 
-class UnpackError(Exception):
-    """The archive is not a tar the emulator will unpack; ``str()`` is Go's text."""
+def unpack_tar(
+    source: IO[bytes], dest: Path, *, layer: bool = True, limits: UnpackLimits | None = None
+) -> None:
+    """Unpack the (already decompressed) tar ``source`` into the directory ``dest``.
 
-
-def unpack_tar(source: BinaryIO, dest: Path) -> None:
-    """Extract the uncompressed tar ``source`` into ``dest`` (tarfile's ``tar`` filter)."""
+    Raises :class:`~emulator.engine.unpack.UnpackError` with dockerd's text.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
     try:
-        with tarfile.open(fileobj=source, mode="r:") as tar:
-            tar.extractall(dest, filter="tar")
-    except tarfile.TarError:
-        raise UnpackError("archive/tar: invalid tar header") from None
+        with ScopedFS(dest) as fs:
+            options = UnpackOptions(layer=layer, limits=limits or UnpackLimits())
+            unpack(source, fs, "/", options)
+    except OSError as exc:
+        reason = errno_text(exc.errno) if exc.errno is not None else str(exc)
+        raise UnpackError(f"{exc.filename}: {reason}" if exc.filename else reason) from None
