@@ -6,13 +6,17 @@ import shutil
 import signal
 import sys
 import tempfile
+from functools import partial
 from pathlib import Path
 
+import attrs
 import click
 import trio
 
+from emulator.api.listen import parse_tcp
 from emulator.api.logging import setup_logging
-from emulator.api.server import default_socket_path, serve
+from emulator.api.server import PLAIN_TCP_REFUSED, default_socket_path, serve
+from emulator.api.tls import ServerTLS, default_cert_dir
 from emulator.engine.core import open_engine
 from emulator.errors import ConfigurationError
 from emulator.mocks.volume import MockVolumePlugin
@@ -39,7 +43,36 @@ def _mock(value: str) -> tuple[str, str]:
     "--tcp",
     "tcp",
     metavar="HOST:PORT",
-    help="Also serve on loopback TCP (127.0.0.1:0 picks a port); other hosts are refused.",
+    callback=lambda _ctx, _param, value: _tcp(value),
+    help="Also serve on loopback TCP (127.0.0.1:0 picks a port); other hosts are refused. "
+    "Needs TLS (--tlsverify ...) or --tcp-insecure.",
+)
+@click.option(
+    "--tlsverify",
+    is_flag=True,
+    help="Serve TCP with TLS and require client certificates signed by --tlscacert.",
+)
+@click.option("--tls", "tls_only", is_flag=True, help="Serve TCP with TLS (implies --tlsverify).")
+@click.option(
+    "--tlscacert",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Trust client certificates signed only by this CA [default: $DOCKER_CERT_PATH/ca.pem].",
+)
+@click.option(
+    "--tlscert",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The server's TLS certificate [default: $DOCKER_CERT_PATH/cert.pem].",
+)
+@click.option(
+    "--tlskey",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The server's TLS key [default: $DOCKER_CERT_PATH/key.pem].",
+)
+@click.option(
+    "--tcp-insecure",
+    is_flag=True,
+    help="Serve --tcp without TLS (dockerd's warnings are logged; only loopback Host "
+    "headers are answered).",
 )
 @click.option(
     "--root",
@@ -91,6 +124,12 @@ def _mock(value: str) -> tuple[str, str]:
 def serve_command(
     engine_socket: Path | None,
     tcp: str | None,
+    tlsverify: bool,
+    tls_only: bool,
+    tlscacert: Path | None,
+    tlscert: Path | None,
+    tlskey: Path | None,
+    tcp_insecure: bool,
     root: Path | None,
     data_root: Path | None,
     mocks: tuple[str, ...],
@@ -120,8 +159,13 @@ def serve_command(
         else:
             root = Path("/")
     socket_path = engine_socket or default_socket_path()
+    tls = _server_tls(tlsverify or tls_only, tlscacert, tlscert, tlskey)
+    if tcp is not None and tls is None and not tcp_insecure:
+        click.echo(f"error: {PLAIN_TCP_REFUSED.format(host='tcp://' + tcp)}", err=True)
+        sys.exit(2)
+    listener = _Listener(tcp, tls, tcp_insecure)
     try:
-        trio.run(_serve, socket_path, tcp, root, data_root, parsed, profile, registries)
+        trio.run(_serve, socket_path, listener, root, data_root, parsed, profile, registries)
     except (ConfigurationError, BaseExceptionGroup) as exc:
         problem = _configuration_error(exc)
         if problem is None:
@@ -145,9 +189,42 @@ def _configuration_error(exc: BaseException) -> ConfigurationError | None:
     return None
 
 
+def _tcp(value: str | None) -> str | None:
+    """``--tcp``: checked here so a bad value exits 2 with the reason."""
+    if value is None:
+        return None
+    try:
+        parse_tcp(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
+def _server_tls(
+    enabled: bool, ca: Path | None, cert: Path | None, key: Path | None
+) -> ServerTLS | None:
+    """dockerd's TLS options: files default to ``$DOCKER_CERT_PATH`` (or ``~/.docker``)."""
+    if not enabled:
+        return None
+    base = default_cert_dir()
+    return ServerTLS(
+        cert_file=cert or base / "cert.pem",
+        key_file=key or base / "key.pem",
+        ca_file=ca or base / "ca.pem",
+        verify=True,
+    )
+
+
+@attrs.frozen
+class _Listener:
+    tcp: str | None
+    tls: ServerTLS | None
+    insecure: bool
+
+
 async def _serve(
     socket_path: Path,
-    tcp: str | None,
+    listener: _Listener,
     root: Path,
     data_root: Path | None,
     mocks: list[tuple[str, str]],
@@ -168,8 +245,12 @@ async def _serve(
             ):
                 host = await servers.start(serve, engine, f"unix:{socket_path}")
                 click.echo(f"export DOCKER_HOST={host}")
-                if tcp is not None:
-                    tcp_host = await servers.start(serve, engine, f"tcp:{tcp}")
+                if listener.tcp is not None:
+                    tcp_host = await servers.start(
+                        partial(serve, tls=listener.tls, insecure=listener.insecure),
+                        engine,
+                        f"tcp:{listener.tcp}",
+                    )
                     click.echo(f"# also listening on {tcp_host}")
                 sys.stdout.flush()
                 async for _signal in signals:

@@ -68,7 +68,9 @@ def test_serve_refuses_non_loopback_tcp(short_tmp: Path) -> None:
 
 
 def test_serve_on_loopback_tcp(short_tmp: Path) -> None:
-    proc = _start("--engine-socket", str(short_tmp / "e.sock"), "--tcp", "127.0.0.1:0")
+    proc = _start(
+        "--engine-socket", str(short_tmp / "e.sock"), "--tcp", "127.0.0.1:0", "--tcp-insecure"
+    )
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().startswith("export DOCKER_HOST=unix://")

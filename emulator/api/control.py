@@ -2,9 +2,11 @@
 
 ``GET/DELETE /emulator/journal``, ``GET/POST/DELETE /emulator/faults`` (the fault
 words of docs/faults.md, JSON or YAML), ``POST /emulator/reset``, ``GET /emulator/plugins``
-(the v1 plugins and their activation, as ``plugin-emulator plugins ls`` shows them) and
+(the v1 plugins and their activation, as ``plugin-emulator plugins ls`` shows them),
 ``GET /emulator/managed-plugins`` (managed plugins and their processes, for
-``plugin-emulator plugin ps`` and ``plugin exec``).
+``plugin-emulator plugin ps`` and ``plugin exec``) and ``GET /emulator/client`` (who the
+server thinks the caller is: the verified TLS client certificate, whose common name
+dockerd gives authorization plugins as ``User``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from quart import Blueprint, Response, request
 
 from emulator.api.http import ApiError, empty, json_response
 from emulator.api.routes_system import state
+from emulator.api.tls import client_identity
 from emulator.faults.vocabulary import read_fault_text
 from emulator.journal import JournalEntry
 from emulator.vocabulary.nodes import ScenarioError
@@ -117,6 +120,17 @@ async def reset() -> Response:
     engine.journal.clear()
     state().logged_calls = 0
     return empty(204)
+
+
+@bp.get("/client")
+async def client() -> Response:
+    """The caller as the server authenticated it (``{"user": "", ...}`` without TLS)."""
+    identity = client_identity(request.scope)
+    if identity is None:
+        return json_response({"authenticated": False, "user": "", "subject": ""})
+    return json_response(
+        {"authenticated": True, "user": identity.common_name, "subject": identity.subject}
+    )
 
 
 @bp.get("/plugins")

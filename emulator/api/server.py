@@ -1,24 +1,68 @@
-"""Serve the Engine API with hypercorn's trio worker on a 0600 unix socket (or loopback TCP)."""
+"""Serve the Engine API on a 0600 unix socket or loopback TCP (plain or TLS), with hypercorn.
+
+hypercorn's trio ``TCPServer`` speaks HTTP on each connection; the accept loop is
+the emulator's own (hypercorn's ``worker_serve`` made smaller) so that each
+connection is wrapped (:class:`~emulator.api.connections.Connection`) and TLS is set
+up as dockerd sets it up.  The limits are dockerd's: its ``http.Server`` has
+``ReadHeaderTimeout: 5 * time.Minute`` and no ``IdleTimeout``, which Go then takes
+from ``ReadHeaderTimeout``: an idle keep-alive connection, or one that sends no
+request, is closed after 5 minutes (moby/moby cmd/dockerd/daemon.go, v28.5.2).
+Request heads may be 1 MiB (Go's ``DefaultMaxHeaderBytes``).
+
+Plain TCP needs ``insecure=True`` and then logs dockerd's warnings
+(``loadListeners``); see :mod:`emulator.api.connections` for the Host check.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import ipaddress
+import logging
 import os
-import socket
+import ssl
+from functools import partial
 from pathlib import Path
+from typing import Any, Final
 
 import trio
-from hypercorn.config import Config, Sockets
-from hypercorn.trio.run import worker_serve
+from hypercorn.config import Config
+from hypercorn.trio.lifespan import Lifespan
+from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.trio.worker_context import WorkerContext
+from hypercorn.typing import ConnectionState
 from hypercorn.utils import wrap_app
 
 from emulator.api.app import MAX_BODY, create_app
+from emulator.api.connections import Connection
+from emulator.api.listen import Listening, listen
+from emulator.api.tls import ServerTLS
 from emulator.engine.core import Engine
 from emulator.errors import ConfigurationError
 
+__all__ = ["DEFAULT_SOCKET_NAME", "IDLE_TIMEOUT", "default_socket_path", "serve"]
+
+log = logging.getLogger("emulator.api")
+
 #: Where ``plugin-emulator serve`` listens unless told otherwise (dockerd: /var/run/docker.sock).
 DEFAULT_SOCKET_NAME = "plugin-emulator.sock"
+#: dockerd's ``ReadHeaderTimeout`` (5 min), which is also its idle keep-alive timeout.
+IDLE_TIMEOUT: Final = 300.0
+#: Go's ``http.DefaultMaxHeaderBytes``.
+MAX_HEADER_BYTES: Final = 1 << 20
+
+#: dockerd's words when it binds TCP without ``--tlsverify`` (cmd/dockerd/daemon.go).
+PLAIN_TCP_WARNINGS: Final = (
+    "Binding to IP address without --tlsverify is insecure and gives root access on this "
+    "machine to everyone who has access to your network.",
+    "Binding to an IP address, even on localhost, can also give access to scripts run in a "
+    "browser. Be safe out there!",
+    "[DEPRECATION NOTICE] In future versions this will be a hard failure preventing the "
+    "daemon from starting! Learn more at: https://docs.docker.com/go/api-security/",
+)
+PLAIN_TCP_REFUSED: Final = (
+    "refusing plain TCP on {host}: without --tlsverify it gives root on this machine to "
+    "every local user and to scripts in web pages; serve TLS (--tlsverify --tlscacert "
+    "--tlscert --tlskey) or accept the risk with --tcp-insecure"
+)
 
 
 def default_socket_path() -> Path:
@@ -29,56 +73,15 @@ def default_socket_path() -> Path:
     return Path(f"/tmp/plugin-emulator-{os.getuid()}.sock")
 
 
-def _listen(bind: str) -> tuple[socket.socket, str, Path | None]:
-    """A listening socket for ``unix:PATH`` or ``tcp:HOST:PORT``, and its DOCKER_HOST."""
-    if bind.startswith("unix:"):
-        path = Path(bind.removeprefix("unix:").removeprefix("//"))
-        if path.exists():
-            if not path.is_socket():
-                raise ConfigurationError(f"{path} exists and is not a socket")
-            probe = socket.socket(socket.AF_UNIX)
-            try:
-                probe.connect(str(path))
-            except OSError:
-                path.unlink()  # a stale socket from a process that died
-            else:
-                raise ConfigurationError(f"{path} is in use by another server")
-            finally:
-                probe.close()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.bind(str(path))
-            # Nobody can connect before listen(), so the mode is set before anyone could.
-            os.chmod(path, 0o600)
-            sock.listen(128)
-        except BaseException:
-            sock.close()
-            raise
-        return sock, f"unix://{path}", path
-    if bind.startswith("tcp:"):
-        rest = bind.removeprefix("tcp:").removeprefix("//")
-        host, _, port = rest.rpartition(":")
-        host = host.strip("[]")
-        try:
-            loopback = ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loopback = host == "localhost"
-        if not loopback:
-            raise ConfigurationError(f"refusing to listen on {host}: only loopback TCP is allowed")
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((host, int(port or 0)))
-            sock.listen(128)
-        except BaseException:
-            sock.close()
-            raise
-        name = sock.getsockname()
-        shown = f"[{name[0]}]" if family == socket.AF_INET6 else name[0]
-        return sock, f"tcp://{shown}:{name[1]}", None
-    raise ConfigurationError(f"cannot listen on {bind!r}: use unix:PATH or tcp:127.0.0.1:PORT")
+def _config() -> Config:
+    config = Config()
+    config.include_server_header = False
+    config.keep_alive_timeout = IDLE_TIMEOUT
+    config.graceful_timeout = 1
+    config.h11_max_incomplete_size = MAX_HEADER_BYTES
+    config.accesslog = None
+    config.errorlog = None
+    return config
 
 
 async def serve(
@@ -86,44 +89,69 @@ async def serve(
     bind: str,
     *,
     max_body: int = MAX_BODY,
+    tls: ServerTLS | None = None,
+    insecure: bool = False,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``engine``'s API on ``bind`` until cancelled; ``task_status`` gets DOCKER_HOST.
 
-    Request bodies over ``max_body`` bytes get 413.
-
     ``bind``: ``unix:PATH`` (created with mode 0600; removed when serving ends) or
-    ``tcp:127.0.0.1:PORT`` (loopback only; port 0 picks one).
+    ``tcp:127.0.0.1:PORT`` (loopback only; port 0 picks one).  TCP is served with
+    ``tls`` (:class:`~emulator.api.tls.ServerTLS`), or in plain text only with
+    ``insecure=True`` (:class:`ConfigurationError` otherwise).  Request bodies over
+    ``max_body`` bytes get 413.
     """
-    sock, docker_host, path = _listen(bind)
-    sock.setblocking(False)
-    config = Config()
-    config.include_server_header = False
-    config.keep_alive_timeout = 3600
-    config.graceful_timeout = 1
-    config.accesslog = None
-    config.errorlog = None
-    app = wrap_app(create_app(engine, max_body=max_body), config.wsgi_max_body_size, "asgi")  # type: ignore[arg-type]
+    context = tls.context() if tls is not None else None
+    listening = listen(bind)
     try:
-        await worker_serve(
-            app,
-            config,
-            sockets=Sockets(secure_sockets=[], insecure_sockets=[sock], quic_sockets=[]),
-            task_status=_Relay(task_status, docker_host),
-        )
+        if listening.tcp and context is None and not insecure:
+            raise ConfigurationError(PLAIN_TCP_REFUSED.format(host=listening.docker_host))
+        if listening.tcp and (tls is None or not tls.verify):
+            for warning in PLAIN_TCP_WARNINGS:
+                log.warning(warning, extra={"fields": {"host": listening.docker_host}})
+        config = _config()
+        app = wrap_app(create_app(engine, max_body=max_body), config.wsgi_max_body_size, "asgi")  # type: ignore[arg-type]
+        await _run(app, config, listening, context, task_status)
     finally:
-        sock.close()
-        if path is not None:
+        listening.sock.close()
+        if listening.path is not None:
             with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+                listening.path.unlink()
 
 
-class _Relay:
-    """Turns hypercorn's ``started(binds)`` into ``started(DOCKER_HOST)``."""
+async def _run(
+    app: Any,
+    config: Config,
+    listening: Listening,
+    context: ssl.SSLContext | None,
+    task_status: trio.TaskStatus[str],
+) -> None:
+    """hypercorn's ``worker_serve``, one listener, every connection wrapped."""
+    worker = WorkerContext(None)
+    lifespan = Lifespan(app, config, {})
+    plain_tcp = listening.tcp and context is None
 
-    def __init__(self, outer: trio.TaskStatus[str], docker_host: str) -> None:
-        self._outer = outer
-        self._docker_host = docker_host
+    async def handle(stream: trio.SocketStream) -> None:
+        wrapped: Any = stream
+        if context is not None:
+            wrapped = trio.SSLStream(stream, context, server_side=True, https_compatible=True)
+        connection = Connection(wrapped, plain_tcp=plain_tcp)
+        with trio.CancelScope() as scope:
+            async with trio.open_nursery() as watcher:
+                watcher.start_soon(connection.supervise, scope, IDLE_TIMEOUT)
+                per_connection: Any = connection.app(app)
+                conn_stream: Any = connection  # hypercorn types it as an SSLStream only
+                await TCPServer(per_connection, config, worker, ConnectionState({}), conn_stream)
+                watcher.cancel_scope.cancel()
 
-    def started(self, value: object = None) -> None:
-        self._outer.started(self._docker_host)
+    listening.sock.setblocking(False)
+    listener = trio.SocketListener(trio.socket.from_stdlib_socket(listening.sock))
+    async with trio.open_nursery() as lifespan_nursery:
+        await lifespan_nursery.start(lifespan.handle_lifespan)
+        await lifespan.wait_for_startup()
+        async with trio.open_nursery() as connections:
+            connections.start_soon(
+                partial(trio.serve_listeners, handle, [listener], handler_nursery=connections)
+            )
+            task_status.started(listening.docker_host)
+        lifespan_nursery.cancel_scope.cancel()

@@ -1,0 +1,206 @@
+"""One client connection of the Engine API: its stream, its requests, its closing.
+
+hypercorn's ``TCPServer`` speaks HTTP on each connection.  Around it the emulator adds
+what dockerd's ``http.Server`` does and hypercorn does not:
+
+* a connection the client closed is released at once when no request is running on
+  it (hypercorn otherwise holds its descriptor until the keep-alive timeout);
+* a connection with no request running is closed once it has been so for the idle
+  timeout (dockerd: 5 minutes), counted from its opening or its last answer to the
+  start of the next request (Go's ``IdleTimeout`` then ``ReadHeaderTimeout``; bytes
+  trickling in do not extend it).  hypercorn's own keep-alive timer is not reliable
+  here: it is restarted from the request task, which quart-trio cancels as it ends;
+* closing is never interrupted halfway (a ``Connection: close`` answer really closes:
+  hypercorn's close can be cancelled by the request task ending at the same moment);
+* on TLS, the verified client certificate goes into each request's ASGI scope
+  (``scope["extensions"]["tls"]``, see :mod:`emulator.api.tls`);
+* on plain TCP, requests for a ``Host`` that is not a loopback name or address, or
+  from a browser page of another origin, are refused (DNS rebinding, CSRF): only
+  ``localhost``, ``*.localhost``, ``127.0.0.0/8`` and ``::1`` are served.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import trio
+
+from emulator.api.tls import tls_scope
+
+__all__ = ["Connection", "is_loopback_host", "plain_tcp_refusal"]
+
+Scope = MutableMapping[str, Any]
+#: hypercorn's app wrapper: ``app(scope, receive, send, sync_spawn, call_soon)``.
+AppWrapper = Callable[..., Awaitable[None]]
+
+#: How long closing a TLS stream may wait for the peer to take the close_notify.
+CLOSE_GRACE: Final = 1.0
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost``, ``*.localhost`` or a loopback address (a ``:port`` may follow)."""
+    name = host.strip().lower()
+    if name.startswith("["):
+        name = name[1 : name.find("]")] if "]" in name else name[1:]
+    elif name.count(":") == 1:
+        name = name.split(":", 1)[0]
+    name = name.rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def plain_tcp_refusal(scope: Scope) -> str | None:
+    """Why a plain-TCP request must not be served (None: it may)."""
+    host = _header(scope, b"host")
+    if host is None or not is_loopback_host(host):
+        return (
+            f"plugin-emulator refuses a request for Host {json.dumps(host or '')} on plain "
+            "TCP: only loopback names and addresses (localhost, *.localhost, 127.0.0.0/8, "
+            "[::1]) are served, to keep web pages out (DNS rebinding); use the unix socket, "
+            "or TLS with --tlsverify"
+        )
+    origin = _header(scope, b"origin")
+    if origin is not None and not is_loopback_host(urlsplit(origin).netloc or origin):
+        return (
+            f"plugin-emulator refuses a request from the web page {json.dumps(origin)} on "
+            "plain TCP (cross-site requests could start plugins as root); the docker CLI "
+            "and SDKs send no Origin"
+        )
+    return None
+
+
+class Connection:
+    """The stream of one connection, as hypercorn's ``TCPServer`` uses it.
+
+    Everything not defined here (``socket``, ``do_handshake``, ``transport_stream``,
+    ``selected_alpn_protocol`` ...) is the wrapped stream's, so hypercorn tells plain
+    and TLS streams apart exactly as before.
+    """
+
+    def __init__(self, stream: Any, *, plain_tcp: bool = False) -> None:
+        self._stream = stream
+        self._plain_tcp = plain_tcp
+        self._closed_by_peer = False
+        self._active = 0
+        self._changed = trio.Event()
+        self._tls: dict[str, Any] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        try:
+            data = await self._stream.receive_some(max_bytes)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self._note(closed=True)
+            raise
+        if not data:
+            self._note(closed=True)
+        return data  # type: ignore[no-any-return]
+
+    def _note(self, *, closed: bool = False, active: int = 0) -> None:
+        """Something the supervisor watches changed: the peer closed, a request began or ended."""
+        self._closed_by_peer = self._closed_by_peer or closed
+        self._active += active
+        self._changed.set()
+        self._changed = trio.Event()
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self._stream.send_all(data)
+
+    async def send_eof(self) -> None:
+        # AttributeError for TLS streams, as hypercorn expects
+        send_eof = self._stream.send_eof
+        with trio.CancelScope(shield=True):
+            await send_eof()
+
+    async def aclose(self) -> None:
+        with trio.move_on_after(CLOSE_GRACE) as scope:
+            scope.shield = True
+            await self._stream.aclose()
+        if scope.cancelled_caught:
+            await trio.aclose_forcefully(self._stream)
+
+    # -- requests -------------------------------------------------------------------
+
+    def app(self, app: AppWrapper) -> AppWrapper:
+        """``app`` for this connection: requests counted, TLS identity added, Host checked."""
+
+        async def per_connection(
+            scope: Scope, receive: Any, send: Any, sync_spawn: Any, call_soon: Any
+        ) -> None:
+            if scope.get("type") != "http":
+                await app(scope, receive, send, sync_spawn, call_soon)
+                return
+            self._note(active=1)
+            try:
+                refusal = plain_tcp_refusal(scope) if self._plain_tcp else None
+                if refusal is not None:
+                    await _refuse(send, refusal)
+                    return
+                tls = self._tls_scope()
+                if tls is not None:
+                    scope = {**scope, "extensions": {**(scope.get("extensions") or {}), "tls": tls}}
+                await app(scope, receive, send, sync_spawn, call_soon)
+            finally:
+                self._note(active=-1)
+
+        return per_connection
+
+    def _tls_scope(self) -> dict[str, Any] | None:
+        if self._tls is None and hasattr(self._stream, "getpeercert"):
+            try:
+                peer = self._stream.getpeercert()
+                der = self._stream.getpeercert(binary_form=True)
+                cipher = self._stream.cipher()
+                version = self._stream.version()
+            except (ValueError, AttributeError):  # no handshake yet
+                return None
+            self._tls = tls_scope(peer, der, version, cipher[0] if cipher else None)
+        return self._tls
+
+    async def supervise(self, scope: trio.CancelScope, idle_timeout: float) -> None:
+        """Cancel ``scope`` (the connection) once no request runs and the peer has closed,
+        or no request has started for ``idle_timeout`` seconds."""
+        while True:
+            changed = self._changed
+            if self._active == 0:
+                if self._closed_by_peer:
+                    break
+                with trio.move_on_after(idle_timeout):
+                    await changed.wait()
+                if not changed.is_set() and self._active == 0:
+                    break
+            else:
+                await changed.wait()
+        scope.cancel()
+
+
+async def _refuse(send: Callable[[Any], Awaitable[None]], text: str) -> None:
+    body = (json.dumps({"message": text}) + "\n").encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 403,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body, "more_body": False})
