@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import IO, Any
 
@@ -11,6 +12,7 @@ from quart import Request, Response
 
 from emulator.errors import EngineError
 from emulator.protocol import engine_api as api
+from emulator.protocol import gojson
 
 
 class ApiError(EngineError):
@@ -22,8 +24,28 @@ class ApiError(EngineError):
 
 
 def json_body(value: Any) -> bytes:
-    """``json.Encoder`` with HTML escaping off: compact, UTF-8, newline-terminated."""
-    return (json.dumps(value, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+    """``json.Encoder`` with HTML escaping off: compact, UTF-8, newline-terminated.
+
+    Numbers are written as Go writes a ``float64``: a whole number without ``.0``
+    (a plugin's ``Status: {"mounts": 0}`` comes back as ``0``, not ``0.0``).  Known
+    gap: below 1e-4 Python's exponent form (``1e-05``) differs from Go's (``0.00001``).
+    """
+    text = json.dumps(_go_numbers(value), separators=(",", ":"), ensure_ascii=False)
+    return (text + "\n").encode()
+
+
+def _go_numbers(value: Any) -> Any:
+    """``value`` with whole floats (below 1e21, where Go switches to exponents) as ints."""
+    if isinstance(value, float):
+        negative_zero = value == 0 and math.copysign(1.0, value) < 0
+        if value.is_integer() and abs(value) < 1e21 and not negative_zero:
+            return int(value)
+        return value
+    if isinstance(value, dict):
+        return {k: _go_numbers(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_go_numbers(v) for v in value]
+    return value
 
 
 def json_response(value: Any, status: int = 200) -> Response:
@@ -53,22 +75,51 @@ async def read_json(request: Request) -> Any:
         raise ApiError(api.content_type_error(content_type))
     if not data:
         return None
-    text = data.decode("utf-8", errors="replace")
-    decoder = json.JSONDecoder()
-    stripped = text.lstrip()
-    if not stripped:
-        raise ApiError(api.JSON_EOF)
     try:
-        value, end = decoder.raw_decode(stripped)
-    except json.JSONDecodeError as exc:
-        if exc.pos >= len(stripped):
-            raise ApiError("invalid JSON: unexpected EOF") from None
-        raise ApiError(
-            f"invalid JSON: invalid character {stripped[exc.pos]!r} looking for beginning of value"
-        ) from None
-    if stripped[end:].strip():
+        value = gojson.decode_stream(data)
+    except gojson.GoJSONError as exc:
+        if str(exc) == "EOF":
+            raise ApiError(api.JSON_EOF) from None
+        raise ApiError(f"invalid JSON: {exc}") from None
+    if _more(data):
         raise ApiError(api.JSON_TRAILING)
     return value
+
+
+def _more(data: bytes) -> bool:
+    """``Decoder.More`` after the first value: another value follows (not ``]`` or ``}``)."""
+    end = _value_end(data)
+    rest = data[end:].lstrip(b" \t\r\n")
+    return bool(rest) and rest[:1] not in (b"]", b"}")
+
+
+def _value_end(data: bytes) -> int:
+    """Where the first JSON value of ``data`` ends (it decoded, so it is well formed)."""
+    depth = 0
+    in_string = escaped = False
+    start = len(data) - len(data.lstrip(b" \t\r\n"))
+    for index in range(start, len(data)):
+        byte = data[index]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+                if depth == 0:
+                    return index + 1
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+            if depth == 0:
+                return index + 1
+        elif depth == 0 and byte in b" \t\r\n,:]}[{":
+            return index
+    return len(data)
 
 
 async def spool_body(spool: IO[bytes]) -> None:
@@ -169,8 +220,8 @@ def filters(request: Request, *, context: str = "") -> dict[str, list[str]]:
     if raw == "":
         return {}
     try:
-        value = json.loads(raw)
-    except ValueError:
+        value = gojson.unmarshal(raw.encode("utf-8", "surrogatepass"))
+    except (gojson.GoJSONError, UnicodeError):
         value = None
     result: dict[str, list[str]] = {}
     if isinstance(value, dict):
