@@ -2,7 +2,7 @@
 
 ``GET/DELETE /emulator/journal``, ``GET/POST/DELETE /emulator/faults`` (the fault
 words of docs/faults.md, JSON or YAML), ``POST /emulator/reset``, ``GET /emulator/plugins``
-(the v1 plugins and their activation, as ``plugin-emulator plugins ls`` shows them),
+(the v1 plugins and their activation, as ``plugin-emulator plugins ls`` shows them) and
 ``GET /emulator/managed-plugins`` (managed plugins and their processes, for
 ``plugin-emulator plugin ps`` and ``plugin exec``) and ``GET /emulator/client`` (who the
 server thinks the caller is: the verified TLS client certificate, whose common name
@@ -11,9 +11,11 @@ dockerd gives authorization plugins as ``User``).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import attrs
+import trio
 from quart import Blueprint, Response, request
 
 from emulator.api.http import ApiError, empty, json_response
@@ -21,7 +23,7 @@ from emulator.api.routes_system import state
 from emulator.api.tls import client_identity
 from emulator.faults.vocabulary import read_fault_text
 from emulator.journal import JournalEntry
-from emulator.vocabulary.nodes import ScenarioError
+from emulator.vocabulary.nodes import ScenarioError, too_big
 
 bp = Blueprint("control", __name__, url_prefix="/emulator")
 
@@ -95,10 +97,16 @@ async def faults() -> Response:
 async def faults_add() -> Response:
     """Add faults: one fault's words or a list of them (YAML or JSON), as under a
     scenario's ``faults:`` key, nested or flat (docs/faults.md).  A mistake is a 400 with
-    the scenario loader's message and its position in the body."""
+    the scenario loader's message and its position in the body; the loader's limits
+    (``MAX_BYTES``, checked against ``Content-Length`` first, and nodes) apply."""
+    length = request.content_length
+    problem = too_big(length) if length is not None else None
+    if problem is not None:  # refused before the body is read
+        raise ApiError(f"invalid fault: <request>:1:1: {problem}")
     data: bytes = await request.get_data(as_text=False)  # type: ignore[assignment]
     try:
-        faults = read_fault_text(data, filename="<request>")
+        # parsed in a worker thread: a big document never holds up other requests
+        faults = await trio.to_thread.run_sync(partial(read_fault_text, data, filename="<request>"))
     except ScenarioError as exc:
         raise ApiError(f"invalid fault: {exc}") from None
     for fault in faults:

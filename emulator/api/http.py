@@ -11,8 +11,8 @@ import trio
 from quart import Request, Response
 
 from emulator.errors import EngineError
+from emulator.golang import json as gojson
 from emulator.protocol import engine_api as api
-from emulator.protocol import gojson
 
 
 class ApiError(EngineError):

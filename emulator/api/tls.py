@@ -25,7 +25,7 @@ from typing import Any, Final
 import attrs
 
 from emulator.errors import ConfigurationError
-from emulator.protocol.gourl import go_quote
+from emulator.golang.strconv import quote as go_quote
 
 __all__ = ["ClientIdentity", "ServerTLS", "client_identity", "default_cert_dir", "tls_scope"]
 

@@ -20,7 +20,7 @@ from emulator.faults.vocabulary import FAULT, MATCH, RESPOND
 from emulator.scenario.arguments import ARGUMENTS, Argument
 from emulator.scenario.model import Parallel, Scenario, Step
 from emulator.scenario.vocabulary import ENGINE, PLUGIN, STEP_KEYS, TOP
-from emulator.vocabulary.nodes import ScenarioError, compose, decode_text
+from emulator.vocabulary.nodes import MAX_BYTES, ScenarioError, compose, decode_text, too_big
 from emulator.vocabulary.reader import DURATION_PATTERN, Reader, parse_duration
 
 __all__ = [
@@ -58,7 +58,11 @@ def load_scenario(path: str | Path) -> Scenario:
     """
     path = Path(path)
     try:
-        data = path.read_bytes()
+        problem = too_big(path.stat().st_size)
+        if problem is not None:  # refused before a byte is read
+            raise ScenarioError(problem, path=str(path), line=1, column=1)
+        with path.open("rb") as file:
+            data = file.read(MAX_BYTES + 1)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise ScenarioError(

@@ -21,6 +21,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from emulator.errors import EmulatorError
 
 __all__ = [
+    "MAX_BYTES",
     "MAX_DEPTH",
     "MAX_NODES",
     "TOO_DEEP",
@@ -36,6 +37,7 @@ __all__ = [
     "line_of",
     "quote",
     "suggest",
+    "too_big",
 ]
 
 MAX_DEPTH: Final = 48
@@ -43,6 +45,20 @@ MAX_DEPTH: Final = 48
 MAX_NODES: Final = 100_000
 """Most nodes a document may expand to (YAML aliases count each time they are used)."""
 TOO_DEEP: Final = f"the YAML nests more than {MAX_DEPTH} levels deep"
+TOO_MANY: Final = f"the document expands to more than {MAX_NODES} YAML nodes"
+MAX_BYTES: Final = 4 << 20
+"""Largest document (a scenario file, a fault list) read, in bytes: refused before parsing."""
+
+
+def too_big(size: int) -> str | None:
+    """Why a document of ``size`` bytes is refused before it is parsed (None: it is not)."""
+    if size <= MAX_BYTES:
+        return None
+    return (
+        f"the document is {size} bytes: plugin-emulator reads at most {MAX_BYTES} "
+        "(split it into several documents)"
+    )
+
 
 TAG: Final = "tag:yaml.org,2002:"
 STR, INT, FLOAT, BOOL, NULL = (TAG + t for t in ("str", "int", "float", "bool", "null"))
@@ -94,7 +110,11 @@ class PythonMark:
 
 
 def decode_text(data: bytes, filename: str) -> str:
-    """``data`` as UTF-8 text (a BOM is dropped); anything else is a ScenarioError."""
+    """``data`` as UTF-8 text (a BOM is dropped); anything else (or too much) is a
+    ScenarioError."""
+    problem = too_big(len(data))
+    if problem is not None:
+        raise ScenarioError(problem, path=filename, line=1, column=1)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -114,17 +134,22 @@ class _TooDeep(yaml.MarkedYAMLError):
 
 class _Loader(yaml.SafeLoader):
     """PyYAML's safe loader, used only to compose nodes; its composer recurses once per
-    level of nesting, so nesting is bounded before Python's recursion limit is near."""
+    level of nesting, so nesting is bounded before Python's recursion limit is near,
+    and it stops at MAX_NODES nodes, before a huge document fills memory."""
 
     depth = 0
+    nodes = 0
 
     def compose_node(self, parent: Node | None, index: int) -> Node | None:
         self.depth += 1
+        self.nodes += 1
         try:
             event: Any = self.peek_event()  # type: ignore[no-untyped-call]
+            mark: Any = event.start_mark
             if self.depth > MAX_DEPTH and isinstance(event, yaml.CollectionStartEvent):
-                mark: Any = event.start_mark
                 raise _TooDeep(problem=TOO_DEEP, problem_mark=mark)
+            if self.nodes > MAX_NODES:
+                raise _TooDeep(problem=TOO_MANY, problem_mark=mark)
             return super().compose_node(parent, index)
         finally:
             self.depth -= 1
@@ -146,7 +171,11 @@ def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
 
 
 def compose(text: str, filename: str) -> Node | None:
-    """The YAML's node tree; syntax errors and too deep nesting become ScenarioErrors."""
+    """The YAML's node tree; syntax errors, too much text, too many nodes and too deep
+    nesting become ScenarioErrors."""
+    problem = too_big(len(text.encode("utf-8", "surrogatepass")))
+    if problem is not None:
+        raise ScenarioError(problem, path=filename, line=1, column=1)
     loader: _Loader | None = None
     try:
         loader = _Loader(text)
