@@ -86,6 +86,12 @@ def _mock(value: str) -> tuple[str, str]:
     help="The engine's state directory [default: ROOT/var/lib/docker].",
 )
 @click.option(
+    "--reset-state",
+    is_flag=True,
+    help="Move the state database (DATA_ROOT/emulator.db) aside and start empty; for a "
+    "database the emulator reports as damaged.",
+)
+@click.option(
     "--mock",
     "mocks",
     multiple=True,
@@ -132,6 +138,7 @@ def serve_command(
     tcp_insecure: bool,
     root: Path | None,
     data_root: Path | None,
+    reset_state: bool,
     mocks: tuple[str, ...],
     profile: str,
     log_level: str,
@@ -163,9 +170,9 @@ def serve_command(
     if tcp is not None and tls is None and not tcp_insecure:
         click.echo(f"error: {PLAIN_TCP_REFUSED.format(host='tcp://' + tcp)}", err=True)
         sys.exit(2)
-    listener = _Listener(tcp, tls, tcp_insecure)
+    options = _ServeOptions(tcp, tls, tcp_insecure, reset_state)
     try:
-        trio.run(_serve, socket_path, listener, root, data_root, parsed, profile, registries)
+        trio.run(_serve, socket_path, options, root, data_root, parsed, profile, registries)
     except (ConfigurationError, BaseExceptionGroup) as exc:
         problem = _configuration_error(exc)
         if problem is None:
@@ -216,15 +223,16 @@ def _server_tls(
 
 
 @attrs.frozen
-class _Listener:
+class _ServeOptions:
     tcp: str | None
     tls: ServerTLS | None
     insecure: bool
+    reset_state: bool = False
 
 
 async def _serve(
     socket_path: Path,
-    listener: _Listener,
+    options: _ServeOptions,
     root: Path,
     data_root: Path | None,
     mocks: list[tuple[str, str]],
@@ -239,17 +247,21 @@ async def _serve(
                 await nursery.start(plugin.serve, f"unix:{sock}")
             async with (
                 open_engine(
-                    root=root, data_root=data_root, profile=profile, registries=registries
+                    root=root,
+                    data_root=data_root,
+                    profile=profile,
+                    registries=registries,
+                    reset_state=options.reset_state,
                 ) as engine,
                 trio.open_nursery() as servers,
             ):
                 host = await servers.start(serve, engine, f"unix:{socket_path}")
                 click.echo(f"export DOCKER_HOST={host}")
-                if listener.tcp is not None:
+                if options.tcp is not None:
                     tcp_host = await servers.start(
-                        partial(serve, tls=listener.tls, insecure=listener.insecure),
+                        partial(serve, tls=options.tls, insecure=options.insecure),
                         engine,
-                        f"tcp:{listener.tcp}",
+                        f"tcp:{options.tcp}",
                     )
                     click.echo(f"# also listening on {tcp_host}")
                 sys.stdout.flush()

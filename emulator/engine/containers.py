@@ -300,7 +300,11 @@ class ContainerService:
                     await self.volumes.release(mp.name, cid)
             raise
         container.mounts = registered
-        self.rootfs(container).mkdir(parents=True, exist_ok=True)
+        # dockerd: containers/ and containers/<id> are 0710 (daemon.go, create.go)
+        for directory in (self._root, self._root / cid):
+            directory.mkdir(mode=0o710, exist_ok=True)
+            directory.chmod(0o710)
+        self.rootfs(container).mkdir(exist_ok=True)
         self._by_id[cid] = container
         self._exited[cid] = trio.Event()
         self._save(container)
@@ -671,7 +675,11 @@ class ContainerService:
         """After an engine restart: a ``Get`` per volume mount point (reference re-added)."""
         self._by_id.clear()
         for data in self.db.containers():
-            container = Container.from_json(data)
+            try:
+                container = Container.from_json(data)
+            except (KeyError, TypeError, ValueError) as exc:
+                self.db.report_bad_row(f"container {data.get('id')!r}", f"bad record ({exc!r})")
+                continue
             if container.running:
                 # The daemon died with it: the container is exited; its mount counts are
                 # gone (not persisted), so no Unmount will ever be sent for it.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -52,6 +53,8 @@ class Engine:
         in_userns: bool,
         seed: int | None = None,
         registries: RegistryConfig | None = None,
+        reset_state: bool = False,
+        db: StateDB | None = None,
     ) -> None:
         self.paths = paths
         self.registries = registries or RegistryConfig.load()
@@ -66,7 +69,10 @@ class Engine:
         )
         self._hang_guard = hang_guard
         self._body_limit = body_limit
-        self.db = StateDB(data_root / "emulator.db")
+        if db is None:
+            _prepare_data_root(data_root)
+            db = StateDB(data_root / "emulator.db", reset=reset_state)
+        self.db = db
         self.managed_plugins = self._new_managed()
         self.plugins = self._new_registry()
         self.volumes = VolumeService(self._new_volume_store())
@@ -193,6 +199,14 @@ class Engine:
         self.db.close()
 
 
+def _prepare_data_root(data_root: Path) -> None:
+    """Create the data-root with dockerd's mode 0710 (``setupDaemonRoot`` also fixes an
+    existing one's)."""
+    data_root.mkdir(parents=True, exist_ok=True, mode=0o710)
+    if stat.S_IMODE(data_root.stat().st_mode) != 0o710:
+        data_root.chmod(0o710)
+
+
 @asynccontextmanager
 async def open_engine(
     root: str | os.PathLike[str] = "/",
@@ -204,6 +218,7 @@ async def open_engine(
     in_userns: bool = False,
     seed: int | None = None,
     registries: RegistryConfig | None = None,
+    reset_state: bool = False,
 ) -> AsyncIterator[Engine]:
     """Run an emulated dockerd for the duration of the ``async with`` block (trio).
 
@@ -219,24 +234,35 @@ async def open_engine(
     ``registries`` holds dockerd's ``--insecure-registry`` and ``--registry-mirror``
     settings (:meth:`RegistryConfig.load`); loopback registries are always plain
     HTTP-capable, and TLS registries are trusted through ``ROOT/etc/docker/certs.d``.
+    ``reset_state`` moves the state database aside first (``--reset-state``): use it
+    when :class:`~emulator.engine.state.StateError` says the database is damaged.
+    The data-root gets dockerd's modes: 0710 for it, 0600 for the database.
 
     Every task the engine starts belongs to it and ends with the block.
     """
     root_path = Path(root)
     paths = PluginPaths.under(root_path)
     state = Path(data_root) if data_root is not None else root_path / "var/lib/docker"
+    # Before the nursery, so a StateError reaches the caller as itself, not in a group.
+    _prepare_data_root(state)
+    db = StateDB(state / "emulator.db", reset=reset_state)
     async with trio.open_nursery() as nursery:
-        engine = Engine(
-            paths=paths,
-            data_root=state,
-            profile=get_profile(profile),
-            nursery=nursery,
-            hang_guard=hang_guard,
-            body_limit=body_limit,
-            in_userns=in_userns,
-            seed=seed,
-            registries=registries,
-        )
+        try:
+            engine = Engine(
+                paths=paths,
+                data_root=state,
+                profile=get_profile(profile),
+                nursery=nursery,
+                hang_guard=hang_guard,
+                body_limit=body_limit,
+                in_userns=in_userns,
+                seed=seed,
+                registries=registries,
+                db=db,
+            )
+        except BaseException:
+            db.close()
+            raise
         try:
             await engine.start()
             yield engine

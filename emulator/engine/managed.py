@@ -726,6 +726,7 @@ class ManagedPlugins:
     def _load(self) -> None:
         if not self.root.is_dir():
             return
+        self.root.chmod(0o700)  # dockerd's plugin root (plugin/manager.go NewManager)
         remove_tree(self.root / "tmp")  # uploads a crash left half unpacked
         for entry in sorted(self.root.iterdir()):
             if entry.name.endswith("-removing") and _FULL_ID.match(entry.name[: -len("-removing")]):

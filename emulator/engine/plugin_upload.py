@@ -112,7 +112,8 @@ def stage_upload(archive: IO[bytes], tmp_root: Path, limits: UnpackLimits) -> St
     Raises :class:`~emulator.engine.unpack.UnpackError` with dockerd's text; nothing is
     left behind then.
     """
-    tmp_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp_root.parent.mkdir(mode=0o700, exist_ok=True)
+    tmp_root.mkdir(mode=0o700, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".rootfs", dir=tmp_root))
     try:
         return _unpack_into(staging, archive, limits)

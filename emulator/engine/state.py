@@ -5,17 +5,52 @@ the emulator keeps both in one SQLite file so that a killed process loses nothin
 that was committed (each change is its own transaction, ``synchronous=FULL``).
 The standard library's ``sqlite3`` is used: every write is a few hundred
 microseconds on local disk, well below any plugin round trip.
+
+The file is the emulator's own (``PRAGMA application_id``), mode 0600 like dockerd's
+``metadata.db`` (SQLite gives its ``-wal`` and ``-shm`` files the same mode).  Opening
+checks it (``quick_check``) and refuses, with :class:`StateError` naming the file, what
+is wrong and what to do, a directory or other non-file in its place, an empty file, a
+file that is not SQLite or not the emulator's, and a damaged one.  ``reset=True`` (the
+``--reset-state`` flag) first moves such a file aside (never deletes it).  A row that
+cannot be decoded is skipped with an error in the log and kept as it is: its
+neighbours load normally (``bad_rows`` lists what was skipped).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sqlite3
+import stat
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import attrs
+
+from emulator.errors import ConfigurationError
+
+log = logging.getLogger("emulator.state")
+
+#: ``PRAGMA application_id`` of the emulator's database ("PEmu").
+APPLICATION_ID: Final = 0x50456D75
+_SIDE_FILES: Final = ("-wal", "-shm")
+
+
+class StateError(ConfigurationError):
+    """The state database cannot be used: ``str()`` names the file, the problem and the fix."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(
+            f"the state database {path} {problem}: move it aside (for example "
+            f"'mv {path} {path}.bad') and start again, or start with --reset-state, "
+            "which moves it aside for you and begins with an empty state"
+        )
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS volumes (
@@ -43,20 +78,40 @@ class VolumeMetadata:
 
 
 class StateDB:
-    """Volume metadata and container records, committed on every change."""
+    """Volume metadata and container records, committed on every change.
 
-    def __init__(self, path: Path) -> None:
+    ``reset`` moves an existing database (and its ``-wal``/``-shm``) aside to
+    ``<name>.reset-<unix time>`` before opening a new one.
+    """
+
+    def __init__(self, path: Path, *, reset: bool = False) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        # One transaction for the whole schema: one sync instead of one per table.
-        self._db.executescript("BEGIN;\n" + SCHEMA + "COMMIT;\n")
+        self.bad_rows: list[str] = []
+        """One line per row skipped because it could not be decoded."""
+        if reset:
+            move_aside(path)
+        fresh = _check_file(path)
+        if fresh:
+            _create(path)
+        self._db = _open(path)
 
     def close(self) -> None:
         """Close the database."""
         self._db.close()
+
+    def report_bad_row(self, what: str, problem: str) -> None:
+        """Record and log a row that cannot be used (``what``: e.g. ``container 'ID'``)."""
+        self._skip(what, problem)
+
+    def _skip(self, what: str, problem: str) -> None:
+        line = f"{what}: {problem}"
+        self.bad_rows.append(line)
+        log.error(
+            "state database %s: %s; skipped (the row is kept as it is: fix or delete it)",
+            self.path,
+            line,
+        )
 
     # -- volumes --------------------------------------------------------------------
 
@@ -64,7 +119,7 @@ class StateDB:
         row = self._db.execute(
             "SELECT name, driver, labels, options FROM volumes WHERE name = ?", (name,)
         ).fetchone()
-        return _volume(row) if row else None
+        return self._volume(row) if row else None
 
     def put_volume(self, meta: VolumeMetadata) -> None:
         self._db.execute(
@@ -77,7 +132,14 @@ class StateDB:
 
     def volumes(self) -> list[VolumeMetadata]:
         rows = self._db.execute("SELECT name, driver, labels, options FROM volumes ORDER BY name")
-        return [_volume(row) for row in rows]
+        return [meta for row in rows if (meta := self._volume(row)) is not None]
+
+    def _volume(self, row: tuple[Any, ...]) -> VolumeMetadata | None:
+        try:
+            return _volume_row(row)
+        except _BadRow as exc:
+            self._skip(f"volume {row[0]!r}", str(exc))
+            return None
 
     # -- containers -----------------------------------------------------------------
 
@@ -91,14 +153,142 @@ class StateDB:
         self._db.execute("DELETE FROM containers WHERE id = ?", (container_id,))
 
     def containers(self) -> Iterator[dict[str, Any]]:
-        for (data,) in self._db.execute("SELECT data FROM containers ORDER BY rowid"):
-            yield json.loads(data)
+        """Each container's record; rows that are not a JSON object are skipped."""
+        rows = self._db.execute("SELECT id, data FROM containers ORDER BY rowid").fetchall()
+        for container_id, data in rows:
+            try:
+                yield _record(data)
+            except _BadRow as exc:
+                self._skip(f"container {container_id!r}", str(exc))
 
 
 def _dump(value: Mapping[str, str] | None) -> str:
     return json.dumps(dict(value) if value is not None else None, sort_keys=True)
 
 
-def _volume(row: tuple[str, str, str, str]) -> VolumeMetadata:
+class _BadRow(ValueError):
+    """A stored row that cannot be decoded; ``str()`` says what is wrong with it."""
+
+
+def _json(text: Any) -> Any:
+    if not isinstance(text, str | bytes):
+        raise _BadRow(f"a {type(text).__name__} where JSON text belongs")
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise _BadRow(f"bad JSON ({exc})") from None
+
+
+def _record(text: Any) -> dict[str, Any]:
+    """A container record: a JSON object."""
+    value = _json(text)
+    if not isinstance(value, dict):
+        raise _BadRow(f"the record is a JSON {type(value).__name__}, not an object")
+    return value
+
+
+def _string_map(text: Any) -> dict[str, str] | None:
+    """A stored ``map[string]string`` (or null)."""
+    value = _json(text)
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise _BadRow(f"{str(text)[:60]!r} is not a JSON object of strings")
+    return value
+
+
+def _volume_row(row: tuple[Any, ...]) -> VolumeMetadata:
     name, driver, labels, options = row
-    return VolumeMetadata(name, driver, json.loads(labels), json.loads(options))
+    if not isinstance(name, str) or not isinstance(driver, str):
+        raise _BadRow("its name and driver must be text")
+    return VolumeMetadata(name, driver, _string_map(labels), _string_map(options))
+
+
+def move_aside(path: Path) -> Path | None:
+    """Rename the database and its ``-wal``/``-shm`` to ``<name>.reset-<time>``; the new name."""
+    if not os.path.lexists(path):
+        return None
+    aside = path.with_name(f"{path.name}.reset-{int(time.time())}")
+    while os.path.lexists(aside):
+        aside = aside.with_name(aside.name + "-1")
+    os.rename(path, aside)
+    for suffix in _SIDE_FILES:
+        side = path.with_name(path.name + suffix)
+        if os.path.lexists(side):
+            os.rename(side, aside.with_name(aside.name + suffix))
+    log.warning("state database %s moved aside to %s (--reset-state)", path, aside)
+    return aside
+
+
+def _check_file(path: Path) -> bool:
+    """What is at ``path`` may be opened; True when nothing is there yet."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return True
+    except OSError as exc:
+        raise StateError(path, f"cannot be examined ({exc.strerror})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise StateError(path, "is a directory, not a file")
+    if not stat.S_ISREG(info.st_mode):
+        raise StateError(path, "is not a regular file (a link, socket or device is in its place)")
+    if info.st_size == 0:
+        raise StateError(
+            path,
+            "is empty (0 bytes): the emulator never writes an empty database, so it was "
+            "truncated or made by something else",
+        )
+    for candidate in (path, *(path.with_name(path.name + s) for s in _SIDE_FILES)):
+        if candidate.exists() and stat.S_IMODE(candidate.stat().st_mode) != 0o600:
+            candidate.chmod(0o600)  # older emulators left them 0644
+    return False
+
+
+def _create(path: Path) -> None:
+    """A new database, schema included, renamed into place only when complete (mode 0600)."""
+    tmp = path.with_name(f".{path.name}.new")
+    for stale in (tmp, *(tmp.with_name(tmp.name + s) for s in _SIDE_FILES)):
+        stale.unlink(missing_ok=True)
+    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o600))
+    db = sqlite3.connect(tmp, isolation_level=None)
+    try:
+        db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        # One transaction for the whole schema: one sync instead of one per table.
+        db.executescript("BEGIN;\n" + SCHEMA + "COMMIT;\n")
+    finally:
+        db.close()
+    os.rename(tmp, path)
+
+
+def _check_contents(db: sqlite3.Connection, path: Path) -> int:
+    """The database's ``application_id`` once it proved to be ours and undamaged."""
+    application_id = int(db.execute("PRAGMA application_id").fetchone()[0])
+    if application_id not in (0, APPLICATION_ID):
+        raise StateError(
+            path, f"is the SQLite database of another program (application_id {application_id:#x})"
+        )
+    problems = [str(row[0]) for row in db.execute("PRAGMA quick_check(5)")]
+    if problems != ["ok"]:
+        raise StateError(path, "is damaged (" + "; ".join(problems) + ")")
+    return application_id
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    """The open database, checked; :class:`StateError` when it is not usable."""
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        application_id = _check_contents(db, path)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.executescript("BEGIN;\n" + SCHEMA + "COMMIT;\n")
+        if application_id == 0:
+            db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        damaged = "malformed" in str(exc) or "corrupt" in str(exc)
+        problem = "is damaged" if damaged else "cannot be read as an SQLite database"
+        raise StateError(path, f"{problem} ({exc})") from None
+    except BaseException:
+        db.close()
+        raise
+    return db

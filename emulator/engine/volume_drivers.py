@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -215,7 +216,10 @@ class LocalVolumeDriver:
         self.root = root
         self._volumes: dict[str, DriverVolume] = {}
         self._active: dict[str, int] = {}
-        root.mkdir(parents=True, exist_ok=True)
+        # dockerd's local driver: volumes/ and volumes/<name> 0701, _data 0755 (local.go)
+        root.mkdir(parents=True, exist_ok=True, mode=0o701)
+        if stat.S_IMODE(root.stat().st_mode) != 0o701:
+            root.chmod(0o701)
         for entry in sorted(root.iterdir()):
             if entry.is_dir() and (entry / wire.LOCAL_DATA_DIR).is_dir():
                 self._volumes[entry.name] = self._volume(entry.name)
@@ -246,7 +250,9 @@ class LocalVolumeDriver:
         existing = self._volumes.get(name)
         if existing is not None:
             return existing
-        self.path_of(name).mkdir(parents=True, exist_ok=True)
+        for directory, mode in ((self.root / name, 0o701), (self.path_of(name), 0o755)):
+            directory.mkdir(mode=mode, exist_ok=True)
+            directory.chmod(mode)
         volume = self._volume(name)
         self._volumes[name] = volume
         return volume
