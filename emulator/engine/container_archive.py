@@ -28,6 +28,7 @@ import os
 import stat as statmod
 import tarfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import IO, Final
 
 import attrs
@@ -39,9 +40,26 @@ from emulator.engine.scoped_fs import (
     go_file_mode,
     go_join,
 )
-from emulator.engine.unpack import UnpackError, UnpackOptions, unpack
+from emulator.engine.unpack import (
+    UnpackError,
+    UnpackOptions,
+    read_members,
+    renamed,
+    unpack,
+    unpack_members,
+)
+from emulator.golang.errors import errno_text
 
-__all__ = ["ArchiveError", "PathStat", "archive_path", "extract_to_dir", "stat_path"]
+__all__ = [
+    "ArchiveError",
+    "PathStat",
+    "archive_path",
+    "extract_to_dir",
+    "os_error_text",
+    "stat_path",
+    "tar_host_path",
+    "untar_on_host",
+]
 
 log = logging.getLogger("emulator.containers")
 
@@ -263,3 +281,43 @@ class _Exactly:
             data = bytes(min(want, _CHUNK))
         self.left -= len(data)
         return data
+
+
+def os_error_text(exc: OSError) -> str:
+    """Go's ``*PathError`` text for an error met in the container's view."""
+    reason = errno_text(exc.errno) if exc.errno is not None else str(exc)
+    if exc.filename is None:
+        return reason
+    return f"lstat {exc.filename}: {reason}"
+
+
+def tar_host_path(source: Path, name: str, out: IO[bytes]) -> None:
+    """The CLI's side of ``docker cp SRC CONTAINER:DST``: ``source`` as a tar named ``name``."""
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        tar.add(source, arcname=name)
+    out.seek(0)
+
+
+def untar_on_host(archive: IO[bytes], dest: Path) -> None:
+    """The CLI's side of ``docker cp CONTAINER:SRC DEST``, kept inside ``dest``.
+
+    Into the directory ``dest`` when it is one, else as ``dest`` itself (its parent
+    must exist).  Owners are not copied (the CLI extracts with ``NoLchown``).
+    Raises :class:`~emulator.engine.unpack.UnpackError`.
+    """
+    archive.seek(0)
+    if dest.is_dir():
+        root, rename = dest, None
+    else:
+        root, rename = dest.parent, dest.name
+    members = read_members(archive)
+    if rename is not None:
+        members = ((renamed(member, _rebase(member.name, rename)), tar) for member, tar in members)
+    with ScopedFS(root) as fs:
+        unpack_members(members, fs, "/", UnpackOptions(chown=False))
+
+
+def _rebase(name: str, first: str) -> str:
+    """``name`` with its first component replaced by ``first``."""
+    _head, sep, rest = name.lstrip("/").partition("/")
+    return f"{first}{sep}{rest}"

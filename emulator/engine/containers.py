@@ -17,7 +17,6 @@ import math
 import posixpath
 import secrets
 import shutil
-import tarfile
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -32,23 +31,19 @@ from emulator.engine.container_archive import (
     PathStat,
     archive_path,
     extract_to_dir,
+    os_error_text,
     stat_path,
+    tar_host_path,
+    untar_on_host,
 )
 from emulator.engine.lifecycle import lifetime_of
 from emulator.engine.scoped_fs import Mount, ScopedFS
 from emulator.engine.state import StateDB
-from emulator.engine.unpack import (
-    UnpackError,
-    UnpackOptions,
-    read_members,
-    renamed,
-    unpack_members,
-)
+from emulator.engine.unpack import UnpackError
 from emulator.engine.volume_drivers import VolumeDriverError
 from emulator.engine.volume_store import VolumeError
 from emulator.engine.volumes import VolumeService
 from emulator.errors import EngineError
-from emulator.golang.errors import errno_text
 from emulator.protocol import volume as wire
 
 log = logging.getLogger("emulator.containers")
@@ -569,7 +564,7 @@ class ContainerService:
             except ArchiveError as exc:
                 raise ContainerError(str(exc), http_status=exc.http_status) from None
             except OSError as exc:
-                raise ContainerError(_os_text(exc)) from None
+                raise ContainerError(os_error_text(exc)) from None
 
     @staticmethod
     def _view_mounts(container: Container) -> tuple[Mount, ...]:
@@ -616,10 +611,13 @@ class ContainerService:
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
             if into:
                 await self._copy_in(ref, container_path, Path(host_path), spool)
-            else:
-                await self.archive_path(ref, container_path, spool)
+                return
+            await self.archive_path(ref, container_path, spool)
+            try:
                 with real_io():
-                    await trio.to_thread.run_sync(_untar_on_host, spool, Path(host_path))
+                    await trio.to_thread.run_sync(untar_on_host, spool, Path(host_path))
+            except UnpackError as exc:
+                raise ContainerError(str(exc), http_status=exc.http_status) from None
 
     async def _copy_in(self, ref: str, container_path: str, source: Path, spool: IO[bytes]) -> None:
         try:
@@ -634,7 +632,7 @@ class ContainerService:
             trimmed = container_path.rstrip("/") or "/"
             directory, name = posixpath.dirname(trimmed), posixpath.basename(trimmed)
         with real_io():
-            await trio.to_thread.run_sync(_tar_host_path, source, name, spool)
+            await trio.to_thread.run_sync(tar_host_path, source, name, spool)
         await self.extract_to_dir(ref, directory, spool, no_overwrite_dir_non_dir=True)
 
     # -- persistence and restart ----------------------------------------------------
@@ -713,45 +711,3 @@ class _ContainerFS:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self._service._unmount_volumes(self._container)
-
-
-def _os_text(exc: OSError) -> str:
-    """Go's ``*PathError`` text for an error met in the container's view."""
-    reason = errno_text(exc.errno) if exc.errno is not None else str(exc)
-    if exc.filename is None:
-        return reason
-    return f"lstat {exc.filename}: {reason}"
-
-
-def _tar_host_path(source: Path, name: str, out: IO[bytes]) -> None:
-    """The CLI's side of ``docker cp SRC CONTAINER:DST``: ``source`` as a tar named ``name``."""
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        tar.add(source, arcname=name)
-    out.seek(0)
-
-
-def _untar_on_host(archive: IO[bytes], dest: Path) -> None:
-    """The CLI's side of ``docker cp CONTAINER:SRC DEST``, kept inside ``dest``.
-
-    Into the directory ``dest`` when it is one, else as ``dest`` itself (its parent
-    must exist).  Owners are not copied (the CLI extracts with ``NoLchown``).
-    """
-    archive.seek(0)
-    if dest.is_dir():
-        root, rename = dest, None
-    else:
-        root, rename = dest.parent, dest.name
-    members = read_members(archive)
-    if rename is not None:
-        members = ((renamed(member, _rebase(member.name, rename)), tar) for member, tar in members)
-    with ScopedFS(root) as fs:
-        try:
-            unpack_members(members, fs, "/", UnpackOptions(chown=False))
-        except UnpackError as exc:
-            raise ContainerError(str(exc), http_status=exc.http_status) from None
-
-
-def _rebase(name: str, first: str) -> str:
-    """``name`` with its first component replaced by ``first``."""
-    _head, sep, rest = name.lstrip("/").partition("/")
-    return f"{first}{sep}{rest}"
