@@ -16,10 +16,12 @@ Differences: a small layer's ``Download complete`` always comes before its
 ``Extracting`` (dockerd's ticker may report it after); ``Preparing`` comes once per
 object for each push attempt, config before layers.
 
+The layer is unpacked by :func:`emulator.managed.unpack.unpack_tar` (the rules of every
+upload: nothing lands outside the rootfs, device nodes and FIFOs refused, AUFS whiteouts
+applied as ``UnpackLayer`` does).
+
 Known gaps: manifest lists and OCI indexes are refused (containerd would walk
-every child manifest of a plugin index); layer whiteouts (``.wh.``) are not
-interpreted (a single layer is unpacked into an empty directory); zstd layers are
-refused.
+every child manifest of a plugin index); zstd layers are refused.
 """
 
 from __future__ import annotations
