@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import tarfile
 from pathlib import Path
 
@@ -73,6 +74,15 @@ def test_no_overwrite_dir_non_dir(tmp_path: Path) -> None:
         _unpack(tmp_path, _tar(("file", tarfile.DIRTYPE, None)), no_overwrite_dir_non_dir=True)
     _unpack(tmp_path, _tar(("dir", tarfile.REGTYPE, b"y")))  # without it: replaced
     assert (tmp_path / "dir").read_bytes() == b"y"
+
+
+def test_missing_parent_directories_are_implied(tmp_path: Path) -> None:
+    _unpack(
+        tmp_path, _tar(("a/b/c/file", tarfile.REGTYPE, b"deep"), ("x/y/z", tarfile.DIRTYPE, None))
+    )
+    assert (tmp_path / "a/b/c/file").read_bytes() == b"deep"
+    assert (tmp_path / "x/y/z").is_dir()
+    assert stat.S_IMODE((tmp_path / "a/b").stat().st_mode) == 0o755  # ImpliedDirectoryMode
 
 
 def test_an_existing_link_is_replaced_not_followed(tmp_path: Path) -> None:

@@ -281,8 +281,11 @@ class _Writer:
     def _write(self, member: tarfile.TarInfo, tar: tarfile.TarFile, name: str, path: str) -> bool:
         """Create the entry; True when it was skipped (``.`` onto a directory)."""
         parent = posixpath.dirname(path)
-        with self.fs.locate(parent) as found:
-            missing_parent = not found.exists
+        try:
+            with self.fs.locate(parent) as found:
+                missing_parent = not found.exists
+        except FileNotFoundError:  # a directory above it is missing too
+            missing_parent = True
         if missing_parent:
             self.fs.make_dirs(parent)
         with self.fs.locate(path) as found:
