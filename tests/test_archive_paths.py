@@ -242,6 +242,27 @@ def test_writes_stay_inside(short_tmp: Path) -> None:
     check()
 
 
+def test_plain_uploads_land_where_named(short_tmp: Path) -> None:
+    """The other half: safety costs nothing to honest archives (implied parents included)."""
+    plain = st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=5)
+
+    @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(plain, min_size=1, max_size=6, unique_by=lambda p: "/".join(p)))
+    def check(names: list[list[str]]) -> None:
+        base = Path(tempfile.mkdtemp(dir=short_tmp))
+        try:
+            tree = plant(base, short_tmp / "outside")
+            files = ["/".join(["new", *parts, "leaf"]) for parts in names]
+            with tree.view() as fs:
+                extract_to_dir(fs, "/data", _upload([Entry(f, "file", "") for f in files]))
+            for name in files:
+                assert (tree.volume / name).read_bytes() == b"payload"
+        finally:
+            shutil.rmtree(base)
+
+    check()
+
+
 # -- the same attacks over the Engine API, with the real docker CLI ---------------------
 
 
