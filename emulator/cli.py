@@ -16,6 +16,7 @@ import trio
 from rich.console import Console
 from rich.table import Table
 
+from emulator.cli_check import check_command
 from emulator.cli_plugin import plugin_command
 from emulator.cli_run import run_command
 from emulator.cli_serve import serve_command
@@ -177,3 +178,4 @@ def schema_command() -> None:
 main.add_command(run_command)
 main.add_command(plugin_command)
 main.add_command(serve_command)
+main.add_command(check_command)

@@ -169,16 +169,14 @@ def selection(expression: str) -> Callable[[Check], bool]:
         left = both()
         while peek() == "or":
             take()
-            right, first = both(), left
-            left = lambda c, a=first, b=right: a(c) or b(c)  # noqa: E731
+            left = _any_of(left, both())
         return left
 
     def both() -> Callable[[Check], bool]:
         left = negated()
         while peek() == "and":
             take()
-            right, first = negated(), left
-            left = lambda c, a=first, b=right: a(c) and b(c)  # noqa: E731
+            left = _all_of(left, negated())
         return left
 
     def negated() -> Callable[[Check], bool]:
@@ -204,3 +202,15 @@ def selection(expression: str) -> Callable[[Check], bool]:
     if peek() is not None:
         raise SelectionError(f"-k {expression!r}: unexpected {peek()!r}")
     return predicate
+
+
+def _any_of(
+    first: Callable[[Check], bool], second: Callable[[Check], bool]
+) -> Callable[[Check], bool]:
+    return lambda c: first(c) or second(c)
+
+
+def _all_of(
+    first: Callable[[Check], bool], second: Callable[[Check], bool]
+) -> Callable[[Check], bool]:
+    return lambda c: first(c) and second(c)

@@ -69,7 +69,9 @@ async def raw_pool(ctx: CheckContext) -> tuple[str, str]:
     )
     pool_id = (pool.value or {}).get("PoolID") if pool.ok else None
     if not pool_id:
-        raise Skipped(f"the plugin handed out no pool: {pool.error or snippet(pool.entry.response_body if pool.entry else None)}")
+        raise Skipped(
+            f"the plugin handed out no pool: {pool.error or snippet(pool.entry.response_body if pool.entry else None)}"
+        )
     ctx.defer(lambda: ctx.raw("ReleasePool", {"PoolID": pool_id}))
     return str(pool_id), str((pool.value or {}).get("Pool", ""))
 
@@ -181,7 +183,9 @@ async def unknown_keys(ctx: CheckContext) -> str:
     method, body = await SITUATIONS[ctx.kind.name].extra_key(ctx)
     answer = await ctx.raw(method, body)
     if not answer.ok:
-        raise Problem(f"{method} with one key more than today's dockerd sends failed: {answer.error}")
+        raise Problem(
+            f"{method} with one key more than today's dockerd sends failed: {answer.error}"
+        )
     if method == "RequestPool":
         pool_id = (answer.value or {}).get("PoolID")
         if pool_id:
@@ -262,8 +266,7 @@ _COMMON: Final = (
         headers,
         "Requests come without Content-Type, with Accept: application/vnd.docker.plugins."
         "v1.2+json, and a body that is JSON with a trailing newline (or empty).",
-        "moby pkg/plugins/transport/http.go (NewRequest), pkg/plugins/client.go "
-        "(CallWithOptions)",
+        "moby pkg/plugins/transport/http.go (NewRequest), pkg/plugins/client.go (CallWithOptions)",
         "dockerd never sets Content-Type on a plugin request.",
         "parse the body as JSON whatever the Content-Type (Flask: get_json(force=True)).",
     ),
@@ -287,8 +290,7 @@ _COMMON: Final = (
         "A refusal answered with status 200 carries its text under Err (IpamDriver: Error).",
         "moby volume/drivers/proxy.go, libnetwork/drivers/remote/api/api.go (Response.Err), "
         "libnetwork/ipams/remote/api/api.go (Response.Error)",
-        "on a 200 answer dockerd reads only that key; an error anywhere else is taken as "
-        "success.",
+        "on a 200 answer dockerd reads only that key; an error anywhere else is taken as success.",
         'answer errors with status 500 and {"Err": "..."}, which every type understands.',
     ),
     (

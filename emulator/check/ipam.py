@@ -101,8 +101,7 @@ async def capabilities(ctx: CheckContext) -> str:
     "ipam.address-spaces",
     title="GetDefaultAddressSpaces",
     severity=Verdict.FAIL,
-    rule="GetDefaultAddressSpaces answers LocalDefaultAddressSpace and "
-    "GlobalDefaultAddressSpace.",
+    rule="GetDefaultAddressSpaces answers LocalDefaultAddressSpace and GlobalDefaultAddressSpace.",
     source="moby libnetwork/ipams/remote/remote.go (GetDefaultAddressSpaces), "
     "libnetwork/network.go (deriveAddressSpace)",
     dockerd="dockerd asks it at every docker network create with this IPAM and passes the "
@@ -248,8 +247,7 @@ async def release_unknown(ctx: CheckContext) -> str:
     "ipam.concurrency",
     title="Addresses at once",
     severity=Verdict.FAIL,
-    rule="RequestAddress calls on one pool may arrive at the same time; each gets its own "
-    "address.",
+    rule="RequestAddress calls on one pool may arrive at the same time; each gets its own address.",
     source="moby libnetwork/network.go (createEndpoint runs per container, unlocked across "
     "containers)",
     dockerd="containers starting together ask RequestAddress on the same pool at once.",

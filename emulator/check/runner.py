@@ -215,7 +215,11 @@ async def run_checks(target: Target, options: CheckOptions) -> CheckRun:
     work = Path(tempfile.mkdtemp(prefix="pe-check-", dir=_tmp_base()))
     started, wall = trio.current_time(), time.perf_counter()
     namespace: NetworkNamespace | None = None
-    plugin, kinds, notes, results = target.name, [], [], []
+    plugin = target.name
+    kinds: list[str] = []
+    notes: list[str] = []
+    results: list[CheckResult] = []
+    reason = ""
     setup_error: str | None = None
     try:
         async with trio.open_nursery() as nursery:
@@ -288,9 +292,15 @@ async def _run_all(
     if failure is not None and not options.kinds:
         return plugin, [], notes, [], f"the plugin did not activate: {failure}"
     if not kinds:
-        return plugin, [], notes, [], (
-            f"the plugin implements {interfaces}: none of these has checks "
-            f"(types with checks: {', '.join(CATALOGUE.kinds())})"
+        return (
+            plugin,
+            [],
+            notes,
+            [],
+            (
+                f"the plugin implements {interfaces}: none of these has checks "
+                f"(types with checks: {', '.join(CATALOGUE.kinds())})"
+            ),
         )
     chosen = selection(options.select)
     results = []
@@ -303,9 +313,7 @@ async def _run_all(
                 skip = "the plugin did not activate (see the activate check)"
             elif check.kind not in implemented:
                 skip = f"the plugin does not implement {KINDS[check.kind].interface}"
-        ctx = CheckContext(
-            engine, plugin, KINDS[check.kind], settings, run_id=run_id, workdir=work
-        )
+        ctx = CheckContext(engine, plugin, KINDS[check.kind], settings, run_id=run_id, workdir=work)
         results.append(await _run_one(check, ctx, skip))
     return plugin, kinds, notes, results, None
 

@@ -75,7 +75,9 @@ def parse_target(
 ) -> Target:
     """Understand PLUGIN (see the module docstring); :class:`TargetError` when it is unusable."""
     if not words:
-        raise TargetError("give PLUGIN: a name, a socket path, a spec URL, a command or a directory")
+        raise TargetError(
+            "give PLUGIN: a name, a socket path, a spec URL, a command or a directory"
+        )
     if len(words) == 1 and " " in words[0].strip():
         words = shlex.split(words[0])
     if len(words) > 1:

@@ -38,8 +38,7 @@ async def _listed(ctx: CheckContext) -> list[str]:
     "volume.lifecycle",
     title="Create, Get, List and Remove agree",
     severity=Verdict.FAIL,
-    rule="A created volume is returned by Get and List; after Remove, Get fails and List "
-    "omits it.",
+    rule="A created volume is returned by Get and List; after Remove, Get fails and List omits it.",
     source="moby volume/service/store.go (create: Get then Create; Remove), "
     "volume/drivers/adapter.go",
     dockerd="docker volume create asks Get then Create; inspect asks Get; docker volume ls "
@@ -107,7 +106,7 @@ async def _refusal_or_success(ctx: CheckContext, opts: str) -> str:
     source="moby volume/drivers/proxy.go (volumeDriverProxyCreateRequest.Opts), "
     "daemon/create.go via volume/service/service.go (implicit create)",
     dockerd='docker run -v NAME:/path --volume-driver PLUGIN creates NAME with "Opts": null.',
-    hint="treat null Opts as no options; refuse with a JSON {\"Err\"} if options are required.",
+    hint='treat null Opts as no options; refuse with a JSON {"Err"} if options are required.',
 )
 async def opts_null(ctx: CheckContext) -> str:
     volume = ctx.unique("null")
@@ -207,7 +206,9 @@ async def mountpoint(ctx: CheckContext) -> str:
     answer = (mounted.response if mounted is not None else None) or {}
     reported = answer.get("Mountpoint") if isinstance(answer, dict) else None
     if not isinstance(reported, str) or not reported:
-        raise Problem(f"Mount answered no Mountpoint: {snippet(mounted.response_body if mounted else None)}")
+        raise Problem(
+            f"Mount answered no Mountpoint: {snippet(mounted.response_body if mounted else None)}"
+        )
     if not os.path.isabs(reported):
         raise Problem(f"Mount answered the relative path {reported!r}")
     if not ctx.settings.paths_visible:
@@ -349,15 +350,13 @@ async def deadline(ctx: CheckContext) -> str:
         pass
     limits = ctx.engine.profile
     slowest = ""
-    worst = 0.0
+    worst = -1.0
     for entry in ctx.calls():
         limit = limits.deadline_for(entry.method)
         if limit is None:
             continue
         if entry.error and "deadline" in entry.error:
-            raise Problem(
-                f"{entry.method} did not answer within dockerd's {limit:g} s deadline"
-            )
+            raise Problem(f"{entry.method} did not answer within dockerd's {limit:g} s deadline")
         share = entry.duration / limit
         if share > worst:
             worst, slowest = share, f"{entry.method} took {entry.duration:.3g} s of {limit:g} s"

@@ -160,8 +160,7 @@ async def unmount_refcount(ctx: CheckContext) -> str:
     "volume.multiple-ids",
     title="Two containers, two mount IDs",
     severity=Verdict.FAIL,
-    rule="Each mount ID is its own mount: Unmount of one keeps the volume mounted for the "
-    "other.",
+    rule="Each mount ID is its own mount: Unmount of one keeps the volume mounted for the other.",
     source="moby volume/mounts/mounts.go (MountPoint.Setup: a new random ID per mount "
     "point); docs: docker/cli docs/extend/plugins_volume.md (/VolumeDriver.Mount)",
     dockerd="two containers using one volume mount it with two IDs; stopping the first "

@@ -72,7 +72,7 @@ import datetime as dt
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -80,6 +80,7 @@ import attrs
 import trio
 
 from emulator.golang import json as gojson
+from emulator.mocks.bugs import HANDLER_BUGS, crash_page, validate_bugs, with_bugs
 from emulator.golang.strconv import quote as go_quote
 from emulator.mocks.host import (
     PLUGIN_CONTENT_TYPE,
@@ -90,7 +91,7 @@ from emulator.mocks.host import (
 )
 from emulator.protocol import volume as proto
 
-__all__ = ["FAIL_OPERATIONS", "MockVolumePlugin", "VolumeState"]
+__all__ = ["FAIL_OPERATIONS", "VOLUME_BUGS", "MockVolumePlugin", "VolumeState"]
 
 T = TypeVar("T")
 
@@ -99,6 +100,30 @@ FAIL_OPERATIONS: Final = frozenset({"mount", "unmount", "remove"})
 
 #: What the SDK answers ``Plugin.Activate`` with (``fmt.Fprintln(w, manifest)``).
 _ACTIVATE_BODY: Final = b'{"Implements": ["VolumeDriver"]}\n'
+
+#: The deliberate bugs :class:`MockVolumePlugin` can have (``bugs=``), for the checks' tests.
+VOLUME_BUGS: Final = {
+    **HANDLER_BUGS,
+    "refuse_resent_mount_id": "refuse a second Mount with an ID that is already mounted",
+    "mount_id_set": "keep mount IDs in a set (one Unmount forgets an ID mounted twice)",
+    "single_mount": "any Unmount unmounts every ID",
+    "get_requires_mount": "Get fails for a volume that is not mounted",
+    "crash_on_null_opts": 'crash (HTML 500) on Create with "Opts": null',
+    "list_empty_names": "List entries without names",
+    "relative_mountpoint": "Mount answers a relative path",
+    "missing_mountpoint": "Mount answers a path that does not exist",
+    "remove_while_mounted": "Remove succeeds while the volume is mounted",
+    "lost_updates": "concurrent Creates overwrite each other's records",
+    "slow_mount": "Mount answers after 150 s (past dockerd's 2 min deadline)",
+    "ascii_names": "store names with non-ASCII characters replaced",
+    "activate_once": "refuse every Plugin.Activate after the first",
+    "capabilities_404": "no Capabilities endpoint",
+}
+_KNOWN_KEYS: Final = {
+    proto.CREATE: ("Name", "Opts"),
+    proto.MOUNT: ("Name", "ID"),
+    proto.UNMOUNT: ("Name", "ID"),
+}
 
 _META_FILE: Final = "meta.json"
 _DATA_DIR: Final = "data"
@@ -366,11 +391,17 @@ class MockVolumePlugin:
     """
 
     def __init__(
-        self, root: str | os.PathLike[str], *, name: str = "mockvol", scope: str = "local"
+        self,
+        root: str | os.PathLike[str],
+        *,
+        name: str = "mockvol",
+        scope: str = "local",
+        bugs: Iterable[str] = (),
     ) -> None:
         self.root = Path(os.path.abspath(root))
         self.name = name
         self.scope = scope
+        self.bugs = validate_bugs(bugs, VOLUME_BUGS)
         self._volumes: dict[str, _VolumeRecord] = {}
         self.volumes_dir.mkdir(parents=True, exist_ok=True)
         for record in self._discover():
@@ -386,6 +417,8 @@ class MockVolumePlugin:
             proto.LIST: _answering(self._list),
             proto.CAPABILITIES: _answering(self._capabilities),
         }
+        if self.bugs:
+            self._break(handlers)
         self.plugin = MockPlugin(("VolumeDriver",), handlers, name=name)
 
     def __repr__(self) -> str:
@@ -461,6 +494,8 @@ class MockVolumePlugin:
         """``Create {Name, Opts}``: make the directories; idempotent for an existing volume."""
         request = _decode(recorded, _CreateRequest)
         name = request.Name
+        if "ascii_names" in self.bugs:
+            name = name.encode("ascii", "replace").decode("ascii")
         if not _valid_name(name):
             raise _DriverError(
                 f"invalid volume name {go_quote(name)}: "
@@ -494,7 +529,7 @@ class MockVolumePlugin:
         record = self._lookup(_decode(recorded, _RemoveRequest).Name)
         if record.refuses("remove"):
             raise _DriverError(f"remove refused by option fail={record.options['fail']}")
-        if record.mounts:
+        if record.mounts and "remove_while_mounted" not in self.bugs:
             raise _DriverError(f"volume {record.name} is in use")
         try:
             shutil.rmtree(record.directory)
@@ -515,7 +550,14 @@ class MockVolumePlugin:
             record.data.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise _os_error("mkdir", err) from None
-        record.mounts[request.ID] = record.mounts.get(request.ID, 0) + 1
+        if request.ID in record.mounts and "refuse_resent_mount_id" in self.bugs:
+            raise _DriverError("volume is already mounted by this id")
+        count = 1 if "mount_id_set" in self.bugs else record.mounts.get(request.ID, 0) + 1
+        record.mounts[request.ID] = count
+        if "relative_mountpoint" in self.bugs:
+            return _MountResponse(str(record.data.relative_to(self.root)))
+        if "missing_mountpoint" in self.bugs:
+            return _MountResponse(str(record.data / "not-created"))
         return _MountResponse(str(record.data))
 
     def _unmount(self, recorded: RecordedRequest) -> object:
@@ -527,7 +569,9 @@ class MockVolumePlugin:
         count = record.mounts.get(request.ID, 0)
         if count == 0:
             raise _DriverError(f"volume {record.name} is not mounted with ID {request.ID}")
-        if count == 1:
+        if "single_mount" in self.bugs:
+            record.mounts.clear()
+        elif count == 1:
             del record.mounts[request.ID]
         else:
             record.mounts[request.ID] = count - 1
@@ -541,6 +585,8 @@ class MockVolumePlugin:
     def _get(self, recorded: RecordedRequest) -> object:
         """``Get {Name}``: name, mountpoint (while mounted), creation time and status."""
         record = self._lookup(_decode(recorded, _GetRequest).Name)
+        if "get_requires_mount" in self.bugs and not record.mounts:
+            raise _DriverError("volume is not mounted")
         status: dict[str, Any] = {"mounts": record.mount_count, "options": dict(record.options)}
         return _GetResponse(
             _Volume(
@@ -556,7 +602,10 @@ class MockVolumePlugin:
         del recorded  # the SDK does not read List's body
         return _ListResponse(
             [
-                _Volume(Name=name, Mountpoint=self._volumes[name].mountpoint())
+                _Volume(
+                    Name="" if "list_empty_names" in self.bugs else name,
+                    Mountpoint=self._volumes[name].mountpoint(),
+                )
                 for name in sorted(self._volumes)
             ]
         )
@@ -565,3 +614,66 @@ class MockVolumePlugin:
         """``Capabilities``: the configured scope."""
         del recorded  # the SDK does not read Capabilities' body
         return _CapabilitiesResponse(_Capability(self.scope))
+
+    # ------------------------------------------------------------------ deliberate bugs
+
+    def _break(self, handlers: dict[str, Handler]) -> None:
+        """Apply :attr:`bugs` to ``handlers`` (see :data:`VOLUME_BUGS`)."""
+        bugs = self.bugs
+        create = handlers[proto.CREATE]
+        mount = handlers[proto.MOUNT]
+        assert callable(create) and callable(mount)
+
+        def null_opts(recorded: RecordedRequest) -> Reply:
+            with contextlib.suppress(ValueError, AttributeError):
+                body = json.loads(recorded.body)
+                if "Opts" in body and body["Opts"] is None:
+                    return crash_page()  # body["Opts"].items() on None
+            return _reply(create(recorded))
+
+        async def racy_create(recorded: RecordedRequest) -> Reply:
+            before = dict(self._volumes)
+            await trio.sleep(0.01)  # a state file read, then written back
+            reply = (
+                null_opts(recorded) if "crash_on_null_opts" in bugs else _reply(create(recorded))
+            )
+            made = {k: v for k, v in self._volumes.items() if k not in before}
+            self._volumes = {**before, **made}
+            return reply
+
+        def slow(recorded: RecordedRequest) -> Reply:
+            return attrs.evolve(_reply(mount(recorded)), delay=150.0)
+
+        if "crash_on_null_opts" in bugs:
+            handlers[proto.CREATE] = null_opts
+        if "lost_updates" in bugs:
+            handlers[proto.CREATE] = racy_create
+        if "slow_mount" in bugs:
+            handlers[proto.MOUNT] = slow
+        if "capabilities_404" in bugs:
+            del handlers[proto.CAPABILITIES]
+        if "activate_once" in bugs:
+            activations = [0]
+
+            def activate(_: RecordedRequest) -> Reply:
+                activations[0] += 1
+                if activations[0] > 1:
+                    return _error("already activated")
+                return Reply(body=_ACTIVATE_BODY, content_type=PLUGIN_CONTENT_TYPE)
+
+            handlers["Plugin.Activate"] = activate
+        for method, handler in list(handlers.items()):
+            if method != "Plugin.Activate" and callable(handler):
+                keys = _KNOWN_KEYS.get(method, ("Name",) if method != proto.LIST else ())
+                handlers[method] = with_bugs(
+                    method,
+                    handler,  # type: ignore[arg-type]
+                    bugs,
+                    error_key="Err",
+                    known_keys=keys if method != proto.CAPABILITIES else (),
+                )
+
+
+def _reply(result: object) -> Reply:
+    assert isinstance(result, Reply)
+    return result
