@@ -201,7 +201,11 @@ async def get_unmounted(ctx: CheckContext) -> str:
 )
 async def mountpoint(ctx: CheckContext) -> str:
     volume = await ctx.new_volume("mp")
-    container = await ctx.run_container(volumes=[f"{volume}:/data"])
+    failure: EngineError | None = None
+    try:
+        container = await ctx.run_container(volumes=[f"{volume}:/data"])
+    except EngineError as exc:
+        failure = exc
     mounted = ctx.last("Mount")
     answer = (mounted.response if mounted is not None else None) or {}
     reported = answer.get("Mountpoint") if isinstance(answer, dict) else None
@@ -211,6 +215,10 @@ async def mountpoint(ctx: CheckContext) -> str:
         )
     if not os.path.isabs(reported):
         raise Problem(f"Mount answered the relative path {reported!r}")
+    if failure is not None and ctx.settings.paths_visible and not os.path.isdir(reported):
+        raise Problem(f"Mount answered {reported!r}, which does not exist on the host")
+    if failure is not None:
+        raise Problem(f"the container did not start: {failure}")
     if not ctx.settings.paths_visible:
         return f"Mountpoint {reported!r} is absolute (not visible from here)"
     path = Path(container.mounts[0].path)

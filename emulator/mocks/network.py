@@ -26,17 +26,31 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Callable, Mapping
+import subprocess
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 import attrs
 import trio
 
+from emulator.mocks.bugs import HANDLER_BUGS, validate_bugs, with_bugs
 from emulator.mocks.host import PLUGIN_CONTENT_TYPE, MockPlugin, RecordedRequest, Reply
 from emulator.protocol import ipam as ipam_api
 from emulator.protocol import network as net_api
 
-__all__ = ["MockIpamPlugin", "MockNetworkPlugin"]
+__all__ = ["IPAM_BUGS", "NETWORK_BUGS", "MockIpamPlugin", "MockNetworkPlugin"]
+
+#: Deliberate bugs (``bugs=``) for the checks' tests, besides :data:`HANDLER_BUGS`.
+NETWORK_BUGS: Final = {
+    **HANDLER_BUGS,
+    "leak_interfaces": "DeleteEndpoint leaves the endpoint's veth pair behind",
+    "teardown_errors": "Leave and DeleteEndpoint answer errors",
+}
+IPAM_BUGS: Final = {
+    **HANDLER_BUGS,
+    "duplicate_addresses": "RequestAddress hands out addresses already out",
+    "keep_released": "ReleaseAddress and ReleasePool answer success and free nothing",
+}
 
 _EMPTY: Final = frozenset[str]()
 _EP: Final = frozenset({"NetworkID", "EndpointID"})
@@ -93,8 +107,12 @@ class _StrictPlugin:
     keys: Mapping[str, frozenset[str] | None]
     error_style = "sdk"
 
-    def __init__(self, name: str, implements: str) -> None:
+    def __init__(
+        self, name: str, implements: str, *, strict: bool = True, bugs: frozenset[str] = frozenset()
+    ) -> None:
         self.name = name
+        self.strict = strict
+        self.bugs = bugs
         self.violations: list[str] = []
         self.plugin = MockPlugin((implements,), name=name)
         self.plugin.on(
@@ -119,6 +137,10 @@ class _StrictPlugin:
             except _Refused as exc:
                 return self._error(str(exc))
 
+        if self.bugs:
+            key = "Error" if self.error_style == "error-field" else "Err"
+            self.plugin.on(method, with_bugs(method, handler, self.bugs, error_key=key))
+            return
         self.plugin.on(method, handler)
 
     def _error(self, text: str) -> Reply:
@@ -142,7 +164,7 @@ class _StrictPlugin:
             raise _Violation(f"body is not JSON: {exc}") from None
         if not isinstance(body, dict):
             raise _Violation(f"body is not an object: {body!r}")
-        _exact(body, expected, "request")
+        _exact(body, expected if self.strict else frozenset(body) | expected, "request")
         return body
 
 
@@ -212,8 +234,12 @@ class MockNetworkPlugin(_StrictPlugin):
         skip_gateway: tuple[bool, bool] = (False, False),
         gateway: bool = True,
         mac: str = "",
+        strict: bool = True,
+        interfaces: bool = False,
+        bugs: Iterable[str] = (),
     ) -> None:
-        super().__init__(name, net_api.IFACE)
+        super().__init__(name, net_api.IFACE, strict=strict, bugs=validate_bugs(bugs, NETWORK_BUGS))
+        self.interfaces = interfaces
         self.scope = scope
         self.connectivity_scope = connectivity_scope
         self.gw_alloc_checker = gw_alloc_checker
@@ -291,6 +317,8 @@ class MockNetworkPlugin(_StrictPlugin):
         if eid in self.endpoints:
             raise _Refused(f"endpoint {eid} exists")
         self.endpoints[eid] = EndpointState(nid, dict(iface), body["Options"])
+        if self.interfaces:
+            _ip("link", "add", _veth(eid), "type", "veth", "peer", "name", _veth(eid, "p"))
         if self.mac and not iface["MacAddress"]:
             self.endpoints[eid].interface["MacAddress"] = self.mac
             return {"Interface": {"Address": "", "AddressIPv6": "", "MacAddress": self.mac}}
@@ -310,7 +338,11 @@ class MockNetworkPlugin(_StrictPlugin):
         ep = self._endpoint(body)
         if ep.joined:
             raise _Violation("DeleteEndpoint of a joined endpoint (no Leave first)")
+        if "teardown_errors" in self.bugs:
+            raise _Refused(f"endpoint {body['EndpointID']} is busy")
         del self.endpoints[body["EndpointID"]]
+        if self.interfaces and "leak_interfaces" not in self.bugs:
+            _ip("link", "del", _veth(body["EndpointID"]))
         return {}
 
     def _join(self, body: dict[str, Any]) -> object:
@@ -324,7 +356,7 @@ class MockNetworkPlugin(_StrictPlugin):
             gateway = str(_cidr(data[0]["Gateway"], "Gateway").ip)
         return {
             "InterfaceName": {
-                "SrcName": f"veth{body['EndpointID'][:7]}",
+                "SrcName": _veth(body["EndpointID"]),
                 "DstName": "",
                 "DstPrefix": "eth",
             },
@@ -338,6 +370,8 @@ class MockNetworkPlugin(_StrictPlugin):
         ep = self._endpoint(body)
         if not ep.joined:
             raise _Violation("Leave of an endpoint that is not joined")
+        if "teardown_errors" in self.bugs:
+            raise _Refused(f"endpoint {body['EndpointID']} is busy")
         if ep.programmed:
             raise _Violation("Leave before RevokeExternalConnectivity")
         ep.joined = False
@@ -400,8 +434,11 @@ class MockIpamPlugin(_StrictPlugin):
         pool_size: int = 24,
         gateway_in_data: bool = False,
         error_style: str = "sdk",
+        strict: bool = True,
+        bugs: Iterable[str] = (),
     ) -> None:
-        super().__init__(name, ipam_api.IFACE)
+        self.error_style = error_style
+        super().__init__(name, ipam_api.IFACE, strict=strict, bugs=validate_bugs(bugs, IPAM_BUGS))
         self.requires_mac = requires_mac
         self.candidates: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = list(
             ipaddress.ip_network(base).subnets(new_prefix=pool_size)
@@ -481,6 +518,8 @@ class MockIpamPlugin(_StrictPlugin):
         pool = self._pool(body["PoolID"])
         if pool.addresses:
             raise _Violation(f"ReleasePool with addresses still out: {sorted(pool.addresses)}")
+        if "keep_released" in self.bugs:
+            return {}
         del self.pools[body["PoolID"]]
         return {}
 
@@ -497,7 +536,8 @@ class MockIpamPlugin(_StrictPlugin):
             pool.addresses.add(wanted)
             return wanted
         for ip in pool.range or pool.prefix:
-            if ip not in reserved and str(ip) not in pool.addresses:
+            taken = str(ip) in pool.addresses and "duplicate_addresses" not in self.bugs
+            if ip not in reserved and not taken:
                 pool.addresses.add(str(ip))
                 return str(ip)
         raise _Refused(f"pool {pool.prefix} is full")
@@ -519,5 +559,18 @@ class MockIpamPlugin(_StrictPlugin):
         pool = self._pool(body["PoolID"])
         if body["Address"] not in pool.addresses:
             raise _Violation(f"ReleaseAddress of {body['Address']}, which is not allocated")
-        pool.addresses.discard(body["Address"])
+        if "keep_released" not in self.bugs:
+            pool.addresses.discard(body["Address"])
         return {}
+
+
+def _veth(endpoint_id: str, prefix: str = "veth") -> str:
+    """The interface name the driver uses for an endpoint (15 bytes at most)."""
+    return f"{prefix}{endpoint_id[:7]}"
+
+
+def _ip(*args: str) -> None:
+    """Run iproute2 in the plugin's own network namespace (it runs inside one)."""
+    result = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise _Refused(f"ip {' '.join(args)}: {result.stderr.strip()}")

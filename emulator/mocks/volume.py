@@ -634,11 +634,12 @@ class MockVolumePlugin:
         async def racy_create(recorded: RecordedRequest) -> Reply:
             before = dict(self._volumes)
             await trio.sleep(0.01)  # a state file read, then written back
+            now = set(self._volumes)
             reply = (
                 null_opts(recorded) if "crash_on_null_opts" in bugs else _reply(create(recorded))
             )
-            made = {k: v for k, v in self._volumes.items() if k not in before}
-            self._volumes = {**before, **made}
+            mine = {k: v for k, v in self._volumes.items() if k not in now}
+            self._volumes = {**before, **mine}  # what others created meanwhile is lost
             return reply
 
         def slow(recorded: RecordedRequest) -> Reply:
