@@ -19,6 +19,8 @@ from pathlib import Path
 
 import trio
 
+from emulator.clock import real_io
+
 __all__ = ["NetnsError", "NetworkNamespace", "netns_support"]
 
 _NETNS_DIR = Path("/run/netns")
@@ -39,9 +41,10 @@ def netns_support() -> str | None:
 
 
 async def _run(argv: Sequence[str]) -> str:
-    result = await trio.run_process(
-        list(argv), capture_stdout=True, capture_stderr=True, check=False
-    )
+    with real_io():  # a real process: virtual time must not jump while it runs
+        result = await trio.run_process(
+            list(argv), capture_stdout=True, capture_stderr=True, check=False
+        )
     if result.returncode != 0:
         detail = result.stderr.decode(errors="replace").strip() or f"exit {result.returncode}"
         raise NetnsError(f"`{' '.join(argv)}` failed: {detail}")
