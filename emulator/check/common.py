@@ -89,10 +89,12 @@ async def _network_extra(ctx: CheckContext) -> Request:
 
 
 async def _ipam_extra(ctx: CheckContext) -> Request:
+    spaces = await ctx.raw("GetDefaultAddressSpaces")
+    space = (spaces.value or {}).get("LocalDefaultAddressSpace", "") if spaces.ok else ""
     return (
         "RequestPool",
         {
-            "AddressSpace": "",
+            "AddressSpace": space,
             "Pool": "",
             "SubPool": "",
             "Options": {},

@@ -138,7 +138,7 @@ class _StrictPlugin:
                 return self._error(str(exc))
 
         if self.bugs:
-            key = "Error" if self.error_style == "error-field" else "Err"
+            key = "Error" if self.plugin.implements == (ipam_api.IFACE,) else "Err"
             self.plugin.on(method, with_bugs(method, handler, self.bugs, error_key=key))
             return
         self.plugin.on(method, handler)
