@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 
 from emulator.protocol.profiles import DEFAULT_PROFILE, PROFILES
+
+if TYPE_CHECKING:
+    from emulator.check import CheckOptions
 
 
 def _options(values: tuple[str, ...]) -> dict[str, str]:
@@ -155,3 +159,21 @@ def check_command(
     print_run(Console(highlight=False, width=max(Console().width, 200)), run)
     write_reports(run, junit=junit, json_path=json_path)
     sys.exit(run.exit_code)
+
+
+def options_from_words(words: list[str]) -> CheckOptions:
+    """The run options of a ``check`` command line's options (for ``--emulator-check``)."""
+    from emulator.check import CheckOptions
+
+    context = check_command.make_context("check", [*words, "placeholder"])
+    params = context.params
+    return CheckOptions(
+        kinds=params["kinds"],
+        select=params["select"],
+        seed=params["seed"],
+        volume_opts=_options(params["volume_opts"]) or None,
+        parallel=params["parallel"],
+        netns=params["netns"],
+        profile=params["profile"],
+        grace=params["grace"],
+    )

@@ -65,6 +65,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="",
     )
     parser.addini("emulator_profile", "dockerd version emulated (default 28)", default="28")
+    group = parser.getgroup("emulator", "docker-plugin-emulator")
+    group.addoption(
+        "--emulator-check",
+        dest="emulator_check",
+        metavar="PLUGIN",
+        help="run plugin-emulator check against PLUGIN as test items, one per check "
+        "(docs/check.md)",
+    )
+    group.addoption(
+        "--emulator-check-option",
+        dest="emulator_check_options",
+        action="append",
+        metavar="OPTION",
+        help="an option of plugin-emulator check for --emulator-check (repeatable)",
+    )
+
+
+def pytest_collection_modifyitems(session: pytest.Session, items: list[pytest.Item]) -> None:
+    """Add the ``--emulator-check`` items."""
+    from emulator.check.pytest_items import add_items
+
+    add_items(session, items)
 
 
 def pytest_configure(config: pytest.Config) -> None:

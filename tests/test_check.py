@@ -206,3 +206,34 @@ def test_docs_check_md_shows_the_catalogue() -> None:
     assert catalogue_markdown(CATALOGUE.checks()) in text, (
         "docs/check.md is out of date: plugin-emulator check --list > the catalogue section"
     )
+
+
+def test_pytest_emulator_check_makes_one_item_per_check(short_tmp: Path) -> None:
+    import subprocess
+
+    command = f"{sys.executable} -m emulator.mocks volume --socket {{socket}} --bug mount_id_set"
+    junit = short_tmp / "check.xml"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-p",
+            "no:xdist",
+            f"--emulator-check={command}",
+            "--emulator-check-option=--type=volume",
+            f"--junit-xml={junit}",
+        ],
+        cwd=short_tmp,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert "FAILED ::emulator-check::check[volume.unmount-refcount]" in result.stdout
+    assert "1 failed, 20 passed, 24 skipped" in result.stdout
+    assert result.returncode == 1
+    assert 'name="check[volume.unmount-refcount]"' in junit.read_text()
