@@ -15,7 +15,6 @@ from emulator.check.answers import crash_problem, describe, error_problem, snipp
 from emulator.check.catalogue import KINDS, register
 from emulator.check.context import CheckContext, Exchange, random_mount_id
 from emulator.check.model import Check, Problem, Skipped, Verdict
-from emulator.errors import EngineError
 
 #: A request as dockerd would send it: the method (without its interface) and the body.
 Request = tuple[str, Any]

@@ -13,7 +13,6 @@ import json
 import os
 import secrets
 import shutil
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 

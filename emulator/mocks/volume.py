@@ -80,8 +80,8 @@ import attrs
 import trio
 
 from emulator.golang import json as gojson
-from emulator.mocks.bugs import HANDLER_BUGS, crash_page, validate_bugs, with_bugs
 from emulator.golang.strconv import quote as go_quote
+from emulator.mocks.bugs import HANDLER_BUGS, crash_page, validate_bugs, with_bugs
 from emulator.mocks.host import (
     PLUGIN_CONTENT_TYPE,
     Handler,
