@@ -176,7 +176,7 @@ def test_plugin_arguments_are_understood(short_tmp: Path) -> None:
     assert parse_target(["rclone serve docker"]).argv == ("rclone", "serve", "docker")
     with pytest.raises(TargetError, match="no unix socket"):
         parse_target([str(short_tmp / "gone.sock")])
-    with pytest.raises(TargetError, match="without config.json"):
+    with pytest.raises(TargetError, match=r"without config\.json"):
         parse_target([str(short_tmp)])
 
 

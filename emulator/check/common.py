@@ -69,7 +69,8 @@ async def raw_pool(ctx: CheckContext) -> tuple[str, str]:
     pool_id = (pool.value or {}).get("PoolID") if pool.ok else None
     if not pool_id:
         raise Skipped(
-            f"the plugin handed out no pool: {pool.error or snippet(pool.entry.response_body if pool.entry else None)}"
+            "the plugin handed out no pool: "
+            f"{pool.error or snippet(pool.entry.response_body if pool.entry else None)}"
         )
     ctx.defer(lambda: ctx.raw("ReleasePool", {"PoolID": pool_id}))
     return str(pool_id), str((pool.value or {}).get("Pool", ""))
@@ -177,7 +178,8 @@ async def headers(ctx: CheckContext) -> str:
     answer = await ctx.raw(method, body)
     if not answer.ok:
         raise Problem(f"{method} as dockerd sends it failed: {answer.error}")
-    return f"{method} without Content-Type answered {snippet(answer.entry.response_body if answer.entry else None)}"
+    body = answer.entry.response_body if answer.entry else None
+    return f"{method} without Content-Type answered {snippet(body)}"
 
 
 async def unknown_keys(ctx: CheckContext) -> str:

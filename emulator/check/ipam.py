@@ -8,6 +8,7 @@ addresses it handed out are read from the journal.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 from collections.abc import Sequence
 from typing import Any
@@ -29,10 +30,8 @@ async def _network(ctx: CheckContext, label: str, config: Sequence[IpamConfig] =
     name = ctx.unique(label)
 
     async def remove() -> None:
-        try:
+        with contextlib.suppress(EngineError):
             await ctx.engine.networks.remove(name)
-        except EngineError:
-            pass
 
     ctx.defer(remove)
     try:

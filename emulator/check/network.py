@@ -7,6 +7,8 @@ container exit and ``docker network rm`` drive it (``engine.networks``,
 
 from __future__ import annotations
 
+import contextlib
+
 import trio
 
 from emulator.check.answers import describe
@@ -25,10 +27,8 @@ async def _network(ctx: CheckContext, label: str) -> str:
     name = ctx.unique(label)
 
     async def remove() -> None:
-        try:
+        with contextlib.suppress(EngineError):
             await ctx.engine.networks.remove(name)
-        except EngineError:
-            pass
 
     ctx.defer(remove)
     try:

@@ -8,6 +8,7 @@ dockerd counts nothing: each mount-point activation is one Mount and one Unmount
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Awaitable
@@ -97,10 +98,8 @@ async def _docker_cp(ctx: CheckContext) -> _CopyRun:
     mounts = len(ctx.calls("Mount"))
     target = Path(tempfile.mkdtemp(prefix="cp-", dir=ctx.workdir)) / "copied"
     source = f"/data/{_MARKER}" if path is not None else "/data"
-    try:
+    with contextlib.suppress(EngineError):
         await ctx.engine.containers.copy(container.id, source, target)
-    except EngineError:
-        pass
     resent = next(iter(ctx.calls("Mount")[mounts:]), None)
     after = await _observe(ctx, volume, path) if resent is not None and resent.ok else None
     return _CopyRun(volume, container, mount_id, resent, before, after, path)

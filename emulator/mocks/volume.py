@@ -622,7 +622,8 @@ class MockVolumePlugin:
         bugs = self.bugs
         create = handlers[proto.CREATE]
         mount = handlers[proto.MOUNT]
-        assert callable(create) and callable(mount)
+        assert callable(create)
+        assert callable(mount)
 
         def null_opts(recorded: RecordedRequest) -> Reply:
             with contextlib.suppress(ValueError, AttributeError):
