@@ -66,5 +66,5 @@ def test_check_reports_rclones_refusal_of_a_resent_mount_id(rclone_dir: Path) ->
     assert data["setup_error"] is None
     assert verdicts.pop("volume.mount-id-resent") == "fail"
     assert verdicts.pop("volume.unmount-refcount") == "skip"
-    assert set(verdicts.values()) == {"pass"}, verdicts
+    assert {k: v for k, v in verdicts.items() if v != "pass"} == {}
     assert result.exit_code == 1
