@@ -2,8 +2,9 @@
 
 What it finds, and nothing false: rclone 1.60 refuses a second Mount with an ID already
 mounted ("volume is already mounted by this id"), which dockerd sends for ``docker cp`` on a
-running container.  Everything else passes (with two calls at once; see the closing note
-of the check's issue for what eight at once did).
+running container.  Everything else passes, except ``volume.concurrency`` when rclone
+loses its own race between two Unmounts at once (it then never answers one of them;
+docs/rclone.md), which depends on timing and is left out here so the test is deterministic.
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ def test_check_reports_rclones_refusal_of_a_resent_mount_id(rclone_dir: Path) ->
         "3",
         "--parallel",
         "2",
+        "-k",
+        "not volume.concurrency",
     ]
     result = CliRunner().invoke(main, ["check", *options, *command])
     data = json.loads(report.read_text())
