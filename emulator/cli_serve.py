@@ -8,6 +8,7 @@ import sys
 import tempfile
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import attrs
 import click
@@ -17,13 +18,17 @@ from emulator.api.listen import parse_tcp
 from emulator.api.logging import setup_logging
 from emulator.api.server import PLAIN_TCP_REFUSED, default_socket_path, serve
 from emulator.api.tls import ServerTLS, default_cert_dir
+from emulator.engine.authz import AuthorizationStartError
 from emulator.engine.core import open_engine
 from emulator.errors import ConfigurationError
+from emulator.mocks.authz import MockAuthzPlugin
 from emulator.mocks.volume import MockVolumePlugin
 from emulator.protocol.profiles import DEFAULT_PROFILE, PROFILES
 from emulator.protocol.registry_hosts import RegistryConfig, RegistryConfigError
 
-MOCK_KINDS = ("volume",)
+MOCK_KINDS = ("volume", "authz")
+
+E = TypeVar("E", bound=BaseException)
 
 
 def _mock(value: str) -> tuple[str, str]:
@@ -95,8 +100,17 @@ def _mock(value: str) -> tuple[str, str]:
     "--mock",
     "mocks",
     multiple=True,
-    metavar="NAME=volume",
-    help="Start a built-in mock plugin NAME under ROOT/run/docker/plugins (repeatable).",
+    metavar="NAME=KIND",
+    help="Start a built-in mock plugin NAME under ROOT/run/docker/plugins (repeatable); "
+    "KIND is volume or authz (allows everything, records what it is asked).",
+)
+@click.option(
+    "--authorization-plugin",
+    "authorization_plugins",
+    multiple=True,
+    metavar="NAME",
+    help="Authorization plugins to load (dockerd's flag; repeatable, in chain order). "
+    "Each is looked up at start: a missing one stops serve with dockerd's error.",
 )
 @click.option(
     "--profile", type=click.Choice(sorted(PROFILES)), default=DEFAULT_PROFILE, show_default=True
@@ -140,6 +154,7 @@ def serve_command(
     data_root: Path | None,
     reset_state: bool,
     mocks: tuple[str, ...],
+    authorization_plugins: tuple[str, ...],
     profile: str,
     log_level: str,
     log_format: str,
@@ -172,8 +187,22 @@ def serve_command(
         sys.exit(2)
     options = _ServeOptions(tcp, tls, tcp_insecure, reset_state)
     try:
-        trio.run(_serve, socket_path, options, root, data_root, parsed, profile, registries)
-    except (ConfigurationError, BaseExceptionGroup) as exc:
+        trio.run(
+            _serve,
+            socket_path,
+            options,
+            root,
+            data_root,
+            parsed,
+            profile,
+            registries,
+            authorization_plugins,
+        )
+    except (ConfigurationError, AuthorizationStartError, BaseExceptionGroup) as exc:
+        refused = _find(exc, AuthorizationStartError)
+        if refused is not None:
+            click.echo(str(refused), err=True)  # dockerd prints it and exits 1
+            sys.exit(1)
         problem = _configuration_error(exc)
         if problem is None:
             raise
@@ -186,11 +215,16 @@ def serve_command(
 
 def _configuration_error(exc: BaseException) -> ConfigurationError | None:
     """The configuration error inside ``exc`` (nurseries wrap it in exception groups)."""
-    if isinstance(exc, ConfigurationError):
+    return _find(exc, ConfigurationError)
+
+
+def _find(exc: BaseException, kind: type[E]) -> E | None:
+    """The first ``kind`` error in ``exc`` or the exception groups around it."""
+    if isinstance(exc, kind):
         return exc
     if isinstance(exc, BaseExceptionGroup):
         for inner in exc.exceptions:
-            found = _configuration_error(inner)
+            found = _find(inner, kind)
             if found is not None:
                 return found
     return None
@@ -238,11 +272,16 @@ async def _serve(
     mocks: list[tuple[str, str]],
     profile: str,
     registries: RegistryConfig,
+    authorization_plugins: tuple[str, ...],
 ) -> None:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
-            for name, _kind in mocks:
-                plugin = MockVolumePlugin(root / "mocks" / name, name=name)
+            for name, kind in mocks:
+                plugin: MockVolumePlugin | MockAuthzPlugin
+                if kind == "authz":
+                    plugin = MockAuthzPlugin(name=name)
+                else:
+                    plugin = MockVolumePlugin(root / "mocks" / name, name=name)
                 sock = root / "run/docker/plugins" / name / f"{name}.sock"
                 await nursery.start(plugin.serve, f"unix:{sock}")
             async with (
@@ -252,6 +291,7 @@ async def _serve(
                     profile=profile,
                     registries=registries,
                     reset_state=options.reset_state,
+                    authorization_plugins=authorization_plugins,
                 ) as engine,
                 trio.open_nursery() as servers,
             ):

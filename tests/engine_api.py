@@ -65,12 +65,14 @@ async def served(
     mocks: Sequence[str] = ("mv",),
     max_body: int = 1 << 20,
     plugins: Mapping[str, Any] | None = None,
+    **engine_options: Any,
 ) -> AsyncIterator[Served]:
     """Mock volume plugins ``mocks`` under ``tmp``, an engine, and its API on ``tmp/d.sock``.
 
     ``plugins`` maps names to other mocks (anything with ``serve(bind, task_status=)``,
     e.g. :class:`~emulator.mocks.network.MockNetworkPlugin`), served as v1 plugins on
-    ``run/docker/plugins/NAME.sock``.
+    ``run/docker/plugins/NAME.sock``.  ``engine_options`` go to ``open_engine``
+    (``authorization_plugins=...``, ``profile=...``).
     """
     async with trio.open_nursery() as nursery:
         for name, mock in (plugins or {}).items():
@@ -79,7 +81,8 @@ async def served(
             plugin = MockVolumePlugin(tmp / "mocks" / name, name=name)
             sock = tmp / "run/docker/plugins" / name / f"{name}.sock"
             await nursery.start(plugin.serve, f"unix:{sock}")
-        async with open_engine(root=tmp, hang_guard=60.0) as engine:
+        engine_options.setdefault("hang_guard", 60.0)
+        async with open_engine(root=tmp, **engine_options) as engine:
             host = await nursery.start(
                 functools.partial(serve, max_body=max_body), engine, f"unix:{tmp / 'd.sock'}"
             )
@@ -130,6 +133,29 @@ def raw_request(sock_path: str, data: bytes, *, timeout: float = 10.0) -> RawRes
             event = parser.next_event()
             if event is h11.NEED_DATA:
                 parser.receive_data(sock.recv(65536))
+            elif isinstance(event, h11.Response):
+                status = event.status_code
+                headers = {k.decode().lower(): v.decode("latin1") for k, v in event.headers}
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                break
+    return RawResponse(status, headers, bytes(body))
+
+
+async def raw_request_trio(sock_path: str, data: bytes) -> RawResponse:
+    """:func:`raw_request` from trio (no thread: safe under an autojumping MockClock)."""
+    head = data.split(b"\r\n", 1)[0]
+    parser = h11.Connection(h11.CLIENT)
+    parser.send(h11.Request(method=head.split(b" ", 1)[0], target="/", headers=[("Host", "x")]))
+    parser.send(h11.EndOfMessage())
+    status, headers, body = 0, {}, bytearray()
+    async with await trio.open_unix_socket(sock_path) as stream:
+        await stream.send_all(data)
+        while True:
+            event = parser.next_event()
+            if event is h11.NEED_DATA:
+                parser.receive_data(await stream.receive_some(65536))
             elif isinstance(event, h11.Response):
                 status = event.status_code
                 headers = {k.decode().lower(): v.decode("latin1") for k, v in event.headers}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from quart import Response
+from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
@@ -16,8 +16,9 @@ from emulator.api import (
     routes_system,
     routes_volumes,
 )
-from emulator.api.attach import EngineASGI
-from emulator.api.http import error_response
+from emulator.api.attach import ATTACH_ROUTE, EngineASGI
+from emulator.api.authz import ApiRoutes, AuthzMiddleware
+from emulator.api.http import error_response, note_handler_error
 from emulator.api.state import ApiState
 from emulator.engine.core import Engine
 from emulator.errors import EngineError
@@ -29,10 +30,11 @@ log = logging.getLogger("emulator.api")
 MAX_BODY = 256 * 1024 * 1024
 
 
-def create_app(engine: Engine, *, max_body: int = MAX_BODY) -> EngineASGI:
+def create_app(engine: Engine, *, max_body: int = MAX_BODY) -> AuthzMiddleware:
     """An ASGI app answering the Engine API (1.51) for ``engine``, plus ``/emulator/``.
 
-    Request bodies over ``max_body`` bytes are refused with 413.
+    Request bodies over ``max_body`` bytes are refused with 413.  Every routed Engine API
+    request goes through ``engine.authz`` first (:mod:`emulator.api.authz`).
     """
     app = QuartTrio("emulator.api")
     app.config["MAX_CONTENT_LENGTH"] = max_body
@@ -55,12 +57,14 @@ def create_app(engine: Engine, *, max_body: int = MAX_BODY) -> EngineASGI:
 
     @app.errorhandler(EngineError)
     async def engine_error(exc: EngineError) -> Response:
+        note_handler_error(request.scope)
         if exc.http_status >= 500:
             log.error("Handler for %s returned error: %s", _route(), exc)
         return error_response(str(exc), exc.http_status)
 
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response:
+        note_handler_error(request.scope)
         # Unknown routes and wrong methods are both 404 "page not found" in dockerd.
         if exc.code in (404, 405):
             return error_response(api.PAGE_NOT_FOUND, 404)
@@ -68,13 +72,14 @@ def create_app(engine: Engine, *, max_body: int = MAX_BODY) -> EngineASGI:
 
     @app.errorhandler(Exception)
     async def unexpected(exc: Exception) -> Response:
+        note_handler_error(request.scope)
         log.exception("Handler for %s failed", _route())
         return error_response(str(exc) or type(exc).__name__, 500)
 
-    return EngineASGI(app, state, attached)  # type: ignore[arg-type]
+    inner = EngineASGI(app, state, attached)  # type: ignore[arg-type]
+    routes = ApiRoutes(app.url_map, [("POST", ATTACH_ROUTE)])
+    return AuthzMiddleware(inner, lambda: state.engine, routes)
 
 
 def _route() -> str:
-    from quart import request
-
     return f"{request.method} {request.path}"

@@ -13,7 +13,7 @@ import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from emulator.api.http import json_body
+from emulator.api.http import json_body, note_handler_error
 from emulator.api.state import ApiState
 from emulator.engine.containers import ContainerError
 from emulator.protocol import engine_api as api
@@ -26,7 +26,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = logging.getLogger("emulator.api")
 
-_ATTACH = re.compile(r"^/containers/([^/]+)/attach$")
+#: ``POST /containers/{id}/attach``, served here rather than by the Quart app.
+ATTACH_ROUTE = re.compile(r"^/containers/([^/]+)/attach$")
 _COMMON = [(k.lower().encode(), v.encode()) for k, v in api.COMMON_HEADERS]
 
 
@@ -50,6 +51,7 @@ class EngineASGI:
             version, path = match.group(1), match.group(2)
             problem = api.version_error(version)
             if problem is not None:
+                note_handler_error(scope)  # the version middleware's error
                 await _send_json(send, 400, {"message": problem})
                 return
             scope = dict(scope, path=path, raw_path=path.encode())
@@ -61,7 +63,7 @@ class EngineASGI:
                 message = dict(message, headers=[*headers, *_COMMON])
             await send(message)
 
-        attach = _ATTACH.match(path)
+        attach = ATTACH_ROUTE.match(path)
         try:
             if attach and scope["method"] == "POST":
                 await self._attach(attach.group(1), scope, send_with_headers)

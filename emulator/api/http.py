@@ -7,6 +7,7 @@ import math
 from collections.abc import Mapping
 from typing import IO, Any
 
+import attrs
 import trio
 from quart import Request, Response
 
@@ -21,6 +22,25 @@ class ApiError(EngineError):
     def __init__(self, text: str, http_status: int = 400) -> None:
         super().__init__(text)
         self.http_status = http_status
+
+
+#: The ASGI scope key under which the authz middleware learns that the answer is an error
+#: the handler returned (dockerd writes those after its middlewares, see emulator.api.authz).
+OUTCOME_KEY = "emulator.handler_outcome"
+
+
+@attrs.define
+class HandlerOutcome:
+    """Whether the handler "returned an error" rather than writing an answer."""
+
+    error: bool = False
+
+
+def note_handler_error(scope: Mapping[str, Any]) -> None:
+    """Mark the request of ``scope`` as answered by an error (no-op outside authz)."""
+    outcome = scope.get(OUTCOME_KEY)
+    if isinstance(outcome, HandlerOutcome):
+        outcome.error = True
 
 
 def json_body(value: Any) -> bytes:

@@ -55,6 +55,15 @@ def _arch() -> str:
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
 
 
+@bp.post("/auth")
+async def auth() -> Response:
+    """``postAuth`` (``docker login``): the emulator talks to no registry for this; refused."""
+    raise ApiError(
+        "plugin-emulator does not log in to registries (POST /auth); docker login is not supported",
+        501,
+    )
+
+
 @bp.get("/version")
 async def version() -> Response:
     """``types.Version`` with one ``Engine`` component."""
@@ -89,7 +98,8 @@ async def info() -> Response:
             "Plugins": {
                 "Volume": ["local"],
                 "Network": ["bridge", "host", "null"],
-                "Authorization": None,
+                # cfg.AuthorizationPlugins: the start-up list, as given (daemon/info.go).
+                "Authorization": list(engine.authorization_plugins) or None,
                 "Log": ["json-file", "local"],
             },
             "MemoryLimit": True,

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import trio
 
 from emulator.discovery import LocalRegistry, PluginPaths
+from emulator.engine.authz import AuthorizationChain, ResolvedPlugin
 from emulator.engine.containers import ContainerService
 from emulator.engine.events import EventLog
 from emulator.engine.managed import ManagedPlugins
@@ -23,6 +24,7 @@ from emulator.engine.volume_store import VolumeStore
 from emulator.engine.volumes import VolumeService
 from emulator.faults import FaultSet
 from emulator.journal import Journal
+from emulator.protocol.authz import AUTHZ_IMPLEMENTS
 from emulator.protocol.profiles import EngineProfile, get_profile
 from emulator.protocol.registry_hosts import DEFAULT_CERTS_DIR, RegistryConfig
 from emulator.transport.client import DEFAULT_BODY_LIMIT
@@ -38,7 +40,8 @@ class Engine:
     ``journal`` (every plugin call),
     ``events`` (what ``docker events`` would show), ``profile`` (the dockerd version
     emulated), ``paths`` (where plugins are looked for), ``data_root`` (the engine's
-    state directory).
+    state directory), ``authz`` (the authorization chain, :mod:`emulator.engine.authz`)
+    and ``authorization_plugins`` (the ``--authorization-plugin`` list it started with).
     """
 
     def __init__(
@@ -55,6 +58,7 @@ class Engine:
         registries: RegistryConfig | None = None,
         reset_state: bool = False,
         db: StateDB | None = None,
+        authorization_plugins: Sequence[str] = (),
     ) -> None:
         self.paths = paths
         self.registries = registries or RegistryConfig.load()
@@ -81,6 +85,15 @@ class Engine:
         )
         self.networks = self._new_networks()
         self.restarts = 0
+        self._configured_authz = tuple(authorization_plugins)
+        self.authorization_plugins = self._configured_authz
+        self.authz = AuthorizationChain(self._authz_lookup, self.authorization_plugins)
+
+    async def _authz_lookup(self, name: str) -> ResolvedPlugin:
+        """``plugin.Store.Get(name, "authz", Lookup)``: managed first, then v1."""
+        plugin = await self.plugins.get(name, AUTHZ_IMPLEMENTS)
+        assert plugin.client is not None
+        return ResolvedPlugin(plugin.name, plugin.client)
 
     def _new_networks(self) -> NetworkController:
         """A network controller wired to the registry and the container service."""
@@ -121,6 +134,8 @@ class Engine:
             "docker.networkdriver/1.0", lambda n, c: self.networks.register_driver(n, c)
         )
         managed.add_handler("docker.ipamdriver/1.0", lambda n, c: self.networks.register_ipam(n, c))
+        # Disable removes a managed authz plugin from the chain (plugin/backend_linux.go).
+        managed.add_disable_handler(AUTHZ_IMPLEMENTS, lambda name: self.authz.remove_plugin(name))
         # dockerd's refcount for a volume driver: one per volume created with it.
         managed.add_user_counter(lambda name: sum(v.driver == name for v in self.db.volumes()))
         return managed
@@ -139,9 +154,17 @@ class Engine:
         await self.managed_plugins.start()
         await self.volumes.store.restore()
         await self.containers.restore()
+        # After managed plugins are restored (cmd/dockerd/daemon.go: "Don't change order").
+        await self.authz.validate(self.authorization_plugins)
 
-    async def restart(self, *, crash: bool = False) -> None:
+    async def restart(
+        self, *, crash: bool = False, authorization_plugins: Sequence[str] | None = None
+    ) -> None:
         """Restart the emulated dockerd, as ``systemctl restart docker`` would.
+
+        ``authorization_plugins`` restarts it with that ``--authorization-plugin`` list
+        (each plugin is looked up at start: :class:`AuthorizationStartError` when one
+        cannot be found, as dockerd refuses to start).
 
         Running containers are stopped first (their volumes unmounted), unless
         ``crash``: then they die with the daemon and nothing is unmounted.  The new
@@ -159,6 +182,9 @@ class Engine:
         self.plugins = self._new_registry()
         self.networks.bind(self.plugins)
         self.volumes.store = self._new_volume_store()
+        if authorization_plugins is not None:
+            self.authorization_plugins = tuple(authorization_plugins)
+        self.authz = AuthorizationChain(self._authz_lookup, self.authorization_plugins)
         self.restarts += 1
         await self.start()
 
@@ -191,6 +217,8 @@ class Engine:
         )
         self.networks = self._new_networks()
         self.restarts = 0
+        self.authorization_plugins = self._configured_authz
+        self.authz = AuthorizationChain(self._authz_lookup, self.authorization_plugins)
 
     async def aclose(self) -> None:
         """Stop managed plugins, close every connection the engine holds and the database."""
@@ -219,6 +247,7 @@ async def open_engine(
     seed: int | None = None,
     registries: RegistryConfig | None = None,
     reset_state: bool = False,
+    authorization_plugins: Sequence[str] = (),
 ) -> AsyncIterator[Engine]:
     """Run an emulated dockerd for the duration of the ``async with`` block (trio).
 
@@ -237,6 +266,9 @@ async def open_engine(
     ``reset_state`` moves the state database aside first (``--reset-state``): use it
     when :class:`~emulator.engine.state.StateError` says the database is damaged.
     The data-root gets dockerd's modes: 0710 for it, 0600 for the database.
+    ``authorization_plugins`` is dockerd's ``--authorization-plugin`` list: every Engine
+    API request goes through these plugins (docs/authz.md); each is looked up at start,
+    and a missing one raises :class:`~emulator.engine.authz.AuthorizationStartError`.
 
     Every task the engine starts belongs to it and ends with the block.
     """
@@ -259,6 +291,7 @@ async def open_engine(
                 seed=seed,
                 registries=registries,
                 db=db,
+                authorization_plugins=authorization_plugins,
             )
         except BaseException:
             db.close()

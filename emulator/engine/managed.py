@@ -288,6 +288,7 @@ class ManagedPlugins:
         self._plugins: dict[str, ManagedPlugin] = {}
         self._users: list[Callable[[str], int]] = []
         self._handlers: dict[str, list[Handler]] = {}
+        self._disable_handlers: dict[str, list[Callable[[str], None]]] = {}
         self._default_handlers: dict[str, Handler] = {
             typ: _capabilities_handler(method) for typ, method in _HANDLER_CALLS.items()
         }
@@ -375,6 +376,11 @@ class ManagedPlugins:
         engine registers ``engine.networks``' handlers).
         """
         self._handlers.setdefault(iface_type, []).append(handler)
+
+    def add_disable_handler(self, capability: str, handler: Callable[[str], None]) -> None:
+        """Call ``handler(name)`` when a plugin with ``capability`` is disabled, before it
+        stops (``Disable``: an ``authz`` plugin leaves the authorization chain)."""
+        self._disable_handlers.setdefault(capability, []).append(handler)
 
     def process(self, ref: str) -> PluginProcess | None:
         """The plugin's host process while enabled (to inject crashes, freezes, ...)."""
@@ -562,6 +568,9 @@ class ManagedPlugins:
         plugin = self.resolve(ref)
         if not force and self.in_use(plugin) > 0:
             raise ManagedPluginError(pc.in_use_text(plugin.name), http_status=409)
+        for typ in plugin.obj.Config.types:
+            for handler in self._disable_handlers.get(typ.Capability, ()):
+                handler(plugin.name)
         if not plugin.enabled:
             raise ManagedPluginError(
                 f"plugin is already disabled: {pc.disabled_text(plugin.name)}", http_status=409

@@ -61,6 +61,10 @@ class EngineProfile:
     retry_resends_empty_body: bool = True
     """A retry after a connection dropped mid-request re-sends ``Content-Length: 0``
     (``callWithRetry`` reuses the drained ``bytes.Buffer``)."""
+    authz_forwards_chunked_body: bool = True
+    """An authorization plugin sees a chunked request body (the CVE-2024-41110 fix,
+    commit ``2ac8a479c5``: v23.0.15, v25.0.6, v26.1.5, v27.1.1 and every v28); before
+    it only ``Content-Length`` bodies were forwarded (``pkg/authorization/authz.go``)."""
     call_deadlines: MappingProxyType[str, float] = _VOLUME_DEADLINES
     """Per-attempt deadline of a call, by ``Iface.Method``; absent means none."""
 
@@ -77,9 +81,14 @@ PROFILES: Final[MappingProxyType[str, EngineProfile]] = MappingProxyType(
             dial_timeout=32.0,
             test_plugin_name_budget=None,
             userns_skips_unreadable_spec_dirs=False,
+            authz_forwards_chunked_body=False,
         ),
-        "25": EngineProfile(version="25", release="v25.0.5", dial_timeout=10.0),
-        "26": EngineProfile(version="26", release="v26.1.4", dial_timeout=10.0),
+        "25": EngineProfile(
+            version="25", release="v25.0.5", dial_timeout=10.0, authz_forwards_chunked_body=False
+        ),
+        "26": EngineProfile(
+            version="26", release="v26.1.4", dial_timeout=10.0, authz_forwards_chunked_body=False
+        ),
         "27": EngineProfile(version="27", release="v27.5.1", dial_timeout=10.0),
         "28": EngineProfile(version="28", release="v28.5.2", dial_timeout=10.0),
     }

@@ -24,6 +24,7 @@ from emulator.journal import JournalEntry
 from emulator.matching import CallSpec
 from emulator.mocks.volume import MockVolumePlugin
 from emulator.testing.assertions import JournalAssertions, not_found_message
+from emulator.testing.docker import DockerResult, docker_client, run_docker_sync
 from emulator.testing.thread import EngineThread, TaskScope
 
 __all__ = ["Blocking", "BlockingFaults", "PluginEngine", "SyncPluginProcess"]
@@ -121,6 +122,7 @@ class PluginEngine(JournalAssertions):
     def __init__(self, thread: EngineThread) -> None:
         self._thread = thread
         self._scope: TaskScope | None = None
+        self._clients: list[Any] = []
         self.volumes = Blocking(thread, lambda: self.engine.volumes)
         self.containers = Blocking(thread, lambda: self.engine.containers)
         self.plugins = Blocking(thread, lambda: self.engine.plugins)
@@ -175,9 +177,59 @@ class PluginEngine(JournalAssertions):
         """Await ``fn(*args, **kwargs)`` in the engine's trio thread; return its result."""
         return self._thread.run(fn, *args, **kwargs)
 
-    def restart(self, *, crash: bool = False) -> None:
-        """Restart the emulated dockerd (see :meth:`Engine.restart`)."""
-        self._thread.run(self.engine.restart, crash=crash)
+    def restart(
+        self, *, crash: bool = False, authorization_plugins: Sequence[str] | None = None
+    ) -> None:
+        """Restart the emulated dockerd (see :meth:`Engine.restart`); with
+        ``authorization_plugins``, as ``dockerd --authorization-plugin ...`` (until the
+        test ends)."""
+        self._thread.run(
+            self.engine.restart, crash=crash, authorization_plugins=authorization_plugins
+        )
+
+    def set_authorization_plugins(self, *names: str) -> None:
+        """Put ``names`` in the authorization chain, as a dockerd configuration reload does
+        (each is looked up first; until the test ends).  ``docker info`` keeps showing the
+        list the daemon started with; :meth:`restart` with ``authorization_plugins``
+        changes both."""
+        self._thread.run(self.engine.authz.reload, names)
+
+    # -- the docker CLI and docker-py ---------------------------------------------------
+
+    @property
+    def docker_host(self) -> str:
+        """``unix://ROOT/docker.sock``: the Engine API of this engine, served from first use."""
+        return self._thread.run(self._thread.endpoint.start, self.engine)
+
+    def docker(
+        self,
+        *args: str,
+        input: bytes | None = None,
+        timeout: float = 60.0,
+        env: Mapping[str, str] | None = None,
+    ) -> DockerResult:
+        """Run the real ``docker`` CLI against this engine: ``docker("volume", "ls")``.
+
+        Returns a :class:`~emulator.testing.docker.DockerResult` (``exit_code``,
+        ``stdout``, ``stderr``, ``output``); ``.check()`` raises unless it exited 0.
+        """
+        return run_docker_sync(
+            self.docker_host,
+            self.root / "docker-config",
+            args,
+            input=input,
+            timeout=timeout,
+            env=dict(env or {}),
+        )
+
+    def docker_client(self, **options: Any) -> Any:
+        """A docker-py ``DockerClient`` on this engine (closed when the test ends).
+
+        docker-py asks ``GET /version`` first unless ``version="1.51"`` is given.
+        """
+        client = docker_client(self.docker_host, **options)
+        self._clients.append(client)
+        return client
 
     def wait_for(self, method: str, /, *, timeout: float = 5.0, **fields: Any) -> JournalEntry:
         """Wait up to ``timeout`` real seconds for a matching call; return its entry."""
@@ -261,6 +313,9 @@ class PluginEngine(JournalAssertions):
 
     def end_test(self) -> None:
         """Stop the test's tasks (processes, mocks), then reset the engine and the root."""
+        for client in self._clients:
+            client.close()
+        self._clients.clear()
         if self._scope is not None:
             # Close the engine's connections first: a server waits for open ones to end.
             self._thread.run(self.engine.plugins.forget)

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import trio
 
 from emulator.engine.core import Engine, open_engine
+from emulator.testing.docker import ApiEndpoint
 
 __all__ = ["EngineThread", "TaskScope"]
 
@@ -65,6 +66,8 @@ class EngineThread:
         self._nursery: trio.Nursery | None = None
         self._engine: Engine | None = None
         self._error: BaseException | None = None
+        self.endpoint = ApiEndpoint(root / "docker.sock")
+        """The engine's Engine API, served from the first ``plugin_engine.docker(...)``."""
 
     @property
     def engine(self) -> Engine:

@@ -24,6 +24,7 @@ from emulator.journal import JournalEntry
 from emulator.matching import CallSpec
 from emulator.mocks.volume import MockVolumePlugin
 from emulator.testing.assertions import JournalAssertions, not_found_message
+from emulator.testing.docker import ApiEndpoint, DockerResult, docker_client, run_docker
 
 __all__ = ["AsyncPluginEngine", "open_plugin_engine"]
 
@@ -40,6 +41,8 @@ class AsyncPluginEngine(JournalAssertions):
         self.engine = engine
         self.root = root
         self._nursery = nursery
+        self.endpoint = ApiEndpoint(root / "docker.sock")
+        self._clients: list[Any] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.engine, name)
@@ -111,6 +114,40 @@ class AsyncPluginEngine(JournalAssertions):
         await self._nursery.start(plugin.serve, f"unix:{self.socket_path(name)}")
         return plugin
 
+    async def docker_host(self) -> str:
+        """``unix://ROOT/docker.sock``: this engine's Engine API, served from first use."""
+        return await self.endpoint.start(self.engine)
+
+    async def docker(
+        self,
+        *args: str,
+        input: bytes | None = None,
+        timeout: float = 60.0,
+        env: Mapping[str, str] | None = None,
+    ) -> DockerResult:
+        """Run the real ``docker`` CLI against this engine (see ``PluginEngine.docker``)."""
+        return await run_docker(
+            await self.docker_host(),
+            self.root / "docker-config",
+            args,
+            input=input,
+            timeout=timeout,
+            env=dict(env or {}),
+        )
+
+    async def docker_client(self, **options: Any) -> Any:
+        """A docker-py ``DockerClient`` (blocking: call it with ``trio.to_thread``)."""
+        client = docker_client(await self.docker_host(), **options)
+        self._clients.append(client)
+        return client
+
+    async def aclose(self) -> None:
+        """Close docker-py clients and stop serving the API."""
+        for client in self._clients:
+            client.close()
+        self._clients.clear()
+        await self.endpoint.aclose()
+
     def add_faults(self, faults: Sequence[Mapping[str, Any] | Fault]) -> None:
         """Add faults: mappings of fault words (docs/faults.md), or ready ``Fault`` objects."""
         for fault in faults:
@@ -126,7 +163,12 @@ async def open_plugin_engine(
     try:
         async with trio.open_nursery() as nursery:
             async with open_engine(root=root, **engine_options) as engine:
-                yield AsyncPluginEngine(engine, root, nursery)
+                wrapped = AsyncPluginEngine(engine, root, nursery)
+                try:
+                    yield wrapped
+                finally:
+                    with trio.CancelScope(shield=True):
+                        await wrapped.aclose()
             nursery.cancel_scope.cancel()
     finally:
         shutil.rmtree(root, ignore_errors=True)

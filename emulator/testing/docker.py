@@ -1,0 +1,183 @@
+"""The real ``docker`` CLI and docker-py against the engine under test.
+
+:class:`ApiEndpoint` serves the engine's Engine API on a unix socket the first time a
+test asks for it (``plugin_engine.docker(...)``, ``plugin_engine.docker_client()``); the
+server task lives in the engine's nursery, so it ends with the engine at the latest.
+:func:`run_docker` / :func:`run_docker_sync` run the CLI with ``DOCKER_HOST`` pointing
+there and a private ``DOCKER_CONFIG`` (the user's contexts, credentials and TLS
+variables are left out), and return a :class:`DockerResult`.  Every request the CLI
+makes goes through the whole API, authorization chain included.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+
+from emulator.api.server import serve
+from emulator.clock import real_io
+from emulator.engine.core import Engine
+from emulator.errors import EmulatorError
+
+__all__ = ["ApiEndpoint", "DockerResult", "docker_client", "run_docker", "run_docker_sync"]
+
+#: Environment variables of the user's docker setup that must not reach the CLI under test.
+_USER_DOCKER_ENV = (
+    "DOCKER_CONTEXT",
+    "DOCKER_TLS_VERIFY",
+    "DOCKER_CERT_PATH",
+    "DOCKER_TLS",
+    "DOCKER_API_VERSION",
+)
+
+
+@attrs.frozen
+class DockerResult:
+    """What one ``docker`` command did."""
+
+    args: tuple[str, ...]
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        """stdout, then stderr."""
+        return self.stdout + self.stderr
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    def check(self) -> DockerResult:
+        """``self`` when the command succeeded, else an AssertionError with its output."""
+        if not self.ok:
+            raise AssertionError(
+                f"docker {' '.join(self.args)} exited {self.exit_code}:\n{self.output}"
+            )
+        return self
+
+
+def docker_binary() -> str:
+    """The ``docker`` CLI on ``PATH`` (an :class:`EmulatorError` with a hint when absent)."""
+    found = shutil.which("docker")
+    if found is None:
+        raise EmulatorError(
+            "the docker CLI is not installed",
+            hint="install docker-ce-cli (v28) or the docker.io package's client",
+        )
+    return found
+
+
+def docker_env(host: str, config_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The CLI's environment: ``DOCKER_HOST`` and a private ``DOCKER_CONFIG``."""
+    config_dir.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k not in _USER_DOCKER_ENV}
+    env |= {"DOCKER_HOST": host, "DOCKER_CONFIG": str(config_dir)}
+    return env | (extra or {})
+
+
+def run_docker_sync(
+    host: str,
+    config_dir: Path,
+    args: Sequence[str],
+    *,
+    input: bytes | None = None,
+    timeout: float = 60.0,
+    env: dict[str, str] | None = None,
+) -> DockerResult:
+    """Run ``docker ARGS`` and wait (blocking; the engine must run in another thread)."""
+    proc = subprocess.run(
+        [docker_binary(), *args],
+        env=docker_env(host, config_dir, env),
+        input=input or b"",
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+    return DockerResult(
+        tuple(args), proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode()
+    )
+
+
+async def run_docker(
+    host: str,
+    config_dir: Path,
+    args: Sequence[str],
+    *,
+    input: bytes | None = None,
+    timeout: float = 60.0,
+    env: dict[str, str] | None = None,
+) -> DockerResult:
+    """Run ``docker ARGS`` from trio (a stretch of real I/O under a virtual clock)."""
+    with real_io(), trio.fail_after(timeout):
+        proc = await trio.run_process(
+            [docker_binary(), *args],
+            env=docker_env(host, config_dir, env),
+            stdin=input or b"",
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+    return DockerResult(
+        tuple(args),
+        proc.returncode,
+        proc.stdout.decode(errors="replace"),
+        proc.stderr.decode(errors="replace"),
+    )
+
+
+def docker_client(host: str, **options: Any) -> Any:
+    """A docker-py ``DockerClient`` for ``host`` (close it when done)."""
+    try:
+        import docker  # type: ignore[import-untyped]  # docker-py is optional
+    except ImportError:
+        raise EmulatorError(
+            "docker-py is not installed", hint="pip install docker (the Python SDK)"
+        ) from None
+    return docker.DockerClient(base_url=host, **options)
+
+
+class ApiEndpoint:
+    """The engine's Engine API on ``socket_path``, served from the first :meth:`start`."""
+
+    def __init__(self, socket_path: Path) -> None:
+        self.socket_path = socket_path
+        self.host: str | None = None
+        """``unix://...`` once serving."""
+        self._scope: trio.CancelScope | None = None
+        self._done: trio.Event | None = None
+
+    async def start(self, engine: Engine) -> str:
+        """Serve ``engine`` (once; later calls return at once) and return its DOCKER_HOST."""
+        if self.host is not None:
+            await trio.lowlevel.checkpoint()
+            return self.host
+        scope = trio.CancelScope()
+        done = trio.Event()
+
+        async def run(task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
+            try:
+                with scope:
+                    await serve(engine, f"unix:{self.socket_path}", task_status=task_status)
+            finally:
+                done.set()
+
+        self._scope, self._done = scope, done
+        self.host = await engine.nursery.start(run)
+        return self.host
+
+    async def aclose(self) -> None:
+        """Stop serving (the socket file is removed)."""
+        if self._scope is not None and self._done is not None:
+            self._scope.cancel()
+            await self._done.wait()
+        self._scope = self._done = None
+        self.host = None
