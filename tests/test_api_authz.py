@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,6 +26,7 @@ from emulator.mocks.authz import AuthzRule, MockAuthzPlugin
 from tests.engine_api import DOCKER, RawResponse, Served, raw_request_trio, request_bytes, served
 
 pytestmark = pytest.mark.skipif(DOCKER is None, reason="the docker CLI (v28) is not installed")
+docker = pytest.importorskip("docker")
 
 
 @asynccontextmanager
@@ -302,3 +304,258 @@ async def test_a_hung_plugin_hangs_the_request_until_the_hang_guard(
             "message": "plugin authz failed with error: AuthZPlugin.AuthZReq: no answer from "
             "plugin authz within 5m0s"
         }
+
+
+# -- bodies: when dockerd forwards them ----------------------------------------------------
+
+
+def _forwarded(plugin: MockAuthzPlugin, path: str) -> bytes | None:
+    """The RequestBody of the last AuthZReq about ``path`` (None when not forwarded)."""
+    last = [a for a in plugin.requests() if a.path == path][-1]
+    return last.body if "RequestBody" in last.wire else None
+
+
+@pytest.mark.parametrize(
+    ("content_type", "forwarded"),
+    [
+        ("application/json", True),
+        ("application/json; charset=utf-8", True),
+        ("APPLICATION/JSON", True),  # media types are compared lower-cased
+        ("application/json;", True),  # Go ignores a trailing semicolon
+        ("application/json; charset", False),  # a broken parameter: ParseMediaType fails
+        ("text/plain", False),
+        ("", False),
+    ],
+)
+async def test_body_forwarded_only_for_json(
+    short_tmp: Path, content_type: str, forwarded: bool
+) -> None:
+    """sendBody: mime.ParseMediaType(Content-Type) == application/json."""
+    authz = mock()
+    async with chain(short_tmp, [authz]) as s:
+        body = b'{"Name":"v1"}'
+        headers = {"Content-Type": content_type} if content_type else {}
+        await raw(s, request_bytes("POST", "/v1.51/volumes/create", body, headers))
+        assert _forwarded(authz, "/volumes/create") == (body if forwarded else None)
+
+
+async def test_body_of_auth_endpoints_is_never_forwarded(short_tmp: Path) -> None:
+    """isAuthEndpoint: ``^[^/]*/(v\\d[\\d.]*/)?auth.*`` on the path."""
+    authz = mock()
+    async with chain(short_tmp, [authz]) as s:
+        body = b'{"username":"u","password":"secret"}'
+        for path in ("/v1.51/auth", "/auth"):
+            answer = await raw(s, request_bytes("POST", path, body, _JSON))
+            assert answer.status == 501  # no registry login in the emulator; still authorized
+        assert [(a.phase, a.uri) for a in authz.asked] == [
+            ("request", "/v1.51/auth"),
+            ("response", "/v1.51/auth"),
+            ("request", "/auth"),
+            ("response", "/auth"),
+        ]
+        assert not any("RequestBody" in a.wire for a in authz.asked)
+
+
+async def test_bodies_of_a_megabyte_or_more_are_not_forwarded(
+    short_tmp: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """maxBodySize: Content-Length must be below 1048576; a chunked body is peeked up to
+    1 MiB and skipped (with dockerd's warning) when it reaches it."""
+    authz = mock()
+    async with chain(short_tmp, [authz], max_body=4 << 20) as s:
+        for size, forwarded in ((1048575, True), (1048576, False)):
+            body = _json_of_size(size)
+            await raw(s, request_bytes("POST", "/v1.51/volumes/create", body, _JSON))
+            assert _forwarded(authz, "/volumes/create") == (body if forwarded else None)
+        assert proto_warning() not in caplog.text  # Content-Length bodies: no warning
+        for size, forwarded in ((1048575, True), (1048576, False), (3 << 20, False)):
+            body = _json_of_size(size)
+            await raw(s, _chunked("POST", "/v1.51/volumes/create", body))
+            assert _forwarded(authz, "/volumes/create") == (body if forwarded else None)
+        assert caplog.text.count(proto_warning()) == 2
+        # The handler still got every body whole (the 3 MiB one included).
+        volumes = {v.name: v for v in s.engine.db.volumes()}
+        assert sorted(volumes) == ["v1048575", "v1048576", "v3145728"]
+        assert len(volumes["v3145728"].labels["pad"]) > 3_000_000
+
+
+@pytest.mark.parametrize(("profile", "forwarded"), [("24", False), ("26", False), ("27", True)])
+async def test_chunked_bodies_per_profile(short_tmp: Path, profile: str, forwarded: bool) -> None:
+    """CVE-2024-41110: chunked bodies are forwarded since v23.0.15/v25.0.6/v26.1.5/v27.1.1
+    (isChunked); v24.0.9, v25.0.5 and v26.1.4 show the plugin no body at all."""
+    authz = mock()
+    async with chain(short_tmp, [authz], profile=profile) as s:
+        body = b'{"Name":"v1"}'
+        answer = await raw(s, _chunked("POST", "/v1.51/volumes/create", body))
+        assert answer.status == 201
+        assert _forwarded(authz, "/volumes/create") == (body if forwarded else None)
+        req = authz.requests()[-1]
+        # Go's server takes Transfer-Encoding (and Content-Length) out of r.Header.
+        assert "Transfer-Encoding" not in req.headers
+
+
+async def test_request_headers_as_go_sees_them(short_tmp: Path) -> None:
+    """headers(): canonical names, the last value wins, credentials are left out."""
+    authz = mock()
+    async with chain(short_tmp, [authz]) as s:
+        headers = {
+            "x-custom-thing": "one",
+            "X-CUSTOM-THING": "two",
+            "Authorization": "Bearer secret",
+            "X-Registry-Auth": "e30=",
+            "x-registry-config": "e30=",
+            "Pragma": "no-cache",
+        }
+        await raw(s, request_bytes("GET", "/v1.51/volumes?filters=%7B%7D", b"", headers))
+        req = authz.requests()[-1]
+        assert req.uri == "/v1.51/volumes?filters=%7B%7D"
+        assert req.headers == {
+            "Cache-Control": "no-cache",  # net/http fixPragmaCacheControl
+            "Connection": "close",
+            "Content-Length": "0",
+            "Pragma": "no-cache",
+            "X-Custom-Thing": "two",
+        }
+
+
+async def test_response_body_buffer_of_64_kib(short_tmp: Path) -> None:
+    """response.go: a write that would overflow 64 KiB flushes what is buffered first;
+    AuthZRes then sees no status, no headers and so no body; a refusal can only append
+    its error to an answer whose head is gone."""
+    authz = mock()
+    async with chain(short_tmp, [authz]) as s:
+        label = "x" * 70_000
+        r = await s.docker("volume", "create", "--label", f"big={label}", "big")
+        assert r.rc == 0
+        # The create answer (> 64 KiB, one write): nothing but the request is shown.
+        res = [a for a in authz.responses() if a.path == "/volumes/create"][-1]
+        assert not {"ResponseStatusCode", "ResponseHeaders", "ResponseBody"} & set(res.wire)
+        authz.rules.append(AuthzRule(allow=False, phase="response", msg="too late"))
+        answer = await raw(s, request_bytes("GET", "/v1.51/volumes/big"))
+        assert answer.status == 200
+        assert answer.headers["api-version"] == "1.51"
+        assert answer.json() == {"message": "authorization denied by plugin authz: too late"}
+        # A small answer is held back whole: the refusal replaces it.
+        answer = await raw(s, request_bytes("GET", "/v1.51/version"))
+        assert answer.status == 403
+
+
+def proto_warning() -> str:
+    return "Request body is larger than: '1048576' skipping body"
+
+
+def _json_of_size(size: int) -> bytes:
+    head = b'{"Name":"v%d","Labels":{"pad":"' % size
+    tail = b'"}}'
+    return head + b"p" * (size - len(head) - len(tail)) + tail
+
+
+def _chunked(method: str, path: str, body: bytes) -> bytes:
+    lines = [
+        f"{method} {path} HTTP/1.1",
+        "Host: api.moby.localhost",
+        "Connection: close",
+        "Content-Type: application/json",
+        "Transfer-Encoding: chunked",
+    ]
+    chunks = b"".join(
+        b"%x\r\n%s\r\n" % (len(body[i : i + 65536]), body[i : i + 65536])
+        for i in range(0, len(body), 65536)
+    )
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + chunks + b"0\r\n\r\n"
+
+
+# -- streams and hijacked connections ----------------------------------------------------
+
+
+_MIDDLEWARE_HEADERS = {
+    "Api-Version": "1.51",
+    "Docker-Experimental": "false",
+    "Ostype": "linux",
+    "Server": "Docker/28.5.2 (linux)",
+}
+
+
+async def test_attach_and_wait_through_the_chain(short_tmp: Path) -> None:
+    """TestAuthZPluginAllowRequest (docker run): every call authorized; the hijacked attach
+    shows AuthZRes only the headers copied at Hijack, the flushed wait nothing at all."""
+    authz = mock()
+    async with chain(short_tmp, [authz]) as s:
+        r = await s.docker("run", "--name", "c1", "busybox", "true")
+        assert (r.rc, r.err) == (0, "")
+    cid = s.engine.containers.get("c1").id
+    paths = {a.path for a in authz.asked}
+    assert {"/containers/create", f"/containers/{cid}/attach", f"/containers/{cid}/start"} <= paths
+    attach = [a for a in authz.responses() if a.path == f"/containers/{cid}/attach"]
+    assert len(attach) == 1
+    assert attach[0].wire["ResponseHeaders"] == _MIDDLEWARE_HEADERS
+    assert not {"ResponseStatusCode", "ResponseBody"} & set(attach[0].wire)
+    wait = [a for a in authz.responses() if a.path == f"/containers/{cid}/wait"]
+    assert len(wait) == 1
+    assert not {"ResponseStatusCode", "ResponseHeaders", "ResponseBody"} & set(wait[0].wire)
+
+
+async def test_event_streams_through_the_chain(short_tmp: Path) -> None:
+    """TestAuthZPluginAllowEventStream: /events is authorized and streams; AuthZRes comes
+    when the stream ends (until reached, or the client gone) and sees none of it."""
+    authz = mock()
+    async with chain(short_tmp, [authz]) as s:
+        assert (await s.docker("volume", "create", "e1")).rc == 0
+        since = str(int(time.time()) - 5)
+        until = str(int(time.time()) + 1)
+        r = await s.docker("events", "--since", since, "--until", until, "--format", "{{.Action}}")
+        assert (r.rc, r.out) == (0, "create\n")
+        ended = [a for a in authz.responses() if a.path == "/events"]
+        assert len(ended) == 1
+        assert not {"ResponseStatusCode", "ResponseHeaders", "ResponseBody"} & set(ended[0].wire)
+
+        def follow() -> str:
+            client = docker.DockerClient(base_url=s.host, version="1.51")
+            try:
+                stream = client.events(decode=True, since=int(since))
+                first = next(stream)
+                stream.close()
+                return str(first["Action"])
+            finally:
+                client.close()
+
+        assert await trio.to_thread.run_sync(follow) == "create"
+        with trio.fail_after(5):
+            while len([a for a in authz.responses() if a.path == "/events"]) < 2:  # noqa: ASYNC110 (another server's answer)
+                await trio.sleep(0.01)
+
+
+# -- docker-py ------------------------------------------------------------------------------
+
+
+async def test_docker_py_through_the_chain(short_tmp: Path) -> None:
+    """TestAuthZPluginAPIDenyResponse: the status of a refusal is 403 (errdefs.Forbidden)."""
+    first = mock("first", AuthzRule(allow=False, method="DELETE", msg="keep it"))
+    second = mock("second", AuthzRule(allow=False, phase="response", path="^/info$", msg="hush"))
+    async with chain(short_tmp, [first, second]) as s:
+
+        def work() -> tuple[Any, ...]:
+            client = docker.DockerClient(base_url=s.host, version="auto")
+            try:
+                volume = client.volumes.create("pyvol", labels={"by": "docker-py"})
+                with pytest.raises(docker.errors.APIError) as removing:
+                    volume.remove()
+                with pytest.raises(docker.errors.APIError) as info:
+                    client.info()
+                return volume.name, removing.value, info.value
+            finally:
+                client.close()
+
+        name, removing, info = await trio.to_thread.run_sync(work)
+    assert name == "pyvol"
+    assert (removing.status_code, removing.explanation) == (
+        403,
+        "authorization denied by plugin first: keep it",
+    )
+    assert (info.status_code, info.explanation) == (
+        403,
+        "authorization denied by plugin second: hush",
+    )
+    created = next(a for a in first.requests() if a.path == "/volumes/create")
+    assert json.loads(created.body) == {"Name": "pyvol", "Labels": {"by": "docker-py"}}
+    assert created.headers["User-Agent"].startswith("docker-sdk-python/")

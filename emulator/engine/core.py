@@ -12,7 +12,7 @@ from pathlib import Path
 import trio
 
 from emulator.discovery import LocalRegistry, PluginPaths
-from emulator.engine.authz import AuthorizationChain, ResolvedPlugin
+from emulator.engine.authz import AuthorizationChain, AuthorizationStartError, ResolvedPlugin
 from emulator.engine.containers import ContainerService
 from emulator.engine.events import EventLog
 from emulator.engine.managed import ManagedPlugins
@@ -278,6 +278,7 @@ async def open_engine(
     # Before the nursery, so a StateError reaches the caller as itself, not in a group.
     _prepare_data_root(state)
     db = StateDB(state / "emulator.db", reset=reset_state)
+    refused: AuthorizationStartError | None = None
     async with trio.open_nursery() as nursery:
         try:
             engine = Engine(
@@ -298,8 +299,14 @@ async def open_engine(
             raise
         try:
             await engine.start()
-            yield engine
+        except AuthorizationStartError as exc:
+            refused = exc  # raised as itself below, not inside the nursery's group
+        try:
+            if refused is None:
+                yield engine
         finally:
             with trio.CancelScope(shield=True):
                 await engine.aclose()
             nursery.cancel_scope.cancel()
+    if refused is not None:
+        raise refused
