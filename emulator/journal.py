@@ -7,12 +7,14 @@ clock, so they are virtual under ``trio.testing.MockClock``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import attrs
 
 from emulator.matching import decode_body
+from emulator.protocol.authz import AUTHZ_REQ, AUTHZ_RES, readable
 
 
 @attrs.frozen
@@ -45,6 +47,23 @@ class JournalEntry:
     def request(self) -> Any:
         """The request body decoded as JSON (None when empty or not JSON: :func:`decode_body`)."""
         return decode_body(self.request_body)
+
+    @property
+    def shown_request(self) -> Any:
+        """The request as reports show it: JSON data (an ``AuthZReq``/``AuthZRes``
+        request with its base64 bodies decoded), else the body as text."""
+        data = self.request
+        if data is None:
+            return self.request_body.decode("utf-8", "replace")
+        return readable(data) if self.method in (AUTHZ_REQ, AUTHZ_RES) else data
+
+    @property
+    def request_text(self) -> str:
+        """:attr:`shown_request` on one line (``(empty)`` for an empty body)."""
+        shown = self.shown_request
+        if isinstance(shown, str):
+            return shown.strip() or "(empty)"
+        return json.dumps(shown, separators=(",", ":"), ensure_ascii=False)
 
     @property
     def response(self) -> Any:

@@ -9,10 +9,18 @@ Fixtures:
   (pytest-trio, or anyio's plugin with the trio backend), fresh for each test;
 * ``plugin_process``: a factory ``plugin_process(name, argv, **options)`` that starts a
   plugin command and waits for its socket; stopped with the test;
-* ``mock_volume_plugin``: the built-in mock volume plugin served as ``mockvol``.
+* ``mock_volume_plugin``: the built-in mock volume plugin served as ``mockvol``;
+* ``mock_authz_plugin``: the built-in mock authorization plugin served as ``mockauthz``
+  (allows everything until given rules; records what it was asked).
+
+``plugin_engine.docker(*args)`` runs the real docker CLI against the engine and
+``plugin_engine.docker_client()`` gives a docker-py client: every request goes through
+the Engine API, authorization chain included (docs/authz.md).
 
 Markers: ``@pytest.mark.scenario("file.yaml")`` runs a scenario file before the test
-body and fails the test with the failing steps; ``@pytest.mark.faults(...)`` installs
+body and fails the test with the failing steps; ``@pytest.mark.authorization_plugins(
+"name", ...)`` restarts the test's ``plugin_engine`` with that ``--authorization-plugin``
+list once the fixtures have started the plugins; ``@pytest.mark.faults(...)`` installs
 faults in the test's engine: the fault words of scenario files (docs/faults.md), one mapping
 per fault (nested or flat) or keywords for one, checked at setup.  Ini ``emulator_tmpdir``
 (or env ``EMULATOR_TMPDIR``) is where the short temp roots go (default ``/dev/shm``, else
@@ -39,6 +47,7 @@ from emulator.testing.trio_engine import AsyncPluginEngine, open_plugin_engine
 from emulator.vocabulary.nodes import FaultSpecError
 
 __all__ = [
+    "mock_authz_plugin",
     "mock_volume_plugin",
     "plugin_engine",
     "plugin_engine_async",
@@ -47,6 +56,8 @@ __all__ = [
 
 _MARKERS = (
     "scenario(path): run a scenario file (relative to the test file) as part of the test",
+    "authorization_plugins(*names): restart plugin_engine with these authorization plugins "
+    "(dockerd's --authorization-plugin) before the test body",
     "faults(*faults, **one_fault): install faults (the fault words, docs/faults.md) in the "
     "test's engine",
 )
@@ -179,6 +190,12 @@ def mock_volume_plugin(plugin_engine: PluginEngine) -> Any:
 
 
 @pytest.fixture
+def mock_authz_plugin(plugin_engine: PluginEngine) -> Any:
+    """The built-in mock authz plugin, served as ``mockauthz`` on ``plugin_engine``."""
+    return plugin_engine.mock_authz_plugin("mockauthz")
+
+
+@pytest.fixture
 async def plugin_engine_async(request: pytest.FixtureRequest) -> AsyncIterator[AsyncPluginEngine]:
     """A fresh emulated dockerd in the test's trio run (pytest-trio or anyio on trio)."""
     async with open_plugin_engine(
@@ -190,7 +207,15 @@ async def plugin_engine_async(request: pytest.FixtureRequest) -> AsyncIterator[A
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> None:
-    """Run ``@pytest.mark.scenario`` files before the test body."""
+    """Apply ``@pytest.mark.authorization_plugins``, run ``@pytest.mark.scenario`` files,
+    before the test body."""
+    for marker in pyfuncitem.iter_markers("authorization_plugins"):
+        engine = pyfuncitem.funcargs.get("plugin_engine")
+        if not isinstance(engine, PluginEngine):
+            pytest.fail(
+                "@pytest.mark.authorization_plugins needs the plugin_engine fixture", pytrace=False
+            )
+        engine.restart(authorization_plugins=[str(name) for name in marker.args])
     for marker in pyfuncitem.iter_markers("scenario"):
         for path in marker.args:
             _run_scenario(pyfuncitem, str(path), marker.kwargs)

@@ -559,3 +559,21 @@ async def test_docker_py_through_the_chain(short_tmp: Path) -> None:
     created = next(a for a in first.requests() if a.path == "/volumes/create")
     assert json.loads(created.body) == {"Name": "pyvol", "Labels": {"by": "docker-py"}}
     assert created.headers["User-Agent"].startswith("docker-sdk-python/")
+
+
+async def test_journal_shows_authz_bodies_decoded(short_tmp: Path) -> None:
+    authz = mock()
+    async with chain(short_tmp, [authz]) as s:
+        await s.docker("volume", "create", "v1")
+        entry = [e for e in s.engine.journal.calls("AuthZPlugin.AuthZRes")][-1]
+        assert (
+            entry.request["RequestBody"]
+            == base64.b64encode(b'{"Driver":"local","Name":"v1"}\n').decode()
+        )
+        assert entry.shown_request["RequestBody"] == {"Driver": "local", "Name": "v1"}
+        assert entry.shown_request["ResponseBody"]["Name"] == "v1"
+        answer = await raw(s, request_bytes("GET", "/emulator/journal?method=AuthZPlugin.AuthZRes"))
+        shown = answer.json()
+        assert isinstance(shown, list)
+        assert shown[-1]["request"]["RequestBody"] == {"Driver": "local", "Name": "v1"}
+        assert '"RequestBody":{"Driver":"local","Name":"v1"}' in entry.request_text

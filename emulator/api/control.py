@@ -45,7 +45,7 @@ def entry_json(entry: JournalEntry) -> dict[str, Any]:
         "address": entry.address,
         "started": entry.started,
         "duration": entry.duration,
-        "request": entry.request if entry.request is not None else _body_text(entry.request_body),
+        "request": entry.shown_request,
         "status": entry.status,
         "response": (
             entry.response if entry.response is not None else _body_text(entry.response_body)

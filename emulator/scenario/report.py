@@ -125,7 +125,7 @@ def json_report(results: Sequence[ScenarioResult]) -> dict[str, Any]:
                         "plugin": e.plugin,
                         "method": e.method,
                         "attempt": e.attempt,
-                        "request": e.request_body.decode("utf-8", "replace"),
+                        "request": e.shown_request,
                         "status": e.status,
                         "error": e.error,
                         "fault": e.fault,

@@ -81,7 +81,7 @@ def _entry_line(e: JournalEntry) -> str:
     if e.error:
         outcome += f" error={e.error!r}"
     fault = f" [fault: {e.fault}]" if e.fault else ""
-    body = e.request_body.decode("utf-8", "replace").strip() or "(empty)"
+    body = e.request_text
     return f"t={e.started:9.3f}s {e.plugin} {e.method} #{e.attempt} {body} -> {outcome}{fault}"
 
 

@@ -26,7 +26,7 @@ CallLike = CallSpec | str | tuple[str, dict[str, Any]]
 
 def describe_entry(entry: JournalEntry) -> str:
     """One line: ``#4 rclone VolumeDriver.Mount {"Name":"v1"} -> 200 {"Mountpoint":…}``."""
-    request = entry.request_body.decode("utf-8", "replace").strip() or "(empty)"
+    request = entry.request_text
     if entry.status is None:
         outcome = "no answer"
     else:

@@ -22,6 +22,7 @@ from emulator.faults import Fault, FaultSet
 from emulator.faults.vocabulary import fault_from_call
 from emulator.journal import JournalEntry
 from emulator.matching import CallSpec
+from emulator.mocks.authz import AuthzRule, MockAuthzPlugin
 from emulator.mocks.volume import MockVolumePlugin
 from emulator.testing.assertions import JournalAssertions, not_found_message
 from emulator.testing.docker import DockerResult, docker_client, run_docker_sync
@@ -299,6 +300,22 @@ class PluginEngine(JournalAssertions):
     ) -> MockVolumePlugin:
         """Serve the built-in mock volume plugin as ``name`` until the test ends."""
         plugin = MockVolumePlugin(self.root / "mocks" / name, name=name, scope=scope)
+        task_scope = self._task_scope()
+        bind = f"unix:{self.socket_path(name)}"
+
+        async def started() -> None:
+            assert task_scope.nursery is not None
+            await task_scope.nursery.start(plugin.serve, bind)
+
+        self._thread.run(started)
+        return plugin
+
+    def mock_authz_plugin(
+        self, name: str = "mockauthz", rules: Sequence[AuthzRule] = ()
+    ) -> MockAuthzPlugin:
+        """Serve the built-in mock authz plugin as ``name`` until the test ends (put it in
+        the chain with :meth:`restart` or :meth:`set_authorization_plugins`)."""
+        plugin = MockAuthzPlugin(rules, name=name)
         task_scope = self._task_scope()
         bind = f"unix:{self.socket_path(name)}"
 

@@ -22,6 +22,7 @@ from emulator.engine.processes import PluginProcess
 from emulator.faults import Fault
 from emulator.journal import JournalEntry
 from emulator.matching import CallSpec
+from emulator.mocks.authz import AuthzRule, MockAuthzPlugin
 from emulator.mocks.volume import MockVolumePlugin
 from emulator.testing.assertions import JournalAssertions, not_found_message
 from emulator.testing.docker import ApiEndpoint, DockerResult, docker_client, run_docker
@@ -111,6 +112,14 @@ class AsyncPluginEngine(JournalAssertions):
     ) -> MockVolumePlugin:
         """Serve the built-in mock volume plugin as ``name`` until the fixture ends."""
         plugin = MockVolumePlugin(self.root / "mocks" / name, name=name, scope=scope)
+        await self._nursery.start(plugin.serve, f"unix:{self.socket_path(name)}")
+        return plugin
+
+    async def mock_authz_plugin(
+        self, name: str = "mockauthz", rules: Sequence[AuthzRule] = ()
+    ) -> MockAuthzPlugin:
+        """Serve the built-in mock authz plugin as ``name`` until the fixture ends."""
+        plugin = MockAuthzPlugin(rules, name=name)
         await self._nursery.start(plugin.serve, f"unix:{self.socket_path(name)}")
         return plugin
 
