@@ -83,6 +83,7 @@ _ARGUMENT_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "filters": _mostly(st.dictionaries(st.just("name"), _mostly("v", ["a", "b"])), bad=_VALUES),
     "exit_code": _mostly(0, 3, 255, bad=st.integers(-1, 300)),
     "plugin": _NAMES,
+    "json": _mostly(st.dictionaries(st.sampled_from(["Name", "x"]), _VALUES, max_size=2)),
 }
 _PLUGIN = _maybe_with(
     st.one_of(
@@ -148,6 +149,8 @@ _EXPECT = st.fixed_dictionaries(
         "error": _mostly("^x", "Mount: .*", bad=st.just("(")),
         "result": _mostly(st.dictionaries(st.sampled_from(["Name", "a"]), _VALUES, max_size=2)),
         "duration": st.fixed_dictionaries({}, optional={"max": _DURATION, "min": _DURATION}),
+        "status": _mostly(0, 403, bad=st.integers(-1, 700)),
+        "output": _mostly("^x", bad=st.just("(")),
     },
 )
 _CALLS = st.lists(
@@ -164,6 +167,7 @@ def _step(children: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]
     special: dict[str, st.SearchStrategy[Any]] = {
         "faults.add": st.lists(FAULTS, max_size=2),
         "sleep": _DURATION,
+        "docker": _ARGUMENT_VALUES["argv"],
         "parallel": st.lists(children, max_size=2),
         "expect.calls": _mostly(
             _CALLS, st.fixed_dictionaries({"calls": _CALLS}, optional={"since": _SCALARS})

@@ -20,14 +20,17 @@ from hypothesis import strategies as st
 
 from emulator.cli import main
 from emulator.faults.model import Delay, Fault, Match, Respond, Window, Wire
+from emulator.mocks.authz import AuthzRule
 from emulator.scenario import (
     ACTIONS,
+    ApiCall,
     CallPattern,
     ContainerAction,
     ContainerCp,
     ContainerCreate,
     ContainerRm,
     ContainerRun,
+    DockerCommand,
     EngineRestart,
     EngineSettings,
     ExpectCalls,
@@ -128,7 +131,9 @@ def test_every_key() -> None:
     assert scenario.version == 1
     assert scenario.name == "Every key"
     assert scenario.description == "Uses each key of the format once.\n"
-    assert scenario.engine == EngineSettings(profile="27", clock="real", seed=42, hang_guard=90.0)
+    assert scenario.engine == EngineSettings(
+        profile="27", clock="real", seed=42, hang_guard=90.0, authorization_plugins=("gate",)
+    )
     assert scenario.plugins == (
         PluginSpec(name="mock", builtin="volume", scope="global", appear_after=2.0),
         PluginSpec(
@@ -138,6 +143,22 @@ def test_every_key() -> None:
             startup_timeout=60.0,
         ),
         PluginSpec(name="ext", address="tcp://127.0.0.1:8080", appear_after=0.5),
+        PluginSpec(
+            name="gate",
+            builtin="authz",
+            rules=(
+                AuthzRule(
+                    allow=False,
+                    msg="not now",
+                    method="DELETE",
+                    path="^/volumes/",
+                    user="alice",
+                    body={"Name": "v1"},
+                    phase="both",
+                    error="broken",
+                ),
+            ),
+        ),
     )
     assert scenario.faults == (
         Fault(
@@ -188,7 +209,7 @@ def test_every_key() -> None:
             result={"Name": "v1", "Driver": "mock"}, duration_max=5.0, duration_min=0.0
         ),
         name="make v1",
-        line=52,
+        line=57,
     )
     expected_args = {
         "volume.inspect": VolumeInspect(name="v1"),
@@ -238,13 +259,13 @@ def test_every_key() -> None:
         "sleep": Sleep(seconds=2.5),
         "parallel": Parallel(
             steps=(
-                Step(action="container.start", args=ContainerAction(name="c1"), line=102),
+                Step(action="container.start", args=ContainerAction(name="c1"), line=107),
                 Step(
                     action="container.start",
                     args=ContainerAction(name="c2"),
                     expect=StepExpect(error="^Error"),
                     name="inner",
-                    line=103,
+                    line=108,
                 ),
             )
         ),
@@ -273,10 +294,18 @@ def test_every_key() -> None:
         "network.rm": NetworkRm(name="n1"),
         "network.connect": NetworkConnect(network="n1", container="c1"),
         "network.disconnect": NetworkConnect(network="n1", container="c1"),
+        "docker": DockerCommand(args=("volume", "ls")),
+        "api": ApiCall(
+            method="POST",
+            path="/v1.51/volumes/create",
+            body={"Name": "v1"},
+            headers={"X-Trace": "1"},
+        ),
     }
     assert {a: s.args for a, s in steps.items() if a != "volume.create"} == expected_args
     assert steps["volume.rm"].expect == StepExpect(error="volume is in use")
-    assert [s.line for s in scenario.steps][:4] == [52, 57, 58, 59]
+    assert [s.line for s in scenario.steps][:4] == [57, 62, 63, 64]
+    assert steps["docker"].expect == StepExpect(status=0, output="DRIVER")
 
 
 def test_shorthands_mean_their_long_forms() -> None:
@@ -435,7 +464,7 @@ def test_globs_accepted() -> None:
 def test_step_describe_and_scenario_plugin() -> None:
     scenario = load_scenario(EXAMPLES / "every-key.yaml")
     assert scenario.steps[0].describe() == "make v1"
-    assert scenario.steps[1].describe() == "volume.inspect (line 57)"
+    assert scenario.steps[1].describe() == "volume.inspect (line 62)"
     assert scenario.plugin("proc").command is not None
     with pytest.raises(KeyError):
         scenario.plugin("nope")
@@ -653,7 +682,7 @@ ERRORS: list[tuple[str, str]] = [
     ),
     (
         HEAD + "  - {name: x, builtin: nfs}\n" + STEPS,
-        "5:24: 'builtin' in plugin must be one of volume, network, ipam; got 'nfs'",
+        "5:24: 'builtin' in plugin must be one of volume, network, ipam, authz; got 'nfs'",
     ),
     (
         HEAD + "  - {name: x, buitlin: volume}\n" + STEPS,
@@ -1237,7 +1266,7 @@ def test_schema_is_a_valid_draft_2020_12_schema() -> None:
         assert set(object_schema["properties"]) == {a.key for a in arguments}, action
 
 
-_FREE_FORM = frozenset({"body", "opts", "labels", "env", "result", "filters"})
+_FREE_FORM = frozenset({"body", "opts", "labels", "env", "result", "filters", "headers"})
 """Keys whose values take any keys (request bodies, options …)."""
 
 

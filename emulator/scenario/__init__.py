@@ -8,12 +8,14 @@ or raises a :class:`ScenarioError` whose text is ``FILE:LINE:COLUMN: what is wro
 from emulator.scenario.loader import ScenarioError, load_scenario, load_scenario_text
 from emulator.scenario.model import (
     ACTIONS,
+    ApiCall,
     CallPattern,
     ContainerAction,
     ContainerCp,
     ContainerCreate,
     ContainerRm,
     ContainerRun,
+    DockerCommand,
     EngineRestart,
     EngineSettings,
     ExpectCalls,
@@ -41,12 +43,14 @@ from emulator.scenario.schema import scenario_json_schema
 
 __all__ = [
     "ACTIONS",
+    "ApiCall",
     "CallPattern",
     "ContainerAction",
     "ContainerCp",
     "ContainerCreate",
     "ContainerRm",
     "ContainerRun",
+    "DockerCommand",
     "EngineRestart",
     "EngineSettings",
     "ExpectCalls",

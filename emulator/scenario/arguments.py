@@ -18,6 +18,7 @@ from emulator.vocabulary.kinds import (
     Duration,
     Filters,
     Int,
+    JsonObject,
     Kind,
     PluginRef,
     SchemaContext,
@@ -41,7 +42,8 @@ class Argument:
     ``argv`` (a list of words, or one string split like a shell), ``words`` (a list of
     scalars, taken as written), ``textmap`` (a mapping of names to scalars, taken as
     written), ``filters`` (a mapping of names to one scalar or a list), ``exit_code``
-    (an integer 0…255) or ``plugin`` (the name of a declared plugin).
+    (an integer 0…255), ``plugin`` (the name of a declared plugin) or ``json`` (a
+    mapping of free-form data).
     """
 
     key: str
@@ -60,6 +62,7 @@ _ARGUMENT_KINDS: Final[dict[str, Kind]] = {
     "filters": Filters(),
     "exit_code": Int(0, 255),
     "plugin": PluginRef(),
+    "json": JsonObject(),
 }
 
 
@@ -135,6 +138,12 @@ ARGUMENTS: Final[dict[str, tuple[Argument, ...]]] = {
     "plugin.start": (_PLUGIN,),
     "engine.restart": (Argument("crash", "bool", description="Containers die, no unmounts."),),
     "engine.crash": (),
+    "api": (
+        Argument("method", "string", required=True, description="GET, POST, ..."),
+        Argument("path", "string", required=True, description="/v1.51/volumes?filters=..."),
+        Argument("body", "json", description="Sent as JSON (Content-Type: application/json)."),
+        Argument("headers", "textmap", description="More request headers."),
+    ),
     "faults.clear": (),
 }
 """The actions whose arguments are a plain mapping (the others — ``faults.add``, ``sleep``,
@@ -165,6 +174,8 @@ ACTION_HELP: Final[dict[str, str]] = {
     "plugin.start": "Start a plugin (again).",
     "engine.restart": "Restart the daemon; {crash: true} lets containers die without unmounts.",
     "engine.crash": "A restart in which containers die and nothing is unmounted.",
+    "docker": "The real docker CLI against the engine: a list of arguments or a string.",
+    "api": "One raw Engine API request; the result is its status, headers and body.",
     "faults.add": "Faults active from this step on.",
     "faults.clear": "Remove every fault.",
     "sleep": "Wait this much engine time.",

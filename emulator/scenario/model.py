@@ -15,6 +15,7 @@ from typing import Any, Literal
 import attrs
 
 from emulator.faults.model import Fault
+from emulator.mocks.authz import AuthzRule
 
 # -- engine and plugins -------------------------------------------------------------
 
@@ -31,6 +32,8 @@ class EngineSettings:
     the runner picks one at random and prints it."""
     hang_guard: float | None = 300.0
     """Engine seconds after which a call nobody answers is abandoned; None: never."""
+    authorization_plugins: tuple[str, ...] = ()
+    """dockerd's ``--authorization-plugin`` list (each looked up when the engine starts)."""
 
 
 @attrs.frozen
@@ -38,7 +41,7 @@ class PluginSpec:
     """One entry of ``plugins:``; exactly one of ``builtin``, ``command``, ``address``."""
 
     name: str
-    builtin: Literal["volume", "network", "ipam"] | None = None
+    builtin: Literal["volume", "network", "ipam", "authz"] | None = None
     command: tuple[str, ...] | None = None
     """argv; ``{socket}``, ``{root}`` and ``{name}`` are still to be substituted."""
     address: str | None = None
@@ -47,6 +50,8 @@ class PluginSpec:
     startup_timeout: float = 30.0
     scope: str | None = None
     """``local`` or ``global`` (built-in volume and network plugins only)."""
+    rules: tuple[AuthzRule, ...] = ()
+    """The built-in authz plugin's allow/deny rules (:mod:`emulator.mocks.authz`)."""
 
 
 # -- step arguments -----------------------------------------------------------------
@@ -197,6 +202,23 @@ class EngineRestart:
 
 
 @attrs.frozen
+class DockerCommand:
+    """``docker``: the real docker CLI with these arguments, against the engine."""
+
+    args: tuple[str, ...]
+
+
+@attrs.frozen
+class ApiCall:
+    """``api``: one raw Engine API request (``body`` sent as JSON)."""
+
+    method: str
+    path: str
+    body: Mapping[str, Any] | None = None
+    headers: Mapping[str, str] | None = None
+
+
+@attrs.frozen
 class FaultsAdd:
     """``faults.add``: faults active from this step on."""
 
@@ -274,6 +296,8 @@ StepArgs = (
     | ContainerCp
     | PluginAction
     | EngineRestart
+    | DockerCommand
+    | ApiCall
     | FaultsAdd
     | FaultsClear
     | Sleep
@@ -308,6 +332,8 @@ ACTIONS: Mapping[str, type[StepArgs]] = {
     "plugin.start": PluginAction,
     "engine.restart": EngineRestart,
     "engine.crash": EngineRestart,
+    "docker": DockerCommand,
+    "api": ApiCall,
     "faults.add": FaultsAdd,
     "faults.clear": FaultsClear,
     "sleep": Sleep,
@@ -331,6 +357,12 @@ class StepExpect:
     """A subset of the step's result fields."""
     duration_max: float | None = None
     duration_min: float | None = None
+    status: int | None = None
+    """``docker`` and ``api`` steps: the exit code or HTTP status; given, it decides
+    instead of "must succeed"."""
+    output: str | None = None
+    """``docker`` and ``api`` steps: a regex the output (stdout and stderr, or the
+    answer's body) must match."""
 
 
 @attrs.frozen

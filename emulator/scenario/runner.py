@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import secrets
 import shutil
-import socket as stdsocket
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -22,16 +21,23 @@ import attrs
 import trio
 import trio.lowlevel
 
+from emulator.api.clients import ApiEndpoint
 from emulator.clock import VirtualClock
+from emulator.engine.authz import AuthorizationStartError
 from emulator.engine.core import Engine, open_engine
 from emulator.engine.networks import IpamConfig
 from emulator.errors import EmulatorError
 from emulator.faults import FiredFault
 from emulator.journal import JournalEntry
 from emulator.matching import CallSpec, call_matches, value_matches
-from emulator.mocks.network import MockIpamPlugin, MockNetworkPlugin
-from emulator.mocks.volume import MockVolumePlugin
+from emulator.scenario.api_steps import (
+    StepFailure,
+    api_step,
+    check_status_and_output,
+    docker_step,
+)
 from emulator.scenario.model import CallPattern, Scenario, Step
+from emulator.scenario.plugins import BuiltinPlugin, NoSuchPlugin, PluginSet, ProcessPlugin
 
 Progress = Callable[["StepResult"], None]
 
@@ -85,122 +91,6 @@ def _entry_line(e: JournalEntry) -> str:
     return f"t={e.started:9.3f}s {e.plugin} {e.method} #{e.attempt} {body} -> {outcome}{fault}"
 
 
-# -- plugins ----------------------------------------------------------------------------
-
-
-class BuiltinPlugin:
-    """A built-in mock plugin served in-process, with lifecycle control for scenarios."""
-
-    def __init__(
-        self, name: str, root: Path, socket_path: Path, scope: str | None, kind: str = "volume"
-    ) -> None:
-        self.name = name
-        self.socket_path = socket_path
-        self.mock: MockVolumePlugin | MockNetworkPlugin | MockIpamPlugin
-        if kind == "network":
-            self.mock = MockNetworkPlugin(name, scope=scope or "local")
-        elif kind == "ipam":
-            self.mock = MockIpamPlugin(name)
-        else:
-            self.mock = MockVolumePlugin(
-                root / "plugin-state" / name, name=name, scope=scope or "local"
-            )
-        self._scope: trio.CancelScope | None = None
-        self._nursery: trio.Nursery | None = None
-        self._done = trio.Event()
-
-    async def start(self, nursery: trio.Nursery) -> None:
-        self._nursery = nursery
-        self.socket_path.unlink(missing_ok=True)
-        scope = trio.CancelScope()
-        done = trio.Event()
-        self._scope, self._done = scope, done
-
-        async def serve(task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
-            try:
-                with scope:
-                    await self.mock.serve(f"unix:{self.socket_path}", task_status=task_status)
-            finally:
-                done.set()
-
-        await nursery.start(serve)
-
-    async def kill(self) -> None:
-        """The plugin dies; its socket file stays behind (connections are refused)."""
-        if self._scope is not None:
-            self._scope.cancel()
-            await self._done.wait()
-            self._scope = None
-        _stale_socket(self.socket_path)
-
-    async def stop(self) -> None:
-        """Frozen like SIGSTOP: requests are accepted and never answered."""
-        await trio.lowlevel.checkpoint()
-        self.mock.plugin.freeze()
-
-    async def cont(self) -> None:
-        await trio.lowlevel.checkpoint()
-        self.mock.plugin.thaw()
-
-    async def restart(self) -> None:
-        await self.kill()
-        assert self._nursery is not None
-        await self.start(self._nursery)
-
-    def remove_socket(self) -> None:
-        self.socket_path.unlink(missing_ok=True)
-
-
-def _stale_socket(path: Path) -> None:
-    """Leave a socket file nobody listens on, as a crashed plugin does."""
-    if path.exists():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sock = stdsocket.socket(stdsocket.AF_UNIX, stdsocket.SOCK_STREAM)
-    try:
-        sock.bind(str(path))
-    finally:
-        sock.close()
-
-
-class ProcessPlugin:
-    """A plugin command run as a process (see :mod:`emulator.engine.processes`)."""
-
-    def __init__(self, spec: Any, root: Path, socket_path: Path) -> None:
-        from emulator.engine.processes import PluginProcess
-
-        self.name = spec.name
-        self.socket_path = socket_path
-        self.process = PluginProcess(
-            spec.name,
-            list(spec.command),
-            socket=socket_path,
-            root=root,
-            env=dict(spec.env) if spec.env else None,
-            startup_timeout=spec.startup_timeout,
-        )
-        self._nursery: trio.Nursery | None = None
-
-    async def start(self, nursery: trio.Nursery) -> None:
-        self._nursery = nursery
-        await nursery.start(self.process.run)
-
-    async def kill(self) -> None:
-        await self.process.kill()
-
-    async def stop(self) -> None:
-        await self.process.stop()
-
-    async def cont(self) -> None:
-        await self.process.cont()
-
-    async def restart(self) -> None:
-        await self.process.restart()
-
-    def remove_socket(self) -> None:
-        self.process.remove_socket()
-
-
 # -- the run ----------------------------------------------------------------------------
 
 
@@ -211,57 +101,37 @@ class Run:
         self,
         scenario: Scenario,
         engine: Engine,
-        root: Path,
-        nursery: trio.Nursery,
+        plugins: PluginSet,
         progress: Progress | None,
     ) -> None:
         self.scenario = scenario
         self.engine = engine
-        self.root = root
-        self.nursery = nursery
+        self.plugins = plugins
+        self.root = plugins.root
+        self.nursery = plugins.nursery
         self.progress = progress
-        self.plugins: dict[str, BuiltinPlugin | ProcessPlugin] = {}
         self.results: list[StepResult] = []
         self.last_step_seq = 0
-
-    # plugins
-
-    async def start_plugins(self) -> None:
-        for spec in self.scenario.plugins:
-            socket_path = self.root / "run/docker/plugins" / f"{spec.name}.sock"
-            if spec.address is not None:
-                spec_file = self.root / "etc/docker/plugins" / f"{spec.name}.spec"
-                await self._later(spec.appear_after, _write, spec_file, spec.address + "\n")
-                continue
-            handle: BuiltinPlugin | ProcessPlugin
-            if spec.builtin is not None:
-                handle = BuiltinPlugin(spec.name, self.root, socket_path, spec.scope, spec.builtin)
-            else:
-                handle = ProcessPlugin(spec, self.root, socket_path)
-            self.plugins[spec.name] = handle
-            await self._later(spec.appear_after, handle.start, self.nursery)
-
-    async def _later(self, delay: float | None, fn: Callable[..., Any], *args: Any) -> None:
-        async def call() -> None:
-            result = fn(*args)
-            if hasattr(result, "__await__"):
-                await result
-
-        if not delay:
-            await call()
-            return
-
-        async def after() -> None:
-            await trio.sleep(delay)
-            await call()
-
-        self.nursery.start_soon(after)
+        self.endpoint = ApiEndpoint(self.root / "docker.sock")
+        """The engine's API, served from the first docker or api step."""
 
     def plugin(self, name: str) -> BuiltinPlugin | ProcessPlugin:
         try:
-            return self.plugins[name]
-        except KeyError:
-            raise StepFailed(f"no plugin {name!r} is started by this scenario") from None
+            return self.plugins.get(name)
+        except NoSuchPlugin as exc:
+            raise StepFailed(str(exc)) from None
+
+    async def execute(self) -> None:
+        """Faults armed, every step in order, then containers stopped and the API closed."""
+        self.engine.faults.start_clock()
+        for fault in self.scenario.faults:
+            self.engine.faults.add(fault)
+        try:
+            await self.run_steps(self.scenario.steps)
+        finally:
+            with trio.CancelScope(shield=True):
+                await self.endpoint.aclose()
+        await self.engine.containers.shutdown()
 
     # steps
 
@@ -306,12 +176,20 @@ class Run:
             raise StepFailed(f"the runner does not know the action {step.action!r}")
         try:
             return await handler(self, step.args), None
+        except StepFailure as exc:
+            return exc.result, str(exc)
         except EmulatorError as exc:
             return None, str(exc)
 
     def _check(self, step: Step, result: Any, error: str | None, took: float) -> None:
         expect = step.expect
         wanted_error = expect.error if expect is not None else None
+        if expect is not None and (expect.status is not None or expect.output is not None):
+            problem = check_status_and_output(expect, result)
+            if problem is not None:
+                raise StepFailed(problem)
+            if expect.status is not None:
+                error = None  # the expected status decides, not "must succeed"
         if error is not None and wanted_error is None:
             raise StepFailed(f"failed: {error}")
         if wanted_error is not None:
@@ -339,11 +217,6 @@ class Run:
         if plugin is not None:
             entries = [e for e in entries if e.plugin == plugin]
         return entries
-
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
 
 
 def _describe(step: Step) -> str:
@@ -516,6 +389,14 @@ async def _engine_crash(run: Run, a: Any) -> Any:
     await run.engine.restart(crash=True)
 
 
+async def _docker(run: Run, a: Any) -> Any:
+    return await docker_step(run.endpoint, run.engine, run.root, a)
+
+
+async def _api(run: Run, a: Any) -> Any:
+    return await api_step(run.endpoint, run.engine, a)
+
+
 async def _faults_add(run: Run, a: Any) -> Any:
     for fault in a.faults:
         run.engine.faults.add(fault)
@@ -589,6 +470,8 @@ ACTIONS: Mapping[str, Callable[[Run, Any], Awaitable[Any]]] = {
     "plugin.start": _plugin_start,
     "engine.restart": _engine_restart,
     "engine.crash": _engine_crash,
+    "docker": _docker,
+    "api": _api,
     "faults.add": _faults_add,
     "faults.clear": _faults_clear,
     "sleep": _sleep,
@@ -617,25 +500,26 @@ async def run_scenario(
     fired: tuple[FiredFault, ...] = ()
     try:
         async with trio.open_nursery() as nursery:
-            async with open_engine(
-                root=work,
-                profile=scenario.engine.profile,
-                hang_guard=scenario.engine.hang_guard,
-                seed=seed,
-            ) as engine:
-                engine.faults.start_clock()
-                for fault in scenario.faults:
-                    engine.faults.add(fault)
-                run = Run(scenario, engine, work, nursery, progress)
-                try:
-                    await run.start_plugins()
-                except (EmulatorError, OSError) as exc:
-                    setup_error = f"plugins could not start: {exc}"
-                else:
-                    await run.run_steps(scenario.steps)
-                await engine.containers.shutdown()
-                journal = engine.journal.entries
-                fired = tuple(engine.faults.fired)
+            plugins = PluginSet(scenario, work, nursery)
+            try:
+                await plugins.start()
+            except (EmulatorError, OSError) as exc:
+                setup_error = f"plugins could not start: {exc}"
+            try:
+                if setup_error is None:
+                    async with open_engine(
+                        root=work,
+                        profile=scenario.engine.profile,
+                        hang_guard=scenario.engine.hang_guard,
+                        seed=seed,
+                        authorization_plugins=scenario.engine.authorization_plugins,
+                    ) as engine:
+                        run = Run(scenario, engine, plugins, progress)
+                        await run.execute()
+                        journal = engine.journal.entries
+                        fired = tuple(engine.faults.fired)
+            except AuthorizationStartError as exc:
+                setup_error = f"the engine could not start: {exc}"
             nursery.cancel_scope.cancel()
     finally:
         if own_root:

@@ -13,11 +13,13 @@ import attrs
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from emulator.faults.vocabulary import FAULT
+from emulator.mocks.authz import PHASES, AuthzRule
 from emulator.protocol.profiles import PROFILES
 from emulator.scenario.arguments import ACTION_HELP, ARGUMENTS, Arguments
 from emulator.scenario.model import (
     ACTIONS,
     CallPattern,
+    DockerCommand,
     EngineSettings,
     ExpectCalls,
     ExpectNoCalls,
@@ -31,6 +33,7 @@ from emulator.scenario.model import (
 )
 from emulator.vocabulary.kinds import (
     Argv,
+    Bool,
     Choice,
     Duration,
     Int,
@@ -53,6 +56,7 @@ from emulator.vocabulary.shapes import (
     Excludes,
     Field,
     Requires,
+    RequiresValue,
     Shape,
 )
 
@@ -60,7 +64,9 @@ __all__ = ["ENGINE", "EXPECT", "PLUGIN", "STEP", "STEP_KEYS", "TOP"]
 
 CLOCKS: Final = ("virtual", "real")
 SCOPES: Final = ("local", "global")
-BUILTINS: Final = ("volume", "network", "ipam")
+BUILTINS: Final = ("volume", "network", "ipam", "authz")
+#: The step actions that run the docker CLI or send an API request (``status``/``output``).
+API_ACTIONS: Final = ("docker", "api")
 SINCE: Final = ("start", "last_step")
 STEP_KEYS: Final = ("name", "expect")
 _PLUGIN_NAME_RE: Final = re.compile(PLUGIN_NAME_PATTERN.strip("^$"))
@@ -113,6 +119,11 @@ ENGINE = Shape(
             Duration(nullable=True),
             "Abandon a call nobody answers after this much engine time (default 5m); null: never.",
         ),
+        Field(
+            "authorization_plugins",
+            ListOf(Str(nonempty=True)),
+            "dockerd's --authorization-plugin list: every docker/api step goes through them.",
+        ),
     ),
     build=lambda r, node, m, v: EngineSettings(**v),
 )
@@ -144,6 +155,40 @@ def _only_with(key: str, owner: str) -> Requires:
     return Requires(key, owner, f"{quote(key)} applies only to a plugin with {quote(owner)}")
 
 
+@attrs.frozen
+class _Regex(Kind):
+    """A regular expression (that it compiles, only the reader checks)."""
+
+    def read(self, r: Reader, node: Node, label: str) -> str:
+        pattern = r.string(node, label)
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            r.fail(node, f"{label} is not a valid regular expression: {exc}")
+        return pattern
+
+    def schema(self, ctx: SchemaContext) -> dict[str, Any]:
+        return {"type": "string", "format": "regex"}
+
+
+AUTHZ_RULE = Shape(
+    what="rule",
+    label="a rule of the built-in authz plugin",
+    define="authzRule",
+    description="Allow or deny the calls it matches (every given condition must hold).",
+    items=(
+        Field("allow", Bool(), "The verdict (default true)."),
+        Field("msg", Str(), "Msg of the answer (shown in dockerd's 403)."),
+        Field("method", Str(nonempty=True), "HTTP method, exact."),
+        Field("path", _Regex(), "Regex searched in the path without /vX.Y and query."),
+        Field("user", Str(), "The TLS client's common name, exact."),
+        Field("body", JsonObject(), "A subset of the JSON request body."),
+        Field("phase", Choice(PHASES), "request (default: AuthZReq), response or both."),
+        Field("error", Str(), "Answer HTTP 500 {Err: error} instead of a verdict."),
+    ),
+    build=lambda r, node, m, v: AuthzRule(**v),
+)
+
 _KINDS_OF_PLUGIN = "'builtin', 'command', 'address'"
 PLUGIN = Shape(
     what="plugin",
@@ -158,6 +203,7 @@ PLUGIN = Shape(
         "env",
         "startup_timeout",
         "scope",
+        "rules",
     ),
     items=(
         Field(
@@ -177,6 +223,10 @@ PLUGIN = Shape(
         _only_with("scope", "builtin"),
         Field("builtin", Choice(BUILTINS), "The built-in mock plugin, served in-process."),
         Field("scope", Choice(SCOPES), "Capabilities scope (builtin)."),
+        RequiresValue(
+            "rules", "builtin", "authz", "'rules' applies only to a plugin with 'builtin: authz'"
+        ),
+        Field("rules", ListOf(AUTHZ_RULE), "The built-in authz plugin's rules, first match wins."),
         Field(
             "command",
             Argv(empty="{label} must name a program"),
@@ -200,22 +250,6 @@ PLUGIN = Shape(
 
 
 # -- expectations ---------------------------------------------------------------------------
-
-
-@attrs.frozen
-class _Regex(Kind):
-    """A regular expression (that it compiles, only the reader checks)."""
-
-    def read(self, r: Reader, node: Node, label: str) -> str:
-        pattern = r.string(node, label)
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            r.fail(node, f"{label} is not a valid regular expression: {exc}")
-        return pattern
-
-    def schema(self, ctx: SchemaContext) -> dict[str, Any]:
-        return {"type": "string", "format": "regex"}
 
 
 def _bounds(r: Reader, node: Node, m: Pairs, v: dict[str, Any]) -> dict[str, float]:
@@ -253,9 +287,19 @@ EXPECT = Shape(
         ),
         Field("result", JsonObject(), "A subset of the result fields."),
         Field("duration", _DURATION_BOUNDS),
+        Field(
+            "status",
+            Int(0, 599),
+            "docker and api steps: the exit code or HTTP status (then a failure is no error).",
+        ),
+        Field("output", _Regex(), "docker and api steps: a regex the output or body must match."),
     ),
     build=lambda r, node, m, v: StepExpect(
-        error=v.get("error"), result=v.get("result"), **v.get("duration", {})
+        error=v.get("error"),
+        result=v.get("result"),
+        status=v.get("status"),
+        output=v.get("output"),
+        **v.get("duration", {}),
     ),
 )
 
@@ -386,6 +430,14 @@ def _action_kinds() -> dict[str, tuple[Kind, str]]:
         ),
         "'faults.add' (a list of faults)",
     )
+    kinds["docker"] = (
+        _Wrapped(
+            Argv(empty="{label} must give the docker CLI's arguments"),
+            lambda v: DockerCommand(args=v),
+            ACTION_HELP["docker"],
+        ),
+        "'docker'",
+    )
     kinds["sleep"] = (
         _Wrapped(Duration(), lambda v: Sleep(seconds=v), ACTION_HELP["sleep"]),
         "'sleep'",
@@ -445,6 +497,13 @@ class _Step(Kind):
         args = kind.read(r, value, value_label)
         others = {k.value: v for k, v in pairs}
         expect = EXPECT.read(r, others["expect"]) if "expect" in others else None
+        if expect is not None and key.value not in API_ACTIONS:
+            for word in ("status", "output"):
+                if getattr(expect, word) is not None:
+                    r.fail(
+                        others["expect"],
+                        f"{quote(word)} in expect applies only to docker and api steps",
+                    )
         name = r.string(others["name"], "'name' of a step") if "name" in others else None
         return Step(action=str(key.value), args=args, expect=expect, name=name, line=line_of(node))
 
@@ -462,6 +521,15 @@ class _Step(Kind):
                 "additionalProperties": False,
                 "description": "One action key, optional name and expect.",
                 "oneOf": [{"required": [action]} for action in ACTIONS],
+                # expect.status and expect.output only for docker and api steps
+                "if": {"not": {"anyOf": [{"required": [a]} for a in API_ACTIONS]}},
+                "then": {
+                    "properties": {
+                        "expect": {
+                            "not": {"anyOf": [{"required": [w]} for w in ("status", "output")]}
+                        }
+                    }
+                },
             }
 
         return ctx.ref("step", make)

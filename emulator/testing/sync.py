@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from emulator.api.clients import DockerResult, docker_client, run_docker_sync
 from emulator.engine.core import Engine
 from emulator.engine.processes import PluginProcess
 from emulator.faults import Fault, FaultSet
@@ -25,7 +26,6 @@ from emulator.matching import CallSpec
 from emulator.mocks.authz import AuthzRule, MockAuthzPlugin
 from emulator.mocks.volume import MockVolumePlugin
 from emulator.testing.assertions import JournalAssertions, not_found_message
-from emulator.testing.docker import DockerResult, docker_client, run_docker_sync
 from emulator.testing.thread import EngineThread, TaskScope
 
 __all__ = ["Blocking", "BlockingFaults", "PluginEngine", "SyncPluginProcess"]
@@ -211,7 +211,7 @@ class PluginEngine(JournalAssertions):
     ) -> DockerResult:
         """Run the real ``docker`` CLI against this engine: ``docker("volume", "ls")``.
 
-        Returns a :class:`~emulator.testing.docker.DockerResult` (``exit_code``,
+        Returns a :class:`~emulator.api.clients.DockerResult` (``exit_code``,
         ``stdout``, ``stderr``, ``output``); ``.check()`` raises unless it exited 0.
         """
         return run_docker_sync(

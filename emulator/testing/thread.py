@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 
 import trio
 
+from emulator.api.clients import ApiEndpoint
 from emulator.engine.core import Engine, open_engine
-from emulator.testing.docker import ApiEndpoint
 
 __all__ = ["EngineThread", "TaskScope"]
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import trio
 
+from emulator.api.clients import ApiEndpoint, DockerResult, docker_client, run_docker
 from emulator.engine.core import Engine, open_engine
 from emulator.engine.processes import PluginProcess
 from emulator.faults import Fault
@@ -25,7 +26,6 @@ from emulator.matching import CallSpec
 from emulator.mocks.authz import AuthzRule, MockAuthzPlugin
 from emulator.mocks.volume import MockVolumePlugin
 from emulator.testing.assertions import JournalAssertions, not_found_message
-from emulator.testing.docker import ApiEndpoint, DockerResult, docker_client, run_docker
 
 __all__ = ["AsyncPluginEngine", "open_plugin_engine"]
 

@@ -1,4 +1,4 @@
-"""The real ``docker`` CLI and docker-py against the engine under test.
+"""Clients of the engine's Engine API: the real ``docker`` CLI, docker-py, raw requests.
 
 :class:`ApiEndpoint` serves the engine's Engine API on a unix socket the first time a
 test asks for it (``plugin_engine.docker(...)``, ``plugin_engine.docker_client()``); the
@@ -6,11 +6,13 @@ server task lives in the engine's nursery, so it ends with the engine at the lat
 :func:`run_docker` / :func:`run_docker_sync` run the CLI with ``DOCKER_HOST`` pointing
 there and a private ``DOCKER_CONFIG`` (the user's contexts, credentials and TLS
 variables are left out), and return a :class:`DockerResult`.  Every request the CLI
-makes goes through the whole API, authorization chain included.
+makes goes through the whole API, authorization chain included.  :func:`api_request`
+sends one raw HTTP request (from trio, no thread: safe under a virtual clock).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import h11
 import trio
 
 from emulator.api.server import serve
@@ -26,7 +29,15 @@ from emulator.clock import real_io
 from emulator.engine.core import Engine
 from emulator.errors import EmulatorError
 
-__all__ = ["ApiEndpoint", "DockerResult", "docker_client", "run_docker", "run_docker_sync"]
+__all__ = [
+    "ApiAnswer",
+    "ApiEndpoint",
+    "DockerResult",
+    "api_request",
+    "docker_client",
+    "run_docker",
+    "run_docker_sync",
+]
 
 #: Environment variables of the user's docker setup that must not reach the CLI under test.
 _USER_DOCKER_ENV = (
@@ -181,3 +192,53 @@ class ApiEndpoint:
             await self._done.wait()
         self._scope = self._done = None
         self.host = None
+
+
+@attrs.frozen
+class ApiAnswer:
+    """A raw API answer: status, headers (lower-case names) and body."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def data(self) -> Any:
+        """The body as JSON data, or as text when it is not JSON."""
+        text = self.body.decode("utf-8", "replace")
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+
+
+async def api_request(
+    host: str,
+    method: str,
+    path: str,
+    body: bytes = b"",
+    headers: Sequence[tuple[str, str]] = (),
+) -> ApiAnswer:
+    """Send one HTTP/1.1 request to ``unix://...`` and read its answer."""
+    sock = host.removeprefix("unix://")
+    client = h11.Connection(h11.CLIENT)
+    names = {name.lower() for name, _ in headers}
+    head = [("Host", "api.moby.localhost"), ("Connection", "close"), *headers]
+    if "content-length" not in names and "transfer-encoding" not in names:
+        head.append(("Content-Length", str(len(body))))
+    status, answer_headers, data = 0, {}, bytearray()
+    async with await trio.open_unix_socket(sock) as stream:
+        out = client.send(h11.Request(method=method, target=path, headers=head)) or b""
+        out += (client.send(h11.Data(data=body)) or b"") if body else b""
+        await stream.send_all(out + (client.send(h11.EndOfMessage()) or b""))
+        while True:
+            event = client.next_event()
+            if event is h11.NEED_DATA:
+                client.receive_data(await stream.receive_some(65536))
+            elif isinstance(event, h11.Response):
+                status = event.status_code
+                answer_headers = {k.decode().lower(): v.decode("latin-1") for k, v in event.headers}
+            elif isinstance(event, h11.Data):
+                data += event.data
+            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                break
+    return ApiAnswer(status, answer_headers, bytes(data))
