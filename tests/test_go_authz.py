@@ -124,9 +124,9 @@ async def test_go_reads_what_the_emulator_sends(short_tmp: Path, go_authz: Path)
         r = await s.docker("volume", "create", "--label", "owner=<me & you>", "gov")
         assert (r.rc, r.out) == (0, "gov\n")
         r = await s.docker("volume", "rm", "gov")
-        assert (
-            r.err
-            == "Error response from daemon: authorization denied by plugin goauthz: go says no to DELETE\n"
+        assert r.err == (
+            "Error response from daemon: authorization denied by plugin goauthz: "
+            "go says no to DELETE\n"
         )
         r = await s.docker("run", "--rm", "-v", "gov:/data", "busybox", "true")
         assert (r.rc, r.err) == (0, "")
