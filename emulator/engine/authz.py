@@ -207,6 +207,10 @@ class AuthorizationChain:
     def __repr__(self) -> str:
         return f"<AuthorizationChain {list(self.names)}>"
 
+    def lookup_function(self) -> Lookup:
+        """How this chain looks its plugins up (for a chain of the same engine)."""
+        return self._lookup
+
     @property
     def names(self) -> tuple[str, ...]:
         """The plugins in the chain, in order (a managed plugin's full name once used)."""
