@@ -38,9 +38,9 @@ def decide(call: str, req: dict) -> dict:
     body = base64.b64decode(req.get("RequestBody", "")) or b"{}"
     if path == "/containers/create" and json.loads(body).get("HostConfig", {}).get("Privileged"):
         return {"Allow": False, "Msg": "privileged containers are not allowed"}
-    if req.get("RequestMethod") == "DELETE" and path.startswith("/volumes/"):
-        if req.get("User") != "admin":
-            return {"Allow": False, "Msg": "only admin removes volumes"}
+    removes_a_volume = req.get("RequestMethod") == "DELETE" and path.startswith("/volumes/")
+    if removes_a_volume and req.get("User") != "admin":
+        return {"Allow": False, "Msg": "only admin removes volumes"}
     return {"Allow": True}
 
 
