@@ -3,7 +3,9 @@ built-in authz plugin's ``rules``: what passes, what fails and how it is reporte
 
 from __future__ import annotations
 
+import re
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -91,3 +93,11 @@ def test_mistakes(text: str, message: str) -> None:
     with pytest.raises(ScenarioError) as refused:
         load_scenario_text("version: 1\nname: t\n" + text, filename="s.yaml")
     assert str(refused.value).startswith("s.yaml:" + message), str(refused.value)
+
+
+def test_the_scenario_in_docs_authz_md_passes() -> None:
+    doc = (Path(__file__).parent.parent / "docs/authz.md").read_text()
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", doc, flags=re.DOTALL)]
+    assert len(blocks) == 1
+    result = run_scenario_sync(load_scenario_text(blocks[0], filename="docs/authz.md"))
+    assert result.passed, [s.message for s in result.steps if not s.passed]
