@@ -577,3 +577,21 @@ async def test_journal_shows_authz_bodies_decoded(short_tmp: Path) -> None:
         assert isinstance(shown, list)
         assert shown[-1]["request"]["RequestBody"] == {"Driver": "local", "Name": "v1"}
         assert '"RequestBody":{"Driver":"local","Name":"v1"}' in entry.request_text
+
+
+async def test_a_reset_after_sending_is_retried_with_an_empty_body(short_tmp: Path) -> None:
+    """pkg/plugins/client.go reuses the drained request buffer: the retry carries nothing,
+    and the plugin (go-plugins-helpers) answers 400 with the decoder's EOF."""
+    authz = mock()
+    async with chain(short_tmp, [authz]) as s:
+        s.engine.faults.add(
+            call="AuthZPlugin.AuthZReq", body={"RequestMethod": "GET"}, fault="reset", times=1
+        )
+        answer = await raw(s, request_bytes("GET", "/v1.51/volumes"))
+        assert (answer.status, answer.json()) == (
+            500,
+            {"message": "plugin authz failed with error: AuthZPlugin.AuthZReq: EOF\n"},
+        )
+        attempts = s.engine.journal.calls("AuthZPlugin.AuthZReq")[-2:]
+        assert [a.attempt for a in attempts] == [1, 2]
+        assert attempts[1].request_body == b""

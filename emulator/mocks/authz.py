@@ -4,7 +4,7 @@
 way a plugin built on docker/go-plugins-helpers' ``authorization`` package does:
 ``Plugin.Activate`` gives ``{"Implements": ["authz"]}``, a verdict is HTTP 200 with
 ``{"Allow": ...}`` (and ``Msg`` when there is one), a failure HTTP 500 with
-``{"Err": "..."}``::
+``{"Err": "..."}``, a body that does not decode HTTP 400 with Go's decoder error::
 
     authz = MockAuthzPlugin(
         [
@@ -43,6 +43,7 @@ from typing import Any, Final, Literal
 import attrs
 import trio
 
+from emulator.golang import json as gojson
 from emulator.matching import value_matches
 from emulator.mocks.host import PLUGIN_CONTENT_TYPE, Handler, MockPlugin, RecordedRequest, Reply
 from emulator.protocol import authz as proto
@@ -189,11 +190,14 @@ class MockAuthzPlugin:
 
     def _answer(self, phase: str, recorded: RecordedRequest) -> Reply:
         try:
-            wire = json.loads(recorded.body)
-        except ValueError:
-            wire = None
+            wire = gojson.decode_stream(recorded.body)
+        except gojson.GoJSONError as exc:
+            return _bad_request(str(exc))  # an empty body (a retry after a reset): EOF
         if not isinstance(wire, dict):
-            return _error_reply("the request is not a JSON object", status=400)
+            return _bad_request(
+                f"json: cannot unmarshal {_go_kind(wire)} into Go value of type "
+                "authorization.Request"
+            )
         probe = AuthzAsked(phase, wire, None, "")
         rule = next((r for r in self.rules if r.matches(phase, probe)), AuthzRule())
         if rule.error is not None:
@@ -212,6 +216,26 @@ def _verdict(rule: AuthzRule) -> dict[str, Any]:
     if rule.msg:
         out["Msg"] = rule.msg
     return out
+
+
+def _bad_request(text: str) -> Reply:
+    """go-plugins-helpers on a body it cannot decode: ``http.Error(w, err, 400)``."""
+    return Reply(
+        status=400,
+        body=text + "\n",
+        content_type="text/plain; charset=utf-8",
+        headers=(("X-Content-Type-Options", "nosniff"),),
+    )
+
+
+def _go_kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "null"
 
 
 def _error_reply(text: str, status: int = 500) -> Reply:
