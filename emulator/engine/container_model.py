@@ -1,0 +1,135 @@
+"""Fake containers as data: a container, its mount points, and dockerd's ``-v`` parser.
+
+Persisted as JSON in the state database (:meth:`Container.to_json`); what is only true
+while the engine runs (mount counts, host paths, timers) is not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import trio
+
+from emulator.errors import EngineError
+from emulator.protocol import volume as wire
+
+
+class ContainerError(EngineError):
+    """A container operation failed; ``str()`` is dockerd's text."""
+
+    def __init__(self, text: str, *, http_status: int = 500) -> None:
+        super().__init__(text)
+        self.http_status = http_status
+
+
+@attrs.define
+class MountPoint:
+    """One ``-v`` of a container (``volume/mounts.MountPoint``)."""
+
+    destination: str
+    type: str
+    """``volume`` or ``bind``."""
+    name: str = ""
+    driver: str = ""
+    source: str = ""
+    """For volumes: the API ``Mountpoint`` when the container was created (error texts use it)."""
+    rw: bool = True
+    mode: str = ""
+    anonymous: bool = False
+    id: str = ""
+    """The mount ID sent to the driver; kept while mounted and after a failed Unmount."""
+    active: int = attrs.field(default=0, metadata={"persist": False})
+    """How many times it is mounted now (not persisted, as in dockerd)."""
+    path: str = attrs.field(default="", metadata={"persist": False})
+    """Where the volume is mounted on the host while active."""
+
+    def to_json(self) -> dict[str, Any]:
+        return attrs.asdict(self, filter=lambda a, _v: a.metadata.get("persist", True))
+
+
+@attrs.define
+class Container:
+    """A fake container and its state."""
+
+    id: str
+    name: str
+    image: str
+    command: list[str]
+    mounts: list[MountPoint]
+    volume_driver: str = ""
+    auto_remove: bool = False
+    detach: bool = False
+    exit_code_override: int | None = None
+    runs_for_override: float | None = None
+    state: str = "created"
+    """``created``, ``running`` or ``exited``."""
+    exit_code: int = 0
+    error: str = ""
+    networks: dict[str, dict[str, Any]] = attrs.Factory(dict)
+    """Networks to connect at start, by name, with their endpoint settings."""
+    _exit_scope: trio.CancelScope | None = attrs.field(default=None, repr=False)
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "image": self.image,
+            "command": self.command,
+            "mounts": [m.to_json() for m in self.mounts],
+            "volume_driver": self.volume_driver,
+            "auto_remove": self.auto_remove,
+            "detach": self.detach,
+            "exit_code_override": self.exit_code_override,
+            "runs_for_override": self.runs_for_override,
+            "state": self.state,
+            "exit_code": self.exit_code,
+            "error": self.error,
+            "networks": self.networks,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Container:
+        fields = dict(data)
+        fields["mounts"] = [MountPoint(**m) for m in fields["mounts"]]
+        return cls(**fields)
+
+
+def parse_volume_spec(spec: str, volume_driver: str) -> MountPoint:
+    """``-v`` as dockerd's Linux parser reads it: ``NAME:/dst[:mode]``, ``/dst``, ``/src:/dst``."""
+    parts = spec.split(":")
+    if len(parts) == 1:
+        dest, source, mode = parts[0], "", ""
+    elif len(parts) == 2:
+        source, dest, mode = parts[0], parts[1], ""
+    elif len(parts) == 3:
+        source, dest, mode = parts
+    else:
+        raise ContainerError(f"invalid volume specification: '{spec}'", http_status=400)
+    if not dest.startswith("/"):
+        raise ContainerError(
+            f"invalid volume specification: '{spec}': invalid mount config for type "
+            f"\"volume\": invalid mount path: '{dest}' mount path must be absolute",
+            http_status=400,
+        )
+    modes = [m for m in mode.split(",") if m]
+    for m in modes:
+        if m not in wire.VALID_BIND_MODES:
+            raise ContainerError(f"invalid mode: {m}", http_status=400)
+    rw = "ro" not in modes
+    if source.startswith("/"):
+        return MountPoint(destination=dest, type="bind", source=source, rw=rw, mode=mode)
+    return MountPoint(
+        destination=dest,
+        type="volume",
+        name=source,
+        driver=volume_driver,
+        rw=rw,
+        mode=mode,
+        anonymous=source == "",
+    )
