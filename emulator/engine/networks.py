@@ -44,7 +44,7 @@ import ipaddress
 import logging
 import secrets
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 
 import attrs
 
@@ -55,7 +55,6 @@ from emulator.engine.ipam import (
     Ipam,
     IpamError,
     IPInterface,
-    IPNetwork,
     PoolRequest,
     RemoteIpam,
 )
@@ -66,10 +65,24 @@ from emulator.engine.network_drivers import (
     Driver,
     DriverCapability,
     EndpointInterface,
-    JoinInfo,
     NetworkError,
     RemoteDriver,
     parse_capabilities,
+)
+from emulator.engine.network_model import (
+    BUILTIN_DRIVERS,
+    GWBRIDGE,
+    PREDEFINED,
+    SETUP_PREFIX,
+    Endpoint,
+    IpamConfig,
+    IpamInfo,
+    Network,
+    Sandbox,
+    family,
+    gateway_endpoint,
+    needs_default_gw,
+    sandbox_order,
 )
 from emulator.engine.plugins import PluginRegistry
 from emulator.errors import EngineError
@@ -80,6 +93,7 @@ from emulator.transport.client import PluginClient
 log = logging.getLogger("emulator.networks")
 
 __all__ = [
+    "PREDEFINED",
     "Endpoint",
     "IpamConfig",
     "Network",
@@ -87,186 +101,6 @@ __all__ = [
     "NetworkError",
     "Sandbox",
 ]
-
-#: Networks dockerd creates at start; they cannot be created or removed.
-PREDEFINED: Final = ("bridge", "host", "none")
-BUILTIN_DRIVERS: Final = ("bridge", "host", "null")
-GWBRIDGE: Final = "docker_gwbridge"
-#: Start failures are prefixed with this (``errSetupNetworking``).
-SETUP_PREFIX: Final = "failed to set up container networking: "
-
-
-@attrs.frozen
-class IpamConfig:
-    """One ``IPAM.Config`` entry: ``--subnet``, ``--ip-range``, ``--gateway``, ``--aux-address``."""
-
-    subnet: str = ""
-    ip_range: str = ""
-    gateway: str = ""
-    aux_addresses: Mapping[str, str] | None = None
-
-
-@attrs.define
-class IpamInfo:
-    """What IPAM gave a network for one ``IpamConfig`` (``IpamInfo``)."""
-
-    address_space: str
-    pool_id: str
-    pool: IPNetwork
-    meta: Mapping[str, str] | None
-    gateway: IPInterface | None = None
-    aux_addresses: dict[str, IPInterface] | None = None
-
-    def wire(self) -> dict[str, Any]:
-        """``IPAMData`` as ``CreateNetwork`` carries it."""
-        return api.ipam_data(
-            self.address_space,
-            str(self.pool),
-            str(self.gateway) if self.gateway is not None else None,
-            {k: str(v) for k, v in self.aux_addresses.items()}
-            if self.aux_addresses is not None
-            else None,
-        )
-
-
-@attrs.define(eq=False)
-class Network:
-    """A network as ``docker network inspect`` would describe it."""
-
-    id: str
-    name: str
-    driver: str
-    scope: str
-    ipam_driver: str
-    ipam_options: dict[str, str]
-    ipam_config: list[IpamConfig]
-    enable_ipv4: bool
-    enable_ipv6: bool
-    internal: bool
-    attachable: bool
-    options: dict[str, str]
-    labels: dict[str, str]
-    created: dt.datetime
-    predefined: bool = False
-    ipv4_info: list[IpamInfo] = attrs.Factory(list)
-    ipv6_info: list[IpamInfo] = attrs.Factory(list)
-    endpoints: dict[str, Endpoint] = attrs.Factory(dict)
-
-    def inspect(self, *, containers: bool = True) -> dict[str, Any]:
-        """``docker network inspect`` JSON (``network.Inspect``), in dockerd's key order.
-
-        Ready for :func:`emulator.golang.json.encode` (``Created`` is a
-        ``datetime``, which encodes as Go's RFC 3339).  ``containers=False`` gives
-        ``"Containers": {}`` as ``docker network ls`` (``GET /networks``) shows it.
-        ``IPAM.Config`` follows ``buildIPAMResources``: the user's configs when a
-        subnet was given, else what IPAM allocated (subnet and plain gateway).
-        """
-        return {
-            "Name": self.name,
-            "Id": self.id,
-            "Created": self.created,
-            "Scope": self.scope,
-            "Driver": self.driver,
-            "EnableIPv4": self.enable_ipv4,
-            "EnableIPv6": self.enable_ipv6,
-            "IPAM": {
-                "Driver": self.ipam_driver,
-                "Options": dict(self.ipam_options),
-                "Config": self._ipam_resources(),
-            },
-            "Internal": self.internal,
-            "Attachable": self.attachable,
-            "Ingress": False,
-            "ConfigFrom": {"Network": ""},
-            "ConfigOnly": False,
-            "Containers": {
-                ep.container_id: ep.resource()
-                for ep in self.endpoints.values()
-                if containers and self.name != GWBRIDGE
-            },
-            "Options": dict(self.options),
-            "Labels": dict(self.labels),
-        }
-
-    def _ipam_resources(self) -> list[dict[str, Any]]:
-        configs: list[dict[str, Any]] = []
-        for version, infos in ((4, self.ipv4_info), (6, self.ipv6_info)):
-            given = [c for c in self.ipam_config if c.subnet and _family(c) == version]
-            if given:
-                for c in given:
-                    entry: dict[str, Any] = {"Subnet": c.subnet}
-                    if c.ip_range:
-                        entry["IPRange"] = c.ip_range
-                    if c.gateway:
-                        entry["Gateway"] = c.gateway
-                    if c.aux_addresses:
-                        entry["AuxiliaryAddresses"] = dict(c.aux_addresses)
-                    configs.append(entry)
-                continue
-            for info in infos:
-                entry = {"Subnet": str(info.pool)}
-                if info.gateway is not None:
-                    entry["Gateway"] = str(info.gateway.ip)
-                configs.append(entry)
-        return configs
-
-    @property
-    def generic(self) -> dict[str, Any]:
-        """The network's generic map: ``CreateNetwork.Options`` and ``GwAllocCheck.Options``."""
-        data: dict[str, Any] = {
-            api.ENABLE_IPV4: self.enable_ipv4,
-            api.ENABLE_IPV6: self.enable_ipv6,
-            api.GENERIC: dict(self.options),
-        }
-        if self.internal:
-            data[api.INTERNAL] = True
-        return data
-
-
-@attrs.define(eq=False)
-class Endpoint:
-    """A container's endpoint on a network."""
-
-    id: str
-    name: str
-    network: Network
-    container_id: str
-    iface: EndpointInterface
-    options: dict[str, Any]
-    join: JoinInfo | None = None
-    gateway: bool = False
-    """True while this endpoint is the sandbox's gateway (``ProgramExternalConnectivity`` done)."""
-
-    def resource(self) -> dict[str, str]:
-        """``network.EndpointResource`` as ``network inspect`` shows it (CIDR addresses)."""
-        return {
-            "Name": self.name,
-            "EndpointID": self.id,
-            "MacAddress": self.iface.mac,
-            "IPv4Address": str(self.iface.address) if self.iface.address is not None else "",
-            "IPv6Address": str(self.iface.address_v6) if self.iface.address_v6 is not None else "",
-        }
-
-
-@attrs.define(eq=False)
-class Sandbox:
-    """A container's network namespace (``libnetwork.Sandbox``)."""
-
-    id: str
-    container_id: str
-    endpoints: list[Endpoint] = attrs.Factory(list)
-    gwbridge: Endpoint | None = None
-    """The automatic ``docker_gwbridge`` endpoint, when a Join gave no gateway."""
-
-    @property
-    def key(self) -> str:
-        """``/var/run/docker/netns/<first 12 hex of the sandbox ID>``."""
-        return f"/var/run/docker/netns/{self.id[:12]}"
-
-    @staticmethod
-    def labels() -> dict[str, Any]:
-        """The sandbox labels: ``Join.Options`` (no ports are emulated)."""
-        return {api.EXPOSED_PORTS: [], api.PORT_MAP: []}
 
 
 class ContainerLike(Protocol):
@@ -581,7 +415,7 @@ class NetworkController:
     ) -> None:
         """``ipamAllocateVersion`` for one family."""
         wanted = (0, 4) if version == 4 else (6,)
-        configs = [c for c in network.ipam_config if _family(c) in wanted] or [IpamConfig()]
+        configs = [c for c in network.ipam_config if family(c) in wanted] or [IpamConfig()]
         infos: list[IpamInfo] = []
         if version == 4:
             network.ipv4_info = infos
@@ -905,13 +739,13 @@ class NetworkController:
         if endpoint.iface.address_v6 is None:
             info = attrs.evolve(info, gateway_v6="")
         endpoint.join = info
-        before = _gateway_endpoint(sandbox.endpoints)
+        before = gateway_endpoint(sandbox.endpoints)
         sandbox.endpoints.append(endpoint)
         try:
-            if _needs_default_gw(sandbox.endpoints) and sandbox.gwbridge is None:
+            if needs_default_gw(sandbox.endpoints) and sandbox.gwbridge is None:
                 await self._setup_gwbridge(sandbox)
                 return
-            if _gateway_endpoint(sandbox.endpoints) is endpoint:
+            if gateway_endpoint(sandbox.endpoints) is endpoint:
                 if before is not None and before is not endpoint:
                     # The old gateway endpoint is revoked first; its error fails the join.
                     await self._revoke(before, strict=True)
@@ -926,7 +760,7 @@ class NetworkController:
                             f"{endpoint.name} ({endpoint.id}): {exc}"
                         ) from None
                     endpoint.gateway = True
-            if sandbox.gwbridge is not None and not _needs_default_gw(sandbox.endpoints):
+            if sandbox.gwbridge is not None and not needs_default_gw(sandbox.endpoints):
                 await self._drop_gwbridge(sandbox)  # clearDefaultGW
         except BaseException:
             sandbox.endpoints.remove(endpoint)
@@ -983,7 +817,7 @@ class NetworkController:
 
     async def _oper_info(self, sandbox: Sandbox) -> None:
         """``getPortMapInfo``: ``EndpointOperInfo`` for every endpoint; errors ignored."""
-        for endpoint in _ordered(sandbox.endpoints):
+        for endpoint in sandbox_order(sandbox.endpoints):
             try:
                 driver = await self._resolve_driver(endpoint.network.driver)
                 await driver.endpoint_oper_info(endpoint.network.id, endpoint.id)
@@ -1000,7 +834,7 @@ class NetworkController:
         dockerd does; outside a delete a sandbox left without a gateway gets the
         ``docker_gwbridge`` endpoint.
         """
-        moved = _gateway_endpoint(sandbox.endpoints) is endpoint
+        moved = gateway_endpoint(sandbox.endpoints) is endpoint
         if moved:
             await self._revoke(endpoint)
         try:
@@ -1012,14 +846,14 @@ class NetworkController:
             sandbox.endpoints.remove(endpoint)
         endpoint.join = None
         endpoint.gateway = False
-        if not in_delete and _needs_default_gw(sandbox.endpoints) and sandbox.gwbridge is None:
+        if not in_delete and needs_default_gw(sandbox.endpoints) and sandbox.gwbridge is None:
             await self._setup_gwbridge(sandbox)
             return
         if moved:
-            after = _gateway_endpoint(sandbox.endpoints)
+            after = gateway_endpoint(sandbox.endpoints)
             if after is not None:
                 await self._program(sandbox, after)
-        if sandbox.gwbridge is not None and not _needs_default_gw(sandbox.endpoints):
+        if sandbox.gwbridge is not None and not needs_default_gw(sandbox.endpoints):
             await self._drop_gwbridge(sandbox)
 
     async def _drop_gwbridge(self, sandbox: Sandbox) -> None:
@@ -1071,7 +905,7 @@ class NetworkController:
         sandbox = self.sandboxes.pop(container_id, None)
         if sandbox is None:
             return
-        for endpoint in _ordered(sandbox.endpoints):
+        for endpoint in sandbox_order(sandbox.endpoints):
             await self._leave(sandbox, endpoint, in_delete=True)
             await self._delete_endpoint(endpoint)
         await self._drop_gwbridge(sandbox)
@@ -1178,79 +1012,6 @@ class NetworkController:
         return next(
             (ep for ep in network.endpoints.values() if ep.container_id == container_id), None
         )
-
-
-def _family(config: IpamConfig) -> int:
-    """4 or 6 from the subnet (0 when none is given)."""
-    if not config.subnet:
-        return 0
-    return ipaddress.ip_network(config.subnet, strict=False).version
-
-
-def _has_gateway(endpoint: Endpoint) -> tuple[bool, bool]:
-    """``hasGatewayOrDefaultRoute``."""
-    info = endpoint.join
-    if info is None:
-        return False, False
-    gw4 = bool(info.gateway) or any(
-        r.destination is not None and str(r.destination) == "0.0.0.0/0" for r in info.static_routes
-    )
-    gw6 = bool(info.gateway_v6) or any(
-        r.destination is not None and str(r.destination) == "::/0" for r in info.static_routes
-    )
-    return gw4, gw6
-
-
-def _ordered(endpoints: Sequence[Endpoint]) -> list[Endpoint]:
-    """``Sandbox.Endpoints()`` order (``Endpoint.Less``; no ``GwPriority``).
-
-    ``docker_gwbridge`` endpoints last, internal networks after the others, more
-    gateways (IPv4 and IPv6) first, then network name.  dockerd sorts on insertion;
-    this sorts on use, from the current Join answers.
-    """
-
-    def key(endpoint: Endpoint) -> tuple[bool, bool, int, str]:
-        gw4, gw6 = _has_gateway(endpoint)
-        return (
-            endpoint.network.name == GWBRIDGE,
-            endpoint.network.internal,
-            -(int(gw4) + int(gw6)),
-            endpoint.network.name,
-        )
-
-    return sorted(endpoints, key=key)
-
-
-def _gateway_endpoint(endpoints: Sequence[Endpoint]) -> Endpoint | None:
-    """``selectGatewayEndpoint`` (IPv4 or dual-stack gateway first)."""
-    first4 = first6 = None
-    for endpoint in _ordered(endpoints):
-        if endpoint.network.driver in ("null", "host"):
-            continue
-        gw4, gw6 = _has_gateway(endpoint)
-        if gw4 and gw6:
-            return endpoint
-        if gw4 and first4 is None:
-            first4 = endpoint
-        if gw6 and first6 is None:
-            first6 = endpoint
-    return first4 or first6
-
-
-def _needs_default_gw(endpoints: Sequence[Endpoint]) -> bool:
-    """``needDefaultGW``: some external-facing endpoint and none with a gateway or route."""
-    need = False
-    for endpoint in endpoints:
-        network = endpoint.network
-        if network.name == GWBRIDGE or network.driver in ("null", "host") or network.internal:
-            continue
-        if endpoint.join is not None and endpoint.join.disable_gateway_service:
-            continue
-        gw4, gw6 = _has_gateway(endpoint)
-        if gw4 or gw6:
-            return False
-        need = True
-    return need
 
 
 def _random_mac() -> str:
