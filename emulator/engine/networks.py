@@ -50,11 +50,8 @@ import attrs
 
 from emulator.engine.ipam import (
     DEFAULT_IPAM,
-    AllocatedPool,
     DefaultIpam,
     Ipam,
-    IpamError,
-    IPInterface,
     PoolRequest,
     RemoteIpam,
 )
@@ -69,6 +66,14 @@ from emulator.engine.network_drivers import (
     RemoteDriver,
     parse_capabilities,
 )
+from emulator.engine.network_ipam import (
+    allocate_version,
+    assign,
+    logged,
+    release_addresses,
+    release_ipam,
+    release_version,
+)
 from emulator.engine.network_model import (
     BUILTIN_DRIVERS,
     GWBRIDGE,
@@ -79,7 +84,6 @@ from emulator.engine.network_model import (
     IpamInfo,
     Network,
     Sandbox,
-    family,
     gateway_endpoint,
     needs_default_gw,
     sandbox_order,
@@ -379,13 +383,13 @@ class NetworkController:
         done4 = False
         try:
             if network.enable_ipv4:
-                await self._allocate_version(network, ipam, address_space, 4, skip4)
+                await allocate_version(network, ipam, address_space, 4, skip4, self.reserved)
                 done4 = True
             if network.enable_ipv6:
-                await self._allocate_version(network, ipam, address_space, 6, skip6)
+                await allocate_version(network, ipam, address_space, 6, skip6, self.reserved)
         except BaseException:
             if done4:
-                await self._release_version(network, ipam, 4)
+                await release_version(network, ipam, 4)
             raise
         try:
             await resolved.create_network(
@@ -395,7 +399,7 @@ class NetworkController:
                 [i.wire() for i in network.ipv6_info],
             )
         except BaseException:
-            await self._release_ipam(network, ipam)
+            await release_ipam(network, ipam)
             raise
         self.networks[network.id] = network
         return network
@@ -409,123 +413,6 @@ class NetworkController:
                 f"failed to get default address space: {exc}", http_status=404
             ) from None
         return global_ if network.scope == GLOBAL else local
-
-    async def _allocate_version(
-        self, network: Network, ipam: Ipam, space: str, version: int, skip_gw: bool
-    ) -> None:
-        """``ipamAllocateVersion`` for one family."""
-        wanted = (0, 4) if version == 4 else (6,)
-        configs = [c for c in network.ipam_config if family(c) in wanted] or [IpamConfig()]
-        infos: list[IpamInfo] = []
-        if version == 4:
-            network.ipv4_info = infos
-        else:
-            network.ipv6_info = infos
-        for config in configs:
-            reserved = self.reserved if network.scope != GLOBAL else ()
-            alloc: AllocatedPool = await ipam.request_pool(
-                PoolRequest(
-                    address_space=space,
-                    pool=config.subnet,
-                    sub_pool=config.ip_range,
-                    options=network.ipam_options,
-                    v6=version == 6,
-                    exclude=reserved,
-                )
-            )
-            info = IpamInfo(space, alloc.pool_id, alloc.pool, alloc.data)
-            infos.append(info)
-            try:
-                await self._allocate_gateway_and_aux(network, ipam, config, info, skip_gw)
-            except BaseException:
-                try:
-                    await ipam.release_pool(info.pool_id)
-                except EngineError:
-                    log.warning(
-                        "Failed to release address pool %s after failure to create network %s (%s)",
-                        info.pool_id,
-                        network.name,
-                        network.id,
-                    )
-                infos.remove(info)
-                raise
-
-    async def _allocate_gateway_and_aux(
-        self, network: Network, ipam: Ipam, config: IpamConfig, info: IpamInfo, skip_gw: bool
-    ) -> None:
-        if config.gateway == "" and info.meta and ipam_api.GATEWAY_LABEL in info.meta:
-            text = info.meta[ipam_api.GATEWAY_LABEL]
-            try:
-                info.gateway = ipaddress.ip_interface(text) if "/" in text else None
-            except ValueError:
-                info.gateway = None
-            if info.gateway is None:
-                raise NetworkError(
-                    f"failed to parse gateway address ({text}) returned by ipam driver: "
-                    f"invalid CIDR address: {text}",
-                    http_status=400,
-                )
-        if info.gateway is None and (config.gateway != "" or not skip_gw):
-            try:
-                info.gateway, _ = await ipam.request_address(
-                    info.pool_id,
-                    config.gateway,
-                    {ipam_api.REQUEST_ADDRESS_TYPE: ipam_api.GATEWAY_LABEL},
-                )
-            except EngineError as exc:
-                raise NetworkError(
-                    f"failed to allocate gateway ({config.gateway}): {exc}"
-                ) from None
-        if config.aux_addresses is not None:
-            info.aux_addresses = {}
-            # dockerd ranges over a Go map (random order); sorted here, reproducibly.
-            for key, value in sorted(config.aux_addresses.items()):
-                try:
-                    ip = ipaddress.ip_address(value)
-                except ValueError:
-                    raise NetworkError(
-                        f"non parsable secondary ip address ({key}:{value}) passed for "
-                        f"network {network.name}",
-                        http_status=400,
-                    ) from None
-                if ip not in info.pool:
-                    raise NetworkError(
-                        f"auxiliary address: ({key}:{value}) must belong to the master pool: "
-                        f"{info.pool}",
-                        http_status=403,
-                    )
-                try:
-                    info.aux_addresses[key], _ = await ipam.request_address(
-                        info.pool_id, value, None
-                    )
-                except EngineError as exc:
-                    raise NetworkError(
-                        f"failed to allocate secondary ip address ({key}:{value}): {exc}"
-                    ) from None
-
-    async def _release_version(self, network: Network, ipam: Ipam, version: int) -> None:
-        """``ipamReleaseVersion``: gateway, aux addresses, pool; errors only logged."""
-        infos = network.ipv4_info if version == 4 else network.ipv6_info
-        for info in infos:
-            if info.gateway is not None:
-                await _logged(
-                    ipam.release_address(info.pool_id, str(info.gateway.ip)),
-                    f"Failed to release gateway ip address {info.gateway.ip}",
-                )
-            for key, aux in sorted((info.aux_addresses or {}).items()):
-                if aux.ip in info.pool:
-                    await _logged(
-                        ipam.release_address(info.pool_id, str(aux.ip)),
-                        f"Failed to release secondary ip address {key} ({aux.ip})",
-                    )
-            await _logged(
-                ipam.release_pool(info.pool_id), f"Failed to release address pool {info.pool_id}"
-            )
-        infos.clear()
-
-    async def _release_ipam(self, network: Network, ipam: Ipam) -> None:
-        await self._release_version(network, ipam, 4)
-        await self._release_version(network, ipam, 6)
 
     # -- remove / prune -----------------------------------------------------------------
 
@@ -553,7 +440,7 @@ class NetworkController:
             except EngineError as exc:
                 log.warning("Failed to retrieve ipam driver for network %s: %s", network.name, exc)
         if ipam is not None:
-            await self._release_ipam(network, ipam)
+            await release_ipam(network, ipam)
         try:
             driver = await self._resolve_driver(network.driver)
             await driver.delete_network(network.id)
@@ -658,11 +545,11 @@ class NetworkController:
             ipam_options = {api.MAC_ADDRESS: endpoint.iface.mac}
         try:
             if network.enable_ipv4:
-                endpoint.iface.address = await self._assign(
+                endpoint.iface.address = await assign(
                     network.ipv4_info, ipam, ipv4, ipam_options, 4
                 )
             if network.enable_ipv6:
-                endpoint.iface.address_v6 = await self._assign(
+                endpoint.iface.address_v6 = await assign(
                     network.ipv6_info, ipam, ipv6, ipam_options, 6
                 )
             try:
@@ -674,57 +561,10 @@ class NetworkController:
                     f"failed to create endpoint {name} on network {network.name}: {exc}"
                 ) from None
         except BaseException:
-            await self._release_addresses(endpoint, ipam)
+            await release_addresses(endpoint, ipam)
             raise
         network.endpoints[endpoint.id] = endpoint
         return endpoint
-
-    async def _assign(
-        self,
-        infos: Sequence[IpamInfo],
-        ipam: Ipam,
-        preferred: str,
-        options: Mapping[str, str] | None,
-        version: int,
-    ) -> IPInterface | None:
-        """``assignAddressVersion``: the first pool (containing ``preferred``) that gives one."""
-        last: EngineError | None = None
-        for info in infos:
-            if preferred and ipaddress.ip_address(preferred) not in info.pool:
-                continue
-            try:
-                address, _ = await ipam.request_address(info.pool_id, preferred, options)
-            except IpamError as exc:
-                if isinstance(ipam, DefaultIpam) and "no available addresses" in str(exc):
-                    last = exc
-                    continue
-                raise
-            return address
-        if last is not None:
-            raise last
-        if preferred:
-            raise NetworkError(
-                f"no configured subnet or ip-range contain the IP address {preferred}",
-                http_status=400,
-            )
-        return None
-
-    async def _release_addresses(self, endpoint: Endpoint, ipam: Ipam) -> None:
-        """``releaseAddress``: IPv4, then IPv6; errors only logged."""
-        for infos, address in (
-            (endpoint.network.ipv4_info, endpoint.iface.address),
-            (endpoint.network.ipv6_info, endpoint.iface.address_v6),
-        ):
-            if address is None:
-                continue
-            for info in infos:
-                if address.ip in info.pool:
-                    await _logged(
-                        ipam.release_address(info.pool_id, str(address.ip)),
-                        f"Failed to release ip address {address.ip} on delete of endpoint "
-                        f"{endpoint.name} ({endpoint.id})",
-                    )
-                    break
 
     async def _join(self, sandbox: Sandbox, endpoint: Endpoint) -> None:
         """``sbJoin``: ``Join``, then gwbridge or ``ProgramExternalConnectivity``."""
@@ -764,7 +604,7 @@ class NetworkController:
                 await self._drop_gwbridge(sandbox)  # clearDefaultGW
         except BaseException:
             sandbox.endpoints.remove(endpoint)
-            await _logged(
+            await logged(
                 driver.leave(network.id, endpoint.id), "driver leave failed while rolling back join"
             )
             endpoint.join = None
@@ -775,7 +615,7 @@ class NetworkController:
         gwnet = next((n for n in self.networks.values() if n.name == GWBRIDGE), None)
         if gwnet is None:
             gwnet = await self.create(GWBRIDGE, driver="bridge")
-        address = await self._assign(gwnet.ipv4_info, self.default_ipam, "", None, 4)
+        address = await assign(gwnet.ipv4_info, self.default_ipam, "", None, 4)
         endpoint = Endpoint(
             secrets.token_hex(32),
             f"gateway_{sandbox.container_id[:12]}",
@@ -793,7 +633,7 @@ class NetworkController:
         driver = await self._resolve_driver(endpoint.network.driver)
         call = driver.revoke_external_connectivity(endpoint.network.id, endpoint.id)
         if not strict:
-            await _logged(call, "driver failed revoking external connectivity on endpoint")
+            await logged(call, "driver failed revoking external connectivity on endpoint")
             return
         try:
             await call
@@ -862,7 +702,7 @@ class NetworkController:
             return
         sandbox.gwbridge = None
         endpoint.network.endpoints.pop(endpoint.id, None)
-        await self._release_addresses(endpoint, self.default_ipam)
+        await release_addresses(endpoint, self.default_ipam)
 
     async def _delete_endpoint(self, endpoint: Endpoint) -> None:
         """``Endpoint.Delete``: ``DeleteEndpoint`` (errors logged), then ``ReleaseAddress``."""
@@ -878,7 +718,7 @@ class NetworkController:
         except EngineError as exc:
             log.warning("Failed to retrieve ipam driver to release address: %s", exc)
             return
-        await self._release_addresses(endpoint, ipam)
+        await release_addresses(endpoint, ipam)
 
     async def disconnect_endpoint(self, network_ref: str, container_id: str) -> None:
         """``disconnectFromNetwork`` for a running container.
@@ -1019,11 +859,3 @@ def _random_mac() -> str:
     raw = bytearray(secrets.token_bytes(6))
     raw[0] = (raw[0] & 0xFE) | 0x02
     return ":".join(f"{b:02x}" for b in raw)
-
-
-async def _logged(call: Any, what: str) -> None:
-    """Await ``call``; an :class:`EngineError` is only logged (dockerd's swallowed errors)."""
-    try:
-        await call
-    except EngineError as exc:
-        log.warning("%s: %s", what, exc)
