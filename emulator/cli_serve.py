@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
@@ -19,16 +21,22 @@ from emulator.api.logging import setup_logging
 from emulator.api.server import PLAIN_TCP_REFUSED, default_socket_path, serve
 from emulator.api.tls import ServerTLS, default_cert_dir
 from emulator.engine.authz import AuthorizationStartError
-from emulator.engine.core import open_engine
+from emulator.engine.core import DEFAULT_SHUTDOWN_TIMEOUT, Engine, open_engine
 from emulator.errors import ConfigurationError
 from emulator.mocks.authz import MockAuthzPlugin
 from emulator.mocks.volume import MockVolumePlugin
 from emulator.protocol.profiles import DEFAULT_PROFILE, PROFILES
 from emulator.protocol.registry_hosts import RegistryConfig, RegistryConfigError
+from emulator.protocol.shutdown import FORCE_QUIT_COUNT
 
 MOCK_KINDS = ("volume", "authz")
 
 E = TypeVar("E", bound=BaseException)
+
+#: How Go's ``os.Signal`` prints them (``Processing signal 'terminated'``).
+SIGNAL_NAMES = {signal.SIGINT: "interrupt", signal.SIGTERM: "terminated"}
+
+log = logging.getLogger("emulator.serve")
 
 
 def _mock(value: str) -> tuple[str, str]:
@@ -141,6 +149,14 @@ def _mock(value: str) -> tuple[str, str]:
     help="dockerd's --registry-mirror: tried before Docker Hub for docker.io pulls, "
     "e.g. http://127.0.0.1:5000 (repeatable).",
 )
+@click.option(
+    "--shutdown-timeout",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_SHUTDOWN_TIMEOUT,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long the shutdown (stopping running containers) may take, as dockerd's.",
+)
 def serve_command(
     engine_socket: Path | None,
     tcp: str | None,
@@ -160,11 +176,16 @@ def serve_command(
     log_format: str,
     insecure_registries: tuple[str, ...],
     registry_mirrors: tuple[str, ...],
+    shutdown_timeout: float,
 ) -> None:
     """Serve the Docker Engine API (1.51) so the docker CLI and docker-py drive the emulator.
 
-    Prints the 'export DOCKER_HOST=...' line to use; stops cleanly on SIGINT/SIGTERM,
-    removing its socket (and its temporary root).
+    Prints the 'export DOCKER_HOST=...' line to use.  SIGINT/SIGTERM stop it at any
+    time, even during the restore at start: as dockerd, it stops serving, stops the
+    running containers (plugins see their Leave, DeleteEndpoint, ReleaseAddress and
+    Unmount calls) within --shutdown-timeout seconds, stops managed plugins and exits 0,
+    removing its socket (and its temporary root).  A fourth signal ends it at once
+    (exit status 128 + the signal).
     """
     setup_logging(log_level, log_format)
     parsed = [_mock(m) for m in mocks]
@@ -186,6 +207,7 @@ def serve_command(
         click.echo(f"error: {PLAIN_TCP_REFUSED.format(host='tcp://' + tcp)}", err=True)
         sys.exit(2)
     options = _ServeOptions(tcp, tls, tcp_insecure, reset_state)
+    daemon = _Daemon(shutdown_timeout)
     try:
         trio.run(
             _serve,
@@ -197,6 +219,7 @@ def serve_command(
             profile,
             registries,
             authorization_plugins,
+            daemon,
         )
     except (ConfigurationError, AuthorizationStartError, BaseExceptionGroup) as exc:
         refused = _find(exc, AuthorizationStartError)
@@ -211,6 +234,8 @@ def serve_command(
     finally:
         if temporary is not None:
             shutil.rmtree(temporary, ignore_errors=True)
+    if daemon.forced is not None:
+        sys.exit(128 + daemon.forced)
 
 
 def _configuration_error(exc: BaseException) -> ConfigurationError | None:
@@ -264,6 +289,18 @@ class _ServeOptions:
     reset_state: bool = False
 
 
+@attrs.define
+class _Daemon:
+    """What the signal handler acts on: the serving scope, then the engine's shutdown."""
+
+    shutdown_timeout: float
+    serving: trio.CancelScope = attrs.Factory(trio.CancelScope)
+    """Starting (the restore) and serving: cancelled by the first signal."""
+    engine: Engine | None = None
+    forced: int | None = None
+    """The signal that forced the exit, if one did."""
+
+
 async def _serve(
     socket_path: Path,
     options: _ServeOptions,
@@ -273,39 +310,89 @@ async def _serve(
     profile: str,
     registries: RegistryConfig,
     authorization_plugins: tuple[str, ...],
+    daemon: _Daemon,
 ) -> None:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
-            for name, kind in mocks:
-                plugin: MockVolumePlugin | MockAuthzPlugin
-                if kind == "authz":
-                    plugin = MockAuthzPlugin(name=name)
-                else:
-                    plugin = MockVolumePlugin(root / "mocks" / name, name=name)
-                sock = root / "run/docker/plugins" / name / f"{name}.sock"
-                await nursery.start(plugin.serve, f"unix:{sock}")
-            async with (
-                open_engine(
-                    root=root,
-                    data_root=data_root,
-                    profile=profile,
-                    registries=registries,
-                    reset_state=options.reset_state,
-                    authorization_plugins=authorization_plugins,
-                ) as engine,
-                trio.open_nursery() as servers,
-            ):
-                host = await servers.start(serve, engine, f"unix:{socket_path}")
-                click.echo(f"export DOCKER_HOST={host}")
-                if options.tcp is not None:
-                    tcp_host = await servers.start(
-                        partial(serve, tls=options.tls, insecure=options.insecure),
-                        engine,
-                        f"tcp:{options.tcp}",
-                    )
-                    click.echo(f"# also listening on {tcp_host}")
-                sys.stdout.flush()
-                async for _signal in signals:
-                    servers.cancel_scope.cancel()
-                    break
+            nursery.start_soon(_handle_signals, signals, daemon)
+            await _run(
+                socket_path,
+                options,
+                root,
+                data_root,
+                mocks,
+                profile,
+                registries,
+                authorization_plugins,
+                daemon,
+            )
             nursery.cancel_scope.cancel()
+
+
+async def _handle_signals(signals: AsyncIterator[int], daemon: _Daemon) -> None:
+    """dockerd's trap: the first signal shuts down cleanly, the fourth ends it at once."""
+    received = 0
+    async for signum in signals:
+        log.info("Processing signal '%s'", SIGNAL_NAMES.get(signal.Signals(signum), signum))
+        received += 1
+        if received == 1:
+            daemon.serving.cancel()
+        elif received > FORCE_QUIT_COUNT:
+            log.info(
+                "Forcing docker daemon shutdown without cleanup; %d interrupts received",
+                FORCE_QUIT_COUNT,
+            )
+            daemon.forced = signum
+            if daemon.engine is not None:
+                daemon.engine.force_shutdown()
+
+
+async def _run(
+    socket_path: Path,
+    options: _ServeOptions,
+    root: Path,
+    data_root: Path | None,
+    mocks: list[tuple[str, str]],
+    profile: str,
+    registries: RegistryConfig,
+    authorization_plugins: tuple[str, ...],
+    daemon: _Daemon,
+) -> None:
+    """Mock plugins, then the engine and its servers until the first signal.
+
+    Leaving ``open_engine`` runs the engine's shutdown (bounded by its timeout) while
+    the mock plugins still serve.
+    """
+    async with trio.open_nursery() as nursery:
+        for name, kind in mocks:
+            plugin: MockVolumePlugin | MockAuthzPlugin
+            if kind == "authz":
+                plugin = MockAuthzPlugin(name=name)
+            else:
+                plugin = MockVolumePlugin(root / "mocks" / name, name=name)
+            sock = root / "run/docker/plugins" / name / f"{name}.sock"
+            await nursery.start(plugin.serve, f"unix:{sock}")
+        with daemon.serving:
+            async with open_engine(
+                root=root,
+                data_root=data_root,
+                profile=profile,
+                registries=registries,
+                reset_state=options.reset_state,
+                authorization_plugins=authorization_plugins,
+                shutdown_timeout=daemon.shutdown_timeout,
+            ) as engine:
+                daemon.engine = engine
+                async with trio.open_nursery() as servers:
+                    host = await servers.start(serve, engine, f"unix:{socket_path}")
+                    click.echo(f"export DOCKER_HOST={host}")
+                    if options.tcp is not None:
+                        tcp_host = await servers.start(
+                            partial(serve, tls=options.tls, insecure=options.insecure),
+                            engine,
+                            f"tcp:{options.tcp}",
+                        )
+                        click.echo(f"# also listening on {tcp_host}")
+                    sys.stdout.flush()
+                    await trio.sleep_forever()
+        nursery.cancel_scope.cancel()

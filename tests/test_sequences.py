@@ -72,6 +72,7 @@ CASES: dict[str, tuple[Step, Step]] = {
         _running,
         lambda e: e.containers.copy("c", "/v", e.data_root / "copied"),
     ),
+    "daemon shutdown (running container)": (_running, lambda e: e.shutdown()),
     "run -v V:/p with a failing Mount": (_failing, _start_failing),
     "engine restart (one stored volume)": (_prepare_known, lambda e: e.restart()),
 }
@@ -93,10 +94,11 @@ async def test_sequence(short_tmp: Path, operation: str, profile: str) -> None:
             await prepare(engine)
             plugin.plugin.reset()
             await act(engine)
+            # Taken before the engine's shutdown, which stops a running container.
+            seen = tuple(
+                r.method.removeprefix("VolumeDriver.")
+                for r in plugin.plugin.requests
+                if r.method != "Plugin.Activate"
+            )
         nursery.cancel_scope.cancel()
-    seen = tuple(
-        r.method.removeprefix("VolumeDriver.")
-        for r in plugin.plugin.requests
-        if r.method != "Plugin.Activate"
-    )
     assert seen == VOLUME_SEQUENCES[operation].calls

@@ -43,7 +43,6 @@ def create_app(engine: Engine, *, max_body: int = MAX_BODY) -> AuthzMiddleware:
     state = ApiState(engine)
     attached: dict[str, int] = {}
     app.config["EMULATOR_STATE"] = state
-    app.config["EMULATOR_IMAGES"] = {}
     app.config["EMULATOR_ATTACHED"] = attached
     for module in (
         routes_system,

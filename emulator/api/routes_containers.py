@@ -42,11 +42,6 @@ bp = Blueprint("containers", __name__)
 DEFAULT_CMD = ("sh",)
 
 
-def _images() -> dict[str, str]:
-    value: dict[str, str] = current_app.config["EMULATOR_IMAGES"]
-    return value
-
-
 def _attached() -> dict[str, int]:
     """Open attach streams per container ID."""
     value: dict[str, int] = current_app.config["EMULATOR_ATTACHED"]
@@ -99,7 +94,6 @@ async def create() -> Response:
         detach=not attach,
         networks=_networks(host, body),
     )
-    _images()[container.id] = image
     return json_response({"Id": container.id, "Warnings": []}, 201)
 
 
@@ -256,32 +250,17 @@ async def logs(ref: str) -> Response:
 # -- ps / inspect ----------------------------------------------------------------------
 
 
-def _times(cid: str) -> tuple[float | None, float | None, float | None]:
-    """Created, last started, last finished (Unix seconds) from the event log."""
-    st = state()
-    created = started = finished = None
-    for event in st.engine.events.events:
-        if event.type != "container" or event.attributes.get("id") != cid:
-            continue
-        when = st.wall(event.time)
-        if event.action == "create":
-            created = when
-        elif event.action == "start":
-            started, finished = when, None
-        elif event.action == "die":
-            finished = when
-    return created, started, finished
-
-
 def _status(container: Container) -> str:
-    """``docker ps``'s STATUS column (``Up 3 seconds``, ``Exited (0) 5 seconds ago``)."""
+    """``docker ps``'s STATUS column (``State.String``): ``Up 3 seconds``, ``Created``,
+    ``Exited (0) 5 seconds ago``."""
     now = state().now()
-    _, started, finished = _times(container.id)
     if container.running:
-        return f"Up {human_duration(now - (started or now))}"
-    if container.state == "created" or finished is None:
+        return f"Up {human_duration(now - (container.started_at or now))}"
+    if container.started_at is None:
         return "Created"
-    return f"Exited ({container.exit_code}) {human_duration(now - finished)} ago"
+    if container.finished_at is None:
+        return ""
+    return f"Exited ({container.exit_code}) {human_duration(now - container.finished_at)} ago"
 
 
 def _mounts(container: Container) -> list[dict[str, Any]]:
@@ -315,14 +294,13 @@ def _mounts(container: Container) -> list[dict[str, Any]]:
 
 
 def _summary(container: Container) -> dict[str, Any]:
-    created, _, _ = _times(container.id)
     return {
         "Id": container.id,
         "Names": [f"/{container.name}"],
         "Image": container.image,
         "ImageID": "sha256:" + "0" * 64,
         "Command": " ".join(container.command),
-        "Created": int(created or 0),
+        "Created": int(container.created),
         "Ports": [],
         "Labels": {},
         "State": container.state,
@@ -358,7 +336,6 @@ async def ps() -> Response:
 async def inspect(ref: str) -> Response:
     """``docker inspect``: the fields an emulated container has."""
     c = _get(ref)
-    created, started, finished = _times(c.id)
     binds = [
         f"{mp.name if mp.type == 'volume' else mp.source}:{mp.destination}"
         + (f":{mp.mode}" if mp.mode else "")
@@ -368,7 +345,7 @@ async def inspect(ref: str) -> Response:
     return json_response(
         {
             "Id": c.id,
-            "Created": rfc3339_nano(created),
+            "Created": rfc3339_nano(c.created),
             "Path": c.command[0] if c.command else "",
             "Args": c.command[1:],
             "State": {
@@ -381,8 +358,8 @@ async def inspect(ref: str) -> Response:
                 "Pid": 0,
                 "ExitCode": c.exit_code,
                 "Error": c.error,
-                "StartedAt": rfc3339_nano(started),
-                "FinishedAt": rfc3339_nano(finished),
+                "StartedAt": rfc3339_nano(c.started_at),
+                "FinishedAt": rfc3339_nano(c.finished_at),
             },
             "Image": "sha256:" + "0" * 64,
             "Name": f"/{c.name}",

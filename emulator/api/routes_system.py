@@ -131,21 +131,21 @@ async def info() -> Response:
 # -- events ----------------------------------------------------------------------------
 
 
-def event_message(event: Event, wall: float, images: Mapping[str, str]) -> dict[str, object]:
+def event_message(event: Event, wall: float) -> dict[str, object]:
     """``events.Message`` as dockerd encodes it (legacy ``status``/``id``/``from`` for
     containers)."""
     attributes = dict(event.attributes)
+    image = ""
     if event.type == "container":
         actor = attributes.pop("id", "")
-        image = images.get(actor, "")
-        attributes = {"image": image, **attributes} if image else attributes
+        image = attributes.get("image", "")
     elif event.type == "plugin":
         actor = attributes.pop("id", "")
     else:
         actor = attributes.pop("name", "")
     message: dict[str, object] = {}
     if event.type == "container":
-        message |= {"status": event.action, "id": actor, "from": images.get(actor, "")}
+        message |= {"status": event.action, "id": actor, "from": image}
     nanos = int(wall * 1e9)
     message |= {
         "Type": event.type,
@@ -211,7 +211,6 @@ async def events() -> Response:
         if key not in ("type", "event", "volume", "container", "plugin", "label", "image"):
             raise ApiError(f"invalid filter '{key}'")
     log = st.engine.events
-    images: dict[str, str] = current_app.config["EMULATOR_IMAGES"]
 
     async def stream() -> AsyncIterator[bytes]:
         with log.subscribe() as live:
@@ -219,7 +218,7 @@ async def events() -> Response:
                 for event in list(log.events):
                     wall = st.wall(event.time)
                     if (since is None or wall >= since) and (until is None or wall <= until):
-                        message = event_message(event, wall, images)
+                        message = event_message(event, wall)
                         if _selected(message, wanted):
                             yield json_body(message)
             yield b""
@@ -228,7 +227,7 @@ async def events() -> Response:
             deadline = math.inf if until is None else trio.current_time() + (until - now)
             with trio.move_on_at(deadline):
                 async for event in live:
-                    message = event_message(event, st.wall(event.time), images)
+                    message = event_message(event, st.wall(event.time))
                     if _selected(message, wanted):
                         yield json_body(message)
 

@@ -69,29 +69,23 @@ class Container:
     error: str = ""
     networks: dict[str, dict[str, Any]] = attrs.Factory(dict)
     """Networks to connect at start, by name, with their endpoint settings."""
-    _exit_scope: trio.CancelScope | None = attrs.field(default=None, repr=False)
+    created: float = 0.0
+    """When it was created (Unix seconds): ``Created``."""
+    started_at: float | None = None
+    """When it last started (``State.StartedAt``); None if it never ran."""
+    finished_at: float | None = None
+    """When it last exited (``State.FinishedAt``); kept while it runs again, as in dockerd."""
+    _exit_scope: trio.CancelScope | None = attrs.field(
+        default=None, repr=False, metadata={"persist": False}
+    )
 
     @property
     def running(self) -> bool:
         return self.state == "running"
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "image": self.image,
-            "command": self.command,
-            "mounts": [m.to_json() for m in self.mounts],
-            "volume_driver": self.volume_driver,
-            "auto_remove": self.auto_remove,
-            "detach": self.detach,
-            "exit_code_override": self.exit_code_override,
-            "runs_for_override": self.runs_for_override,
-            "state": self.state,
-            "exit_code": self.exit_code,
-            "error": self.error,
-            "networks": self.networks,
-        }
+        """Every field a container has, for the state database (not the runtime ones)."""
+        return attrs.asdict(self, filter=lambda a, _v: a.metadata.get("persist", True))
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Container:

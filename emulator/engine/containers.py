@@ -18,6 +18,7 @@ import posixpath
 import secrets
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Final, Protocol, TypeVar
@@ -49,6 +50,7 @@ from emulator.engine.volume_drivers import VolumeDriverError
 from emulator.engine.volume_store import VolumeError
 from emulator.engine.volumes import VolumeService
 from emulator.errors import EngineError
+from emulator.protocol.shutdown import DIED_WITH_DAEMON_EXIT_CODE, STOP_EXIT_CODE
 
 __all__ = [
     "Container",
@@ -86,8 +88,10 @@ class ContainerService:
         nursery: trio.Nursery,
         data_root: Path,
         events: EventSink | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.volumes = volumes
+        self._wall = wall
         self.db = db
         self._nursery = nursery
         self._root = data_root / "containers"
@@ -167,6 +171,7 @@ class ContainerService:
             exit_code_override=exit_code,
             runs_for_override=runs_for,
             networks=wanted,
+            created=self._wall(),
         )
         points = [parse_volume_spec(spec, volume_driver) for spec in volumes]
         seen: set[str] = set()
@@ -209,6 +214,7 @@ class ContainerService:
             return container
         try:
             await self._setup_mounts(container)
+            self._check_sources(container)
         except ContainerError as exc:
             # The deferred cleanup of containerStart: unmount what this start mounted.
             container.error = str(exc)
@@ -240,6 +246,7 @@ class ContainerService:
         )
         container.state = "running"
         container.error = ""
+        container.started_at = self._wall()
         self._exited[container.id] = trio.Event()
         self._save(container)
         self._emit(container, "start")
@@ -267,6 +274,7 @@ class ContainerService:
             container._exit_scope = None
         container.state = "exited"
         container.exit_code = code
+        container.finished_at = self._wall()
         if self.network_hook is not None:
             await self.network_hook.detach(container)
         await self._unmount_volumes(container)
@@ -293,12 +301,26 @@ class ContainerService:
             mp.active += 1
             mp.path = path
             self._volume_event("mount", container, mp)
-            if not Path(path).exists():
-                raise ContainerError(
-                    f'error mounting "{path}" to rootfs at "{mp.destination}": '
-                    f"stat {path}: no such file or directory (the plugin's Mount answered a "
-                    "Mountpoint that does not exist on the host)"
-                )
+
+    def _check_sources(self, container: Container) -> None:
+        """The runtime binds every mount into the container: a missing source fails it."""
+        missing = self._missing_source(container)
+        if missing is not None:
+            source = missing.path if missing.type == "volume" else missing.source
+            raise ContainerError(
+                f'error mounting "{source}" to rootfs at "{missing.destination}": '
+                f"stat {source}: no such file or directory (the plugin's Mount "
+                "answered a Mountpoint that does not exist on the host)"
+            )
+
+    @staticmethod
+    def _missing_source(container: Container) -> MountPoint | None:
+        """The first mount whose source is not on this host (``os.Stat`` fails), if any."""
+        for mp in container.mounts:
+            source = mp.path if mp.type == "volume" else mp.source
+            if source and not Path(source).exists():
+                return mp
+        return None
 
     async def _unmount_volumes(self, container: Container) -> None:
         """``UnmountVolumes``: ``Get`` + ``Unmount`` for each active mount; errors only logged."""
@@ -328,10 +350,19 @@ class ContainerService:
 
     # -- stop / kill / wait ---------------------------------------------------------
 
-    async def stop(self, ref: str, *, signal_code: int = 143) -> Container:
-        """``docker stop``: the main process ends (exit 143 by default); volumes unmounted."""
+    async def stop(self, ref: str, *, signal_code: int = STOP_EXIT_CODE) -> Container:
+        """``docker stop`` (``containerStop``): events ``kill`` (signal 15), ``die``, ``stop``.
+
+        The fake process ends at the stop signal (exit 143 by default), so dockerd's
+        10 s wait before SIGKILL never runs out; the exit does what dockerd's does
+        (``Cleanup``: networks released, volumes unmounted; then ``--rm`` removal).
+        """
         container = self.get(ref)
+        if not container.running:
+            return container
+        self._emit(container, "kill", {"signal": "15"})
         await self._exit(container, signal_code)
+        self._emit(container, "stop")
         return container
 
     async def kill(self, ref: str) -> Container:
@@ -342,6 +373,7 @@ class ContainerService:
                 f"cannot kill container: {ref}: container {container.id} is not running",
                 http_status=409,
             )
+        self._emit(container, "kill", {"signal": "9"})
         await self._exit(container, 137)
         return container
 
@@ -366,6 +398,7 @@ class ContainerService:
                 )
             await self._exit_for_removal(container)
         self._by_id.pop(container.id, None)
+        self._exited.pop(container.id, None)
         errors = []
         for mp in container.mounts:
             if mp.type != "volume":
@@ -446,7 +479,7 @@ class ContainerService:
             with ScopedFS(root, self._view_mounts(container)) as fs:
                 return work(fs)
 
-        async with _ContainerFS(self, container):
+        async with _ContainerFS(self, container, path):
             try:
                 with real_io():
                     return await trio.to_thread.run_sync(run, abandon_on_cancel=True)
@@ -541,7 +574,8 @@ class ContainerService:
 
     def _emit(self, container: Container, action: str, extra: Mapping[str, str] = {}) -> None:
         if self._events is not None:
-            self._events("container", action, {"name": container.name, "id": container.id, **extra})
+            attributes = {"image": container.image, "name": container.name, "id": container.id}
+            self._events("container", action, {**attributes, **extra})
 
     def _volume_event(self, action: str, container: Container, mp: MountPoint) -> None:
         if self._events is not None:
@@ -551,10 +585,22 @@ class ContainerService:
             self._events("volume", action, {"name": mp.name, **attributes})
 
     async def shutdown(self) -> None:
-        """dockerd stopping (no live-restore): running containers are stopped first."""
-        for container in list(self._by_id.values()):
-            if container.running:
-                await self._exit(container, 143)
+        """dockerd stopping without live-restore (``Daemon.Shutdown``).
+
+        Every running container is stopped as ``docker stop`` stops it, all at once
+        (``ApplyAll`` runs one goroutine per container): events ``kill``, ``die``,
+        ``stop``; its networks released and volumes unmounted; an ``--rm`` one removed.
+        """
+        async with trio.open_nursery() as nursery:
+            for container in list(self._by_id.values()):
+                if container.running:
+                    nursery.start_soon(self._shutdown_one, container)
+
+    async def _shutdown_one(self, container: Container) -> None:
+        try:
+            await self.stop(container.id)
+        except EngineError as exc:
+            log.error("failed to shut down container %s: %s", container.id, exc)
 
     def forget_running(self) -> None:
         """dockerd crashing: containers die with it, nothing is unmounted."""
@@ -563,23 +609,47 @@ class ContainerService:
                 container._exit_scope.cancel()
                 container._exit_scope = None
 
-    async def restore(self) -> None:
-        """After an engine restart: a ``Get`` per volume mount point (reference re-added)."""
+    async def load(self) -> None:
+        """After an engine restart, before networks are restored: the stored containers.
+
+        One that was running died with the old daemon: it is ``exited`` with code 255 and
+        the restore time as ``FinishedAt`` (``SetStopped`` without an exit status).  Its
+        mount counts are gone (not persisted), so no Unmount will ever be sent for it.
+        Only changed records are written back, one at a time with a checkpoint between.
+        A record that cannot be decoded is skipped (the database reports it).
+        """
         self._by_id.clear()
+        self._exited.clear()
         for data in self.db.containers():
             try:
                 container = Container.from_json(data)
             except (KeyError, TypeError, ValueError) as exc:
                 self.db.report_bad_row(f"container {data.get('id')!r}", f"bad record ({exc!r})")
                 continue
-            if container.running:
-                # The daemon died with it: the container is exited; its mount counts are
-                # gone (not persisted), so no Unmount will ever be sent for it.
-                container.state = "exited"
-                container.exit_code = 255
             self._by_id[container.id] = container
             self._exited[container.id] = trio.Event()
             self._exited[container.id].set()
+            if container.running:
+                container.state = "exited"
+                container.exit_code = DIED_WITH_DAEMON_EXIT_CODE
+                container.finished_at = self._wall()
+                self._save(container)
+            await trio.lowlevel.checkpoint()
+
+    async def prepare(self) -> None:
+        """After networks are restored: ``--rm`` containers removed, then references back.
+
+        dockerd removes the stopped containers that have ``AutoRemove`` (forced, with
+        their anonymous volumes), then prepares the others' mount points: a ``Get`` per
+        volume mount, which re-adds the container's reference to the volume.
+        """
+        for container in list(self._by_id.values()):
+            if container.auto_remove:
+                try:
+                    await self.remove(container.id, force=True, volumes=True)
+                except EngineError as exc:
+                    log.error("failed to remove container %s: %s", container.id, exc)
+        for container in list(self._by_id.values()):
             for mp in container.mounts:
                 if mp.type != "volume":
                     continue
@@ -587,21 +657,46 @@ class ContainerService:
                     await self.volumes.get(mp.name, driver=mp.driver, reference=container.id)
                 except (VolumeError, VolumeDriverError) as exc:
                     log.error("failed to restore volume %s of %s: %s", mp.name, container.id, exc)
-            self._save(container)
+            await trio.lowlevel.checkpoint()
+
+    async def restore(self) -> None:
+        """:meth:`load` then :meth:`prepare` (an engine without networks to restore)."""
+        await self.load()
+        await self.prepare()
 
 
 class _ContainerFS:
-    """``openContainerFS``: volumes mounted for the duration of an archive call."""
+    """``openContainerFS``: the volumes mounted for the duration of one archive call.
 
-    def __init__(self, service: ContainerService, container: Container) -> None:
+    ``setupMounts`` mounts every volume (``Get`` + ``Mount``, the running container's
+    IDs).  A failing ``Mount`` is not cleaned up: dockerd registers its clean-up only
+    after ``setupMounts`` succeeded, so volumes mounted before the failing one stay
+    mounted.  After that, any error unmounts them all (``UnmountVolumes``), as at the
+    end of the call.  Each mount's source is looked at first (``os.Stat`` while binding
+    it into the private view): a Mountpoint that does not exist on this host (a plugin
+    in its own mount namespace) is ``os.IsNotExist``, which the archive API answers as
+    404 ``Could not find the file PATH in container NAME`` (moby/moby
+    ``daemon/containerfs_linux.go`` and ``daemon/archive.go``, v28.5.2).  The
+    Unmounts run even when the caller is cancelled (dockerd's ``WithoutCancel``).
+    """
+
+    def __init__(self, service: ContainerService, container: Container, path: str) -> None:
         self._service = service
         self._container = container
+        self._path = path
 
     async def __aenter__(self) -> None:
-        # No clean-up when a Mount fails here: dockerd's openContainerFS registers its
-        # UnmountVolumes only after setupMounts succeeded, so volumes mounted before
-        # the failing one stay mounted (their counts are not given back).
         await self._service._setup_mounts(self._container)
+        if self._service._missing_source(self._container) is not None:
+            await self._unmount()
+            raise ContainerError(
+                f"Could not find the file {self._path} in container {self._container.name}",
+                http_status=404,
+            )
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self._service._unmount_volumes(self._container)
+        await self._unmount()
+
+    async def _unmount(self) -> None:
+        with trio.CancelScope(shield=True):
+            await self._service._unmount_volumes(self._container)

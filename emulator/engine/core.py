@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import stat
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,7 +29,13 @@ from emulator.journal import Journal
 from emulator.protocol.authz import AUTHZ_IMPLEMENTS
 from emulator.protocol.profiles import EngineProfile, get_profile
 from emulator.protocol.registry_hosts import DEFAULT_CERTS_DIR, RegistryConfig
+from emulator.protocol.shutdown import SHUTDOWN_TIMEOUT
 from emulator.transport.client import DEFAULT_BODY_LIMIT
+
+log = logging.getLogger("emulator.engine")
+
+#: dockerd's ``--shutdown-timeout`` default (see :mod:`emulator.protocol.shutdown`).
+DEFAULT_SHUTDOWN_TIMEOUT = SHUTDOWN_TIMEOUT
 
 
 class Engine:
@@ -40,8 +48,10 @@ class Engine:
     ``journal`` (every plugin call),
     ``events`` (what ``docker events`` would show), ``profile`` (the dockerd version
     emulated), ``paths`` (where plugins are looked for), ``data_root`` (the engine's
-    state directory), ``authz`` (the authorization chain, :mod:`emulator.engine.authz`)
-    and ``authorization_plugins`` (the ``--authorization-plugin`` list it started with).
+    state directory), ``authz`` (the authorization chain, :mod:`emulator.engine.authz`),
+    ``authorization_plugins`` (the ``--authorization-plugin`` list it started with),
+    ``shutdown_timeout`` (engine seconds :meth:`shutdown` may take) and ``wall_offset``
+    (add it to an engine-clock time to get Unix time).
     """
 
     def __init__(
@@ -59,8 +69,12 @@ class Engine:
         reset_state: bool = False,
         db: StateDB | None = None,
         authorization_plugins: Sequence[str] = (),
+        shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
     ) -> None:
         self.paths = paths
+        self.shutdown_timeout = shutdown_timeout
+        self.wall_offset = time.time() - trio.current_time()
+        self._shutdown_scope: trio.CancelScope | None = None
         self.registries = registries or RegistryConfig.load()
         self.faults = FaultSet(seed)
         self.data_root = data_root
@@ -80,9 +94,7 @@ class Engine:
         self.managed_plugins = self._new_managed()
         self.plugins = self._new_registry()
         self.volumes = VolumeService(self._new_volume_store())
-        self.containers = ContainerService(
-            self.volumes, self.db, nursery, data_root, events=self.events
-        )
+        self.containers = self._new_containers()
         self.networks = self._new_networks()
         self.restarts = 0
         self._configured_authz = tuple(authorization_plugins)
@@ -94,6 +106,20 @@ class Engine:
         plugin = await self.plugins.get(name, AUTHZ_IMPLEMENTS)
         assert plugin.client is not None
         return ResolvedPlugin(plugin.name, plugin.client)
+
+    def wall_now(self) -> float:
+        """The engine clock's now as Unix time (what dockerd's ``time.Now()`` shows)."""
+        return trio.current_time() + self.wall_offset
+
+    def _new_containers(self) -> ContainerService:
+        return ContainerService(
+            self.volumes,
+            self.db,
+            self.nursery,
+            self.data_root,
+            events=lambda *args: self.events(*args),  # the current log (reset replaces it)
+            wall=self.wall_now,
+        )
 
     def _new_networks(self) -> NetworkController:
         """A network controller wired to the registry and the container service."""
@@ -147,13 +173,17 @@ class Engine:
     async def start(self) -> None:
         """What dockerd does when it starts on an existing data-root: restore state.
 
-        Each stored volume's driver is asked ``Get`` (plugins are looked up and
-        activated for that); containers get their volume references back.  A fresh
-        data-root costs nothing.  Managed plugins saved as enabled are enabled first.
+        In dockerd's order: managed plugins saved as enabled are enabled; each stored
+        volume's driver is asked ``Get`` (plugins are looked up and activated for that);
+        containers are loaded (running ones died with the old daemon); ``--rm``
+        containers are removed and the others get their volume references back.  A
+        fresh data-root costs nothing.
         """
+        self._shutdown_scope = None
         await self.managed_plugins.start()
         await self.volumes.store.restore()
-        await self.containers.restore()
+        await self.containers.load()
+        await self.containers.prepare()
         # After managed plugins are restored (cmd/dockerd/daemon.go: "Don't change order").
         await self.authz.validate(self.authorization_plugins)
 
@@ -166,17 +196,16 @@ class Engine:
         (each plugin is looked up at start: :class:`AuthorizationStartError` when one
         cannot be found, as dockerd refuses to start).
 
-        Running containers are stopped first (their volumes unmounted), unless
-        ``crash``: then they die with the daemon and nothing is unmounted.  The new
-        daemon has forgotten every activation and capability answer; it asks each
-        stored volume's driver ``Get`` (no ``List``), forgets volumes a driver no
-        longer has, keeps those it could not ask, then re-adds container references.
+        The old daemon is :meth:`shutdown` first, unless ``crash``: then running
+        containers die with it and nothing is unmounted or released.  The new daemon has
+        forgotten every activation and capability answer and restores its state from
+        the data-root (:meth:`start`).
         """
         if crash:
             self.containers.forget_running()
+            await self.managed_plugins.shutdown()
         else:
-            await self.containers.shutdown()
-        await self.managed_plugins.shutdown()
+            await self.shutdown()
         await self.plugins.aclose()
         self.managed_plugins = self._new_managed()
         self.plugins = self._new_registry()
@@ -188,21 +217,50 @@ class Engine:
         self.restarts += 1
         await self.start()
 
+    async def shutdown(self) -> None:
+        """dockerd's ``Daemon.Shutdown`` (no live-restore), bounded by ``shutdown_timeout``.
+
+        Running containers are stopped, all at once, as ``docker stop`` stops them
+        (networks left and endpoints deleted, addresses released, volumes unmounted,
+        ``--rm`` ones removed), then managed plugins are stopped.  dockerd gives the
+        whole of it ``--shutdown-timeout`` (15 s), then logs ``Force shutdown daemon``
+        and exits: here what is left is abandoned (containers forgotten, plugin
+        processes killed).  Once per daemon: a second call returns at once; a
+        :meth:`force_shutdown` from another task cuts it short.
+        """
+        if self._shutdown_scope is not None:
+            return
+        scope = self._shutdown_scope = trio.CancelScope()
+        scope.deadline = trio.current_time() + self.shutdown_timeout
+        with scope:
+            await self.containers.shutdown()
+            await self.managed_plugins.shutdown()
+        if scope.cancelled_caught:
+            log.error("Force shutdown daemon")
+            self.containers.forget_running()
+            with trio.CancelScope(shield=True):
+                await self.managed_plugins.shutdown(kill=True)
+        else:
+            log.debug("Clean shutdown succeeded")
+
+    def force_shutdown(self) -> None:
+        """End a :meth:`shutdown` under way now, as its timeout would."""
+        if self._shutdown_scope is not None:
+            self._shutdown_scope.cancel()
+
     async def reset(self) -> None:
         """Forget everything, as a brand-new engine on an empty data-root would (for tests).
 
-        No plugin is called: running containers are dropped without ``Unmount``, the
-        state database is emptied and the local driver's volumes are deleted, activations and
-        plugin connections are dropped, and the journal, faults (same seed) and events
-        start empty.  Only what the engine itself made in ``data_root`` is removed.
+        First the daemon is :meth:`shutdown` as dockerd shuts down, so plugins are left
+        as dockerd would leave them (running containers stopped: their endpoints left
+        and deleted, addresses released, volumes unmounted).  Then the state database
+        is emptied and the local driver's volumes are deleted, activations and plugin
+        connections are dropped, and the journal, faults (same seed) and events start
+        empty.  Only what the engine itself made in ``data_root`` is removed.
         """
-        self.containers.forget_running()
-        await self.managed_plugins.shutdown()
+        await self.shutdown()
         await self.plugins.aclose()
-        for meta in self.db.volumes():  # row by row: reopening the database costs ~3 ms
-            self.db.delete_volume(meta.name)
-        for data in list(self.db.containers()):
-            self.db.delete_container(data["id"])
+        self.db.clear()
         shutil.rmtree(self.data_root / "plugins", ignore_errors=True)
         for name in ("volumes", "containers"):
             shutil.rmtree(self.data_root / name, ignore_errors=True)
@@ -212,17 +270,16 @@ class Engine:
         self.managed_plugins = self._new_managed()
         self.plugins = self._new_registry()
         self.volumes = VolumeService(self._new_volume_store())
-        self.containers = ContainerService(
-            self.volumes, self.db, self.nursery, self.data_root, events=self.events
-        )
+        self.containers = self._new_containers()
         self.networks = self._new_networks()
         self.restarts = 0
         self.authorization_plugins = self._configured_authz
         self.authz = AuthorizationChain(self._authz_lookup, self.authorization_plugins)
+        self._shutdown_scope = None
 
     async def aclose(self) -> None:
-        """Stop managed plugins, close every connection the engine holds and the database."""
-        await self.managed_plugins.shutdown()
+        """:meth:`shutdown`, then close every connection the engine holds and the database."""
+        await self.shutdown()
         await self.plugins.aclose()
         self.db.close()
 
@@ -248,6 +305,7 @@ async def open_engine(
     registries: RegistryConfig | None = None,
     reset_state: bool = False,
     authorization_plugins: Sequence[str] = (),
+    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
 ) -> AsyncIterator[Engine]:
     """Run an emulated dockerd for the duration of the ``async with`` block (trio).
 
@@ -269,8 +327,12 @@ async def open_engine(
     ``authorization_plugins`` is dockerd's ``--authorization-plugin`` list: every Engine
     API request goes through these plugins (docs/authz.md); each is looked up at start,
     and a missing one raises :class:`~emulator.engine.authz.AuthorizationStartError`.
+    ``shutdown_timeout`` bounds, in engine seconds, the shutdown at the end of the block
+    (dockerd's ``--shutdown-timeout``, see :meth:`Engine.shutdown`).
 
-    Every task the engine starts belongs to it and ends with the block.
+    Every task the engine starts belongs to it and ends with the block, after dockerd's
+    shutdown: running containers are stopped (plugins see their Leave, DeleteEndpoint,
+    ReleaseAddress and Unmount calls) and managed plugins stopped.
     """
     root_path = Path(root)
     paths = PluginPaths.under(root_path)
@@ -293,6 +355,7 @@ async def open_engine(
                 registries=registries,
                 db=db,
                 authorization_plugins=authorization_plugins,
+                shutdown_timeout=shutdown_timeout,
             )
         except BaseException:
             db.close()

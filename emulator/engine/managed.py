@@ -719,10 +719,16 @@ class ManagedPlugins:
                 if plugin.enabled:
                     nursery.start_soon(self._restore, plugin)
 
-    async def shutdown(self) -> None:
-        """Stop every plugin process (the daemon going away); saved states are kept."""
+    async def shutdown(self, *, kill: bool = False) -> None:
+        """Stop every plugin process (the daemon going away); saved states are kept.
+
+        ``shutdownPlugin``: SIGTERM, SIGKILL after 10 s; ``kill`` sends SIGKILL at once
+        (what is left when the daemon's shutdown timeout ran out).
+        """
         for plugin in list(self._plugins.values()):
             if plugin.process is not None:
+                if kill:
+                    await plugin.process.kill()
                 await self._stop(plugin)
 
     # -- internals -----------------------------------------------------------------------

@@ -1,10 +1,13 @@
 """The engine's persistent state: an SQLite database (WAL) in the data-root.
 
-dockerd keeps volume metadata in ``volumes/metadata.db`` and containers as JSON files;
-the emulator keeps both in one SQLite file so that a killed process loses nothing
+dockerd keeps volume metadata in ``volumes/metadata.db``, containers as JSON files and
+networks and endpoints in libnetwork's local store (``network/files/local-kv.db``); the
+emulator keeps all of them in one SQLite file so that a killed process loses nothing
 that was committed (each change is its own transaction, ``synchronous=FULL``).
 The standard library's ``sqlite3`` is used: every write is a few hundred
-microseconds on local disk, well below any plugin round trip.
+microseconds on local disk, well below any plugin round trip.  Every method is one
+bounded statement; the listing methods return lists (never a live cursor), so a caller
+may write while it walks them without reading its own writes back.
 
 The file is the emulator's own (``PRAGMA application_id``), mode 0600 like dockerd's
 ``metadata.db`` (SQLite gives its ``-wal`` and ``-shm`` files the same mode).  Opening
@@ -24,7 +27,7 @@ import os
 import sqlite3
 import stat
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -64,6 +67,16 @@ CREATE TABLE IF NOT EXISTS containers (
     name TEXT NOT NULL UNIQUE,
     data TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS networks (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS endpoints (
+    id TEXT PRIMARY KEY,
+    network_id TEXT NOT NULL,
+    data TEXT NOT NULL
+);
 """
 
 
@@ -78,7 +91,7 @@ class VolumeMetadata:
 
 
 class StateDB:
-    """Volume metadata and container records, committed on every change.
+    """Volume metadata, container, network and endpoint records, committed on every change.
 
     ``reset`` moves an existing database (and its ``-wal``/``-shm``) aside to
     ``<name>.reset-<unix time>`` before opening a new one.
@@ -144,22 +157,79 @@ class StateDB:
     # -- containers -----------------------------------------------------------------
 
     def put_container(self, container_id: str, name: str, data: Mapping[str, Any]) -> None:
+        """Insert or update a container; its row keeps its place in creation order.
+
+        An upsert, not ``INSERT OR REPLACE``: a replace deletes the row and inserts a new
+        one at the end, which reorders the containers and makes a walk over the table
+        meet the same container again.
+        """
         self._db.execute(
-            "INSERT OR REPLACE INTO containers (id, name, data) VALUES (?, ?, ?)",
+            "INSERT INTO containers (id, name, data) VALUES (?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET name = excluded.name, data = excluded.data",
             (container_id, name, json.dumps(data, sort_keys=True)),
         )
 
     def delete_container(self, container_id: str) -> None:
         self._db.execute("DELETE FROM containers WHERE id = ?", (container_id,))
 
-    def containers(self) -> Iterator[dict[str, Any]]:
-        """Each container's record; rows that are not a JSON object are skipped."""
-        rows = self._db.execute("SELECT id, data FROM containers ORDER BY rowid").fetchall()
-        for container_id, data in rows:
+    def containers(self) -> list[dict[str, Any]]:
+        """Every container record, oldest first (a list: callers save while they walk it).
+
+        Rows that are not a JSON object are skipped.
+        """
+        return self._records("containers", "container")
+
+    def _records(self, table: str, what: str) -> list[dict[str, Any]]:
+        rows = self._db.execute(f"SELECT id, data FROM {table} ORDER BY rowid").fetchall()
+        found = []
+        for row_id, data in rows:
             try:
-                yield _record(data)
+                found.append(_record(data))
             except _BadRow as exc:
-                self._skip(f"container {container_id!r}", str(exc))
+                self._skip(f"{what} {row_id!r}", str(exc))
+        return found
+
+    # -- networks and endpoints (libnetwork's local store) ---------------------------
+
+    def put_network(self, network_id: str, name: str, data: Mapping[str, Any]) -> None:
+        """Insert or update a network; its row keeps its place in creation order."""
+        self._db.execute(
+            "INSERT INTO networks (id, name, data) VALUES (?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET name = excluded.name, data = excluded.data",
+            (network_id, name, json.dumps(data, sort_keys=True)),
+        )
+
+    def delete_network(self, network_id: str) -> None:
+        self._db.execute("DELETE FROM networks WHERE id = ?", (network_id,))
+
+    def networks(self) -> list[dict[str, Any]]:
+        """Every network record, in creation order (rows not a JSON object skipped)."""
+        return self._records("networks", "network")
+
+    def put_endpoint(self, endpoint_id: str, network_id: str, data: Mapping[str, Any]) -> None:
+        """Insert or update an endpoint; its row keeps its place in creation order."""
+        self._db.execute(
+            "INSERT INTO endpoints (id, network_id, data) VALUES (?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET network_id = excluded.network_id, "
+            "data = excluded.data",
+            (endpoint_id, network_id, json.dumps(data, sort_keys=True)),
+        )
+
+    def delete_endpoint(self, endpoint_id: str) -> None:
+        self._db.execute("DELETE FROM endpoints WHERE id = ?", (endpoint_id,))
+
+    def endpoints(self) -> list[dict[str, Any]]:
+        """Every endpoint record, in creation order (rows not a JSON object skipped)."""
+        return self._records("endpoints", "endpoint")
+
+    # -- all --------------------------------------------------------------------------
+
+    def clear(self) -> None:
+        """Delete every record in one transaction (``Engine.reset``)."""
+        self._db.executescript(
+            "BEGIN;\nDELETE FROM volumes;\nDELETE FROM containers;\n"
+            "DELETE FROM networks;\nDELETE FROM endpoints;\nCOMMIT;\n"
+        )
 
 
 def _dump(value: Mapping[str, str] | None) -> str:
@@ -180,7 +250,7 @@ def _json(text: Any) -> Any:
 
 
 def _record(text: Any) -> dict[str, Any]:
-    """A container record: a JSON object."""
+    """A container, network or endpoint record: a JSON object."""
     value = _json(text)
     if not isinstance(value, dict):
         raise _BadRow(f"the record is a JSON {type(value).__name__}, not an object")

@@ -67,6 +67,12 @@ VOLUME_SEQUENCES: Final = MappingProxyType(
                 "daemon/containerfs_linux.go openContainerFS: same mount ID",
             ),
             Sequence(
+                "daemon shutdown (running container)",
+                ("Get", "Unmount"),
+                "daemon/daemon.go Shutdown → shutdownContainer; daemon/start.go Cleanup → "
+                "container/container.go UnmountVolumes",
+            ),
+            Sequence(
                 "run -v V:/p with a failing Mount",
                 ("Get", "Get", "Mount"),
                 "volume/mounts/mounts.go Setup: no Unmount after a failed Mount",

@@ -329,10 +329,13 @@ class PluginEngine(JournalAssertions):
     # -- between tests -----------------------------------------------------------------
 
     def end_test(self) -> None:
-        """Stop the test's tasks (processes, mocks), then reset the engine and the root."""
+        """Shut the engine down as dockerd does while the test's plugins still run (their
+        containers stopped: Leave, DeleteEndpoint, ReleaseAddress, Unmount), stop the
+        test's tasks (processes, mocks), then reset the engine and the root."""
         for client in self._clients:
             client.close()
         self._clients.clear()
+        self._thread.run(self.engine.shutdown)
         if self._scope is not None:
             # Close the engine's connections first: a server waits for open ones to end.
             self._thread.run(self.engine.plugins.forget)

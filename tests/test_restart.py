@@ -1,0 +1,86 @@
+"""``plugin-emulator serve`` stopped and started again on the same data-root, as a user does.
+
+A restart serves within seconds whatever the data-root holds, brings back every
+volume, container and network with every field it had, and never grows the database.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.engine_api import DOCKER
+from tests.serve_process import ServeProcess
+
+pytestmark = pytest.mark.skipif(DOCKER is None, reason="the docker CLI is not installed")
+
+
+@pytest.fixture
+def serve(short_tmp: Path) -> Iterator[ServeProcess]:
+    process = ServeProcess(short_tmp, ("--mock", "mv=volume"))
+    try:
+        yield process
+    finally:
+        process.kill()
+
+
+def _db_bytes(data_root: Path) -> int:
+    return sum(p.stat().st_size for p in data_root.glob("emulator.db*"))
+
+
+def _populate(serve: ServeProcess) -> None:
+    serve.ok("volume", "create", "-d", "mv", "--label", "k=v", "v1")
+    serve.ok("create", "--name", "a", "-v", "v1:/data", "busybox", "true")
+    serve.ok("create", "--name", "b", "busybox", "true")
+    serve.ok("create", "--name", "c", "-v", "/anon", "busybox", "true")
+    serve.ok("network", "create", "n1")
+    ran = serve.docker("run", "--name", "d", "--network", "n1", "busybox", "sh", "-c", "exit 3")
+    assert (ran.rc, ran.err) == (3, "")
+
+
+def test_restart_with_many_containers_serves_at_once_and_keeps_the_database_size(
+    serve: ServeProcess,
+) -> None:
+    serve.start()
+    _populate(serve)
+    assert serve.stop() == 0
+    before = _db_bytes(serve.data_root)
+
+    took = serve.start(ready_within=15)
+
+    assert took < 15
+    assert _db_bytes(serve.data_root) <= before + 64 * 1024
+    names = serve.ok("ps", "-a", "--format", "{{.Names}}").split()
+    assert sorted(names) == ["a", "b", "c", "d"]
+    assert serve.stop() == 0
+    assert _db_bytes(serve.data_root) <= before + 64 * 1024
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_during_a_restore_that_never_ends_stops_serve(
+    serve: ServeProcess, sig: signal.Signals
+) -> None:
+    """The restore waits on a plugin that never answers: a signal still stops ``serve``."""
+    serve.start()
+    serve.ok("volume", "create", "-d", "mv", "v1")
+    assert serve.stop() == 0
+    # Now the plugin is a socket that accepts connections and never answers.
+    serve.args = ()
+    hung = serve.root / "run/docker/plugins/mv/mv.sock"
+    hung.parent.mkdir(parents=True, exist_ok=True)
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(hung))
+        listener.listen(16)
+        listener.settimeout(20)
+        serve.launch()
+        connection, _ = listener.accept()  # serve is restoring: it asks the plugin
+        with connection:
+            started = time.monotonic()
+            assert serve.stop(sig, within=10) == 0
+    assert time.monotonic() - started < 5
+    assert "Traceback" not in serve.stderr()
