@@ -121,6 +121,12 @@ CASES: dict[str, tuple[Prepare, Act]] = {
     "run --network N (gateway from Join)": (_network, _run),
     "run --network N (Join without gateway: docker_gwbridge)": (_no_gateway, _run),
     "container stop (gateway endpoint)": (_running, lambda e: e.containers.stop("c")),
+    "daemon shutdown (running container, gateway endpoint)": (_running, lambda e: e.shutdown()),
+    "daemon restart after a clean shutdown (one network)": (_network, lambda e: e.restart()),
+    "daemon restart after a crash (running container)": (
+        _running,
+        lambda e: e.restart(crash=True),
+    ),
     "network connect (second network, not the gateway)": (
         _running_two,
         lambda e: e.networks.connect("o", "c"),

@@ -6,6 +6,7 @@ volume, container and network with every field it had, and never grows the datab
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import time
@@ -59,6 +60,34 @@ def test_restart_with_many_containers_serves_at_once_and_keeps_the_database_size
     assert sorted(names) == ["a", "b", "c", "d"]
     assert serve.stop() == 0
     assert _db_bytes(serve.data_root) <= before + 64 * 1024
+
+
+def test_everything_comes_back_as_it_was(serve: ServeProcess) -> None:
+    serve.start()
+    _populate(serve)
+    names = ("a", "b", "c", "d")
+    containers = json.loads(serve.ok("inspect", *names))
+    network = json.loads(serve.ok("network", "inspect", "n1"))
+    volume = json.loads(serve.ok("volume", "inspect", "v1"))
+    serve.ok("run", "-d", "--name", "e", "-v", "v1:/data", "--network", "n1", "busybox", "top")
+    assert serve.stop() == 0  # the running container e is stopped as dockerd stops it
+
+    serve.start()
+    assert json.loads(serve.ok("inspect", *names)) == containers
+    assert json.loads(serve.ok("network", "inspect", "n1")) == network
+    assert json.loads(serve.ok("volume", "inspect", "v1")) == volume
+    status = dict(
+        line.split(" ", 1)
+        for line in serve.ok("ps", "-a", "--format", "{{.Names}} {{.Status}}").splitlines()
+    )
+    assert status["a"] == "Created"
+    assert status["d"].startswith("Exited (3) ")
+    assert status["e"].startswith("Exited (143) ")
+    assert "years" not in serve.ok("ps", "-a", "--format", "{{.CreatedAt}} {{.RunningFor}}")
+    # The restored network works: the container starts on it again.
+    serve.ok("start", "e")
+    assert serve.ok("inspect", "-f", "{{.State.Status}}", "e") == "running\n"
+    assert serve.stop() == 0
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

@@ -124,6 +124,7 @@ class Engine:
     def _new_networks(self) -> NetworkController:
         """A network controller wired to the registry and the container service."""
         networks = NetworkController(self.plugins)
+        networks.store = self.db
         networks.containers = self.containers
         self.containers.network_hook = networks
         return networks
@@ -183,6 +184,7 @@ class Engine:
         await self.managed_plugins.start()
         await self.volumes.store.restore()
         await self.containers.load()
+        await self.networks.restore()
         await self.containers.prepare()
         # After managed plugins are restored (cmd/dockerd/daemon.go: "Don't change order").
         await self.authz.validate(self.authorization_plugins)

@@ -254,7 +254,8 @@ class DefaultIpam:
     """
 
     name = DEFAULT_IPAM
-    capabilities = IpamCapabilities()
+    capabilities = IpamCapabilities(RequiresRequestReplay=True)
+    """As ``defaultipam`` registers: its pools are asked for again at every start."""
 
     def __init__(self) -> None:
         self._pools: dict[str, _Pool] = {}

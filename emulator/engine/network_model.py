@@ -81,7 +81,11 @@ class Network:
     predefined: bool = False
     ipv4_info: list[IpamInfo] = attrs.Factory(list)
     ipv6_info: list[IpamInfo] = attrs.Factory(list)
-    endpoints: dict[str, Endpoint] = attrs.Factory(dict)
+    skip_gw_v4: bool = False
+    """``GwAllocCheck`` said no IPv4 gateway is needed (``skipGwAllocIPv4``)."""
+    skip_gw_v6: bool = False
+    """``GwAllocCheck`` said no IPv6 gateway is needed (``skipGwAllocIPv6``)."""
+    endpoints: dict[str, Endpoint] = attrs.field(factory=dict, metadata={"persist": False})
 
     def inspect(self, *, containers: bool = True) -> dict[str, Any]:
         """``docker network inspect`` JSON (``network.Inspect``), in dockerd's key order.
@@ -167,6 +171,10 @@ class Endpoint:
     join: JoinInfo | None = None
     gateway: bool = False
     """True while this endpoint is the sandbox's gateway (``ProgramExternalConnectivity`` done)."""
+    ipam_options: dict[str, str] | None = None
+    """The ``Options`` its addresses were requested with (``ipamOptions``: the MAC)."""
+    sandbox_id: str = ""
+    """The sandbox it is joined to (``sandboxID``); empty when not joined."""
 
     def resource(self) -> dict[str, str]:
         """``network.EndpointResource`` as ``network inspect`` shows it (CIDR addresses)."""

@@ -88,6 +88,8 @@ from emulator.engine.network_model import (
     needs_default_gw,
     sandbox_order,
 )
+from emulator.engine.network_restore import restore_networks
+from emulator.engine.network_store import NetworkRecords, endpoint_record, network_record
 from emulator.engine.plugins import PluginRegistry
 from emulator.errors import EngineError
 from emulator.protocol import ipam as ipam_api
@@ -161,9 +163,11 @@ class NetworkController:
         self.networks: dict[str, Network] = {}
         self.sandboxes: dict[str, Sandbox] = {}
         self.containers: ContainerDirectory | None = None
-        self._creating: set[str] = set()
         """Set by the engine: resolves container references for :meth:`connect`."""
-        self._predefine()
+        self.store: NetworkRecords | None = None
+        """Set by the engine: where networks and endpoints are persisted."""
+        self._creating: set[str] = set()
+        self.predefine()
         self.bind(plugins)
 
     # -- registration -----------------------------------------------------------------
@@ -213,7 +217,7 @@ class NetworkController:
             return
         self.ipams[name] = allocator
 
-    async def _resolve_driver(self, name: str) -> Driver:
+    async def resolve_driver(self, name: str) -> Driver:
         """``resolveDriver(name, true)``: registry, else load the plugin, else fail."""
         driver = self.drivers.get(name)
         if driver is None:
@@ -223,7 +227,7 @@ class NetworkController:
                 raise NetworkError(f"could not resolve driver {name} in registry")
         return driver
 
-    async def _resolve_ipam(self, name: str) -> Ipam:
+    async def resolve_ipam(self, name: str) -> Ipam:
         """``getIPAMDriver``: registry, else load the plugin, else ``invalid ipam driver``."""
         ipam = self.ipams.get(name)
         if ipam is None:
@@ -235,8 +239,17 @@ class NetworkController:
 
     # -- predefined networks ------------------------------------------------------------
 
-    def _predefine(self) -> None:
+    def predefine(self, stored: Mapping[str, Network] | None = None) -> None:
+        """dockerd's predefined networks: ``bridge`` (new at each start), ``host``, ``none``.
+
+        ``host`` and ``none`` are kept in the store and keep their IDs (``stored``, by
+        name); ``bridge`` is deleted and created again at every start
+        (``configureNetworking``), so it gets a new ID.
+        """
         for name, driver in (("bridge", "bridge"), ("host", "host"), ("none", "null")):
+            if stored is not None and name in stored:
+                self.networks[stored[name].id] = stored[name]
+                continue
             network = Network(
                 id=secrets.token_hex(32),
                 name=name,
@@ -261,6 +274,31 @@ class NetworkController:
                     IpamInfo(ipam_api.LOCAL_DEFAULT, pool.pool_id, pool.pool, None, gateway)
                 )
             self.networks[network.id] = network
+            if stored is not None and driver != "bridge":
+                self.save_network(network)
+
+    # -- persistence (libnetwork's local store) -----------------------------------------
+
+    def save_network(self, network: Network, *, in_delete: bool = False) -> None:
+        """Store ``network`` (``storeNetwork``); the predefined ``bridge`` never is."""
+        if self.store is not None and not (network.predefined and network.driver == "bridge"):
+            self.store.put_network(
+                network.id, network.name, network_record(network, in_delete=in_delete)
+            )
+
+    def save_endpoint(self, endpoint: Endpoint) -> None:
+        """Store ``endpoint`` (``storeEndpoint``)."""
+        if self.store is not None:
+            self.store.put_endpoint(endpoint.id, endpoint.network.id, endpoint_record(endpoint))
+
+    def forget_endpoint(self, endpoint: Endpoint) -> None:
+        """Delete ``endpoint``'s record (``deleteStoredEndpoint``)."""
+        if self.store is not None:
+            self.store.delete_endpoint(endpoint.id)
+
+    async def restore(self) -> None:
+        """A new daemon's networks: see :func:`emulator.engine.network_restore.restore`."""
+        await restore_networks(self)
 
     # -- queries ------------------------------------------------------------------------
 
@@ -375,10 +413,11 @@ class NetworkController:
             labels=dict(labels or {}),
             created=_now(),
         )
-        resolved = await self._resolve_driver(network.driver)
+        resolved = await self.resolve_driver(network.driver)
         network.scope = resolved.capability.DataScope
         skip4, skip6 = await resolved.gw_alloc_check(network.generic)
-        ipam = await self._resolve_ipam(network.ipam_driver)
+        network.skip_gw_v4, network.skip_gw_v6 = skip4, skip6
+        ipam = await self.resolve_ipam(network.ipam_driver)
         address_space = await self._address_space(network, ipam)
         done4 = False
         try:
@@ -402,6 +441,7 @@ class NetworkController:
             await release_ipam(network, ipam)
             raise
         self.networks[network.id] = network
+        self.save_network(network)
         return network
 
     async def _address_space(self, network: Network, ipam: Ipam) -> str:
@@ -433,19 +473,22 @@ class NetworkController:
                 http_status=403,
             )
         del self.networks[network.id]
+        self.save_network(network, in_delete=True)  # n.inDelete: finished at the next start
         ipam = self.ipams.get(network.ipam_driver)
         if ipam is None:
             try:
-                ipam = await self._resolve_ipam(network.ipam_driver)
+                ipam = await self.resolve_ipam(network.ipam_driver)
             except EngineError as exc:
                 log.warning("Failed to retrieve ipam driver for network %s: %s", network.name, exc)
         if ipam is not None:
             await release_ipam(network, ipam)
         try:
-            driver = await self._resolve_driver(network.driver)
+            driver = await self.resolve_driver(network.driver)
             await driver.delete_network(network.id)
         except EngineError as exc:
             log.warning("driver error deleting network %s : %s", network.name, exc)
+        if self.store is not None:
+            self.store.delete_network(network.id)
 
     async def prune(self) -> Sequence[str]:
         """``docker network prune``: every unused, non-predefined network; the names removed."""
@@ -523,8 +566,8 @@ class NetworkController:
         sandbox: Sandbox,
     ) -> Endpoint:
         """``Network.createEndpoint``: addresses first, then ``CreateEndpoint``."""
-        driver = await self._resolve_driver(network.driver)
-        ipam = await self._resolve_ipam(network.ipam_driver)
+        driver = await self.resolve_driver(network.driver)
+        ipam = await self.resolve_ipam(network.ipam_driver)
         options: dict[str, Any] = {}
         if not network.internal:
             options[api.EXPOSED_PORTS] = []
@@ -543,6 +586,7 @@ class NetworkController:
             if not endpoint.iface.mac:
                 endpoint.iface.mac = _random_mac()
             ipam_options = {api.MAC_ADDRESS: endpoint.iface.mac}
+        endpoint.ipam_options = ipam_options
         try:
             if network.enable_ipv4:
                 endpoint.iface.address = await assign(
@@ -564,12 +608,13 @@ class NetworkController:
             await release_addresses(endpoint, ipam)
             raise
         network.endpoints[endpoint.id] = endpoint
+        self.save_endpoint(endpoint)
         return endpoint
 
     async def _join(self, sandbox: Sandbox, endpoint: Endpoint) -> None:
         """``sbJoin``: ``Join``, then gwbridge or ``ProgramExternalConnectivity``."""
         network = endpoint.network
-        driver = await self._resolve_driver(network.driver)
+        driver = await self.resolve_driver(network.driver)
         gateway = ""
         if network.ipv4_info and network.ipv4_info[0].gateway is not None:
             gateway = str(network.ipv4_info[0].gateway.ip)
@@ -579,8 +624,10 @@ class NetworkController:
         if endpoint.iface.address_v6 is None:
             info = attrs.evolve(info, gateway_v6="")
         endpoint.join = info
+        endpoint.sandbox_id = sandbox.id
         before = gateway_endpoint(sandbox.endpoints)
         sandbox.endpoints.append(endpoint)
+        self.save_endpoint(endpoint)
         try:
             if needs_default_gw(sandbox.endpoints) and sandbox.gwbridge is None:
                 await self._setup_gwbridge(sandbox)
@@ -608,7 +655,10 @@ class NetworkController:
                 driver.leave(network.id, endpoint.id), "driver leave failed while rolling back join"
             )
             endpoint.join = None
+            endpoint.sandbox_id = ""
+            self.save_endpoint(endpoint)
             raise
+        self.save_endpoint(endpoint)  # the gateway flag
 
     async def _setup_gwbridge(self, sandbox: Sandbox) -> None:
         """``setupDefaultGW``: a ``gateway_<id>`` endpoint on ``docker_gwbridge`` (built-in)."""
@@ -623,14 +673,17 @@ class NetworkController:
             sandbox.container_id,
             EndpointInterface(address=address),
             {},
+            sandbox_id=sandbox.id,
         )
         gwnet.endpoints[endpoint.id] = endpoint
         sandbox.gwbridge = endpoint
+        self.save_endpoint(endpoint)
 
     async def _revoke(self, endpoint: Endpoint, *, strict: bool = False) -> None:
         """``RevokeExternalConnectivity`` (HTTP 404 is success); errors logged unless ``strict``."""
         endpoint.gateway = False
-        driver = await self._resolve_driver(endpoint.network.driver)
+        self.save_endpoint(endpoint)
+        driver = await self.resolve_driver(endpoint.network.driver)
         call = driver.revoke_external_connectivity(endpoint.network.id, endpoint.id)
         if not strict:
             await logged(call, "driver failed revoking external connectivity on endpoint")
@@ -645,7 +698,7 @@ class NetworkController:
 
     async def _program(self, sandbox: Sandbox, endpoint: Endpoint) -> None:
         """The new gateway endpoint after a leave: ``ProgramExternalConnectivity``, logged."""
-        driver = await self._resolve_driver(endpoint.network.driver)
+        driver = await self.resolve_driver(endpoint.network.driver)
         options = sandbox.labels()
         options[api.NO_PROXY_6TO4] = False
         try:
@@ -654,12 +707,13 @@ class NetworkController:
             log.error("Failed to set gateway: %s", exc)
             return
         endpoint.gateway = True
+        self.save_endpoint(endpoint)
 
     async def _oper_info(self, sandbox: Sandbox) -> None:
         """``getPortMapInfo``: ``EndpointOperInfo`` for every endpoint; errors ignored."""
         for endpoint in sandbox_order(sandbox.endpoints):
             try:
-                driver = await self._resolve_driver(endpoint.network.driver)
+                driver = await self.resolve_driver(endpoint.network.driver)
                 await driver.endpoint_oper_info(endpoint.network.id, endpoint.id)
             except EngineError as exc:
                 log.debug("EndpointOperInfo for %s: %s", endpoint.id, exc)
@@ -678,7 +732,7 @@ class NetworkController:
         if moved:
             await self._revoke(endpoint)
         try:
-            driver = await self._resolve_driver(endpoint.network.driver)
+            driver = await self.resolve_driver(endpoint.network.driver)
             await driver.leave(endpoint.network.id, endpoint.id)
         except EngineError as exc:
             log.warning("driver error disconnecting container: %s", exc)
@@ -686,6 +740,8 @@ class NetworkController:
             sandbox.endpoints.remove(endpoint)
         endpoint.join = None
         endpoint.gateway = False
+        endpoint.sandbox_id = ""
+        self.save_endpoint(endpoint)
         if not in_delete and needs_default_gw(sandbox.endpoints) and sandbox.gwbridge is None:
             await self._setup_gwbridge(sandbox)
             return
@@ -702,19 +758,21 @@ class NetworkController:
             return
         sandbox.gwbridge = None
         endpoint.network.endpoints.pop(endpoint.id, None)
+        self.forget_endpoint(endpoint)
         await release_addresses(endpoint, self.default_ipam)
 
     async def _delete_endpoint(self, endpoint: Endpoint) -> None:
         """``Endpoint.Delete``: ``DeleteEndpoint`` (errors logged), then ``ReleaseAddress``."""
         network = endpoint.network
         network.endpoints.pop(endpoint.id, None)
+        self.forget_endpoint(endpoint)
         try:
-            driver = await self._resolve_driver(network.driver)
+            driver = await self.resolve_driver(network.driver)
             await driver.delete_endpoint(network.id, endpoint.id)
         except EngineError as exc:
             log.warning("driver error deleting endpoint %s : %s", endpoint.name, exc)
         try:
-            ipam = await self._resolve_ipam(network.ipam_driver)
+            ipam = await self.resolve_ipam(network.ipam_driver)
         except EngineError as exc:
             log.warning("Failed to retrieve ipam driver to release address: %s", exc)
             return

@@ -416,6 +416,8 @@ class MockIpamPlugin(_StrictPlugin):
             ``Data["com.docker.network.gateway"]`` (and counts it as handed out).
         error_style: ``"sdk"`` (HTTP 500 ``{"Err"}``) or ``"error-field"``
             (HTTP 200 ``{"Error"}``).
+        requires_replay: ``RequiresRequestReplay``: dockerd asks again, at every
+            start, for the pools and addresses of the networks it kept.
 
     Attributes:
         pools: Live pools by ID.
@@ -436,10 +438,12 @@ class MockIpamPlugin(_StrictPlugin):
         error_style: str = "sdk",
         strict: bool = True,
         bugs: Iterable[str] = (),
+        requires_replay: bool = False,
     ) -> None:
         self.error_style = error_style
         super().__init__(name, ipam_api.IFACE, strict=strict, bugs=validate_bugs(bugs, IPAM_BUGS))
         self.requires_mac = requires_mac
+        self.requires_replay = requires_replay
         self.candidates: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = list(
             ipaddress.ip_network(base).subnets(new_prefix=pool_size)
         )
@@ -471,7 +475,10 @@ class MockIpamPlugin(_StrictPlugin):
         return {k: set(p.addresses) for k, p in self.pools.items()}
 
     def _capabilities(self, _: None) -> object:
-        return {"RequiresMACAddress": self.requires_mac, "RequiresRequestReplay": False}
+        return {
+            "RequiresMACAddress": self.requires_mac,
+            "RequiresRequestReplay": self.requires_replay,
+        }
 
     def _spaces(self, _: None) -> object:
         return {"LocalDefaultAddressSpace": self.LOCAL, "GlobalDefaultAddressSpace": self.GLOBAL}

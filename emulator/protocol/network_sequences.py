@@ -97,6 +97,30 @@ NETWORK_SEQUENCES: Final = MappingProxyType(
                 "sandbox.go delete; endpoint.go sbLeave, Delete, releaseAddress",
             ),
             Sequence(
+                "daemon shutdown (running container, gateway endpoint)",
+                (
+                    "NetworkDriver.RevokeExternalConnectivity",
+                    "NetworkDriver.Leave",
+                    "NetworkDriver.DeleteEndpoint",
+                    "IpamDriver.ReleaseAddress",
+                ),
+                "daemon.go Shutdown → shutdownContainer → containerStop; monitor.go "
+                "handleContainerExit → start.go Cleanup → releaseNetwork (as container stop)",
+            ),
+            Sequence(
+                "daemon restart after a clean shutdown (one network)",
+                ("IpamDriver.GetCapabilities",),
+                "controller.go New → reservePools → doReplayPoolReserve → getIPAMDriver loads "
+                "the IPAM (no RequiresRequestReplay: nothing replayed); no CreateNetwork",
+            ),
+            Sequence(
+                "daemon restart after a crash (running container)",
+                ("IpamDriver.GetCapabilities", "IpamDriver.ReleaseAddress"),
+                "controller.go New → sandboxRestore: stale sandbox deleted by force; the "
+                "unregistered v1 driver gets no Leave/DeleteEndpoint (n.driver(false)); "
+                "releaseAddress loads the IPAM",
+            ),
+            Sequence(
                 "network connect (second network, not the gateway)",
                 (
                     *_CONNECT,
