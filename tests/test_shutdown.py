@@ -127,8 +127,8 @@ async def test_a_hung_plugin_cannot_hold_the_shutdown_past_its_timeout(
     caplog.set_level(logging.ERROR)
     async with open_engine(root=plugins.root, shutdown_timeout=15) as engine:
         await _running_container(engine)
-        engine.faults.add(call="VolumeDriver.Unmount", fault_kind="hang")
-        engine.faults.add(call="NetworkDriver.Leave", fault_kind="hang")
+        engine.faults.add(call="VolumeDriver.Unmount", fault="hang")
+        engine.faults.add(call="NetworkDriver.Leave", fault="hang")
         started = trio.current_time()
     assert trio.current_time() - started == pytest.approx(15)
     assert "Force shutdown daemon" in caplog.text
