@@ -6,7 +6,9 @@ volume, container and network with every field it had, and never grows the datab
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import socket
 import time
@@ -17,6 +19,7 @@ import pytest
 
 from tests.engine_api import DOCKER
 from tests.serve_process import ServeProcess
+from tests.test_managed import plugin_dir
 
 pytestmark = pytest.mark.skipif(DOCKER is None, reason="the docker CLI is not installed")
 
@@ -113,3 +116,44 @@ def test_a_signal_during_a_restore_that_never_ends_stops_serve(
             assert serve.stop(sig, within=10) == 0
     assert time.monotonic() - started < 5
     assert "Traceback" not in serve.stderr()
+
+
+def _plugin_processes(data_root: Path) -> set[int]:
+    """Processes running a managed plugin's rootfs under ``data_root``."""
+    found = set()
+    needle = str(data_root / "plugins").encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if needle in (entry / "cmdline").read_bytes():
+                    found.add(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_a_plugin_left_running_by_a_killed_serve_is_shut_down_at_start(
+    serve: ServeProcess,
+) -> None:
+    """dockerd's restore: a managed plugin found alive is shut down, then enabled again."""
+    serve.start()
+    source = plugin_dir(serve.root / "src")
+    serve.ok("plugin", "create", "mockvol", str(source))
+    serve.ok("plugin", "enable", "mockvol")
+    try:
+        left = _plugin_processes(serve.data_root)
+        assert left
+        serve.kill()  # the plugin runs in its own session: it outlives serve
+        assert _plugin_processes(serve.data_root) == left
+
+        serve.start()
+        now = _plugin_processes(serve.data_root)
+        assert now
+        assert not now & left
+        assert serve.ok("plugin", "inspect", "-f", "{{.Enabled}}", "mockvol") == "true\n"
+        assert serve.stop() == 0
+        assert _plugin_processes(serve.data_root) == set()
+    finally:
+        for pid in _plugin_processes(serve.data_root):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)

@@ -64,6 +64,7 @@ import trio
 from emulator.clock import real_io, real_sleep
 from emulator.discovery import PluginSpec
 from emulator.engine.blobstore import BlobStore
+from emulator.engine.leftovers import record_process, shut_down_leftover
 from emulator.engine.managed_install import PluginInstaller
 from emulator.engine.managed_remote import (
     RegistryAccess,
@@ -760,6 +761,8 @@ class ManagedPlugins:
 
     async def _restore(self, plugin: ManagedPlugin) -> None:
         plugin.timeout = 0
+        # Without live-restore, a process the old daemon left running is shut down first.
+        await shut_down_leftover(plugin.exec_dir, plugin.id)
         try:
             await self._enable(plugin)
         except ManagedPluginError as exc:
@@ -837,6 +840,7 @@ class ManagedPlugins:
                 async with trio.open_nursery() as inner:
                     started = time.monotonic()
                     await inner.start(process.run)
+                    record_process(plugin.exec_dir, process.pid)
                     await _dockerd_dial_wait(time.monotonic() - started)
                     plugin._restart = True
                     task_status.started()
@@ -859,6 +863,7 @@ class ManagedPlugins:
             started = time.monotonic()
             try:
                 await process.restart()
+                record_process(plugin.exec_dir, process.pid)
                 await _dockerd_dial_wait(time.monotonic() - started)
             except PluginStartError as exc:
                 LOG.error(
