@@ -36,6 +36,10 @@ E = TypeVar("E", bound=BaseException)
 #: How Go's ``os.Signal`` prints them (``Processing signal 'terminated'``).
 SIGNAL_NAMES = {signal.SIGINT: "interrupt", signal.SIGTERM: "terminated"}
 
+#: Plugin call attempts ``serve`` keeps for the control API (the latest ones), and
+#: requests its ``--mock`` plugins keep.
+JOURNAL_LIMIT = 1_000
+
 log = logging.getLogger("emulator.serve")
 
 
@@ -369,7 +373,9 @@ async def _run(
             if kind == "authz":
                 plugin = MockAuthzPlugin(name=name)
             else:
-                plugin = MockVolumePlugin(root / "mocks" / name, name=name)
+                plugin = MockVolumePlugin(
+                    root / "mocks" / name, name=name, record_limit=JOURNAL_LIMIT
+                )
             sock = root / "run/docker/plugins" / name / f"{name}.sock"
             await nursery.start(plugin.serve, f"unix:{sock}")
         with daemon.serving:
@@ -381,6 +387,7 @@ async def _run(
                 reset_state=options.reset_state,
                 authorization_plugins=authorization_plugins,
                 shutdown_timeout=daemon.shutdown_timeout,
+                journal_limit=JOURNAL_LIMIT,
             ) as engine:
                 daemon.engine = engine
                 async with trio.open_nursery() as servers:

@@ -2,11 +2,14 @@
 
 One :class:`JournalEntry` per attempt (a call retried after connection errors has
 several, numbered by ``attempt`` and sharing ``call_id``).  Times come from trio's
-clock, so they are virtual under ``trio.testing.MockClock``.
+clock, so they are virtual under ``trio.testing.MockClock``.  A journal made with a
+``limit`` keeps only that many of the latest attempts (``plugin-emulator serve`` keeps
+1,000, so a daemon that runs for days does not grow); ``seq`` keeps counting.
 """
 
 from __future__ import annotations
 
+import collections
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -77,10 +80,12 @@ class JournalEntry:
 
 
 class Journal:
-    """An append-only, queryable record of plugin calls."""
+    """An append-only, queryable record of plugin calls (the latest ``limit`` if given)."""
 
-    def __init__(self) -> None:
-        self._entries: list[JournalEntry] = []
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = limit
+        self._entries: collections.deque[JournalEntry] = collections.deque(maxlen=limit)
+        self._recorded = 0
         self._next_call_id = 0
 
     def new_call_id(self) -> int:
@@ -90,9 +95,25 @@ class Journal:
 
     def record(self, **fields: Any) -> JournalEntry:
         """Append one attempt; ``seq`` is assigned here."""
-        entry = JournalEntry(seq=len(self._entries), **fields)
+        entry = JournalEntry(seq=self._recorded, **fields)
+        self._recorded += 1
         self._entries.append(entry)
         return entry
+
+    def since(self, seq: int) -> list[JournalEntry]:
+        """The kept attempts whose ``seq`` is ``seq`` or more, oldest first (newest walked)."""
+        found = []
+        for entry in reversed(self._entries):
+            if entry.seq < seq:
+                break
+            found.append(entry)
+        found.reverse()
+        return found
+
+    @property
+    def recorded(self) -> int:
+        """How many attempts were recorded since the last :meth:`clear` (kept or not)."""
+        return self._recorded
 
     @property
     def entries(self) -> tuple[JournalEntry, ...]:
@@ -120,3 +141,4 @@ class Journal:
     def clear(self) -> None:
         """Forget every entry (call ids keep increasing)."""
         self._entries.clear()
+        self._recorded = 0

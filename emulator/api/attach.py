@@ -118,11 +118,11 @@ class EngineASGI:
 
     def _log_plugin_calls(self) -> None:
         """One debug line per plugin call made since the last request."""
-        entries = self.state.engine.journal.entries
+        journal = self.state.engine.journal
         start = self.state.logged_calls
-        if start > len(entries):
+        if start > journal.recorded:  # the journal was cleared or replaced
             start = 0
-        for entry in entries[start:]:
+        for entry in journal.since(start):
             outcome = entry.error or f"status {entry.status}"
             log.debug(
                 "plugin call %s %s (%.3fs): %s",
@@ -132,7 +132,7 @@ class EngineASGI:
                 outcome,
                 extra={"fields": {"plugin": entry.plugin, "method": entry.method}},
             )
-        self.state.logged_calls = len(entries)
+        self.state.logged_calls = journal.recorded
 
 
 async def _send_json(send: Send, status: int, value: Any) -> None:

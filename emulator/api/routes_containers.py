@@ -161,7 +161,7 @@ async def remove(ref: str) -> Response:
 
 def _container_event(log: EventLog, cid: str, actions: Collection[str], since: int) -> Event | None:
     """The first of ``actions`` for container ``cid`` among the events from index ``since``."""
-    for event in log.events[since:]:
+    for event in log.since(since):
         if _is(event, cid, actions):
             return event
     return None
@@ -207,7 +207,7 @@ async def wait(ref: str) -> Response:
     if condition == "not-running" and not container.running:
         return json_response({"StatusCode": container.exit_code})
     log = state().engine.events
-    since = len(log.events)
+    since = log.count
 
     async def result() -> AsyncIterator[bytes]:
         # Runs after the handler returned: no app context here, only what was captured.
@@ -217,7 +217,7 @@ async def wait(ref: str) -> Response:
         else:
             await _next_container_event(log, cid, ("die", "destroy"), since)
         die = None
-        for event in log.events[since:]:
+        for event in log.since(since):
             if event.attributes.get("id") == cid and event.action == "die":
                 die = event
         code = int(die.attributes.get("exitCode", "0")) if die else container.exit_code
@@ -235,7 +235,7 @@ async def logs(ref: str) -> Response:
     cid = container.id
     follow = bool_value(request, "follow") and container.running
     log = state().engine.events
-    since = len(log.events)
+    since = log.count
 
     async def stream() -> AsyncIterator[bytes]:
         yield b""

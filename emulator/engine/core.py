@@ -50,8 +50,9 @@ class Engine:
     emulated), ``paths`` (where plugins are looked for), ``data_root`` (the engine's
     state directory), ``authz`` (the authorization chain, :mod:`emulator.engine.authz`),
     ``authorization_plugins`` (the ``--authorization-plugin`` list it started with),
-    ``shutdown_timeout`` (engine seconds :meth:`shutdown` may take) and ``wall_offset``
-    (add it to an engine-clock time to get Unix time).
+    ``shutdown_timeout`` (engine seconds :meth:`shutdown` may take), ``journal_limit``
+    (how many of the latest plugin call attempts the journal keeps; None: all) and
+    ``wall_offset`` (add it to an engine-clock time to get Unix time).
     """
 
     def __init__(
@@ -70,8 +71,10 @@ class Engine:
         db: StateDB | None = None,
         authorization_plugins: Sequence[str] = (),
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+        journal_limit: int | None = None,
     ) -> None:
         self.paths = paths
+        self.journal_limit = journal_limit
         self.shutdown_timeout = shutdown_timeout
         self.wall_offset = time.time() - trio.current_time()
         self._shutdown_scope: trio.CancelScope | None = None
@@ -79,7 +82,7 @@ class Engine:
         self.faults = FaultSet(seed)
         self.data_root = data_root
         self.profile = profile
-        self.journal = Journal()
+        self.journal = Journal(self.journal_limit)
         self.events = EventLog()
         self.nursery = nursery
         self._discovery = LocalRegistry(
@@ -267,7 +270,7 @@ class Engine:
         for name in ("volumes", "containers"):
             shutil.rmtree(self.data_root / name, ignore_errors=True)
         self.faults = FaultSet(self.faults.seed)
-        self.journal = Journal()
+        self.journal = Journal(self.journal_limit)
         self.events = EventLog()
         self.managed_plugins = self._new_managed()
         self.plugins = self._new_registry()
@@ -308,6 +311,7 @@ async def open_engine(
     reset_state: bool = False,
     authorization_plugins: Sequence[str] = (),
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+    journal_limit: int | None = None,
 ) -> AsyncIterator[Engine]:
     """Run an emulated dockerd for the duration of the ``async with`` block (trio).
 
@@ -330,7 +334,8 @@ async def open_engine(
     API request goes through these plugins (docs/authz.md); each is looked up at start,
     and a missing one raises :class:`~emulator.engine.authz.AuthorizationStartError`.
     ``shutdown_timeout`` bounds, in engine seconds, the shutdown at the end of the block
-    (dockerd's ``--shutdown-timeout``, see :meth:`Engine.shutdown`).
+    (dockerd's ``--shutdown-timeout``, see :meth:`Engine.shutdown`).  ``journal_limit``
+    keeps only the latest attempts in ``engine.journal`` (None keeps every one).
 
     Every task the engine starts belongs to it and ends with the block, after dockerd's
     shutdown: running containers are stopped (plugins see their Leave, DeleteEndpoint,
@@ -358,6 +363,7 @@ async def open_engine(
                 db=db,
                 authorization_plugins=authorization_plugins,
                 shutdown_timeout=shutdown_timeout,
+                journal_limit=journal_limit,
             )
         except BaseException:
             db.close()

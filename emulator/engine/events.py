@@ -1,10 +1,19 @@
-"""The engine's event log (what ``docker events`` streams): volume and container actions."""
+"""The engine's event log (what ``docker events`` streams): volume and container actions.
+
+As dockerd's events service, it keeps the last 256 events for ``docker events --since``
+(moby/moby ``daemon/events/events.go`` ``eventsLimit``, v28.5.2); subscribers see every
+event logged while they listen.  ``EventLog.count`` is how many were ever logged: a
+reader marks it, then asks :meth:`EventLog.since` for what came after, even if older
+events have been dropped meanwhile.
+"""
 
 from __future__ import annotations
 
+import collections
 import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Final
 
 import attrs
 import trio
@@ -18,18 +27,36 @@ class Event:
     type: str
     action: str
     attributes: Mapping[str, str]
+    seq: int = 0
+    """Its place among every event ever logged (from 0)."""
+
+
+#: How many past events dockerd keeps (``eventsLimit``).
+EVENTS_LIMIT: Final = 256
 
 
 class EventLog:
-    """Events in order, with engine-clock times."""
+    """The last ``limit`` events in order, with engine-clock times (None keeps them all)."""
 
-    def __init__(self) -> None:
-        self.events: list[Event] = []
+    def __init__(self, limit: int | None = EVENTS_LIMIT) -> None:
+        self._kept: collections.deque[Event] = collections.deque(maxlen=limit)
         self._subscribers: list[trio.MemorySendChannel[Event]] = []
+        self.count = 0
+        """How many events were ever logged."""
+
+    @property
+    def events(self) -> list[Event]:
+        """The events kept, oldest first."""
+        return list(self._kept)
+
+    def since(self, mark: int) -> list[Event]:
+        """The kept events logged when :attr:`count` was ``mark`` or later."""
+        return [e for e in self._kept if e.seq >= mark]
 
     def __call__(self, type_: str, action: str, attributes: Mapping[str, str]) -> None:
-        event = Event(trio.current_time(), type_, action, dict(attributes))
-        self.events.append(event)
+        event = Event(trio.current_time(), type_, action, dict(attributes), self.count)
+        self.count += 1
+        self._kept.append(event)
         for channel in self._subscribers:
             channel.send_nowait(event)
 
@@ -47,4 +74,4 @@ class EventLog:
 
     def of(self, type_: str) -> list[Event]:
         """Events of one type."""
-        return [e for e in self.events if e.type == type_]
+        return [e for e in self._kept if e.type == type_]

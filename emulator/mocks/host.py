@@ -249,9 +249,12 @@ class MockPlugin:
         handlers: Initial handlers by method name (``"VolumeDriver.Create"``);
             these may also replace the ``Plugin.Activate`` default.
         name: A label for logs and ``repr``.
+        record_limit: Keep only about this many of the latest requests (None: all;
+            ``plugin-emulator serve --mock`` keeps 1,000 so a long run does not grow).
 
     Attributes:
-        requests: Every request received, in arrival order.
+        requests: Every request received (the latest ones with ``record_limit``), in
+            arrival order.
     """
 
     def __init__(
@@ -260,12 +263,14 @@ class MockPlugin:
         handlers: Mapping[str, Handler] | None = None,
         *,
         name: str = "mock",
+        record_limit: int | None = None,
     ) -> None:
         if isinstance(implements, str):
             raise TypeError("implements must be a sequence of names, not a single string")
         self.name = name
         self.implements: tuple[str, ...] = tuple(implements)
         self.requests: list[RecordedRequest] = []
+        self.record_limit = record_limit
         self._handlers: dict[str, Handler] = {
             "Plugin.Activate": {"Implements": list(self.implements)},
         }
@@ -411,6 +416,8 @@ class MockPlugin:
             time=received,
         )
         self.requests.append(recorded)
+        if self.record_limit is not None and len(self.requests) > 2 * self.record_limit:
+            del self.requests[: -self.record_limit]  # trimmed now and then, not per request
         if self._thawed is not None:
             await self._thawed.wait()
         reply, data = await self._answer(recorded)

@@ -381,6 +381,7 @@ class MockVolumePlugin:
         name: The plugin name (a label for the underlying mock's logs).
         scope: What ``Capabilities`` reports.  Any string is sent as given,
             so scenarios can exercise dockerd's scope normalisation.
+        record_limit: Passed to :class:`MockPlugin` (how many requests it keeps).
 
     Attributes:
         plugin: The underlying :class:`MockPlugin`.  Its ``requests`` record
@@ -397,6 +398,7 @@ class MockVolumePlugin:
         name: str = "mockvol",
         scope: str = "local",
         bugs: Iterable[str] = (),
+        record_limit: int | None = None,
     ) -> None:
         self.root = Path(os.path.abspath(root))
         self.name = name
@@ -419,7 +421,7 @@ class MockVolumePlugin:
         }
         if self.bugs:
             self._break(handlers)
-        self.plugin = MockPlugin(("VolumeDriver",), handlers, name=name)
+        self.plugin = MockPlugin(("VolumeDriver",), handlers, name=name, record_limit=record_limit)
 
     def __repr__(self) -> str:
         return f"<MockVolumePlugin {self.name!r} root={str(self.root)!r}>"
