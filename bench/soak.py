@@ -5,9 +5,12 @@ as separate calls: ``POST /containers/create`` (a named volume on the built-in m
 volume plugin, so every cycle makes plugin calls: Get, Mount, Get, Unmount), ``start``,
 ``wait``, ``DELETE /containers/NAME``.  ``serve`` runs as its own process; its resident
 memory, open file descriptors, threads and the files under its root are read from
-``/proc`` and the file system.  The baseline is the same process after a warm-up of
-``--warmup`` cycles, measured in the same run; the figures are the ratios end/baseline
-(and the cycle time of the last 100 cycles over the first 100 after warm-up).
+``/proc`` and the file system (its ``TMPDIR`` is a directory under its root, so temporary
+files count as files under the root).  The baseline is the same process after a warm-up
+of ``--warmup`` cycles, measured in the same run; the figures are the ratios
+end/baseline and end/middle (the bounded buffers, 1,000 journal entries and mock
+records, fill during the first few hundred cycles), and the cycle time of the last 100
+cycles over the first 100 after warm-up.
 
     .venv/bin/python bench/soak.py [--cycles 1000] [--warmup 100]
 """
@@ -74,16 +77,6 @@ def _files(root: Path) -> int:
     return sum(len(files) + len(dirs) for _, dirs, files in os.walk(root))
 
 
-def _temp_entries() -> set[str]:
-    found = set()
-    for base in ("/tmp", "/dev/shm"):
-        try:
-            found.update(f"{base}/{name}" for name in os.listdir(base))
-        except OSError:
-            continue
-    return found
-
-
 def measure(pid: int, root: Path) -> dict[str, float]:
     return {
         "rss_kib": _status(pid, "VmRSS"),
@@ -100,7 +93,7 @@ def main() -> None:
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="pe-soak-", dir="/tmp"))
     sock = root / "engine.sock"
-    temp_before = _temp_entries()
+    (root / "tmp").mkdir()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -118,6 +111,7 @@ def main() -> None:
         ],
         stdout=subprocess.PIPE,
         text=True,
+        env={**os.environ, "TMPDIR": str(root / "tmp")},
     )
     try:
         assert proc.stdout is not None
@@ -127,17 +121,20 @@ def main() -> None:
         start = measure(proc.pid, root)
         times: list[float] = []
         baseline: dict[str, float] = {}
+        middle: dict[str, float] = {}
         for index in range(args.warmup + args.cycles):
             began = time.perf_counter()
             cycle(connection, index)
             times.append(time.perf_counter() - began)
             if index + 1 == args.warmup:
                 baseline = measure(proc.pid, root)
+            if index + 1 == args.warmup + args.cycles // 2:
+                middle = measure(proc.pid, root)
         end = measure(proc.pid, root)
         connection.close()
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=60)
-        leftover = sorted(_temp_entries() - temp_before - {str(root)})
+        leftover = _files(root / "tmp")
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -146,16 +143,21 @@ def main() -> None:
     first = sorted(times[args.warmup : args.warmup + 100])
     last = sorted(times[-100:])
     print(f"{args.cycles} cycles after {args.warmup} warm-up cycles; serve exit status {code}")
-    print(f"{'measure':<18}{'at start':>12}{'baseline':>12}{'end':>12}{'end/baseline':>14}")
+    print(
+        f"{'measure':<18}{'at start':>10}{'baseline':>10}{'middle':>10}{'end':>10}"
+        f"{'end/baseline':>14}{'end/middle':>12}"
+    )
     for key in start:
-        ratio = end[key] / baseline[key] if baseline[key] else float("nan")
-        print(f"{key:<18}{start[key]:>12.0f}{baseline[key]:>12.0f}{end[key]:>12.0f}{ratio:>13.3f}x")
+        print(
+            f"{key:<18}{start[key]:>10.0f}{baseline[key]:>10.0f}{middle[key]:>10.0f}"
+            f"{end[key]:>10.0f}{end[key] / baseline[key]:>13.3f}x{end[key] / middle[key]:>11.3f}x"
+        )
     median_first, median_last = first[len(first) // 2], last[len(last) // 2]
     print(
         f"cycle time median: first 100 {median_first * 1000:.2f} ms, last 100 "
         f"{median_last * 1000:.2f} ms, ratio {median_last / median_first:.3f}x"
     )
-    print(f"new entries in /tmp and /dev/shm after the exit: {len(leftover)} {leftover}")
+    print(f"files left in serve's TMPDIR after its exit: {leftover}")
 
 
 if __name__ == "__main__":

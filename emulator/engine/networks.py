@@ -31,9 +31,9 @@ Swarm-only calls (``AllocateNetwork``, ``FreeNetwork``, ``DiscoverNew``,
 ``DiscoverDelete``) are never sent: the emulated daemon is never a swarm node,
 exactly as a single-node dockerd.
 
-State is in memory: networks do not survive :meth:`Engine.restart` persistence
-(they are kept in the controller object, but the new daemon re-registers
-drivers on first use).
+Networks and endpoints are stored where libnetwork stores them
+(:mod:`emulator.engine.network_store`, in the state database) and a new daemon
+restores them as libnetwork does (:mod:`emulator.engine.network_restore`).
 """
 
 from __future__ import annotations
