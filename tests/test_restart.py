@@ -11,6 +11,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -157,3 +159,88 @@ def test_a_plugin_left_running_by_a_killed_serve_is_shut_down_at_start(
         for pid in _plugin_processes(serve.data_root):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
+
+
+HANGING_UNMOUNT = """
+import http.server, json, os, socketserver, sys, time
+
+path, data = sys.argv[1], sys.argv[2]
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+        if self.path == "/VolumeDriver.Unmount":
+            time.sleep(3600)  # never answers
+        answers = {
+            "/Plugin.Activate": {"Implements": ["VolumeDriver"]},
+            "/VolumeDriver.Capabilities": {"Capabilities": {"Scope": "local"}},
+            "/VolumeDriver.Get": {"Volume": {"Name": body.get("Name", "")}},
+            "/VolumeDriver.Mount": {"Mountpoint": data},
+        }
+        answer = json.dumps(answers.get(self.path, {})).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *args):
+        pass
+
+class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+Server(path, Handler).serve_forever()
+"""
+
+
+@pytest.fixture
+def hanging_plugin(short_tmp: Path) -> Iterator[None]:
+    """A v1 volume plugin ``hang`` whose Unmount never answers."""
+    sock = short_tmp / "run/docker/plugins/hang.sock"
+    sock.parent.mkdir(parents=True, exist_ok=True)
+    (short_tmp / "hang-data").mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HANGING_UNMOUNT, str(sock), str(short_tmp / "hang-data")]
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not sock.exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        yield
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_hung_plugin_holds_the_shutdown_no_longer_than_its_timeout(
+    serve: ServeProcess, hanging_plugin: None
+) -> None:
+    serve.args = ("--shutdown-timeout", "2")
+    serve.start()
+    serve.ok(
+        "run", "-d", "--name", "c", "-v", "v:/data", "--volume-driver", "hang", "busybox", "top"
+    )
+    started = time.monotonic()
+    assert serve.stop(within=20) == 0
+    assert 2 <= time.monotonic() - started < 6
+    assert "Force shutdown daemon" in serve.stderr()
+    assert "Traceback" not in serve.stderr()
+
+
+def test_the_fourth_signal_ends_serve_at_once(serve: ServeProcess, hanging_plugin: None) -> None:
+    """dockerd's trap: after three, another SIGINT/SIGTERM exits without clean-up."""
+    serve.start()  # the default 15 s shutdown timeout
+    serve.ok(
+        "run", "-d", "--name", "c", "-v", "v:/data", "--volume-driver", "hang", "busybox", "top"
+    )
+    assert serve.proc is not None
+    started = time.monotonic()
+    for _ in range(3):
+        serve.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+    assert serve.stop(signal.SIGTERM, within=10) == 128 + signal.SIGTERM
+    assert time.monotonic() - started < 5
+    assert "Forcing docker daemon shutdown without cleanup" in serve.stderr()
