@@ -146,3 +146,32 @@ async def test_restart_is_shutdown_then_start(plugins: Plugins) -> None:
         await engine.containers.start(cid)
         assert plugins.vol.mount_count("v1") == 1
         assert len(plugins.net.endpoints) == 1
+
+
+async def test_an_rm_container_that_died_with_the_daemon_is_removed_at_start(
+    plugins: Plugins,
+) -> None:
+    """dockerd's restore removes stopped ``--rm`` containers (force, with their volumes)."""
+    async with open_engine(root=plugins.root) as engine:
+        await engine.volumes.create("v1", driver=VOL)
+        doomed = await engine.containers.run(
+            command=["top"],
+            volumes=["v1:/data", "/scratch"],
+            volume_driver=VOL,
+            auto_remove=True,
+            detach=True,
+        )
+        [_, scratch] = [mp.name for mp in doomed.mounts]
+        mark = len(engine.journal.entries)
+        await engine.restart(crash=True)
+        assert engine.containers.list(all=True) == []
+        removed = [
+            e.request["Name"]
+            for e in engine.journal.entries[mark:]
+            if e.method == "VolumeDriver.Remove"
+        ]
+        # The anonymous one only; the plugin refuses it: the dead container's Mount was
+        # never given back (dockerd cannot either: mount counts are not persisted).
+        assert removed == [scratch]
+        assert "v1" in plugins.vol.volumes()
+        assert not engine.volumes.store.has_ref("v1")  # no reference is left behind
