@@ -103,7 +103,8 @@ class VirtualClock:
     I/O is pending (0: jump as soon as every task is blocked; ``inf``: never jump, move
     time with :meth:`jump` only).  ``grace`` is how many real seconds one stretch of
     real I/O may keep the clock from jumping (0 turns the guard off; ``inf`` never gives
-    up).  The clock's rate is 0: virtual time moves only by jumps.
+    up).  The clock's rate is 0: virtual time moves only by jumps, unless
+    :attr:`real_time` is switched on.
     """
 
     def __init__(self, autojump_threshold: float = 0.0, *, grace: float = 1.0) -> None:
@@ -117,6 +118,7 @@ class VirtualClock:
         self._pending: dict[int, float] = {}
         self._keys = itertools.count()
         self._suspended = False
+        self._real_time = False
         self._watched_run: trio.lowlevel.TrioToken | None = None
         self._wake_watcher: trio.Event | None = None
         self._watcher_sleep: tuple[trio.CancelScope, float] | None = None
@@ -125,8 +127,9 @@ class VirtualClock:
         setattr(self._clock, _GUARD_ATTRIBUTE, self)
 
     def __repr__(self) -> str:
+        mode = " real_time" if self._real_time else ""
         return (
-            f"<VirtualClock time={self._clock.current_time():.6f} "
+            f"<VirtualClock time={self._clock.current_time():.6f}{mode} "
             f"threshold={self._threshold} grace={self._grace} pending={len(self._pending)}>"
         )
 
@@ -149,8 +152,23 @@ class VirtualClock:
     @autojump_threshold.setter
     def autojump_threshold(self, value: float) -> None:
         self._threshold = float(value)
-        if not self._suspended:
-            self._clock.autojump_threshold = self._threshold
+        self._apply()
+
+    @property
+    def real_time(self) -> bool:
+        """True while time runs as on the wall clock (rate 1, no jumps); default False.
+
+        Switching it on makes the clock behave as trio's real clock (a 2-minute deadline
+        costs two real minutes); switching it off makes time virtual again.  Set it from
+        inside the run this clock drives (or before the run starts).
+        """
+        return self._real_time
+
+    @real_time.setter
+    def real_time(self, value: bool) -> None:
+        self._real_time = bool(value)
+        self._clock.rate = 1.0 if self._real_time else 0.0
+        self._apply()
 
     @property
     def grace(self) -> float:
@@ -216,7 +234,7 @@ class VirtualClock:
                 len(self._pending),
             )
         self._suspended = suspend
-        target = math.inf if suspend else self._threshold
+        target = math.inf if suspend or self._real_time else self._threshold
         if self._clock.autojump_threshold != target:
             self._clock.autojump_threshold = target
         if suspend:

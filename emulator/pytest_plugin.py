@@ -4,12 +4,15 @@ Fixtures:
 
 * ``plugin_engine``: a synchronous :class:`~emulator.testing.PluginEngine`; one engine per
   session (ini ``emulator_engine_scope = module`` for one per module) in a background
-  thread, reset after every test (state, journal, faults, plugins, plugin files);
+  thread, reset after every test (state, journal, faults, plugins, plugin files); on
+  virtual time (ini ``emulator_clock``, marker ``@pytest.mark.emulator_clock("real")``);
 * ``plugin_engine_async``: an :class:`~emulator.testing.AsyncPluginEngine` for trio tests
   (pytest-trio, or anyio's plugin with the trio backend), fresh for each test;
 * ``plugin_process``: a factory ``plugin_process(name, argv, **options)`` that starts a
   plugin command and waits for its socket; stopped with the test;
 * ``mock_volume_plugin``: the built-in mock volume plugin served as ``mockvol``;
+* ``virtual_clock``: a :class:`~emulator.clock.VirtualClock`'s ``MockClock``, which
+  pytest-trio runs a trio test on when the test asks for it;
 * ``mock_authz_plugin``: the built-in mock authorization plugin served as ``mockauthz``
   (allows everything until given rules; records what it was asked).
 
@@ -25,7 +28,7 @@ faults in the test's engine: the fault words of scenario files (docs/faults.md),
 per fault (nested or flat) or keywords for one, checked at setup.  Ini ``emulator_tmpdir``
 (or env ``EMULATOR_TMPDIR``) is where the short temp roots go (default ``/dev/shm``, else
 ``/tmp``); ``emulator_profile`` picks the dockerd version.
-See docs/pytest-plugin.md.
+See docs/pytest-plugin.md and docs/virtual-time.md.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from typing import Any
 
 import pytest
 
+from emulator.clock import VirtualClock
 from emulator.faults import Fault
 from emulator.faults.vocabulary import read_fault
 from emulator.testing.sync import PluginEngine, SyncPluginProcess
@@ -52,7 +56,13 @@ __all__ = [
     "plugin_engine",
     "plugin_engine_async",
     "plugin_process",
+    "virtual_clock",
 ]
+
+#: The clocks the fixtures can run on (ini ``emulator_clock``, marker ``emulator_clock``).
+CLOCKS = ("virtual", "real")
+#: Real seconds one stretch of real plugin I/O may hold virtual time (docs/virtual-time.md).
+DEFAULT_REAL_IO_GRACE = "5"
 
 _MARKERS = (
     "scenario(path): run a scenario file (relative to the test file) as part of the test",
@@ -60,6 +70,8 @@ _MARKERS = (
     "(dockerd's --authorization-plugin) before the test body",
     "faults(*faults, **one_fault): install faults (the fault words, docs/faults.md) in the "
     "test's engine",
+    "emulator_clock(mode): run the test's engine on 'virtual' time or on the 'real' clock "
+    "(default: ini emulator_clock, virtual)",
 )
 
 
@@ -76,6 +88,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="",
     )
     parser.addini("emulator_profile", "dockerd version emulated (default 28)", default="28")
+    parser.addini(
+        "emulator_clock",
+        "time of plugin_engine and virtual_clock: virtual (default; deadlines and injected "
+        "delays cost no wall time) or real",
+        default="virtual",
+    )
+    parser.addini(
+        "emulator_real_io_grace",
+        "real seconds one round trip to a real plugin may hold virtual time still "
+        f"(default {DEFAULT_REAL_IO_GRACE}; see docs/virtual-time.md)",
+        default=DEFAULT_REAL_IO_GRACE,
+    )
     group = parser.getgroup("emulator", "docker-plugin-emulator")
     group.addoption(
         "--emulator-check",
@@ -104,6 +128,8 @@ def pytest_configure(config: pytest.Config) -> None:
     """Register the markers (so ``--strict-markers`` accepts them)."""
     for line in _MARKERS:
         config.addinivalue_line("markers", line)
+    _ini_clock(config)
+    _real_io_grace(config)
 
 
 def _tmp_base(config: pytest.Config) -> str:
@@ -124,6 +150,40 @@ def _engine_scope(fixture_name: str, config: pytest.Config) -> Any:
     if scope not in ("session", "module"):
         raise pytest.UsageError(f"emulator_engine_scope must be session or module, not {scope!r}")
     return scope
+
+
+def clock_mode(node: pytest.Item, config: pytest.Config) -> str:
+    """``virtual`` or ``real``: the ``emulator_clock`` marker, else ini ``emulator_clock``."""
+    marker = node.get_closest_marker("emulator_clock")
+    if marker is not None:
+        if len(marker.args) != 1 or marker.kwargs or marker.args[0] not in CLOCKS:
+            pytest.fail(
+                "@pytest.mark.emulator_clock takes one argument, 'virtual' or 'real'; got "
+                f"{marker.args!r}{' ' + repr(marker.kwargs) if marker.kwargs else ''}",
+                pytrace=False,
+            )
+        return str(marker.args[0])
+    return _ini_clock(config)
+
+
+def _ini_clock(config: pytest.Config) -> str:
+    mode = str(config.getini("emulator_clock")).strip()
+    if mode not in CLOCKS:
+        raise pytest.UsageError(f"ini emulator_clock must be virtual or real, not {mode!r}")
+    return mode
+
+
+def _real_io_grace(config: pytest.Config) -> float:
+    text = str(config.getini("emulator_real_io_grace")).strip()
+    try:
+        grace = float(text)
+    except ValueError:
+        grace = -1.0
+    if not grace >= 0:
+        raise pytest.UsageError(
+            f"ini emulator_real_io_grace must be a number of seconds >= 0 (or inf), not {text!r}"
+        )
+    return grace
 
 
 def marked_faults(node: pytest.Item) -> list[Fault]:
@@ -152,7 +212,11 @@ def marked_faults(node: pytest.Item) -> list[Fault]:
 def _emulator_engine_thread(request: pytest.FixtureRequest) -> Iterator[EngineThread]:
     """The engine thread shared by the tests of a session (or module)."""
     root = Path(tempfile.mkdtemp(prefix="pe-", dir=_tmp_base(request.config)))
-    thread = EngineThread(root, profile=str(request.config.getini("emulator_profile")))
+    thread = EngineThread(
+        root,
+        clock=VirtualClock(autojump_threshold=0, grace=_real_io_grace(request.config)),
+        profile=str(request.config.getini("emulator_profile")),
+    )
     try:
         thread.start()
         yield thread
@@ -166,6 +230,8 @@ def plugin_engine(
     request: pytest.FixtureRequest, _emulator_engine_thread: EngineThread
 ) -> Iterator[PluginEngine]:
     """An emulated dockerd for sync tests, reset after the test (see the module docstring)."""
+    real = clock_mode(request.node, request.config) == "real"
+    _emulator_engine_thread.use_real_time(real)
     engine = PluginEngine(_emulator_engine_thread)
     try:
         engine.add_faults(marked_faults(request.node))
@@ -193,6 +259,19 @@ def mock_volume_plugin(plugin_engine: PluginEngine) -> Any:
 def mock_authz_plugin(plugin_engine: PluginEngine) -> Any:
     """The built-in mock authz plugin, served as ``mockauthz`` on ``plugin_engine``."""
     return plugin_engine.mock_authz_plugin("mockauthz")
+
+
+@pytest.fixture
+def virtual_clock(request: pytest.FixtureRequest) -> Any:
+    """The clock for a trio test: ask for it and pytest-trio runs the test on it.
+
+    A :class:`~emulator.clock.VirtualClock` (virtual time that waits for real plugin
+    I/O), or the same clock running at the wall clock's rate under
+    ``@pytest.mark.emulator_clock("real")`` or ini ``emulator_clock = real``.
+    """
+    clock = VirtualClock(autojump_threshold=0, grace=_real_io_grace(request.config))
+    clock.real_time = clock_mode(request.node, request.config) == "real"
+    return clock.clock
 
 
 @pytest.fixture

@@ -5,6 +5,11 @@ and hands work to it with ``trio.from_thread``.  Tasks a test starts (plugin pro
 mock plugins) live in a :class:`TaskScope` owned by the thread's root nursery; closing the
 scope cancels them and waits until they are gone, so nothing outlives its test, and
 closing the thread ends the trio run.
+
+Time: with a :class:`~emulator.clock.VirtualClock` (``clock=``), the run is on virtual
+time: dockerd's 2-minute ``Mount`` deadline or an injected 150 s delay cost no wall time,
+while real plugin I/O still completes (docs/virtual-time.md).  Without one, trio's real
+clock.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any, TypeVar
 import trio
 
 from emulator.api.clients import ApiEndpoint
+from emulator.clock import VirtualClock
 from emulator.engine.core import Engine, open_engine
 
 __all__ = ["EngineThread", "TaskScope"]
@@ -56,8 +62,11 @@ class TaskScope:
 class EngineThread:
     """One emulated dockerd running in a daemon thread; see the module docstring."""
 
-    def __init__(self, root: Path, **engine_options: Any) -> None:
+    def __init__(
+        self, root: Path, *, clock: VirtualClock | None = None, **engine_options: Any
+    ) -> None:
         self.root = root
+        self.clock = clock
         self._options = engine_options
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -79,7 +88,11 @@ class EngineThread:
     def start(self) -> None:
         """Start the thread and wait until the engine is up (its error is raised here)."""
         self._thread = threading.Thread(
-            target=trio.run, args=(self._main,), name=f"emulator-engine {self.root}", daemon=True
+            target=trio.run,
+            args=(self._main,),
+            kwargs={"clock": None if self.clock is None else self.clock.clock},
+            name=f"emulator-engine {self.root}",
+            daemon=True,
         )
         self._thread.start()
         self._ready.wait()
@@ -127,6 +140,25 @@ class EngineThread:
             return scope
 
         return self.run(opened)
+
+    def use_real_time(self, real: bool) -> None:
+        """Run on the wall clock's rate (True) or on virtual time (False).
+
+        Only an engine started with a :class:`~emulator.clock.VirtualClock` can switch;
+        without one it always runs on trio's real clock, and asking for virtual time is an
+        error.
+        """
+        clock = self.clock
+        if clock is None:
+            if not real:
+                raise RuntimeError("this engine thread runs on trio's real clock: no virtual time")
+            return
+
+        def switch() -> None:
+            assert clock is not None
+            clock.real_time = real
+
+        self.run_sync(switch)
 
     def _live_token(self) -> trio.lowlevel.TrioToken:
         if self._token is None or self._engine is None:
