@@ -33,10 +33,24 @@ from emulator.scenario.runner import ScenarioResult, run_scenario_sync
     help="Seed for probabilities and random delays "
     "(overrides the files' engine.seed; printed in every report).",
 )
+@click.option(
+    "--plugin-output",
+    is_flag=True,
+    help="Show what the scenarios' command: plugins wrote even when they pass "
+    "(a failed scenario's is always shown).",
+)
 def run_command(
-    files: tuple[Path, ...], junit: Path | None, json_path: Path | None, seed: int | None
+    files: tuple[Path, ...],
+    junit: Path | None,
+    json_path: Path | None,
+    seed: int | None,
+    plugin_output: bool,
 ) -> None:
-    """Run scenario files.  Exit 0 when all pass, 1 when one fails, 2 on invalid input."""
+    """Run scenario files.  Exit 0 when all pass, 1 when one fails, 2 on invalid input.
+
+    The output of the plugins a scenario starts (plugins: with command:) is shown in the
+    report of a failed scenario, and kept in the JSON and JUnit reports.
+    """
     console = Console(highlight=False)
     scenarios = []
     invalid = False
@@ -60,6 +74,6 @@ def run_command(
         )
         results.append(result)
     console.print()
-    print_summary(console, results)
+    print_summary(console, results, plugin_output=plugin_output)
     write_reports(results, junit=junit, json_path=json_path)
     sys.exit(0 if all(r.passed for r in results) else 1)

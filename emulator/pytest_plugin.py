@@ -225,6 +225,31 @@ def _emulator_engine_thread(request: pytest.FixtureRequest) -> Iterator[EngineTh
         shutil.rmtree(root, ignore_errors=True)
 
 
+#: The fixture engines a test uses (their plugin processes' output goes to its report).
+_ENGINES = pytest.StashKey[list[Any]]()
+#: Per test: how many lines of each plugin's output are in its report already.
+_OUTPUT_SHOWN = pytest.StashKey[dict[int, int]]()
+
+
+def _register(node: pytest.Item, engine: PluginEngine | AsyncPluginEngine) -> None:
+    node.stash.setdefault(_ENGINES, []).append(engine)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
+    """Put what the test's plugin processes wrote in this phase into the test's report,
+    as a section beside pytest's captured output (shown when the test fails, or with -rP)."""
+    shown = item.stash.setdefault(_OUTPUT_SHOWN, {})
+    for engine in item.stash.get(_ENGINES, []):
+        if isinstance(engine, PluginEngine) and call.when != "teardown":
+            engine.settle_output()  # (at teardown the processes have ended, drained)
+        for process in engine.processes:
+            output = process.output_log
+            text = output.report(since=shown.get(id(output), 0))
+            shown[id(output)] = output.count
+            item.add_report_section(call.when, f"output of plugin {process.name}", text)
+
+
 @pytest.fixture
 def plugin_engine(
     request: pytest.FixtureRequest, _emulator_engine_thread: EngineThread
@@ -233,6 +258,7 @@ def plugin_engine(
     real = clock_mode(request.node, request.config) == "real"
     _emulator_engine_thread.use_real_time(real)
     engine = PluginEngine(_emulator_engine_thread)
+    _register(request.node, engine)
     try:
         engine.add_faults(marked_faults(request.node))
         yield engine
@@ -243,8 +269,9 @@ def plugin_engine(
 @pytest.fixture
 def plugin_process(plugin_engine: PluginEngine) -> Callable[..., SyncPluginProcess]:
     """``plugin_process(name, argv, *, socket=, env=, startup_timeout=30, grace=5,
-    private_run=True)``: start a plugin command (``{socket}``, ``{root}``, ``{name}`` in
-    ``argv`` are replaced) and wait for its socket; its process group is killed at teardown.
+    private_run=True, propagated_mount=None)``: start a plugin command (``{socket}``,
+    ``{root}``, ``{name}`` in ``argv`` are replaced) and wait for its socket; its process
+    group is killed at teardown.  What it writes goes to the test's report on failure.
     """
     return plugin_engine.start_process
 
@@ -280,6 +307,7 @@ async def plugin_engine_async(request: pytest.FixtureRequest) -> AsyncIterator[A
     async with open_plugin_engine(
         _tmp_base(request.config), profile=str(request.config.getini("emulator_profile"))
     ) as engine:
+        _register(request.node, engine)
         engine.add_faults(marked_faults(request.node))
         yield engine
 
@@ -320,4 +348,7 @@ def _run_scenario(item: pytest.Function, path: str, options: Mapping[str, Any]) 
             lines.extend(f"    {line}" for line in step.message.splitlines())
     lines.append("last calls:")
     lines.extend(f"  {line}" for line in result.journal_excerpt())
+    for name, output in result.plugin_output:
+        lines.append(f"output of plugin {name} (last {min(len(output), 50)} lines):")
+        lines.extend(f"  {line}" for line in output[-50:])
     pytest.fail("\n".join(lines), pytrace=False)

@@ -17,7 +17,7 @@ import pytest
 import trio
 import trio.testing
 
-import emulator.engine.processes as processes
+import emulator.engine.private_run as private_run
 from emulator import open_engine
 from emulator.clock import VirtualClock
 from emulator.engine.processes import PluginProcess, PluginStartError, private_run_support
@@ -169,9 +169,10 @@ def pids_in(output: list[str], label: str) -> list[int]:
     return [int(line.split()[1]) for line in output if line.startswith(f"{label} ")]
 
 
-async def test_starts_serves_logs_and_cleans_up(
+async def test_starts_serves_keeps_its_output_and_cleans_up(
     short_tmp: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="emulator.plugin.output")
     plugin = make_plugin(short_tmp)
     async with trio.open_nursery() as nursery:
         assert await nursery.start(plugin.run) is plugin
@@ -189,13 +190,35 @@ async def test_starts_serves_logs_and_cleans_up(
     assert not alive(pid)
     assert not plugin.socket.exists()
     assert plugin.exit_status == 0  # it handled SIGTERM
+    # The plugin's own lines are kept, and logged at DEBUG only: never as the emulator's errors.
+    kept = {line.text: line.stream for line in plugin.output_log.lines()}
+    assert kept["served /Plugin.Activate"] == "stdout"
+    assert kept["a warning on stderr"] == "stderr"
+    lines = [r for r in caplog.records if getattr(r, "plugin", None) == "py"]
+    output = [r for r in lines if r.name == "emulator.plugin.output"]
+    assert {r.getMessage() for r in output} >= {
+        "served /Plugin.Activate plugin=py stream=stdout",
+        "a warning on stderr plugin=py stream=stderr",
+    }
+    assert {r.levelno for r in output} == {logging.DEBUG}
+    assert not [r for r in lines if r.levelno >= logging.WARNING]
+
+
+async def test_log_output_logs_as_dockerd_logs_a_managed_plugin(
+    short_tmp: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """moby/moby plugin/manager.go (makeLoggerStreams): stdout at INFO, stderr at ERROR."""
+    plugin = make_plugin(short_tmp, log_output=True)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(plugin.run)
+        await post(plugin.socket, "/Plugin.Activate")
+        await eventually(lambda: "served /Plugin.Activate" in plugin.output)
+        nursery.cancel_scope.cancel()
     lines = [r for r in caplog.records if getattr(r, "plugin", None) == "py"]
     stdout = [r for r in lines if r.getMessage() == "served /Plugin.Activate plugin=py"]
     stderr = [r for r in lines if r.getMessage() == "a warning on stderr plugin=py"]
-    assert [r.levelno for r in stdout] == [logging.INFO]
-    assert [r.levelno for r in stderr] == [logging.ERROR]
-    assert all(r.name == "emulator.plugin" for r in lines)
-    assert "a warning on stderr" in plugin.output
+    assert [(r.name, r.levelno) for r in stdout] == [("emulator.plugin", logging.INFO)]
+    assert [(r.name, r.levelno) for r in stderr] == [("emulator.plugin", logging.ERROR)]
 
 
 async def test_an_engine_finds_and_activates_it(short_tmp: Path) -> None:
@@ -447,7 +470,7 @@ async def test_private_run_puts_a_hard_coded_socket_under_the_root(short_tmp: Pa
 async def test_private_run_falls_back_with_a_warning(
     short_tmp: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(processes, "_private_run_probe", (None, "unshare: not allowed"))
+    monkeypatch.setattr(private_run, "_redirect_support", (None, "unshare: not allowed"))
     plugin = make_plugin(short_tmp, private_run=True)
     async with trio.open_nursery() as nursery:
         await nursery.start(plugin.run)

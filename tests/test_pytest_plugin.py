@@ -248,12 +248,14 @@ def test_plugin_process(inner: pytest.Pytester) -> None:
         PIDS = []
 
         def test_starts_and_is_driven(plugin_engine, plugin_process, caplog):
-            caplog.set_level(logging.INFO, logger="emulator.plugin")
+            caplog.set_level(logging.DEBUG, logger="emulator.plugin.output")
             proc = plugin_process("py", [PY, SCRIPT, "{{socket}}"], private_run=False)
             PIDS.append(proc.pid)
             plugin_engine.volumes.create("v1", driver="py")
             plugin_engine.assert_called("VolumeDriver.Create", Name="v1", plugin="py")
             plugin_engine.wait_for("Create", timeout=1)
+            plugin_engine.settle_output()
+            assert "served /VolumeDriver.Create" in proc.output
             assert any(getattr(r, "plugin", None) == "py" and "served" in r.getMessage()
                        for r in caplog.records)
 

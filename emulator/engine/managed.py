@@ -801,6 +801,7 @@ class ManagedPlugins:
             env=env,
             cwd=cwd,
             inherit_env=False,
+            log_output=True,  # dockerd's makeLoggerStreams: stdout INFO, stderr ERROR
             startup_timeout=FIRST_DIAL + DIAL_INTERVAL * (DIALS - 1),
             grace=SHUTDOWN_TIMEOUT,
         )

@@ -13,10 +13,12 @@ real host produces (crash, freeze, restart, a vanished socket)::
         ...                                  # plugin.kill(), .stop(), .restart(), ...
         nursery.cancel_scope.cancel()        # the group is terminated, the socket removed
 
-Output: every stdout line is logged to the ``emulator.plugin`` logger at INFO, every
-stderr line at ERROR, as ``<line> plugin=<name>`` with ``plugin`` also in the record's
-``extra`` (dockerd logs a plugin's output as ``msg="<line>" plugin=<id>``); the last
-lines are kept in :attr:`PluginProcess.output`.
+Output: every line the plugin writes is kept in :attr:`PluginProcess.output_log` (a
+:class:`~emulator.engine.plugin_output.PluginOutput`; :attr:`PluginProcess.output` is
+its texts) and logged at DEBUG to ``emulator.plugin.output``: a plugin's own log is not
+the emulator's error.  With ``log_output=True`` (managed plugins) it is logged as
+dockerd logs a managed plugin's output instead: stdout at INFO, stderr at ERROR, as
+``<line> plugin=<name>`` on the ``emulator.plugin`` logger.
 
 Time: every wait on the plugin (startup, exit after a signal, draining its output) is on
 the *real* clock.  Timeouts are measured with :func:`time.monotonic`, and the short polling
@@ -28,18 +30,13 @@ virtual time while a plugin starts or stops (within its grace).
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import logging
-import math
 import os
 import re
 import shlex
-import shutil
 import signal
-import socket as _stdsocket
 import subprocess
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -47,6 +44,23 @@ from pathlib import Path
 import trio
 
 from emulator.clock import real_io, real_sleep
+from emulator.engine.plugin_output import PluginOutput
+from emulator.engine.private_run import (
+    PropagatedMount,
+    private_run_command,
+    private_run_support,
+    socket_dir_redirect,
+)
+from emulator.engine.process_table import (
+    accepts_connections,
+    bytes_pending,
+    group_members,
+    is_alive,
+    pipe_holders,
+    proc_state,
+    status_text,
+    wait_real,
+)
 from emulator.errors import EmulatorError
 
 __all__ = ["PluginProcess", "PluginStartError", "private_run_support"]
@@ -55,8 +69,6 @@ LOG = logging.getLogger("emulator.plugin")
 
 #: sun_path holds 108 bytes including the terminating NUL.
 MAX_SOCKET_PATH = 107
-#: Output lines kept in :attr:`PluginProcess.output`.
-OUTPUT_LINES = 200
 #: Output lines quoted in a :class:`PluginStartError`.
 ERROR_LINES = 20
 #: Real seconds to wait for a dead plugin's last output before looking for pipe holders.
@@ -135,6 +147,8 @@ class PluginProcess:
         private_run: bool = False,
         cwd: Path | None = None,
         inherit_env: bool = True,
+        propagated_mount: Path | str | None = None,
+        log_output: bool = False,
     ) -> None:
         if not argv:
             raise ValueError(f"plugin {name}: empty command")
@@ -155,7 +169,13 @@ class PluginProcess:
         self._private_run = private_run
         self._cwd = cwd
         self._inherit_env = inherit_env
-        self._output: collections.deque[str] = collections.deque(maxlen=OUTPUT_LINES)
+        self._propagated = (
+            None
+            if propagated_mount is None
+            else PropagatedMount(Path(propagated_mount), plugin=name)
+        )
+        self._log_output = log_output
+        self._output = PluginOutput(name)
         self._current: _Launch | None = None
         self._exit_status: int | None = None
         self._stopped = False
@@ -215,8 +235,26 @@ class PluginProcess:
 
     @property
     def output(self) -> list[str]:
-        """The plugin's most recent output lines, stdout and stderr interleaved."""
-        return list(self._output)
+        """The plugin's output lines (the last 10000), stdout and stderr interleaved."""
+        return self._output.texts()
+
+    @property
+    def output_log(self) -> PluginOutput:
+        """Everything the plugin wrote, with line numbers and streams (across restarts)."""
+        return self._output
+
+    async def settle_output(self) -> None:
+        """Return once what the plugin has written so far is in :attr:`output`."""
+        launch = self._current
+        if launch is None or launch.closed:
+            return
+        streams = [s for s in (launch.proc.stdout, launch.proc.stderr) if s is not None]
+        for _ in range(1000):  # the pumps run at the next checkpoints
+            if not any(
+                isinstance(s, trio.lowlevel.FdStream) and bytes_pending(s.fileno()) for s in streams
+            ):
+                return
+            await trio.lowlevel.checkpoint()
 
     # -- running it ----------------------------------------------------------------------
 
@@ -238,6 +276,7 @@ class PluginProcess:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 try:
+                    await self._share_propagated_mount()
                     await self._launch()
                     task_status.started(self)
                     await trio.sleep_forever()
@@ -297,6 +336,20 @@ class PluginProcess:
 
     # -- starting ------------------------------------------------------------------------
 
+    async def _share_propagated_mount(self) -> None:
+        if self._propagated is None:
+            return
+        try:
+            with real_io():
+                await self._propagated.setup()
+        except OSError as exc:
+            raise PluginStartError(
+                f"plugin {self._name}: cannot share {self._propagated.path} with the host: {exc}",
+                name=self._name,
+                exit_status=None,
+                output=(),
+            ) from exc
+
     async def _launch(self) -> None:
         nursery = self._nursery
         if nursery is None or self._closing:
@@ -334,39 +387,40 @@ class PluginProcess:
                 ) from exc
             launch = _Launch(proc, command)
             self._current, self._exit_status, self._stopped = launch, None, False
-            for stream, level in ((proc.stdout, logging.INFO), (proc.stderr, logging.ERROR)):
+            for stream, name in ((proc.stdout, "stdout"), (proc.stderr, "stderr")):
                 assert isinstance(stream, trio.lowlevel.FdStream)
                 launch.pipe_inodes.add(os.fstat(stream.fileno()).st_ino)
                 scope = trio.CancelScope(shield=True)  # keeps reading while we stop the plugin
                 launch.pump_scopes.append(scope)
-                nursery.start_soon(self._pump, launch, stream, level, scope)
+                nursery.start_soon(self._pump, launch, stream, name, scope)
             nursery.start_soon(self._reap, launch)
             await self._wait_ready(launch)
 
     async def _command(self) -> list[str]:
         if not self._private_run:
             return list(self._argv)
-        prefix, reason = await private_run_support()
-        if prefix is None:
+        source, target = socket_dir_redirect(self._root)
+        source.mkdir(parents=True, exist_ok=True)
+        command, reason = await private_run_command(source, target, self._argv)
+        if command is None:
             LOG.warning(
                 "plugin %s: private_run is not available here (%s); running it in this "
-                "mount namespace, so a hard-coded /run path is the host's, not %s",
+                "mount namespace, so a hard-coded %s path is the host's, not %s",
                 self._name,
                 reason,
-                self._root / "run",
+                target,
+                source,
                 extra={"plugin": self._name},
             )
             return list(self._argv)
-        run_dir = self._root / "run"
-        run_dir.mkdir(parents=True, exist_ok=True)
-        return [*prefix, str(run_dir), *self._argv]
+        return command
 
     async def _wait_ready(self, launch: _Launch) -> None:
         started = time.monotonic()
         deadline = started + self._startup_timeout
         interval = _POLL_FIRST
         while True:
-            if await _accepts(self._socket):
+            if await accepts_connections(self._socket):
                 LOG.info(
                     "plugin %s accepts connections on %s (%.3fs after start)",
                     self._name,
@@ -378,7 +432,7 @@ class PluginProcess:
             if launch.exited.is_set():
                 await self._end(launch, graceful=False, why="startup failure")
                 raise self._start_error(
-                    f"plugin {self._name} exited with status {_status(launch.proc.returncode)} "
+                    f"plugin {self._name} exited with status {status_text(launch.proc.returncode)} "
                     f"before accepting connections on {self._socket}",
                     launch,
                     exit_status=launch.proc.returncode,
@@ -414,7 +468,7 @@ class PluginProcess:
         self,
         launch: _Launch,
         stream: trio.lowlevel.FdStream,
-        level: int,
+        name: str,
         scope: trio.CancelScope,
     ) -> None:
         pending = b""
@@ -423,21 +477,24 @@ class PluginProcess:
                 while chunk := await stream.receive_some(_LINE_MAX):
                     *lines, pending = (pending + chunk).split(b"\n")
                     for raw in lines:
-                        self._line(raw, level)
-                    if len(pending) >= _LINE_MAX:  # a very long line: log it in pieces
-                        self._line(pending, level)
+                        self._line(raw, name)
+                    if len(pending) >= _LINE_MAX:  # a very long line: keep it in pieces
+                        self._line(pending, name)
                         pending = b""
         finally:
             if pending:
-                self._line(pending, level)
+                self._line(pending, name)
             launch.open_pipes -= 1
             if launch.open_pipes == 0:
                 launch.drained.set()
 
-    def _line(self, raw: bytes, level: int) -> None:
+    def _line(self, raw: bytes, stream: str) -> None:
         line = raw.decode(errors="replace").rstrip("\r")
-        if line:
-            self._output.append(line)
+        if not line:
+            return
+        self._output.add(stream, line)
+        if self._log_output:  # as dockerd logs a managed plugin's output
+            level = logging.INFO if stream == "stdout" else logging.ERROR
             LOG.log(level, "%s plugin=%s", line, self._name, extra={"plugin": self._name})
 
     async def _reap(self, launch: _Launch) -> None:
@@ -454,14 +511,14 @@ class PluginProcess:
             LOG.error(
                 "plugin %s exited with status %s",
                 self._name,
-                _status(status),
+                status_text(status),
                 extra={"plugin": self._name},
             )
         else:
             LOG.info(
                 "plugin %s exited with status %s after %s",
                 self._name,
-                _status(status),
+                status_text(status),
                 launch.ended_by,
                 extra={"plugin": self._name},
             )
@@ -473,6 +530,9 @@ class PluginProcess:
         if self._current is not None:
             await self._end(self._current, graceful=True, why="teardown")
         self.remove_socket()
+        if self._propagated is not None:
+            with real_io():
+                await self._propagated.teardown()
 
     async def _end(self, launch: _Launch, *, graceful: bool, why: str) -> None:
         """End ``launch``: its whole group gone and reaped, its output drained, pipes closed."""
@@ -499,7 +559,7 @@ class PluginProcess:
                         "plugin %s: processes %s survived SIGKILL for %gs (uninterruptible "
                         "sleep?); giving up on them",
                         self._name,
-                        _group_members(launch.pgid),
+                        group_members(launch.pgid),
                         KILL_WAIT,
                         extra={"plugin": self._name},
                     )
@@ -509,7 +569,7 @@ class PluginProcess:
 
     def _signal(self, launch: _Launch, sig: signal.Signals) -> bool:
         """Signal the group if any of it is left; True if it was."""
-        if launch.exited.is_set() and not _group_members(launch.pgid):
+        if launch.exited.is_set() and not group_members(launch.pgid):
             return False
         try:
             os.killpg(launch.pgid, sig)
@@ -520,9 +580,9 @@ class PluginProcess:
     async def _wait_gone(self, launch: _Launch, timeout: float) -> bool:
         """Wait (real time) until the leader is reaped and no group member is left."""
         deadline = time.monotonic() + timeout
-        if not await _wait_real(launch.exited, timeout):
+        if not await wait_real(launch.exited, timeout):
             return False
-        while _group_members(launch.pgid):
+        while group_members(launch.pgid):
             if time.monotonic() >= deadline:
                 return False
             await real_sleep(0.01)
@@ -532,7 +592,7 @@ class PluginProcess:
         """Wait (real time, at most a second) until the group is (no longer) stopped."""
         deadline = time.monotonic() + 1.0
         while time.monotonic() < deadline and not launch.exited.is_set():
-            states = [_state(pid) for pid in _group_members(launch.pgid)]
+            states = [proc_state(pid) for pid in group_members(launch.pgid)]
             if all((state in ("T", "t")) == stopped for state in states if state):
                 return
             await real_sleep(0.002)
@@ -541,9 +601,9 @@ class PluginProcess:
         """Read the plugin's last output, then close its pipes."""
         if launch.closed:
             return
-        if not await _wait_real(launch.drained, DRAIN_WAIT):
+        if not await wait_real(launch.drained, DRAIN_WAIT):
             # Something outside the group (a daemonized child) still holds the pipes.
-            escaped = _pipe_holders(launch.pipe_inodes)
+            escaped = pipe_holders(launch.pipe_inodes)
             for pid in escaped:
                 LOG.warning(
                     "plugin %s: killing pid %d, which left the process group but holds its output",
@@ -554,9 +614,9 @@ class PluginProcess:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             deadline = time.monotonic() + KILL_WAIT
-            while any(_alive(pid) for pid in escaped) and time.monotonic() < deadline:
+            while any(is_alive(pid) for pid in escaped) and time.monotonic() < deadline:
                 await real_sleep(0.01)  # its pipes close a moment before it is gone
-            if not await _wait_real(launch.drained, DRAIN_WAIT):
+            if not await wait_real(launch.drained, DRAIN_WAIT):
                 LOG.warning(
                     "plugin %s: output still open; no longer reading it",
                     self._name,
@@ -581,138 +641,3 @@ class PluginProcess:
             )
             return None
         return self._current
-
-
-# -- private mount namespace ---------------------------------------------------------------
-
-_private_run_probe: tuple[tuple[str, ...] | None, str] | None = None
-
-
-async def private_run_support() -> tuple[tuple[str, ...] | None, str]:
-    """How to run a command with a private ``/run``: ``(wrapper, "")`` or ``(None, why)``.
-
-    ``[*wrapper, DIR, *argv]`` runs ``argv`` in a new private mount namespace in which
-    ``DIR`` is bound over ``/run`` (util-linux ``unshare`` and ``mount``, as root or in an
-    unprivileged user namespace).  Probed once per process, by running the wrapper with
-    a temporary directory.
-    """
-    global _private_run_probe
-    if _private_run_probe is None:
-        _private_run_probe = await _probe_private_run()
-    return _private_run_probe
-
-
-async def _probe_private_run() -> tuple[tuple[str, ...] | None, str]:
-    unshare, mount, sh = shutil.which("unshare"), shutil.which("mount"), shutil.which("sh")
-    if unshare is None or mount is None or sh is None:
-        missing = [
-            n for n, path in (("unshare", unshare), ("mount", mount), ("sh", sh)) if not path
-        ]
-        return None, f"{' and '.join(missing)} not found on PATH (util-linux)"
-    namespaces: list[tuple[str, ...]] = []
-    if os.geteuid() == 0:
-        namespaces.append(("--mount", "--propagation", "private"))
-    namespaces.append(("--user", "--map-root-user", "--mount", "--propagation", "private"))
-    script = f'{shlex.quote(mount)} --bind "$0" /run && exec "$@"'
-    failures = []
-    probe_dir = Path(tempfile.mkdtemp(prefix="pe-probe-"))
-    try:
-        (probe_dir / "probe").touch()
-        for flags in namespaces:
-            wrapper = (unshare, *flags, "--", sh, "-c", script)
-            result = await trio.run_process(
-                [*wrapper, str(probe_dir), sh, "-c", "test -e /run/probe"],
-                check=False,
-                capture_stdout=True,
-                capture_stderr=True,
-            )
-            if result.returncode == 0:
-                return wrapper, ""
-            detail = result.stderr.decode(errors="replace").strip() or "no message"
-            failures.append(f"`unshare {' '.join(flags)}` exited {result.returncode}: {detail}")
-    finally:
-        shutil.rmtree(probe_dir, ignore_errors=True)
-    return None, "; ".join(failures)
-
-
-# -- helpers -------------------------------------------------------------------------------
-
-
-def _status(code: int | None) -> str:
-    if code is not None and code < 0:
-        with contextlib.suppress(ValueError):
-            return f"{code} ({signal.Signals(-code).name})"
-    return str(code)
-
-
-async def _accepts(path: Path) -> bool:
-    sock = trio.socket.socket(_stdsocket.AF_UNIX, _stdsocket.SOCK_STREAM)
-    try:
-        await sock.connect(str(path))
-    except OSError:
-        return False
-    finally:
-        sock.close()
-    return True
-
-
-async def _wait_real(event: trio.Event, timeout: float) -> bool:
-    """Wait for ``event`` at most ``timeout`` real seconds; True if it is set."""
-    if not event.is_set() and timeout > 0:
-        async with trio.open_nursery() as nursery:
-
-            async def alarm() -> None:
-                await real_sleep(timeout)
-                nursery.cancel_scope.cancel()
-
-            if math.isfinite(timeout):
-                nursery.start_soon(alarm)
-            await event.wait()
-            nursery.cancel_scope.cancel()
-    return event.is_set()
-
-
-def _proc_stat(pid: str) -> list[str] | None:
-    """Fields of /proc/PID/stat after the command name (state first), or None if gone."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return None
-
-
-def _state(pid: int) -> str:
-    fields = _proc_stat(str(pid))
-    return fields[0] if fields else ""
-
-
-def _alive(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie."""
-    return _state(pid) not in ("", "Z")
-
-
-def _group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes in process group ``pgid``."""
-    members = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            fields = _proc_stat(entry)
-            if fields and fields[0] != "Z" and fields[2] == str(pgid):
-                members.append(int(entry))
-    return members
-
-
-def _pipe_holders(inodes: set[int]) -> list[int]:
-    """Other processes holding one of the pipes ``inodes`` open."""
-    wanted = {f"pipe:[{inode}]" for inode in inodes}
-    holders = []
-    me = str(os.getpid())
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or entry == me:
-            continue
-        with contextlib.suppress(OSError):
-            for fd in os.listdir(f"/proc/{entry}/fd"):
-                with contextlib.suppress(OSError):
-                    if os.readlink(f"/proc/{entry}/fd/{fd}") in wanted:
-                        holders.append(int(entry))
-                        break
-    return holders

@@ -24,8 +24,15 @@ def print_step(console: Console, step: StepResult) -> None:
             console.print(f"      [red]{escape(line)}[/red]")
 
 
-def print_summary(console: Console, results: Sequence[ScenarioResult]) -> None:
-    """The summary after all scenarios ran."""
+#: Lines of a plugin's output the terminal summary shows (the JSON report has them all).
+SHOWN_OUTPUT_LINES = 50
+
+
+def print_summary(
+    console: Console, results: Sequence[ScenarioResult], *, plugin_output: bool = False
+) -> None:
+    """The summary after all scenarios ran; a failed scenario's plugin output is shown
+    (every scenario's with ``plugin_output``)."""
     for result in results:
         status = "[green]PASS[/green]" if result.passed else "[red]FAIL[/red]"
         steps_ok = sum(s.passed for s in result.steps)
@@ -40,8 +47,20 @@ def print_summary(console: Console, results: Sequence[ScenarioResult]) -> None:
             console.print("    last plugin calls:")
             for line in result.journal_excerpt():
                 console.print(f"      [dim]{escape(line)}[/dim]")
+        if plugin_output or not result.passed:
+            print_plugin_output(console, result)
     failed = sum(not r.passed for r in results)
     console.print(f"\n{len(results) - failed} passed, {failed} failed")
+
+
+def print_plugin_output(console: Console, result: ScenarioResult) -> None:
+    """The last lines each ``command:`` plugin of ``result`` wrote."""
+    for name, lines in result.plugin_output:
+        shown = lines[-SHOWN_OUTPUT_LINES:]
+        more = f", last {len(shown)} of {len(lines)}" if len(shown) < len(lines) else ""
+        console.print(f"    output of plugin {escape(name)} ({len(lines)} lines{more}):")
+        for line in shown:
+            console.print(f"      [dim]{escape(line)}[/dim]")
 
 
 def junit_xml(results: Sequence[ScenarioResult]) -> str:
@@ -64,6 +83,9 @@ def junit_xml(results: Sequence[ScenarioResult]) -> str:
         if result.setup_error:
             case = ET.SubElement(suite, "testcase", classname=result.name, name="setup")
             ET.SubElement(case, "error", message=result.setup_error).text = result.setup_error
+        output = _output_text(result)
+        if output:
+            ET.SubElement(suite, "system-out").text = output
         for step in result.steps:
             case = ET.SubElement(
                 suite,
@@ -82,6 +104,13 @@ def junit_xml(results: Sequence[ScenarioResult]) -> str:
                 )
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _output_text(result: ScenarioResult) -> str:
+    blocks = [
+        f"output of plugin {name}:\n" + "\n".join(lines) for name, lines in result.plugin_output
+    ]
+    return "\n\n".join(blocks)
 
 
 def json_report(results: Sequence[ScenarioResult]) -> dict[str, Any]:
@@ -109,6 +138,7 @@ def json_report(results: Sequence[ScenarioResult]) -> dict[str, Any]:
                     }
                     for s in r.steps
                 ],
+                "plugin_output": {name: list(lines) for name, lines in r.plugin_output},
                 "faults_fired": [
                     {
                         "time": f.time,

@@ -72,6 +72,8 @@ class ScenarioResult:
     wall_seconds: float
     journal: tuple[JournalEntry, ...]
     setup_error: str | None = None
+    plugin_output: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """What each ``command:`` plugin wrote (stdout and stderr interleaved), by name."""
 
     def journal_excerpt(self, limit: int = 15) -> list[str]:
         """The last calls, one line each, for failure reports."""
@@ -114,6 +116,14 @@ class Run:
         self.last_step_seq = 0
         self.endpoint = ApiEndpoint(self.root / "docker.sock")
         """The engine's API, served from the first docker or api step."""
+
+    def plugin_output(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """What each ``command:`` plugin wrote, by name (built-in mocks write nothing)."""
+        return tuple(
+            (name, tuple(handle.process.output))
+            for name, handle in self.plugins.items()
+            if isinstance(handle, ProcessPlugin)
+        )
 
     def plugin(self, name: str) -> BuiltinPlugin | ProcessPlugin:
         try:
@@ -498,6 +508,7 @@ async def run_scenario(
     setup_error: str | None = None
     journal: tuple[JournalEntry, ...] = ()
     fired: tuple[FiredFault, ...] = ()
+    output: tuple[tuple[str, tuple[str, ...]], ...] = ()
     try:
         async with trio.open_nursery() as nursery:
             plugins = PluginSet(scenario, work, nursery)
@@ -521,6 +532,8 @@ async def run_scenario(
             except AuthorizationStartError as exc:
                 setup_error = f"the engine could not start: {exc}"
             nursery.cancel_scope.cancel()
+        if run is not None:  # after the nursery: the plugins' last lines are drained
+            output = run.plugin_output()
     finally:
         if own_root:
             shutil.rmtree(work, ignore_errors=True)
@@ -536,6 +549,7 @@ async def run_scenario(
         wall_seconds=time.perf_counter() - w0,
         journal=journal,
         setup_error=setup_error,
+        plugin_output=output,
     )
 
 

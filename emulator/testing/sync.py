@@ -84,7 +84,7 @@ class SyncPluginProcess:
     pid = property(lambda self: self.process.pid, doc="Its pid (and process group).")
     running = property(lambda self: self.process.running, doc="Whether it runs.")
     exit_status = property(lambda self: self.process.exit_status, doc="Its exit status.")
-    output = property(lambda self: self.process.output, doc="Its last output lines.")
+    output = property(lambda self: self.process.output, doc="Its output lines.")
     command = property(lambda self: self.process.command, doc="What was executed.")
 
     def kill(self) -> None:
@@ -124,6 +124,8 @@ class PluginEngine(JournalAssertions):
         self._thread = thread
         self._scope: TaskScope | None = None
         self._clients: list[Any] = []
+        #: The plugin processes started for this test (their output goes to its report).
+        self.processes: list[PluginProcess] = []
         self.volumes = Blocking(thread, lambda: self.engine.volumes)
         self.containers = Blocking(thread, lambda: self.engine.containers)
         self.plugins = Blocking(thread, lambda: self.engine.plugins)
@@ -253,6 +255,11 @@ class PluginEngine(JournalAssertions):
         for fault in faults:
             self.faults.add(fault)
 
+    def settle_output(self) -> None:
+        """Wait until what the test's plugin processes wrote so far is in their output."""
+        for process in self.processes:
+            self._thread.run(process.settle_output)
+
     # -- per-test tasks ----------------------------------------------------------------
 
     def _task_scope(self) -> TaskScope:
@@ -270,6 +277,7 @@ class PluginEngine(JournalAssertions):
         startup_timeout: float = 30.0,
         grace: float = 5.0,
         private_run: bool = True,
+        propagated_mount: Path | str | None = None,
     ) -> SyncPluginProcess:
         """Start a plugin command and wait for its socket; it is stopped with the test.
 
@@ -285,7 +293,9 @@ class PluginEngine(JournalAssertions):
             startup_timeout=startup_timeout,
             grace=grace,
             private_run=private_run,
+            propagated_mount=propagated_mount,
         )
+        self.processes.append(process)
         scope = self._task_scope()
 
         async def started() -> None:

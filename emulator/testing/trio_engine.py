@@ -44,6 +44,8 @@ class AsyncPluginEngine(JournalAssertions):
         self._nursery = nursery
         self.endpoint = ApiEndpoint(root / "docker.sock")
         self._clients: list[Any] = []
+        #: The plugin processes started for this test (their output goes to its report).
+        self.processes: list[PluginProcess] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.engine, name)
@@ -92,6 +94,7 @@ class AsyncPluginEngine(JournalAssertions):
         startup_timeout: float = 30.0,
         grace: float = 5.0,
         private_run: bool = True,
+        propagated_mount: Path | str | None = None,
     ) -> PluginProcess:
         """Start a plugin command, wait for its socket; it is stopped with the fixture."""
         process = PluginProcess(
@@ -103,7 +106,9 @@ class AsyncPluginEngine(JournalAssertions):
             startup_timeout=startup_timeout,
             grace=grace,
             private_run=private_run,
+            propagated_mount=propagated_mount,
         )
+        self.processes.append(process)
         await self._nursery.start(process.run)
         return process
 
