@@ -1,8 +1,16 @@
-"""``plugin-emulator serve``: the Engine API on a unix socket for the real ``docker`` CLI."""
+"""``plugin-emulator serve``: the Engine API on a unix socket for the real ``docker`` CLI.
+
+Besides the engine, serve can start plugins under its root, as a scenario's ``plugins:``
+does: built-in mocks (``--mock NAME=volume|network|ipam|authz``), the author's own command
+(``--plugin NAME -- CMD ARG…``, with ``{socket}``, ``{root}`` and ``{name}`` replaced) or
+a file with a ``plugins:`` list (``--plugins-file``).  A command plugin's output is kept
+(``GET /emulator/plugin-output``) and logged at debug level, never as an error.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import signal
 import sys
@@ -22,14 +30,19 @@ from emulator.api.server import PLAIN_TCP_REFUSED, default_socket_path, serve
 from emulator.api.tls import ServerTLS, default_cert_dir
 from emulator.engine.authz import AuthorizationStartError
 from emulator.engine.core import DEFAULT_SHUTDOWN_TIMEOUT, Engine, open_engine
+from emulator.engine.processes import PluginStartError
 from emulator.errors import ConfigurationError
-from emulator.mocks.authz import MockAuthzPlugin
-from emulator.mocks.volume import MockVolumePlugin
 from emulator.protocol.profiles import DEFAULT_PROFILE, PROFILES
 from emulator.protocol.registry_hosts import RegistryConfig, RegistryConfigError
 from emulator.protocol.shutdown import FORCE_QUIT_COUNT
+from emulator.scenario.loader import ScenarioError, load_plugins_file
+from emulator.scenario.model import PluginSpec
+from emulator.scenario.plugins import PluginSet
+from emulator.vocabulary.reader import PLUGIN_NAME_PATTERN
 
-MOCK_KINDS = ("volume", "authz")
+#: The built-in mock plugins ``--mock NAME=KIND`` starts (emulator/mocks; authz allows
+#: everything and records what it is asked).
+MOCK_KINDS = ("volume", "network", "ipam", "authz")
 
 E = TypeVar("E", bound=BaseException)
 
@@ -43,11 +56,49 @@ JOURNAL_LIMIT = 1_000
 log = logging.getLogger("emulator.serve")
 
 
-def _mock(value: str) -> tuple[str, str]:
+def _mock(value: str) -> PluginSpec:
     name, sep, kind = value.partition("=")
     if not sep or not name or kind not in MOCK_KINDS:
-        raise click.BadParameter(f"{value!r}: use NAME=KIND with KIND one of {MOCK_KINDS}")
-    return name, kind
+        raise click.BadParameter(
+            f"{value!r}: use NAME=KIND with KIND one of {', '.join(MOCK_KINDS)}",
+            param_hint="'--mock'",
+        )
+    return PluginSpec(name=name, builtin=kind)  # type: ignore[arg-type]
+
+
+def _plugin_specs(
+    mocks: tuple[str, ...], plugin: str | None, command: tuple[str, ...], file: Path | None
+) -> list[PluginSpec]:
+    """The plugins to start, checked: unique names, a command for --plugin and only then."""
+    specs = [_mock(m) for m in mocks]
+    if plugin is not None:
+        if not command:
+            raise click.UsageError(
+                f"--plugin {plugin} needs its command after '--': "
+                f"plugin-emulator serve --plugin {plugin} -- ./myplugin --socket {{socket}}"
+            )
+        specs.append(PluginSpec(name=plugin, command=command))
+    elif command:
+        raise click.UsageError(
+            f"unexpected arguments {' '.join(command)!r}: a command is given after "
+            "'--plugin NAME --'"
+        )
+    if file is not None:
+        try:
+            specs.extend(load_plugins_file(file))
+        except ScenarioError as exc:
+            raise click.UsageError(str(exc)) from None
+    seen: set[str] = set()
+    for spec in specs:
+        if not re.fullmatch(PLUGIN_NAME_PATTERN, spec.name):
+            raise click.UsageError(
+                f"plugin name {spec.name!r} must be letters, digits, '_', '.' and '-', "
+                "starting with a letter or digit (it becomes a socket file name)"
+            )
+        if spec.name in seen:
+            raise click.UsageError(f"two plugins are named {spec.name!r}")
+        seen.add(spec.name)
+    return specs
 
 
 @click.command("serve")
@@ -95,7 +146,7 @@ def _mock(value: str) -> tuple[str, str]:
     "--root",
     type=click.Path(file_okay=False, path_type=Path),
     help="Look for v1 plugins under ROOT/run/docker/plugins, ... [default: a fresh temporary "
-    "directory when --mock is given, else /].",
+    "directory when serve starts plugins (--mock, --plugin, --plugins-file), else /].",
 )
 @click.option(
     "--data-root",
@@ -114,7 +165,19 @@ def _mock(value: str) -> tuple[str, str]:
     multiple=True,
     metavar="NAME=KIND",
     help="Start a built-in mock plugin NAME under ROOT/run/docker/plugins (repeatable); "
-    "KIND is volume or authz (allows everything, records what it is asked).",
+    "KIND is volume, network, ipam or authz (allows everything, records what it is asked).",
+)
+@click.option(
+    "--plugin",
+    metavar="NAME",
+    help="Start your plugin NAME: its command follows '--' ({socket}, {root} and {name} are "
+    "replaced), e.g. --plugin myvol -- ./myvol --socket {socket}.",
+)
+@click.option(
+    "--plugins-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Start the plugins of a YAML file with a 'plugins:' list, as in scenario files "
+    "(builtin, command with env and startup_timeout, address).",
 )
 @click.option(
     "--authorization-plugin",
@@ -161,6 +224,7 @@ def _mock(value: str) -> tuple[str, str]:
     metavar="SECONDS",
     help="How long the shutdown (stopping running containers) may take, as dockerd's.",
 )
+@click.argument("command", nargs=-1, metavar="[-- COMMAND...]")
 def serve_command(
     engine_socket: Path | None,
     tcp: str | None,
@@ -174,6 +238,8 @@ def serve_command(
     data_root: Path | None,
     reset_state: bool,
     mocks: tuple[str, ...],
+    plugin: str | None,
+    plugins_file: Path | None,
     authorization_plugins: tuple[str, ...],
     profile: str,
     log_level: str,
@@ -181,6 +247,7 @@ def serve_command(
     insecure_registries: tuple[str, ...],
     registry_mirrors: tuple[str, ...],
     shutdown_timeout: float,
+    command: tuple[str, ...],
 ) -> None:
     """Serve the Docker Engine API (1.51) so the docker CLI and docker-py drive the emulator.
 
@@ -188,11 +255,11 @@ def serve_command(
     time, even during the restore at start: as dockerd, it stops serving, stops the
     running containers (plugins see their Leave, DeleteEndpoint, ReleaseAddress and
     Unmount calls) within --shutdown-timeout seconds, stops managed plugins and exits 0,
-    removing its socket (and its temporary root).  A fourth signal ends it at once
-    (exit status 128 + the signal).
+    removing its socket, the plugins it started (and its temporary root).  A fourth
+    signal ends it at once (exit status 128 + the signal).
     """
     setup_logging(log_level, log_format)
-    parsed = [_mock(m) for m in mocks]
+    parsed = _plugin_specs(mocks, plugin, command, plugins_file)
     try:
         registries = RegistryConfig.load(insecure_registries, registry_mirrors)
     except RegistryConfigError as exc:
@@ -225,7 +292,12 @@ def serve_command(
             authorization_plugins,
             daemon,
         )
-    except (ConfigurationError, AuthorizationStartError, BaseExceptionGroup) as exc:
+    except (
+        ConfigurationError,
+        AuthorizationStartError,
+        PluginStartError,
+        BaseExceptionGroup,
+    ) as exc:
         refused = _find(exc, AuthorizationStartError)
         if refused is not None:
             click.echo(str(refused), err=True)  # dockerd prints it and exits 1
@@ -234,7 +306,7 @@ def serve_command(
         if problem is None:
             raise
         click.echo(f"error: {problem}", err=True)
-        sys.exit(2)
+        sys.exit(1 if isinstance(problem, PluginStartError) else 2)
     finally:
         if temporary is not None:
             shutil.rmtree(temporary, ignore_errors=True)
@@ -242,9 +314,9 @@ def serve_command(
         sys.exit(128 + daemon.forced)
 
 
-def _configuration_error(exc: BaseException) -> ConfigurationError | None:
-    """The configuration error inside ``exc`` (nurseries wrap it in exception groups)."""
-    return _find(exc, ConfigurationError)
+def _configuration_error(exc: BaseException) -> ConfigurationError | PluginStartError | None:
+    """The set-up error inside ``exc`` (nurseries wrap it in exception groups)."""
+    return _find(exc, ConfigurationError) or _find(exc, PluginStartError)
 
 
 def _find(exc: BaseException, kind: type[E]) -> E | None:
@@ -310,7 +382,7 @@ async def _serve(
     options: _ServeOptions,
     root: Path,
     data_root: Path | None,
-    mocks: list[tuple[str, str]],
+    specs: list[PluginSpec],
     profile: str,
     registries: RegistryConfig,
     authorization_plugins: tuple[str, ...],
@@ -324,7 +396,7 @@ async def _serve(
                 options,
                 root,
                 data_root,
-                mocks,
+                specs,
                 profile,
                 registries,
                 authorization_plugins,
@@ -356,28 +428,21 @@ async def _run(
     options: _ServeOptions,
     root: Path,
     data_root: Path | None,
-    mocks: list[tuple[str, str]],
+    specs: list[PluginSpec],
     profile: str,
     registries: RegistryConfig,
     authorization_plugins: tuple[str, ...],
     daemon: _Daemon,
 ) -> None:
-    """Mock plugins, then the engine and its servers until the first signal.
+    """The plugins, then the engine and its servers until the first signal.
 
     Leaving ``open_engine`` runs the engine's shutdown (bounded by its timeout) while
-    the mock plugins still serve.
+    the plugins still serve.
     """
     async with trio.open_nursery() as nursery:
-        for name, kind in mocks:
-            plugin: MockVolumePlugin | MockAuthzPlugin
-            if kind == "authz":
-                plugin = MockAuthzPlugin(name=name)
-            else:
-                plugin = MockVolumePlugin(
-                    root / "mocks" / name, name=name, record_limit=JOURNAL_LIMIT
-                )
-            sock = root / "run/docker/plugins" / name / f"{name}.sock"
-            await nursery.start(plugin.serve, f"unix:{sock}")
+        plugins = PluginSet(specs, root, nursery, record_limit=JOURNAL_LIMIT)
+        await plugins.start()
+        outputs = plugins.outputs()
         with daemon.serving:
             async with open_engine(
                 root=root,
@@ -391,11 +456,18 @@ async def _run(
             ) as engine:
                 daemon.engine = engine
                 async with trio.open_nursery() as servers:
-                    host = await servers.start(serve, engine, f"unix:{socket_path}")
+                    host = await servers.start(
+                        partial(serve, plugin_outputs=outputs), engine, f"unix:{socket_path}"
+                    )
                     click.echo(f"export DOCKER_HOST={host}")
                     if options.tcp is not None:
                         tcp_host = await servers.start(
-                            partial(serve, tls=options.tls, insecure=options.insecure),
+                            partial(
+                                serve,
+                                tls=options.tls,
+                                insecure=options.insecure,
+                                plugin_outputs=outputs,
+                            ),
                             engine,
                             f"tcp:{options.tcp}",
                         )

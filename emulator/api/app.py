@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from quart import Response, request
 from quart_trio import QuartTrio
@@ -21,6 +22,7 @@ from emulator.api.authz import ApiRoutes, AuthzMiddleware
 from emulator.api.http import error_response, note_handler_error
 from emulator.api.state import ApiState
 from emulator.engine.core import Engine
+from emulator.engine.plugin_output import PluginOutput
 from emulator.errors import EngineError
 from emulator.protocol import engine_api as api
 
@@ -30,17 +32,24 @@ log = logging.getLogger("emulator.api")
 MAX_BODY = 256 * 1024 * 1024
 
 
-def create_app(engine: Engine, *, max_body: int = MAX_BODY) -> AuthzMiddleware:
+def create_app(
+    engine: Engine,
+    *,
+    max_body: int = MAX_BODY,
+    plugin_outputs: Mapping[str, PluginOutput] | None = None,
+) -> AuthzMiddleware:
     """An ASGI app answering the Engine API (1.51) for ``engine``, plus ``/emulator/``.
 
     Request bodies over ``max_body`` bytes are refused with 413.  Every routed Engine API
     request goes through ``engine.authz`` first (:mod:`emulator.api.authz`).
+    ``plugin_outputs`` is what the plugins started beside the engine wrote
+    (``GET /emulator/plugin-output``).
     """
     app = QuartTrio("emulator.api")
     app.config["MAX_CONTENT_LENGTH"] = max_body
     app.config["BODY_TIMEOUT"] = 60
     app.config["RESPONSE_TIMEOUT"] = None
-    state = ApiState(engine)
+    state = ApiState(engine, plugin_outputs=dict(plugin_outputs or {}))
     attached: dict[str, int] = {}
     app.config["EMULATOR_STATE"] = state
     app.config["EMULATOR_ATTACHED"] = attached

@@ -4,9 +4,10 @@
 words of docs/faults.md, JSON or YAML), ``POST /emulator/reset``, ``GET /emulator/plugins``
 (the v1 plugins and their activation, as ``plugin-emulator plugins ls`` shows them) and
 ``GET /emulator/managed-plugins`` (managed plugins and their processes, for
-``plugin-emulator plugin ps`` and ``plugin exec``) and ``GET /emulator/client`` (who the
+``plugin-emulator plugin ps`` and ``plugin exec``), ``GET /emulator/client`` (who the
 server thinks the caller is: the verified TLS client certificate, whose common name
-dockerd gives authorization plugins as ``User``).
+dockerd gives authorization plugins as ``User``) and ``GET /emulator/plugin-output`` (what
+the plugins ``serve`` started wrote).
 """
 
 from __future__ import annotations
@@ -163,3 +164,25 @@ async def plugins() -> Response:
 async def managed_plugins() -> Response:
     """Managed plugins with their process (pid, status), socket, working directory and env."""
     return json_response([attrs.asdict(p) for p in state().engine.managed_plugins.processes()])
+
+
+@bp.get("/plugin-output")
+async def plugin_output() -> Response:
+    """What each plugin ``serve`` started wrote: ``[{plugin, lines: [{number, stream,
+    text}]}]``; ``?plugin=NAME`` picks one, ``?since=N`` only lines numbered above N."""
+    wanted = request.args.get("plugin") or None
+    outputs = state().plugin_outputs
+    if wanted is not None and wanted not in outputs:
+        known = ", ".join(sorted(outputs)) or "none"
+        raise ApiError(f"no plugin {wanted!r} was started by serve (started: {known})", 404)
+    try:
+        since = int(request.args.get("since") or 0)
+    except ValueError:
+        raise ApiError(f"since must be a line number, not {request.args['since']!r}") from None
+    return json_response(
+        [
+            {"plugin": name, "lines": [attrs.asdict(line) for line in output.lines(since)]}
+            for name, output in sorted(outputs.items())
+            if wanted is None or name == wanted
+        ]
+    )

@@ -12,8 +12,11 @@ from quart import Blueprint, Response, current_app, request
 
 from emulator.api.http import ApiError, bool_value, empty, filters, json_body, json_response
 from emulator.api.state import ApiState
+from emulator.engine.core import Engine
 from emulator.engine.events import Event
+from emulator.engine.network_model import BUILTIN_DRIVERS
 from emulator.protocol import engine_api as api
+from emulator.protocol import network as net_api
 
 bp = Blueprint("system", __name__)
 
@@ -95,13 +98,7 @@ async def info() -> Response:
             "Images": 0,
             "Driver": "overlay2",
             "DriverStatus": [],
-            "Plugins": {
-                "Volume": ["local"],
-                "Network": ["bridge", "host", "null"],
-                # cfg.AuthorizationPlugins: the start-up list, as given (daemon/info.go).
-                "Authorization": list(engine.authorization_plugins) or None,
-                "Log": ["json-file", "local"],
-            },
+            "Plugins": plugins_info(engine),
             "MemoryLimit": True,
             "SwapLimit": True,
             "NCPU": os.cpu_count() or 1,
@@ -126,6 +123,31 @@ async def info() -> Response:
             "Warnings": None,
         }
     )
+
+
+#: The log drivers the emulator has: fake containers log nothing, through ``json-file``
+#: (what ``docker inspect`` shows); no logging plugin is emulated yet.
+LOG_DRIVERS: tuple[str, ...] = ("json-file",)
+
+
+def plugins_info(engine: Engine) -> dict[str, list[str] | None]:
+    """``system.PluginsInfo`` as dockerd's ``fillPluginsInfo`` builds it (moby/moby
+    daemon/info.go, v28.5.2), from what the engine really has.
+
+    Volume: ``GetDriverList`` (``local`` and the v1 plugins looked up so far).  Network:
+    ``GetNetworkDriverList`` (built-in drivers, enabled managed network plugins, and the
+    driver of every network), sorted.  Authorization: ``cfg.AuthorizationPlugins``, the
+    start-up list as given (None when empty).  Log: :data:`LOG_DRIVERS`.
+    """
+    network = set(BUILTIN_DRIVERS)
+    network.update(p.name for p in engine.managed_plugins.all_v2(net_api.IFACE))
+    network.update(n.driver for n in engine.networks.list())
+    return {
+        "Volume": engine.volumes.store.drivers.names(),
+        "Network": sorted(network),
+        "Authorization": list(engine.authorization_plugins) or None,
+        "Log": list(LOG_DRIVERS),
+    }
 
 
 # -- events ----------------------------------------------------------------------------
@@ -236,4 +258,4 @@ async def events() -> Response:
     return response
 
 
-__all__ = ["bool_value", "bp", "empty", "event_message"]
+__all__ = ["bool_value", "bp", "empty", "event_message", "plugins_info"]

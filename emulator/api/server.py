@@ -19,6 +19,7 @@ import contextlib
 import logging
 import os
 import ssl
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any, Final
@@ -36,6 +37,7 @@ from emulator.api.connections import Connection
 from emulator.api.listen import Listening, listen
 from emulator.api.tls import ServerTLS
 from emulator.engine.core import Engine
+from emulator.engine.plugin_output import PluginOutput
 from emulator.errors import ConfigurationError
 
 __all__ = ["DEFAULT_SOCKET_NAME", "IDLE_TIMEOUT", "default_socket_path", "serve"]
@@ -91,6 +93,7 @@ async def serve(
     max_body: int = MAX_BODY,
     tls: ServerTLS | None = None,
     insecure: bool = False,
+    plugin_outputs: Mapping[str, PluginOutput] | None = None,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``engine``'s API on ``bind`` until cancelled; ``task_status`` gets DOCKER_HOST.
@@ -99,7 +102,8 @@ async def serve(
     ``tcp:127.0.0.1:PORT`` (loopback only; port 0 picks one).  TCP is served with
     ``tls`` (:class:`~emulator.api.tls.ServerTLS`), or in plain text only with
     ``insecure=True`` (:class:`ConfigurationError` otherwise).  Request bodies over
-    ``max_body`` bytes get 413.
+    ``max_body`` bytes get 413.  ``plugin_outputs`` (by plugin name) is served as
+    ``GET /emulator/plugin-output``.
     """
     context = tls.context() if tls is not None else None
     listening = listen(bind)
@@ -110,7 +114,11 @@ async def serve(
             for warning in PLAIN_TCP_WARNINGS:
                 log.warning(warning, extra={"fields": {"host": listening.docker_host}})
         config = _config()
-        app = wrap_app(create_app(engine, max_body=max_body), config.wsgi_max_body_size, "asgi")  # type: ignore[arg-type]
+        app = wrap_app(
+            create_app(engine, max_body=max_body, plugin_outputs=plugin_outputs),  # type: ignore[arg-type]
+            config.wsgi_max_body_size,
+            "asgi",
+        )
         await _run(app, config, listening, context, task_status)
     finally:
         listening.sock.close()

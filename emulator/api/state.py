@@ -5,6 +5,7 @@ from __future__ import annotations
 import attrs
 
 from emulator.engine.core import Engine
+from emulator.engine.plugin_output import PluginOutput
 
 
 @attrs.define
@@ -14,6 +15,8 @@ class ApiState:
     engine: Engine
     logged_calls: int = 0
     """How many journal entries have been logged as debug lines."""
+    plugin_outputs: dict[str, PluginOutput] = attrs.field(factory=dict)
+    """What the plugins ``serve`` started wrote, by name (``GET /emulator/plugin-output``)."""
 
     def wall(self, engine_time: float) -> float:
         """An engine-clock time as Unix time."""

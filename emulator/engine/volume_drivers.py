@@ -311,6 +311,11 @@ class DriverStore:
         self._extensions: dict[str, VolumeDriver] = {local.name: local}
         self._locks: dict[str, trio.Lock] = {}
 
+    def names(self) -> list[str]:
+        """``GetDriverList``: the drivers known so far, sorted (``local`` and every v1
+        plugin looked up; managed plugins are never kept, so never listed)."""
+        return sorted(self._extensions)
+
     async def get(self, name: str) -> VolumeDriver:
         """``GetDriver``/``CreateDriver`` for v1 plugins (no reference counting)."""
         if name == "":

@@ -18,8 +18,8 @@ import attrs
 
 from emulator.faults.vocabulary import FAULT, MATCH, RESPOND
 from emulator.scenario.arguments import ARGUMENTS, Argument
-from emulator.scenario.model import Parallel, Scenario, Step
-from emulator.scenario.vocabulary import ENGINE, PLUGIN, STEP_KEYS, TOP
+from emulator.scenario.model import Parallel, PluginSpec, Scenario, Step
+from emulator.scenario.vocabulary import ENGINE, PLUGIN, PLUGINS_FILE, STEP_KEYS, TOP
 from emulator.vocabulary.nodes import MAX_BYTES, ScenarioError, compose, decode_text, too_big
 from emulator.vocabulary.reader import DURATION_PATTERN, Reader, parse_duration
 
@@ -36,6 +36,7 @@ __all__ = [
     "Argument",
     "ScenarioError",
     "iter_steps",
+    "load_plugins_file",
     "load_scenario",
     "load_scenario_text",
     "parse_duration",
@@ -57,19 +58,23 @@ def load_scenario(path: str | Path) -> Scenario:
     cannot be read.
     """
     path = Path(path)
+    scenario = load_scenario_text(_read(path, "scenario file"), filename=str(path))
+    return attrs.evolve(scenario, path=path)
+
+
+def _read(path: Path, what: str) -> bytes:
+    """The bytes of ``path``; a file too big is refused before a byte is read."""
     try:
         problem = too_big(path.stat().st_size)
-        if problem is not None:  # refused before a byte is read
+        if problem is not None:
             raise ScenarioError(problem, path=str(path), line=1, column=1)
         with path.open("rb") as file:
-            data = file.read(MAX_BYTES + 1)
+            return file.read(MAX_BYTES + 1)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise ScenarioError(
-            f"cannot read the scenario file: {reason}", path=str(path), line=1, column=1
+            f"cannot read the {what}: {reason}", path=str(path), line=1, column=1
         ) from None
-    scenario = load_scenario_text(data, filename=str(path))
-    return attrs.evolve(scenario, path=path)
 
 
 def load_scenario_text(text: str | bytes, *, filename: str = "<string>") -> Scenario:
@@ -91,6 +96,25 @@ def load_scenario_text(text: str | bytes, *, filename: str = "<string>") -> Scen
     reader.check_graph(root)
     scenario: Scenario = TOP.read(reader, root)
     return scenario
+
+
+def load_plugins_file(path: str | Path) -> tuple[PluginSpec, ...]:
+    """Read a file holding a ``plugins:`` list in the scenario format (``serve``'s
+    ``--plugins-file``); raises :class:`ScenarioError` as :func:`load_scenario` does."""
+    path = Path(path)
+    text = decode_text(_read(path, "plugins file"), str(path))
+    root = compose(text, str(path))
+    if root is None:
+        raise ScenarioError(
+            "the plugins file is empty: it is a mapping with a 'plugins' list",
+            path=str(path),
+            line=1,
+            column=1,
+        )
+    reader = Reader(str(path), plugins={})
+    reader.check_graph(root)
+    plugins: tuple[PluginSpec, ...] = PLUGINS_FILE.read(reader, root)
+    return plugins
 
 
 def iter_steps(steps: Sequence[Step]) -> Iterator[Step]:

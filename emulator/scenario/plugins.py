@@ -1,26 +1,29 @@
-"""The plugins a scenario declares: started before the engine, controlled by steps.
+"""The plugins a scenario (or ``plugin-emulator serve``) declares: started before the
+engine, controlled by steps.
 
 Built-in mocks are served in-process (:class:`BuiltinPlugin`), commands run as processes
-(:class:`ProcessPlugin`), ``address`` plugins get a spec file; ``appear_after`` delays
-any of them.  They start before the engine does, as a host's plugins are up before
-dockerd (which looks up its authorization plugins when it starts).
+(:class:`ProcessPlugin`, their output kept: :mod:`emulator.engine.plugin_output`),
+``address`` plugins get a spec file; ``appear_after`` delays any of them.  They start
+before the engine does, as a host's plugins are up before dockerd (which looks up its
+authorization plugins when it starts).
 """
 
 from __future__ import annotations
 
 import socket as stdsocket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import trio
 import trio.lowlevel
 
+from emulator.engine.plugin_output import PluginOutput
 from emulator.errors import EmulatorError
 from emulator.mocks.authz import MockAuthzPlugin
 from emulator.mocks.network import MockIpamPlugin, MockNetworkPlugin
 from emulator.mocks.volume import MockVolumePlugin
-from emulator.scenario.model import PluginSpec, Scenario
+from emulator.scenario.model import PluginSpec
 
 __all__ = ["BuiltinPlugin", "NoSuchPlugin", "PluginSet", "ProcessPlugin"]
 
@@ -32,7 +35,9 @@ class NoSuchPlugin(EmulatorError):
 class BuiltinPlugin:
     """A built-in mock plugin served in-process, with lifecycle control for scenarios."""
 
-    def __init__(self, spec: PluginSpec, root: Path, socket_path: Path) -> None:
+    def __init__(
+        self, spec: PluginSpec, root: Path, socket_path: Path, record_limit: int | None = None
+    ) -> None:
         name, scope = spec.name, spec.scope
         self.name = name
         self.socket_path = socket_path
@@ -45,7 +50,10 @@ class BuiltinPlugin:
             self.mock = MockAuthzPlugin(spec.rules, name=name)
         else:
             self.mock = MockVolumePlugin(
-                root / "plugin-state" / name, name=name, scope=scope or "local"
+                root / "plugin-state" / name,
+                name=name,
+                scope=scope or "local",
+                record_limit=record_limit,
             )
         self._scope: trio.CancelScope | None = None
         self._nursery: trio.Nursery | None = None
@@ -144,17 +152,26 @@ class ProcessPlugin:
 
 
 class PluginSet:
-    """The scenario's plugins, by name."""
+    """The plugins of a scenario's (or serve's) ``plugins:`` list, by name."""
 
-    def __init__(self, scenario: Scenario, root: Path, nursery: trio.Nursery) -> None:
-        self.scenario = scenario
+    def __init__(
+        self,
+        specs: Sequence[PluginSpec],
+        root: Path,
+        nursery: trio.Nursery,
+        *,
+        record_limit: int | None = None,
+    ) -> None:
+        """``record_limit``: how many requests a built-in volume mock keeps (all: None)."""
+        self.specs = tuple(specs)
+        self.record_limit = record_limit
         self.root = root
         self.nursery = nursery
         self.plugins: dict[str, BuiltinPlugin | ProcessPlugin] = {}
 
     async def start(self) -> None:
         """Start every declared plugin (or schedule it, with ``appear_after``)."""
-        for spec in self.scenario.plugins:
+        for spec in self.specs:
             socket_path = self.root / "run/docker/plugins" / f"{spec.name}.sock"
             if spec.address is not None:
                 spec_file = self.root / "etc/docker/plugins" / f"{spec.name}.spec"
@@ -162,7 +179,7 @@ class PluginSet:
                 continue
             handle: BuiltinPlugin | ProcessPlugin
             if spec.builtin is not None:
-                handle = BuiltinPlugin(spec, self.root, socket_path)
+                handle = BuiltinPlugin(spec, self.root, socket_path, self.record_limit)
             else:
                 handle = ProcessPlugin(spec, self.root, socket_path)
             self.plugins[spec.name] = handle
@@ -183,6 +200,14 @@ class PluginSet:
             await call()
 
         self.nursery.start_soon(after)
+
+    def outputs(self) -> dict[str, PluginOutput]:
+        """What each ``command`` plugin wrote, by name (built-in mocks write nothing)."""
+        return {
+            name: handle.process.output_log
+            for name, handle in self.plugins.items()
+            if isinstance(handle, ProcessPlugin)
+        }
 
     def get(self, name: str) -> BuiltinPlugin | ProcessPlugin:
         try:

@@ -117,14 +117,6 @@ class Run:
         self.endpoint = ApiEndpoint(self.root / "docker.sock")
         """The engine's API, served from the first docker or api step."""
 
-    def plugin_output(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
-        """What each ``command:`` plugin wrote, by name (built-in mocks write nothing)."""
-        return tuple(
-            (name, tuple(handle.process.output))
-            for name, handle in self.plugins.items()
-            if isinstance(handle, ProcessPlugin)
-        )
-
     def plugin(self, name: str) -> BuiltinPlugin | ProcessPlugin:
         try:
             return self.plugins.get(name)
@@ -511,7 +503,7 @@ async def run_scenario(
     output: tuple[tuple[str, tuple[str, ...]], ...] = ()
     try:
         async with trio.open_nursery() as nursery:
-            plugins = PluginSet(scenario, work, nursery)
+            plugins = PluginSet(scenario.plugins, work, nursery)
             try:
                 await plugins.start()
             except (EmulatorError, OSError) as exc:
@@ -532,8 +524,8 @@ async def run_scenario(
             except AuthorizationStartError as exc:
                 setup_error = f"the engine could not start: {exc}"
             nursery.cancel_scope.cancel()
-        if run is not None:  # after the nursery: the plugins' last lines are drained
-            output = run.plugin_output()
+        # after the nursery: the plugins' last lines are drained
+        output = tuple((name, tuple(o.texts())) for name, o in plugins.outputs().items())
     finally:
         if own_root:
             shutil.rmtree(work, ignore_errors=True)

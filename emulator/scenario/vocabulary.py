@@ -60,7 +60,7 @@ from emulator.vocabulary.shapes import (
     Shape,
 )
 
-__all__ = ["ENGINE", "EXPECT", "PLUGIN", "STEP", "STEP_KEYS", "TOP"]
+__all__ = ["ENGINE", "EXPECT", "PLUGIN", "PLUGINS_FILE", "STEP", "STEP_KEYS", "TOP"]
 
 CLOCKS: Final = ("virtual", "real")
 SCOPES: Final = ("local", "global")
@@ -588,3 +588,19 @@ TOP = Shape(
     ),
 )
 """The whole file."""
+
+
+PLUGINS_FILE = Shape(
+    what="the plugins file",
+    items=(
+        Field(
+            "plugins",
+            ListOf(PLUGIN, nonempty=True),
+            "The plugins to start, as under a scenario's plugins:.",
+            required=True,
+            label="'plugins'",
+        ),
+    ),
+    build=lambda r, node, m, v: tuple(v["plugins"]),
+)
+"""``plugin-emulator serve --plugins-file``: a scenario's ``plugins:`` list on its own."""
