@@ -197,10 +197,11 @@ async def test_starts_serves_keeps_its_output_and_cleans_up(
     lines = [r for r in caplog.records if getattr(r, "plugin", None) == "py"]
     output = [r for r in lines if r.name == "emulator.plugin.output"]
     assert {r.getMessage() for r in output} >= {
-        "served /Plugin.Activate plugin=py stream=stdout",
-        "a warning on stderr plugin=py stream=stderr",
+        "served /Plugin.Activate plugin=py",
+        "a warning on stderr plugin=py",
     }
     assert {r.levelno for r in output} == {logging.DEBUG}
+    assert {r.fields["stream"] for r in output} == {"stdout", "stderr"}  # type: ignore[attr-defined]
     assert not [r for r in lines if r.levelno >= logging.WARNING]
 
 

@@ -117,7 +117,8 @@ def test_network_and_ipam_mocks_with_the_docker_cli(short_tmp: Path) -> None:
 @needs_docker
 def test_your_own_plugin_command_with_the_docker_cli(short_tmp: Path) -> None:
     command = [sys.executable, str(DIRVOL), "--socket", "{socket}", "--state", "{root}/vols"]
-    with serving(short_tmp, "--plugin", "dirvol", "--", *command) as served:
+    args = ["--log-level", "debug", "--plugin", "dirvol", "--", *command]
+    with serving(short_tmp, *args) as served:
         plugins = info_plugins(served)
         assert plugins["Volume"] == ["local"]  # dockerd lists a v1 driver once looked up
         assert plugins["Authorization"] is None
@@ -140,6 +141,8 @@ def test_your_own_plugin_command_with_the_docker_cli(short_tmp: Path) -> None:
         assert error["message"] == "no plugin 'other' was started by serve (started: dirvol)"
     # the plugin logs INFO lines on stderr: serve does not turn them into errors
     assert "level=error" not in served.stderr
+    assert 'msg="INFO dirvol: serving on ' in served.stderr  # debug: the lines, live
+    assert "plugin=dirvol stream=stderr" in served.stderr
 
 
 def test_a_plugins_file_and_its_mistakes(short_tmp: Path) -> None:

@@ -70,7 +70,10 @@ class PluginOutput:
             line = OutputLine(self._count, stream, text)
             self._lines.append(line)
         OUTPUT_LOG.debug(
-            "%s plugin=%s stream=%s", text, self.name, stream, extra={"plugin": self.name}
+            "%s plugin=%s",
+            text,
+            self.name,
+            extra={"plugin": self.name, "fields": {"plugin": self.name, "stream": stream}},
         )
         return line
 
