@@ -10,14 +10,18 @@ clock, so they are virtual under ``trio.testing.MockClock``.  A journal made wit
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from emulator.matching import decode_body
 from emulator.protocol.authz import AUTHZ_REQ, AUTHZ_RES, readable
+
+if TYPE_CHECKING:
+    from emulator.testing.assertions import JournalWindow
 
 
 @attrs.frozen
@@ -87,6 +91,7 @@ class Journal:
         self._entries: collections.deque[JournalEntry] = collections.deque(maxlen=limit)
         self._recorded = 0
         self._next_call_id = 0
+        self._clears = 0
 
     def new_call_id(self) -> int:
         """Reserve an id for a logical call (shared by its attempts)."""
@@ -142,3 +147,31 @@ class Journal:
         """Forget every entry (call ids keep increasing)."""
         self._entries.clear()
         self._recorded = 0
+        self._clears += 1
+
+    @contextlib.contextmanager
+    def window(self) -> Iterator[JournalWindow]:
+        """The calls made from here to the end of the ``with`` block::
+
+            with engine.journal.window() as w:
+                await engine.containers.run(volumes=["v1:/data"], detach=True)
+            w.assert_calls(["VolumeDriver.Get", "VolumeDriver.Mount"])
+            assert len(w.entries) == 2
+
+        The :class:`~emulator.testing.assertions.JournalWindow` has ``entries`` (every
+        attempt in the window, oldest first: live inside the block, fixed after it),
+        ``calls()`` and the journal assertions (``assert_called``, ``assert_calls``, …),
+        all limited to the window.
+        """
+        from emulator.testing.assertions import JournalWindow
+
+        window = JournalWindow(self)
+        try:
+            yield window
+        finally:
+            window.close()
+
+    @property
+    def clears(self) -> int:
+        """How many times :meth:`clear` ran (a window spanning one is refused)."""
+        return self._clears

@@ -159,3 +159,32 @@ steps:
 """
     result = await run_scenario(load_scenario_text(text), root=short_tmp)
     assert result.passed, [s.message for s in result.steps]
+
+
+def test_a_journal_window_refuses_to_read_across_a_clear() -> None:
+    from emulator.journal import Journal
+
+    journal = Journal()
+    fields = {
+        "call_id": 1,
+        "attempt": 1,
+        "plugin": "p",
+        "method": "VolumeDriver.Get",
+        "address": "unix:///p.sock",
+        "started": 0.0,
+        "duration": 0.0,
+        "request_body": b"{}",
+        "status": 200,
+        "response_body": b"{}",
+        "error": None,
+    }
+    journal.record(**fields)
+    with journal.window() as window:
+        journal.record(**fields)
+        assert len(window.entries) == 1
+    journal.record(**fields)
+    assert len(window.entries) == 1  # fixed when the block ended
+    with journal.window() as cleared:
+        journal.clear()
+    with pytest.raises(RuntimeError, match="the journal was cleared"):
+        _ = cleared.entries

@@ -363,3 +363,37 @@ def test_restart_keeps_volumes_and_forgets_activations(inner: pytest.Pytester) -
         """
     )
     inner.runpytest().assert_outcomes(passed=1)
+
+
+def test_journal_window_on_both_fixtures(inner: pytest.Pytester) -> None:
+    inner.makepyfile(
+        """
+        import pytest
+
+        def test_sync(plugin_engine, mock_volume_plugin):
+            plugin_engine.volumes.create("v1", driver="mockvol")
+            with plugin_engine.journal.window() as w:
+                plugin_engine.containers.run(volumes=["v1:/data"], name="c1", detach=True)
+                assert [e.method for e in w.entries][-1] == "VolumeDriver.Mount"
+            plugin_engine.containers.stop("c1")
+            assert [e.method for e in w.entries] == ["VolumeDriver.Get", "VolumeDriver.Get",
+                                                     "VolumeDriver.Mount"]
+            w.assert_calls(["Get", "Mount"])
+            w.assert_not_called("VolumeDriver.Create")  # made before the window
+            w.assert_not_called("VolumeDriver.Unmount")  # made after it
+            with pytest.raises(AssertionError, match="expected a call VolumeDriver.Unmount"):
+                w.assert_called("VolumeDriver.Unmount")
+            assert w.calls("Mount", Name="v1")[0].request["Name"] == "v1"
+
+        @pytest.mark.trio
+        async def test_async(plugin_engine_async):
+            eng = plugin_engine_async
+            await eng.mock_volume_plugin("mockvol")
+            await eng.volumes.create("v1", driver="mockvol")
+            with eng.journal.window() as w:
+                await eng.volumes.remove("v1")
+            w.assert_calls(["Get", "Remove"])
+            assert w.assert_called_once("VolumeDriver.Remove").status == 200
+        """
+    )
+    inner.runpytest("-p", "trio").assert_outcomes(passed=2)

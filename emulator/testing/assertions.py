@@ -16,10 +16,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from emulator.journal import JournalEntry
+from emulator.journal import Journal, JournalEntry
 from emulator.matching import CallSpec, as_spec, clip
 
-__all__ = ["JournalAssertions", "describe_entry", "nearest", "not_found_message"]
+__all__ = [
+    "JournalAssertions",
+    "JournalWindow",
+    "describe_entry",
+    "nearest",
+    "not_found_message",
+]
 
 CallLike = CallSpec | str | tuple[str, dict[str, Any]]
 
@@ -140,6 +146,49 @@ class JournalAssertions:
             used.add(found.seq)
             if ordered:
                 position = entries.index(found) + 1
+
+
+class JournalWindow(JournalAssertions):
+    """The calls of one stretch of a test: ``with engine.journal.window() as w:``.
+
+    ``entries`` are the attempts recorded since the window opened (until it closed); the
+    assertions and ``calls()`` look at those only.  A :meth:`Journal.clear` inside the
+    window (an engine reset) makes it an error to read, rather than silently empty.
+    """
+
+    def __init__(self, journal: Journal) -> None:
+        self._journal = journal
+        self._start = journal.recorded
+        self._clears = journal.clears
+        self._closed: tuple[JournalEntry, ...] | None = None
+        self._cleared = False
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed is not None else "open"
+        return f"<JournalWindow from #{self._start}, {len(self.entries)} entries, {state}>"
+
+    @property
+    def entries(self) -> tuple[JournalEntry, ...]:
+        """The attempts in the window, oldest first."""
+        if self._cleared or self._journal.clears != self._clears:
+            self._cleared = True
+            raise RuntimeError(
+                "the journal was cleared (an engine reset) inside this window: its calls "
+                "are gone; open the window after the reset"
+            )
+        if self._closed is not None:
+            return self._closed
+        return tuple(self._journal.since(self._start))
+
+    def journal_entries(self) -> tuple[JournalEntry, ...]:
+        """:attr:`entries` (what the assertions look at)."""
+        return self.entries
+
+    def close(self) -> None:
+        """Fix the window's entries (done when the ``with`` block ends)."""
+        if self._closed is None:
+            self._cleared = self._cleared or self._journal.clears != self._clears
+            self._closed = () if self._cleared else tuple(self._journal.since(self._start))
 
 
 def _sequence_failure(
