@@ -14,6 +14,7 @@ class EmulatorError(Exception):
     """Base of every error the emulator raises on purpose."""
 
     hint: str = ""
+    """What to check or do about it (never empty on an error a user can meet)."""
 
     def __init__(self, text: str, *, hint: str = "") -> None:
         super().__init__(text)
@@ -29,6 +30,7 @@ class EngineError(EmulatorError):
     """An error dockerd would report; ``str()`` is dockerd's text."""
 
     http_status: int = 500
+    """The status dockerd's Engine API answers with (its errdefs class)."""
 
 
 class PluginCallError(EngineError):

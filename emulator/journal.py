@@ -35,16 +35,22 @@ class JournalEntry:
     attempt: int
     """1 for the first attempt, 2 … for retries after connection errors."""
     plugin: str
+    """The plugin's name (``name:tag`` for a managed plugin)."""
     method: str
     """``Iface.Method`` as dockerd names it (``Plugin.Activate``, ``VolumeDriver.Mount``)."""
     address: str
+    """Where it was sent (``unix:///…/NAME.sock``, ``tcp://127.0.0.1:PORT``)."""
     started: float
     """trio clock time when the attempt started."""
     duration: float
+    """Engine seconds until the answer, the error or the deadline (virtual under a
+    virtual clock)."""
     request_body: bytes
+    """The bytes sent (Go's ``json.Encoder`` output: compact, trailing newline)."""
     status: int | None
     """HTTP status, or None when no answer came."""
     response_body: bytes | None
+    """The answer's body, or None when no answer came."""
     error: str | None
     """dockerd's text for the failure of this attempt, or None."""
     fault: str | None = None

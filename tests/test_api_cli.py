@@ -2,8 +2,8 @@
 
 Expected output and exit codes are dockerd's: the texts come from moby v28.5.2
 (``volume/service/errors.go``, ``daemon/errors.go``) and the CLI's own formats
-(``cli/command/volume``, ``cli/command/container``), as listed in
-``/work/shared/protocol/network-ipam-managed-engine-api.md`` §4 and §5.
+(``cli/command/volume``, ``cli/command/container`` in docker/cli v28), and the status
+codes dockerd's ``errdefs/http_helpers.go`` gives them.
 """
 
 from __future__ import annotations

@@ -2,8 +2,7 @@
 
 Expected output and exit codes are dockerd's: the texts come from moby v28.5.2
 (``libnetwork/error.go``, ``daemon/network.go``, ``api/server/router/network``) and
-the CLI's formats (``cli/command/network``), as listed in
-``/work/shared/protocol/network-ipam-managed-engine-api.md`` §4.3 and §5.
+the CLI's formats (``cli/command/network`` in docker/cli v28).
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """dockerd's plugin client, byte for byte, against real unix and TCP sockets.
 
-Each test names the dockerd rule it guards (``../shared/protocol/core.md`` section).
+Each group of tests names the dockerd rule it guards and where moby v28.5.2 has it
+(``pkg/plugins/client.go``, ``pkg/plugins/plugins.go``, ``pkg/plugins/transport``,
+``volume/drivers/proxy.go``).
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ async def serve_raw(nursery: trio.Nursery, plugin: RawPlugin, bind: Path | tuple
     return address
 
 
-# -- §2.1 / §3.1: the exact request bytes ------------------------------------------------
+# -- the exact request bytes (pkg/plugins/client.go, transport/http.go) ----------------------------
 
 
 async def test_activate_sends_exactly_dockerds_bytes(short_tmp: Path, engine: Engine) -> None:
@@ -121,7 +123,7 @@ async def test_tcp_plugin_gets_host_port_and_gzip(short_tmp: Path, engine: Engin
     assert (b"Accept-Encoding", b"gzip") in plugin.requests[0].headers
 
 
-# -- §2.2 / §2.3: Implements matching and the activation cache ----------------------------
+# -- Implements matching and the activation cache (pkg/plugins/plugins.go) -------------------------
 
 
 async def test_implements_is_matched_exactly(short_tmp: Path, engine: Engine) -> None:
@@ -204,7 +206,7 @@ async def test_empty_name_is_refused(engine: Engine) -> None:
     assert str(info.value) == "legacy plugin: Unable to find plugin without name"
 
 
-# -- §2.4: lookup retry and connect retry on trio's clock -------------------------------
+# -- lookup retry and connect retry on trio's clock (plugins.go loadWithRetry, client.go) ----------
 
 
 async def test_socket_appearing_late_is_found(
@@ -321,7 +323,7 @@ async def test_tcp_dial_timeout_schedule(
     assert str(info.value).endswith(f"dial tcp 127.0.0.1:{port}: i/o timeout")
 
 
-# -- §3.3 / §3.4: answers, errors and the empty-body retry quirk ----------------------
+# -- answers, errors and the empty-body retry quirk (client.go callWithRetry) ----------------------
 
 
 async def test_retry_after_mid_request_drop_resends_an_empty_body(
@@ -497,7 +499,7 @@ async def test_oversized_answer_is_refused_clearly(short_tmp: Path) -> None:
     assert str(info.value).startswith("VolumeDriver.List: ")
 
 
-# -- §2.5: deadlines -----------------------------------------------------------------
+# -- deadlines (volume/drivers/proxy.go, go-connections sockets) -----------------------------------
 
 
 @pytest.mark.parametrize(
@@ -546,7 +548,7 @@ async def test_hung_activation_stops_at_the_hang_guard(
     )
 
 
-# -- §3.5: keep-alive -----------------------------------------------------------------
+# -- keep-alive (client.go newTransport) -----------------------------------------------------------
 
 
 async def test_calls_reuse_one_keep_alive_connection(short_tmp: Path, engine: Engine) -> None:

@@ -1,8 +1,8 @@
 """The volume choreography a plugin sees, counted at the plugin.
 
 Each test reproduces an expectation of moby's own external volume driver tests
-(``integration-cli/docker_cli_external_volume_driver_test.go``) or a rule of
-``../shared/protocol/core.md`` §4, against the built-in mock volume plugin over a
+(``integration-cli/docker_cli_external_volume_driver_test.go``) or a rule of moby
+v28.5.2's ``volume/service`` and ``volume/drivers``, against the built-in mock volume plugin over a
 real unix socket.
 """
 

@@ -29,15 +29,21 @@ class MountPoint:
     """One ``-v`` of a container (``volume/mounts.MountPoint``)."""
 
     destination: str
+    """The path inside the container (``/data``)."""
     type: str
     """``volume`` or ``bind``."""
     name: str = ""
+    """The volume's name (a random 64-hex one for an anonymous volume)."""
     driver: str = ""
+    """The volume's driver (``local`` or a plugin name)."""
     source: str = ""
     """For volumes: the API ``Mountpoint`` when the container was created (error texts use it)."""
     rw: bool = True
+    """False for ``:ro``."""
     mode: str = ""
+    """The mode part of the ``-v`` spec (``ro``, ``z``, ...)."""
     anonymous: bool = False
+    """True for ``-v /data`` (removed with the container under ``--rm`` or ``rm -v``)."""
     id: str = ""
     """The mount ID sent to the driver; kept while mounted and after a failed Unmount."""
     active: int = attrs.field(default=0, metadata={"persist": False})
@@ -51,22 +57,34 @@ class MountPoint:
 
 @attrs.define
 class Container:
-    """A fake container and its state."""
+    """A fake container and its state (what ``containers.run``/``create`` return; the
+    object stays current: ``state`` and ``exit_code`` change as the container runs)."""
 
     id: str
+    """64 hex digits."""
     name: str
+    """Without the leading ``/`` (``emulated_`` and 8 hex digits when none was given)."""
     image: str
     command: list[str]
     mounts: list[MountPoint]
+    """One per ``-v``, in the order given; ``mounts[i].path`` is where the volume is
+    mounted on the host while the container runs."""
     volume_driver: str = ""
+    """``--volume-driver``."""
     auto_remove: bool = False
+    """``--rm``."""
     detach: bool = False
+    """``-d``."""
     exit_code_override: int | None = None
+    """The ``exit_code`` given to ``run``/``create``, if any."""
     runs_for_override: float | None = None
+    """The ``runs_for`` (engine seconds) given to ``run``/``create``, if any."""
     state: str = "created"
     """``created``, ``running`` or ``exited``."""
     exit_code: int = 0
+    """Set when it exits (137 after ``kill``, 143 after ``stop``)."""
     error: str = ""
+    """Why the last start failed (dockerd's ``State.Error``), else empty."""
     networks: dict[str, dict[str, Any]] = attrs.Factory(dict)
     """Networks to connect at start, by name, with their endpoint settings."""
     created: float = 0.0

@@ -125,13 +125,14 @@ class PluginProcess:
     environment (with ``inherit_env=False`` it is the whole environment, as a managed
     plugin gets it); ``cwd`` is its working directory.  ``startup_timeout`` and
     ``grace`` (SIGTERM to SIGKILL) are real seconds.  With ``private_run`` the command
-    runs in a private mount namespace where ``ROOT/run`` is bound over ``/run``, so a
-    plugin that hard-codes ``/run/docker/plugins/NAME.sock`` lands under the test root
-    (when the kernel does not allow it, a warning is logged and the command runs normally; see
-    :func:`private_run_support`).  Inside that namespace the host's ``/run`` is hidden
-    (a ``/etc/resolv.conf`` pointing into ``/run/systemd/resolve`` stops resolving), and
-    mounts the plugin makes (FUSE volumes) stay in the namespace: from outside, reach
-    them through ``/proc/PID/root/...``.
+    runs in a mount namespace where only the socket directory is redirected under the
+    root (a plugin that hard-codes ``/run/docker/plugins/NAME.sock`` lands under the test
+    root), while the mounts it makes elsewhere propagate back to the host where the
+    host's mount is shared; ``propagated_mount`` makes one host directory shared for the
+    plugin's life, as dockerd does for a managed plugin's ``PropagatedMount`` (see
+    :mod:`emulator.engine.private_run`; without a namespace a warning is logged and the
+    command runs normally).  ``log_output`` logs the output as dockerd logs a managed
+    plugin's (see the module docstring).
     """
 
     def __init__(

@@ -23,16 +23,24 @@ _GO_RFC3339 = "%Y-%m-%dT%H:%M:%SZ"
 
 @attrs.frozen
 class VolumeInfo:
-    """A volume as dockerd's API shows it (``docker volume inspect``)."""
+    """A volume as dockerd's API shows it (``docker volume inspect``); field names are the
+    API's, values as dockerd answers them."""
 
     Name: str
     Driver: str
+    """``local`` or the plugin's name."""
     Mountpoint: str
+    """The path the driver reported (the plugin's ``Mountpoint``, cached: no ``Path`` call)."""
     CreatedAt: str
+    """RFC 3339 (``2025-01-01T00:00:00Z``); the plugin's ``CreatedAt``, else the zero time."""
     Labels: dict[str, str] | None
+    """None when the volume was created without labels."""
     Scope: str
+    """``local`` or ``global`` (the driver's ``Capabilities``)."""
     Options: dict[str, str] | None
+    """The ``Opts`` given at create (None without any)."""
     Status: dict[str, Any] | None = None
+    """The plugin's ``Status`` (``inspect`` only; None for ``list`` and without one)."""
 
     def to_api(self) -> dict[str, Any]:
         """The JSON object dockerd answers (``Status`` only when set)."""
@@ -67,8 +75,12 @@ def to_info(v: StoredVolume, *, status: bool = False) -> VolumeInfo:
 
 @attrs.frozen
 class PruneReport:
+    """What ``docker volume prune`` removed."""
+
     VolumesDeleted: list[str]
+    """Names of the volumes removed."""
     SpaceReclaimed: int
+    """Bytes their directories held."""
 
 
 class VolumeService:

@@ -75,7 +75,11 @@ class Decision:
 
 
 class FaultSet:
-    """The active faults of an engine, their counters and what fired."""
+    """The active faults of an engine, their counters and what fired.
+
+    ``seed`` seeds every random draw (probabilities, delay distributions); ``fired`` lists
+    the :class:`FiredFault` records (time, fault, plugin, method, action) in order.
+    """
 
     def __init__(self, seed: int | None = None) -> None:
         self.seed = seed if seed is not None else secrets.randbelow(2**31)
@@ -118,6 +122,7 @@ class FaultSet:
 
     @property
     def faults(self) -> list[Fault]:
+        """The active faults, in the order added."""
         return [s.fault for s in self._states]
 
     def decide(self, plugin: str, method: str, body: bytes) -> Decision | None:

@@ -3,7 +3,7 @@
 Sources: moby v28.5.2 ``api/common.go`` (versions), ``api/server/middleware/version.go``
 (headers, version errors), ``api/server/router/system/system_routes.go`` (ping),
 ``api/server/server.go`` (``page not found``), ``api/server/httputils/httputils.go``
-(JSON request errors); see ``/work/shared/protocol/network-ipam-managed-engine-api.md`` §4 to §5.
+(JSON request errors) and ``errdefs/http_helpers.go`` (status codes).
 """
 
 from __future__ import annotations

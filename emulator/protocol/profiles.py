@@ -3,7 +3,8 @@
 Each profile is the behaviour of the last patch release of a major line, read in
 moby's code (tags named in ``release``).  A difference between versions is a field
 here, never an ``if version`` in the engine.  The table is meant to be checked line
-by line against ``../shared/protocol/core.md`` §10.
+by line against moby's tags (``git diff v24.0.9 v28.5.2 -- pkg/plugins volume``; the
+fields name the files) and against docs/fidelity.md, which shows it as a table.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""dockerd's VolumeDriver call sequences, as data (v24-v28; ``core.md`` §4.3-§4.5).
+"""dockerd's VolumeDriver call sequences, as data (v24-v28; moby ``volume/service``).
 
 Each entry is what one user-level operation makes a v1 volume plugin see, once the
 plugin is activated and its ``Capabilities`` cached.  The engine does not read this
