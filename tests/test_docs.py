@@ -108,7 +108,8 @@ def test_no_project_file_points_outside_the_repository() -> None:
 
 def test_the_api_reference_is_current() -> None:
     spec = importlib.util.spec_from_file_location("api_reference", ROOT / "tools/api_reference.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     expected = module.render()

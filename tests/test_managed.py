@@ -101,7 +101,8 @@ async def test_seed_flow(short_tmp: Path, caplog: pytest.LogCaptureFixture) -> N
         assert methods.count("VolumeDriver.Capabilities") == 1
         await engine.volumes.inspect("v")
         methods = [e.method for e in engine.journal.entries]
-        # a new adapter on every lookup: inspect = Capabilities, Get, Capabilities (moby volume/drivers/extpoint.go)
+        # a new adapter on every lookup: inspect = Capabilities, Get, Capabilities
+        # (moby volume/drivers/extpoint.go)
         assert methods[3:] == [
             "VolumeDriver.Capabilities",
             "VolumeDriver.Get",

@@ -108,8 +108,10 @@ SECTIONS: tuple[Section, ...] = (
             Entry("emulator.testing.sync.SyncPluginProcess"),
             Entry(
                 "emulator.engine.processes.PluginProcess",
-                ("run", "kill", "terminate", "stop", "cont", "restart", "remove_socket")
-                + ("output", "output_log", "pid", "running", "exit_status", "settle_output"),
+                (
+                    *("run", "kill", "terminate", "stop", "cont", "restart", "remove_socket"),
+                    *("output", "output_log", "pid", "running", "exit_status", "settle_output"),
+                ),
             ),
             Entry("emulator.engine.plugin_output.PluginOutput"),
             Entry("emulator.engine.plugin_output.OutputLine"),
@@ -120,23 +122,23 @@ SECTIONS: tuple[Section, ...] = (
         "Errors",
         "Every error raised on dockerd's behalf is an `EngineError`: `str()` is dockerd's "
         "text, `hint` says what to check, `http_status` is what the Engine API answers.",
-        tuple(
-            Entry(f"emulator.errors.{name}", ())
-            for name in (
-                "EmulatorError",
-                "EngineError",
-                "PluginCallError",
-                "PluginStatusError",
-                "PluginTransportError",
-                "PluginDeadlineError",
-                "PluginResponseError",
-                "PluginHangError",
-                "PluginLookupError",
-                "ManagedPluginError",
-                "ConfigurationError",
-            )
-        )
-        + (
+        (
+            *(
+                Entry(f"emulator.errors.{name}", ())
+                for name in (
+                    "EmulatorError",
+                    "EngineError",
+                    "PluginCallError",
+                    "PluginStatusError",
+                    "PluginTransportError",
+                    "PluginDeadlineError",
+                    "PluginResponseError",
+                    "PluginHangError",
+                    "PluginLookupError",
+                    "ManagedPluginError",
+                    "ConfigurationError",
+                )
+            ),
             Entry("emulator.engine.volume_store.VolumeError", ()),
             Entry("emulator.engine.container_model.ContainerError", ()),
             Entry("emulator.engine.processes.PluginStartError", ()),
@@ -205,7 +207,11 @@ def signature(function: Callable[..., Any], *, skip_self: bool) -> str:
         if param.annotation is not param.empty:
             text += f": {annotation(param.annotation)}"
         if param.default is not param.empty:
-            text += f" = {param.default!r}" if param.annotation is not param.empty else f"={param.default!r}"
+            text += (
+                f" = {param.default!r}"
+                if param.annotation is not param.empty
+                else f"={param.default!r}"
+            )
         shown.append(text)
         if param.kind is param.POSITIONAL_ONLY and (
             index + 1 == len(params) or params[index + 1].kind is not param.POSITIONAL_ONLY
@@ -277,16 +283,16 @@ def render_class(cls: type, entry: Entry) -> list[str]:
     if bases:
         lines[-1] += " (" + ", ".join(f"`{b.__name__}`" for b in bases) + ")"
     lines += ["", docstring(cls), ""]
-    fields = attribute_docs(cls)
+    fields = [f for f in attribute_docs(cls) if f[0] != "default_hint"]
     if fields and (attrs.has(cls) or entry.members is None or entry.members == ()):
         lines += ["| field | type | meaning |", "| --- | --- | --- |"]
         for name, hint, doc in fields:
             cell, kind = doc.replace("|", "\\|"), hint.replace("|", "\\|")
             lines.append(f"| `{name}` | `{kind}` | {cell} |")
         lines.append("")
-    hint = getattr(cls, "hint", None)
+    hint = cls.__dict__.get("default_hint")
     if isinstance(hint, str) and hint:
-        lines += [f"Default `hint`: {hint}", ""]
+        lines += [f"Default `hint`: {markdown(hint)}", ""]
     shown = [render_member(cls, n, v) for n, v in members(cls, entry.members)]
     if shown:
         lines += [*shown, ""]

@@ -19,6 +19,11 @@ from emulator.protocol import engine_api as api
 class ApiError(EngineError):
     """An error answered directly by the API layer (bad JSON, bad filters, …)."""
 
+    default_hint = (
+        "the request itself is wrong (what the message names: a parameter, a filter, the "
+        "JSON body); docs/engine-api.md lists what the emulator accepts"
+    )
+
     def __init__(self, text: str, http_status: int = 400) -> None:
         super().__init__(text)
         self.http_status = http_status

@@ -19,6 +19,11 @@ from emulator.protocol import volume as wire
 class ContainerError(EngineError):
     """A container operation failed; ``str()`` is dockerd's text."""
 
+    default_hint = (
+        "check the container's name, state and volumes (`containers.list(all=True)`); "
+        "engine.journal shows the volume driver calls of its start and stop"
+    )
+
     def __init__(self, text: str, *, http_status: int = 500) -> None:
         super().__init__(text)
         self.http_status = http_status

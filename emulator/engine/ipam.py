@@ -56,6 +56,12 @@ NO_MORE_SUBNETS: Final = "all predefined address pools have been fully subnetted
 class IpamError(EngineError):
     """An IPAM call failed; ``str()`` is dockerd's text."""
 
+    default_hint = (
+        "the IPAM driver could not give the pool or address: check --subnet, --ip-range, "
+        "--gateway and --ip against the networks there, and what an IPAM plugin answered "
+        "(engine.journal)"
+    )
+
     def __init__(self, text: str, *, http_status: int = 500) -> None:
         super().__init__(text)
         self.http_status = http_status

@@ -34,6 +34,11 @@ SWARM: Final = "swarm"
 class NetworkError(EngineError):
     """A network operation failed; ``str()`` is dockerd's text."""
 
+    default_hint = (
+        "check the network's name, driver and options (`docker network ls` / "
+        "`networks.list()`); engine.journal shows the NetworkDriver and IpamDriver calls"
+    )
+
     def __init__(self, text: str, *, http_status: int = 500, hint: str = "") -> None:
         super().__init__(text, hint=hint)
         self.http_status = http_status

@@ -88,7 +88,7 @@ class PluginStartError(EmulatorError):
     by that signal), else None; ``output`` its last lines, also quoted in the message.
     """
 
-    hint = "run the plugin's command by hand to see why it does not serve its socket"
+    default_hint = "run the plugin's command by hand to see why it does not serve its socket"
 
     def __init__(
         self, text: str, *, name: str, exit_status: int | None, output: Sequence[str]

@@ -45,6 +45,11 @@ class VolumeDriverError(EngineError):
     a volume it could not check, instead of forgetting it.
     """
 
+    default_hint = (
+        "the volume driver refused: for a plugin, what it answered is in engine.journal "
+        "and why in its output; for `local`, the volume name and options"
+    )
+
     def __init__(self, text: str, *, network: bool = False, http_status: int = 500) -> None:
         super().__init__(text)
         self.network = network

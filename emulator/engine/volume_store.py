@@ -39,6 +39,11 @@ class VolumeError(EngineError):
     and ``conflict`` (409), ``invalid`` (400) or ``system`` (500).
     """
 
+    default_hint = (
+        "check the volume's name and driver (`volumes.list()`, `docker volume ls`); "
+        "engine.journal shows what its driver answered"
+    )
+
     _STATUS = {"not_found": 404, "in_use": 409, "conflict": 409, "invalid": 400, "system": 500}
 
     def __init__(self, text: str, *, kind: str = "system", refs: list[str] | None = None) -> None:

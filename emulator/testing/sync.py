@@ -115,8 +115,8 @@ class SyncPluginProcess:
 class PluginEngine(JournalAssertions):
     """An emulated dockerd for synchronous tests (the ``plugin_engine`` fixture).
 
-    ``volumes``, ``containers``, ``plugins`` and ``faults`` are the engine's services
-    with every coroutine method made blocking; ``journal`` is the call journal.  The
+    ``volumes``, ``containers``, ``networks``, ``plugins`` and ``faults`` are the engine's
+    services with every coroutine method made blocking; ``journal`` is the call journal.  The
     assertion methods come from :class:`~emulator.testing.assertions.JournalAssertions`.
     """
 
@@ -129,6 +129,7 @@ class PluginEngine(JournalAssertions):
         self.volumes = Blocking(thread, lambda: self.engine.volumes)
         self.containers = Blocking(thread, lambda: self.engine.containers)
         self.plugins = Blocking(thread, lambda: self.engine.plugins)
+        self.networks = Blocking(thread, lambda: self.engine.networks)
         self.faults = BlockingFaults(thread, lambda: self.engine.faults)
 
     def __repr__(self) -> str:
