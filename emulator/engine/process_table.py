@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import math
 import os
 import signal
 import socket as _stdsocket
 import struct
 import termios
+import time
 from pathlib import Path
 
 import trio
@@ -24,6 +26,7 @@ __all__ = [
     "bytes_pending",
     "group_members",
     "is_alive",
+    "kill_pipe_holders",
     "pipe_holders",
     "proc_state",
     "status_text",
@@ -118,3 +121,21 @@ def pipe_holders(inodes: set[int]) -> list[int]:
                         holders.append(int(entry))
                         break
     return holders
+
+
+async def kill_pipe_holders(inodes: set[int], plugin: str, wait: float) -> None:
+    """SIGKILL the processes outside a plugin's group that hold its output pipes (a
+    daemonized child), each with a warning; wait up to ``wait`` real seconds for them."""
+    escaped = pipe_holders(inodes)
+    for pid in escaped:
+        logging.getLogger("emulator.plugin").warning(
+            "plugin %s: killing pid %d, which left the process group but holds its output",
+            plugin,
+            pid,
+            extra={"plugin": plugin},
+        )
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + wait
+    while any(is_alive(pid) for pid in escaped) and time.monotonic() < deadline:
+        await real_sleep(0.01)  # its pipes close a moment before it is gone

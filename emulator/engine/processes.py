@@ -13,19 +13,13 @@ real host produces (crash, freeze, restart, a vanished socket)::
         ...                                  # plugin.kill(), .stop(), .restart(), ...
         nursery.cancel_scope.cancel()        # the group is terminated, the socket removed
 
-Output: every line the plugin writes is kept in :attr:`PluginProcess.output_log` (a
-:class:`~emulator.engine.plugin_output.PluginOutput`; :attr:`PluginProcess.output` is
-its texts) and logged at DEBUG to ``emulator.plugin.output``: a plugin's own log is not
-the emulator's error.  With ``log_output=True`` (managed plugins) it is logged as
-dockerd logs a managed plugin's output instead: stdout at INFO, stderr at ERROR, as
-``<line> plugin=<name>`` on the ``emulator.plugin`` logger.
+Output: kept in :attr:`PluginProcess.output_log` (see :mod:`emulator.engine.plugin_output`),
+never logged as the emulator's errors; with ``log_output=True`` (managed plugins) logged
+as dockerd does: stdout at INFO, stderr at ERROR, ``<line> plugin=<name>``.
 
-Time: every wait on the plugin (startup, exit after a signal, draining its output) is on
-the *real* clock.  Timeouts are measured with :func:`time.monotonic`, and the short polling
-sleeps are :func:`emulator.clock.real_sleep`, so a ``MockClock`` can neither fire a
-timeout early (autojump) nor freeze it; the waits are wrapped in
-:func:`emulator.clock.real_io` so a :class:`~emulator.clock.VirtualClock` does not jump
-virtual time while a plugin starts or stops (within its grace).
+Time: every wait on the plugin (startup, exit, draining its output) is on the *real*
+clock (:func:`time.monotonic`, :func:`emulator.clock.real_sleep`) and marked
+:func:`emulator.clock.real_io`, so virtual time neither fires nor freezes it.
 """
 
 from __future__ import annotations
@@ -55,8 +49,7 @@ from emulator.engine.process_table import (
     accepts_connections,
     bytes_pending,
     group_members,
-    is_alive,
-    pipe_holders,
+    kill_pipe_holders,
     proc_state,
     status_text,
     wait_real,
@@ -604,19 +597,7 @@ class PluginProcess:
             return
         if not await wait_real(launch.drained, DRAIN_WAIT):
             # Something outside the group (a daemonized child) still holds the pipes.
-            escaped = pipe_holders(launch.pipe_inodes)
-            for pid in escaped:
-                LOG.warning(
-                    "plugin %s: killing pid %d, which left the process group but holds its output",
-                    self._name,
-                    pid,
-                    extra={"plugin": self._name},
-                )
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            deadline = time.monotonic() + KILL_WAIT
-            while any(is_alive(pid) for pid in escaped) and time.monotonic() < deadline:
-                await real_sleep(0.01)  # its pipes close a moment before it is gone
+            await kill_pipe_holders(launch.pipe_inodes, self._name, KILL_WAIT)
             if not await wait_real(launch.drained, DRAIN_WAIT):
                 LOG.warning(
                     "plugin %s: output still open; no longer reading it",
