@@ -329,14 +329,18 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> None:
 
 
 def _run_scenario(item: pytest.Function, path: str, options: Mapping[str, Any]) -> None:
-    from emulator.scenario.loader import load_scenario
+    from emulator.scenario.loader import ScenarioError, load_scenario
     from emulator.scenario.runner import run_scenario_sync
 
     file = Path(path)
     if not file.is_absolute():
         near = item.path.parent / file
         file = near if near.exists() else Path(item.config.rootpath) / file
-    result = run_scenario_sync(load_scenario(file), seed=options.get("seed"))
+    try:
+        scenario = load_scenario(file)
+    except ScenarioError as error:  # the loader's message says what and where
+        pytest.fail(f"@pytest.mark.scenario: {error}", pytrace=False)
+    result = run_scenario_sync(scenario, seed=options.get("seed"))
     if result.passed:
         return
     lines = [f"scenario {result.name} ({file}) failed, seed {result.seed}:"]

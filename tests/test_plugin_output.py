@@ -147,3 +147,22 @@ def test_the_scenario_marker_quotes_the_plugin_output(
     result.stdout.fnmatch_lines(
         ["*output of plugin dirvol (last * lines):", "*INFO dirvol: /VolumeDriver.Create*"]
     )
+
+
+def test_the_scenario_marker_reports_an_invalid_file_without_a_traceback(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makefile(".yaml", broken="version: 1\nname: x\nstepz: []\n")
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.scenario("broken.yaml")
+        def test_broken():
+            pass
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*@pytest.mark.scenario: *broken.yaml:3:1: unknown key 'stepz'*"])
+    result.stdout.no_fnmatch_line("*Traceback*")
