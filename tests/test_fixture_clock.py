@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.engine_api import DOCKER
+
 pytest_plugins = ["pytester"]
 
 DIRVOL = Path(__file__).resolve().parent.parent / "examples" / "plugins" / "dirvol.py"
@@ -156,3 +158,44 @@ def test_trio_tests_get_virtual_time_from_the_virtual_clock_fixture(
         """
     )
     inner.runpytest("-p", "trio").assert_outcomes(passed=2)
+
+
+@pytest.mark.skipif(DOCKER is None, reason="the docker CLI is not installed")
+def test_the_docker_cli_under_virtual_time(inner: pytest.Pytester) -> None:
+    """A docker command holds virtual time while it works (real I/O, within the grace);
+    a delay inside it still jumps once the grace is spent.  docker-py's requests come
+    from the test's thread, so a docker-py client switches the engine to the real clock."""
+    inner.makeini(
+        "[pytest]\naddopts = --strict-markers -p no:cacheprovider\nemulator_real_io_grace = 1\n"
+    )
+    inner.makepyfile(
+        """
+        import time
+        import pytest
+
+        def test_plain_commands(plugin_engine, mock_volume_plugin):
+            plugin_engine.docker("volume", "create", "-d", "mockvol", "data").check()
+            run = plugin_engine.docker("run", "--rm", "-v", "data:/data", "busybox", "true")
+            assert run.ok, run.output
+            plugin_engine.assert_called("VolumeDriver.Unmount", Name="data")
+
+        @pytest.mark.faults(call="VolumeDriver.Mount", delay=150)
+        def test_a_deadline_inside_a_command(plugin_engine, mock_volume_plugin):
+            plugin_engine.docker("volume", "create", "-d", "mockvol", "data").check()
+            started = time.monotonic()
+            run = plugin_engine.docker("run", "--rm", "-v", "data:/data", "busybox", "true")
+            assert "context deadline exceeded" in run.output
+            assert time.monotonic() - started < 10  # the grace (1 s), not 120 s
+
+        def test_docker_py_switches_to_real_time(plugin_engine, mock_volume_plugin):
+            client = plugin_engine.docker_client(version="1.51")
+            client.volumes.create("data", driver="mockvol")
+            assert plugin_engine.run(_clock_is_real)
+
+        async def _clock_is_real():
+            import trio
+            from emulator.clock import VirtualClock
+            return VirtualClock.of(trio.lowlevel.current_clock()).real_time
+        """
+    )
+    inner.runpytest().assert_outcomes(passed=3)

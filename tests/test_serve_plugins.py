@@ -173,7 +173,10 @@ def test_a_plugins_file_and_its_mistakes(short_tmp: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--mock", "a=authz"], "'a=authz': use NAME=KIND with KIND one of volume, network, ipam"),
+        (
+            ["--mock", "a=log"],
+            "'a=log': use NAME=KIND with KIND one of volume, network, ipam, authz",
+        ),
         (["--plugin", "mine"], "--plugin mine needs its command after '--'"),
         (["--", "./myplugin"], "unexpected arguments './myplugin'"),
         (["--mock", "a=volume", "--mock", "a=network"], "two plugins are named 'a'"),

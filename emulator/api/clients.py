@@ -25,7 +25,7 @@ import h11
 import trio
 
 from emulator.api.server import serve
-from emulator.clock import real_io
+from emulator.clock import real_io, real_sleep
 from emulator.engine.core import Engine
 from emulator.errors import EmulatorError
 
@@ -127,16 +127,32 @@ async def run_docker(
     timeout: float = 60.0,
     env: dict[str, str] | None = None,
 ) -> DockerResult:
-    """Run ``docker ARGS`` from trio (a stretch of real I/O under a virtual clock)."""
-    with real_io(), trio.fail_after(timeout):
-        proc = await trio.run_process(
-            [docker_binary(), *args],
-            env=docker_env(host, config_dir, env),
-            stdin=input or b"",
-            capture_stdout=True,
-            capture_stderr=True,
-            check=False,
-        )
+    """Run ``docker ARGS`` from trio (a stretch of real I/O under a virtual clock).
+
+    ``timeout`` is real seconds, whatever the clock (a virtual clock that resumes jumping
+    after its real-I/O grace must not cut the command short); ``trio.TooSlowError``
+    when it runs out (the command is killed).
+    """
+    proc: subprocess.CompletedProcess[bytes] | None = None
+    with real_io():
+        async with trio.open_nursery() as nursery:
+
+            async def alarm() -> None:
+                await real_sleep(timeout)
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(alarm)
+            proc = await trio.run_process(
+                [docker_binary(), *args],
+                env=docker_env(host, config_dir, env),
+                stdin=input or b"",
+                capture_stdout=True,
+                capture_stderr=True,
+                check=False,
+            )
+            nursery.cancel_scope.cancel()
+    if proc is None:
+        raise trio.TooSlowError(f"docker {' '.join(args)} ran longer than {timeout:g}s")
     return DockerResult(
         tuple(args),
         proc.returncode,

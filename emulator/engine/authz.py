@@ -73,11 +73,17 @@ Lookup = Callable[[str], Awaitable[ResolvedPlugin]]
 class AuthorizationError(EngineError):
     """A request the chain stopped: denied (403) or a plugin failed (500)."""
 
+    default_hint = (
+        "an authorization plugin stopped the request: what it was asked and answered is in "
+        "engine.journal (AuthZPlugin.AuthZReq / AuthZRes); docs/authz.md"
+    )
+
 
 class AuthorizationDenied(AuthorizationError):
     """``authorization denied by plugin NAME: MSG`` (dockerd's ``authorizationError``)."""
 
     http_status = 403
+    default_hint = "plugin {plugin!r} answered with Allow: false"
 
     def __init__(self, plugin: str, msg: str, *, response: bool) -> None:
         step = "AuthZRes" if response else "AuthZReq"
@@ -93,6 +99,7 @@ class AuthorizationPluginError(AuthorizationError):
     """``plugin NAME failed with error: ...``: the call failed (or the lookup did)."""
 
     http_status = 500
+    default_hint = "authorization plugin {plugin!r} could not be asked: {cause}"
 
     def __init__(self, plugin: str, cause: EngineError) -> None:
         super().__init__(plugin_failed_text(plugin, str(cause)), hint=cause.hint)
@@ -103,6 +110,12 @@ class AuthorizationPluginError(AuthorizationError):
 class AuthorizationStartError(EngineError):
     """A configured authz plugin cannot be found: dockerd refuses to start
     (``failed to validate authorization plugin: ...``, exit status 1)."""
+
+    default_hint = (
+        "start the authorization plugin before the engine (its socket under "
+        "ROOT/run/docker/plugins, or a spec file), or fix the name given to "
+        "--authorization-plugin / authorization_plugins"
+    )
 
 
 class AuthorizationPlugin:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from emulator.api.clients import DockerResult, docker_client, run_docker_sync
+from emulator.api.clients import DockerResult, docker_client, run_docker
 from emulator.engine.core import Engine
 from emulator.engine.processes import PluginProcess
 from emulator.faults import Fault, FaultSet
@@ -216,8 +216,11 @@ class PluginEngine(JournalAssertions):
 
         Returns a :class:`~emulator.api.clients.DockerResult` (``exit_code``,
         ``stdout``, ``stderr``, ``output``); ``.check()`` raises unless it exited 0.
+        The command runs from the engine's thread as a stretch of real I/O, so virtual
+        time holds while it works (``timeout`` is real seconds).
         """
-        return run_docker_sync(
+        return self._thread.run(
+            run_docker,
             self.docker_host,
             self.root / "docker-config",
             args,
@@ -229,8 +232,11 @@ class PluginEngine(JournalAssertions):
     def docker_client(self, **options: Any) -> Any:
         """A docker-py ``DockerClient`` on this engine (closed when the test ends).
 
-        docker-py asks ``GET /version`` first unless ``version="1.51"`` is given.
+        docker-py asks ``GET /version`` first unless ``version="1.51"`` is given.  Its
+        requests come from the test's thread, unseen by the engine's clock, so from here
+        to the end of the test the engine runs on the real clock (docs/virtual-time.md).
         """
+        self._thread.use_real_time(True)
         client = docker_client(self.docker_host, **options)
         self._clients.append(client)
         return client
