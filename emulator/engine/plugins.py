@@ -88,6 +88,20 @@ class Plugin:
         """Exact match against ``Implements``, as dockerd checks it."""
         return self.manifest is not None and self.manifest.implements(iface)
 
+    async def wait_active(self) -> Exception | None:
+        """``waitActive``: wait for an activation in progress; its error, or None if active.
+
+        The activation lock is held for the whole activation, so taking it waits for
+        one that is running; afterwards the plugin is either activated or holds the
+        error of its last attempt.
+        """
+        async with self._lock:
+            if self.activated:
+                return None
+            return self.activation_error or _ActivationSetupError(
+                f"plugin {self.name} was never activated"
+            )
+
     def __repr__(self) -> str:
         state = "activated" if self.activated else "not activated"
         return f"<Plugin {self.name} {self.address} {state} implements={list(self.implements)}>"
@@ -230,8 +244,11 @@ class PluginRegistry:
         """Every discoverable plugin implementing ``iface`` (``LocalRegistry.GetAll``).
 
         Activates every plugin found, whatever it implements; failures are logged and
-        skipped; no lookup retry.  A name found twice (socket and spec) is listed twice,
-        as dockerd does; callers de-duplicate by name.
+        skipped; no lookup retry.  A name the scan reports twice (a socket and a spec
+        file, ``NAME.sock`` and ``NAME/NAME.sock``, a ``.spec`` and a ``.json``) is
+        resolved through the lookup's precedence and the shared cache: one activation,
+        the same plugin listed twice, as dockerd does; callers de-duplicate by name.
+        A plugin another lookup is still activating is waited for (``waitActive``).
         """
         try:
             names = self.discovery.scan()
@@ -239,22 +256,12 @@ class PluginRegistry:
             raise PluginLookupError(
                 legacy_text(str(exc)), name="", http_status=500, cause=exc
             ) from None
-        results: list[Plugin | None] = [None] * len(names)
-
-        async def load(index: int, name: str) -> None:
-            try:
-                results[index] = await self._load(name, retry=False)
-            except (DiscoveryError, EngineError, _ActivationSetupError) as exc:
-                log.error("%s", exc)
-
-        async with trio.open_nursery() as nursery:
-            for index, name in enumerate(names):
-                cached = self._storage.get(name)
-                if cached is not None:
-                    results[index] = cached
-                else:
-                    nursery.start_soon(load, index, name)
-        found = [p for p in results if p is not None and p.does_implement(iface)]
+        found: list[Plugin] = []
+        for outcome in await self._enumerate(names):
+            if outcome.error is not None:
+                log.error("%s", outcome.error)
+            elif outcome.plugin is not None and outcome.plugin.does_implement(iface):
+                found.append(outcome.plugin)
         return (self.v2.all_v2(iface) if self.v2 is not None else []) + found
 
     async def call(self, name: str, method: str, args: object | None = None) -> Any:
@@ -270,36 +277,23 @@ class PluginRegistry:
         return await plugin.client.call_raw(method, args, timeout=self.profile.deadline_for(method))
 
     async def survey(self) -> list[PluginReport]:
-        """What dockerd would find and activate: one report per scanned name.
+        """What dockerd would find and activate: one report per discovered name.
 
-        Discovery is done as dockerd's enumeration does it (no lookup retry; each
-        activation has the usual ~15 s connect retry), but unlike ``get_all`` every
-        outcome is kept, errors included, for ``plugin-emulator plugins ls``.
+        Plugins are enumerated exactly as ``get_all`` enumerates them (no lookup
+        retry; each activation has the usual ~15 s connect retry; the same cache, so
+        the same number of ``Plugin.Activate`` calls), but every outcome is kept,
+        errors included, for ``plugin-emulator plugins ls``.  A name the scan reports
+        more than once gets one report, in the order of its first appearance: it
+        succeeded if any of its loads did (they share one cached plugin), else it
+        carries the first failure.
         """
         names = self.discovery.scan()
-        reports: list[PluginReport | None] = [None] * len(names)
-
-        async def one(index: int, name: str) -> None:
-            try:
-                spec = self.discovery.lookup(name)
-            except DiscoveryError as exc:
-                reports[index] = PluginReport(name, None, exc.path, None, str(exc), exc.hint)
-                return
-            try:
-                plugin = self._storage.get(name) or await self._load(name, retry=False)
-            except (DiscoveryError, EngineError, _ActivationSetupError) as exc:
-                reports[index] = PluginReport(
-                    name, spec, spec.source, None, str(exc), getattr(exc, "hint", "")
-                )
-                return
-            reports[index] = PluginReport(
-                name, plugin.spec, plugin.spec.source, plugin.implements, None, ""
-            )
-
-        async with trio.open_nursery() as nursery:
-            for index, name in enumerate(names):
-                nursery.start_soon(one, index, name)
-        return [r for r in reports if r is not None]
+        by_name: dict[str, _Outcome] = {}
+        for outcome in await self._enumerate(names):
+            first = by_name.setdefault(outcome.name, outcome)
+            if first.error is not None and outcome.error is None:
+                by_name[outcome.name] = outcome
+        return [outcome.report() for outcome in by_name.values()]
 
     async def aclose(self) -> None:
         """Close every plugin client's connections."""
@@ -314,8 +308,47 @@ class PluginRegistry:
 
     # -- internals -------------------------------------------------------------------
 
+    async def _enumerate(self, names: list[str]) -> list[_Outcome]:
+        """``GetAll``'s loop: every scanned name, cached or loaded concurrently, then settled.
+
+        A cached plugin is taken as it is (no new activation); the others are looked up
+        once (no retry) and installed through the cache, so a name scanned twice shares
+        one plugin and one activation.  Each plugin is then waited for (``waitActive``):
+        one still being activated by another lookup counts once that activation ends.
+        """
+        outcomes: list[_Outcome | None] = [None] * len(names)
+
+        async def load(index: int, name: str) -> None:
+            spec: PluginSpec | None = None
+            try:
+                spec = self.discovery.lookup(name)
+                outcomes[index] = _Outcome(name, spec, await self._install(name, spec), None)
+            except (DiscoveryError, EngineError, _ActivationSetupError) as exc:
+                outcomes[index] = _Outcome(name, spec, None, exc)
+
+        async with trio.open_nursery() as nursery:
+            for index, name in enumerate(names):
+                cached = self._storage.get(name)
+                if cached is not None:
+                    outcomes[index] = _Outcome(name, cached.spec, cached, None)
+                else:
+                    nursery.start_soon(load, index, name)
+        settled: list[_Outcome] = []
+        for outcome in outcomes:
+            assert outcome is not None
+            if outcome.plugin is not None:
+                error = await outcome.plugin.wait_active()
+                if error is not None:
+                    outcome = attrs.evolve(outcome, plugin=None, error=error)
+            settled.append(outcome)
+        return settled
+
     async def _load(self, name: str, *, retry: bool) -> Plugin:
         """``loadWithRetry``: find ``name`` (retrying while absent or broken), then activate."""
+        return await self._install(name, await self._find(name, retry=retry))
+
+    async def _find(self, name: str, *, retry: bool) -> PluginSpec:
+        """The lookup half of ``loadWithRetry``: retried while absent or broken if ``retry``."""
         start = trio.current_time()
         budget = self.profile.retry_budget
         if name == TEST_NONEXISTENT_PLUGIN and self.profile.test_plugin_name_budget:
@@ -323,7 +356,7 @@ class PluginRegistry:
         retries = 0
         while True:
             try:
-                spec = self.discovery.lookup(name)
+                return self.discovery.lookup(name)
             except DiscoveryError:
                 if not retry:
                     raise
@@ -333,20 +366,26 @@ class PluginRegistry:
                 retries += 1
                 log.warning("Unable to locate plugin: %s, retrying in %s", name, go_duration(delay))
                 await trio.sleep(delay)
-                continue
-            existing = self._storage.get(name)
-            if existing is not None:
-                await self._activate(existing)
-                return existing
-            plugin = Plugin(spec)
-            self._storage[name] = plugin
-            try:
-                await self._activate(plugin)
-            except BaseException:
-                if self._storage.get(name) is plugin:
-                    del self._storage[name]
-                raise
-            return plugin
+
+    async def _install(self, name: str, spec: PluginSpec) -> Plugin:
+        """The cache half of ``loadWithRetry``: a cached plugin wins over ``spec``.
+
+        A new plugin is cached before it is activated (so concurrent loads of the name
+        share its activation) and dropped again if the activation fails.
+        """
+        existing = self._storage.get(name)
+        if existing is not None:
+            await self._activate(existing)
+            return existing
+        plugin = Plugin(spec)
+        self._storage[name] = plugin
+        try:
+            await self._activate(plugin)
+        except BaseException:
+            if self._storage.get(name) is plugin:
+                del self._storage[name]
+            raise
+        return plugin
 
     async def _activate(self, plugin: Plugin) -> None:
         """Activate once; later calls return at once (or retry a failed activation)."""
@@ -404,6 +443,27 @@ class PluginRegistry:
         )
         self._clients.append(client)
         return client
+
+
+@attrs.frozen
+class _Outcome:
+    """What enumeration made of one scanned name."""
+
+    name: str
+    spec: PluginSpec | None
+    """Where the lookup found it; None when the lookup itself failed."""
+    plugin: Plugin | None
+    """The cached, activated plugin; None on failure."""
+    error: Exception | None
+
+    def report(self) -> PluginReport:
+        """This outcome as a listing row."""
+        if self.plugin is not None:
+            spec = self.plugin.spec
+            return PluginReport(self.name, spec, spec.source, self.plugin.implements, None, "")
+        source = self.spec.source if self.spec else getattr(self.error, "path", None)
+        hint = getattr(self.error, "hint", "")
+        return PluginReport(self.name, self.spec, source, None, str(self.error), hint)
 
 
 class _ActivationSetupError(Exception):
