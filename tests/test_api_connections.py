@@ -323,6 +323,18 @@ async def test_tls_configuration_errors_are_dockerds(short_tmp: Path, pki: dict[
     )
     with pytest.raises(ConfigurationError, match="failed to append certificates from PEM file"):
         ServerTLS(pki["cert"], pki["key"], pki["key"]).context()
+    # Go's tls.X509KeyPair texts (crypto/tls/tls.go), after go-connections' prefix.
+    pair = f'(cert: "{pki["cert"]}", key: "{pki["client_key"]}")'
+    with pytest.raises(ConfigurationError) as info:
+        ServerTLS(pki["cert"], pki["client_key"], pki["ca"]).context()
+    assert str(info.value) == (
+        "invalid TLS configuration: error reading X509 key pair - make sure the key is not "
+        f"encrypted {pair}: tls: private key does not match public key"
+    )
+    with pytest.raises(ConfigurationError) as info:
+        ServerTLS(pki["client_dir"], pki["key"], pki["ca"]).context()
+    assert str(info.value).endswith(f"read {pki['client_dir']}: is a directory")
+    assert "make sure the key is not encrypted" in str(info.value)
 
 
 @pytest.mark.skipif(DOCKER is None, reason="the docker CLI is not installed")

@@ -25,7 +25,10 @@ from typing import Any, Final
 import attrs
 
 from emulator.errors import ConfigurationError
+from emulator.golang import x509 as gox509
+from emulator.golang.errors import PathError
 from emulator.golang.strconv import quote as go_quote
+from emulator.transport.tls import TLSConfigError, load_key_pair, read_file
 
 __all__ = ["ClientIdentity", "ServerTLS", "client_identity", "default_cert_dir", "tls_scope"]
 
@@ -51,11 +54,6 @@ def default_cert_dir() -> Path:
     return Path.home() / ".docker"
 
 
-def _errno_text(exc: OSError) -> str:
-    text = os.strerror(exc.errno) if exc.errno else str(exc)
-    return text[:1].lower() + text[1:]
-
-
 @attrs.frozen
 class ServerTLS:
     """The TLS settings of the TCP listener (``verify``: client certificates required)."""
@@ -66,25 +64,32 @@ class ServerTLS:
     verify: bool = True
 
     def context(self) -> ssl.SSLContext:
-        """The server context; :class:`ConfigurationError` with dockerd's texts."""
+        """The server context; :class:`ConfigurationError` with dockerd's texts.
+
+        go-connections ``tlsconfig.Server``: ``tls.LoadX509KeyPair`` (the certificate
+        file, the key file, then Go's checks of the pair), then with verification the CA
+        file into an exclusive pool (dockerd sets ``ExclusiveRootPools``).
+        """
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         context.set_ciphers(GO_CIPHERS)
         pair = f"(cert: {go_quote(str(self.cert_file))}, key: {go_quote(str(self.key_file))})"
         try:
-            context.load_cert_chain(self.cert_file, self.key_file)
-        except FileNotFoundError as exc:
-            # Go reads the certificate, then the key: the first missing one is named
-            missing = self.cert_file if not self.cert_file.exists() else self.key_file
-            raise ConfigurationError(
-                f"invalid TLS configuration: could not load X509 key pair {pair}: "
-                f"open {missing}: {_errno_text(exc)}"
-            ) from None
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigurationError(
-                "invalid TLS configuration: error reading X509 key pair - make sure the key "
-                f"is not encrypted {pair}: {exc}"
-            ) from None
+            key_pair = gox509.x509_key_pair(
+                read_file(str(self.cert_file)), read_file(str(self.key_file))
+            )
+        except PathError as exc:
+            if exc.not_exist:
+                raise ConfigurationError(
+                    f"invalid TLS configuration: could not load X509 key pair {pair}: {exc}"
+                ) from None
+            raise _unreadable_pair(pair, exc) from None
+        except gox509.GoCryptoError as exc:
+            raise _unreadable_pair(pair, exc) from None
+        try:
+            load_key_pair(context, key_pair)
+        except TLSConfigError as exc:
+            raise _unreadable_pair(pair, exc) from None
         if self.verify:
             context.verify_mode = ssl.CERT_REQUIRED
             self._load_ca(context)
@@ -95,17 +100,26 @@ class ServerTLS:
             context.load_default_certs(ssl.Purpose.CLIENT_AUTH)  # Go: the system pool
             return
         try:
-            context.load_verify_locations(cafile=self.ca_file)
-        except ssl.SSLError:  # an OSError too: first
+            data = read_file(str(self.ca_file))
+        except PathError as exc:
+            raise ConfigurationError(
+                f"invalid TLS configuration: could not read CA certificate "
+                f"{go_quote(str(self.ca_file))}: {exc}"
+            ) from None
+        found = gox509.append_certs_from_pem(data)
+        if not found:
             raise ConfigurationError(
                 "invalid TLS configuration: failed to append certificates from PEM file: "
                 f"{go_quote(str(self.ca_file))}"
-            ) from None
-        except OSError as exc:
-            raise ConfigurationError(
-                f"invalid TLS configuration: could not read CA certificate "
-                f"{go_quote(str(self.ca_file))}: open {self.ca_file}: {_errno_text(exc)}"
-            ) from None
+            )
+        context.load_verify_locations(cadata=b"".join(found))
+
+
+def _unreadable_pair(pair: str, cause: Exception) -> ConfigurationError:
+    return ConfigurationError(
+        "invalid TLS configuration: error reading X509 key pair - make sure the key "
+        f"is not encrypted {pair}: {cause}"
+    )
 
 
 @attrs.frozen

@@ -416,21 +416,28 @@ class PluginRegistry:
         plugin.handlers_run = True
 
     def _new_client(self, spec: PluginSpec) -> PluginClient:
-        """``NewClient``: address and TLS errors surface here, at activation time."""
-        try:
-            target = target_for(spec.addr, self.profile)
-        except AddressError as exc:
-            raise _ActivationSetupError(
-                str(exc), hint=f"fix the address of plugin {spec.name!r} in {spec.source}"
-            ) from None
+        """``NewClient``: TLS options, then the address; their errors surface at activation.
+
+        As ``newTransport`` does, the TLS options are turned into a configuration before
+        the address is even parsed, whatever its scheme: a ``.json`` file whose
+        ``TLSConfig`` names a missing file fails for a ``unix://`` address too.
+        """
         context: ssl.SSLContext | None = None
-        if target.tls:
+        if spec.tls is not None:
             try:
                 context = client_context(spec.tls)
             except TLSConfigError as exc:
                 raise _ActivationSetupError(
                     str(exc), hint=f"fix TLSConfig of plugin {spec.name!r} in {spec.source}"
                 ) from None
+        try:
+            target = target_for(spec.addr, self.profile)
+        except AddressError as exc:
+            raise _ActivationSetupError(
+                str(exc), hint=f"fix the address of plugin {spec.name!r} in {spec.source}"
+            ) from None
+        if target.tls and context is None:
+            context = client_context(None)
         client = PluginClient(
             spec.name,
             target,

@@ -24,7 +24,7 @@ import attrs
 
 from emulator.golang.strconv import from_go, quote, to_go
 
-__all__ = ["URL", "URLError", "Userinfo", "parse"]
+__all__ = ["URL", "URLError", "Userinfo", "parse", "split_host_port"]
 
 
 @attrs.frozen
@@ -53,6 +53,18 @@ class URL:
     raw_query: str = ""
     fragment: str = ""
     raw_fragment: str = ""
+
+
+def split_host_port(host_port: str) -> tuple[str, str]:
+    """``url.URL.Hostname`` and ``Port`` at once: a valid ``:digits`` suffix is the port,
+    and brackets around an IPv6 literal are removed."""
+    host, port = host_port, ""
+    colon = host.rfind(":")
+    if colon >= 0 and _valid_optional_port(host[colon:].encode("utf-8", "surrogateescape")):
+        host, port = host[:colon], host[colon + 1 :]
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, port
 
 
 class URLError(ValueError):

@@ -14,6 +14,7 @@ from typing import Final, Literal
 
 import attrs
 
+from emulator.golang import net as gonet
 from emulator.golang import url as gourl
 from emulator.golang.strconv import quote as go_quote
 from emulator.protocol.profiles import GO_USER_AGENT, PLUGIN_MIMETYPE, EngineProfile
@@ -50,9 +51,13 @@ class Target:
         return f"{self.scheme}://{self.host_header}{request_path(method)}"
 
     def dial_host(self) -> str:
-        """The host part of :attr:`dial` (for TLS server names)."""
+        """The host part of :attr:`dial` (for TLS server names and name lookups)."""
         host, _, _ = self.dial.rpartition(":")
         return host.removeprefix("[").removesuffix("]")
+
+    def dial_port(self) -> str:
+        """The port part of :attr:`dial`, as written (Go parses it only when it dials)."""
+        return self.dial.rpartition(":")[2]
 
 
 def request_path(method: str) -> str:
@@ -93,14 +98,10 @@ def target_for(address: str, profile: EngineProfile) -> Target:
 
 
 def _canonical_addr(host: str, scheme: str) -> str:
-    """Go's ``canonicalAddr``: add the scheme's default port when the host has none."""
-    if host.startswith("["):
-        if "]:" in host:
-            return host
-        return f"{host}:{443 if scheme == 'https' else 80}"
-    if ":" in host:
-        return host
-    return f"{host}:{443 if scheme == 'https' else 80}"
+    """Go's ``canonicalAddr``: the URL's host name and port, the scheme's port when it has
+    none (``127.0.0.1:`` dials port 80 too)."""
+    hostname, port = gourl.split_host_port(host)
+    return gonet.join_host_port(hostname, port or ("443" if scheme == "https" else "80"))
 
 
 def request_headers(target: Target, body_length: int) -> list[tuple[bytes, bytes]]:

@@ -22,15 +22,19 @@ import trio
 
 from emulator.clock import is_in_process_peer, real_io
 from emulator.golang import errors as goerrors
+from emulator.golang import net as gonet
 from emulator.golang.strconv import quote as go_quote
 from emulator.protocol.http import Target
 from emulator.transport.faulty import FaultyStream, StreamFault
+from emulator.transport.tls import handshake_error_text
 
 #: Go's ``Transport.MaxResponseHeaderBytes`` default (10 MiB).
 MAX_RESPONSE_HEAD = 10 << 20
 #: Go's ``DefaultMaxIdleConnsPerHost``.
 MAX_IDLE_PER_PLUGIN = 2
 _READ_CHUNK = 65536
+#: The length of a TLS record header (what Go reads first).
+_TLS_RECORD_HEADER = 5
 
 Phase = Literal["dial", "write", "head", "body"]
 
@@ -415,10 +419,14 @@ class ConnectionPool:
 
     async def _dial_tcp(self) -> Connection:
         target = self.target
-        host, _, port = target.dial.rpartition(":")
-        host = host.removeprefix("[").removesuffix("]")
+        host = target.dial_host()
         try:
-            infos = await trio.socket.getaddrinfo(host, int(port), type=trio.socket.SOCK_STREAM)
+            port = gonet.lookup_port("tcp", target.dial_port())
+        except gonet.AddrError as exc:  # Go resolves the port before any connect
+            raise WireFailure(f"dial tcp: {exc}", phase="dial", written=False) from None
+        try:
+            # An empty host is Go's unspecified address: a local connection.
+            infos = await trio.socket.getaddrinfo(host or None, port, type=trio.socket.SOCK_STREAM)
         except (OSError, ValueError):
             cause = f"dial tcp: lookup {host}: no such host"
             raise WireFailure(cause, phase="dial", written=False) from None
@@ -446,21 +454,48 @@ class ConnectionPool:
 
     async def _start_tls(
         self, stream: trio.SocketStream, sock: trio.socket.SocketType
-    ) -> trio.SSLStream[trio.SocketStream]:
+    ) -> trio.SSLStream[_FirstBytes]:
         context = self._ssl_context or ssl.create_default_context()
         server_name = self.target.dial_host()
+        recorder = _FirstBytes(stream)
         tls = trio.SSLStream(
-            stream, context, server_hostname=server_name if context.check_hostname else None
+            recorder, context, server_hostname=server_name if context.check_hostname else None
         )
         try:
             await tls.do_handshake()
         except (trio.BrokenResourceError, ssl.SSLError) as exc:
             sock.close()
             cause = exc.__cause__ if isinstance(exc, trio.BrokenResourceError) else exc
-            raise WireFailure(
-                f"tls: {getattr(cause, 'reason', None) or cause}", phase="dial", written=False
-            ) from None
+            text = handshake_error_text(recorder.head, recorder.closed, cause)
+            raise WireFailure(text, phase="dial", written=False) from None
         return tls
+
+
+class _FirstBytes(trio.abc.Stream):
+    """A stream that keeps the first bytes the server sent (what Go's TLS client looks
+    at to tell a plain-HTTP server from a broken TLS one)."""
+
+    def __init__(self, inner: trio.SocketStream) -> None:
+        self._inner = inner
+        self.head = b""
+        self.closed = False
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self._inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self._inner.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        data = await self._inner.receive_some(max_bytes)
+        if not data:
+            self.closed = True
+        elif len(self.head) < _TLS_RECORD_HEADER:
+            self.head += bytes(data[: _TLS_RECORD_HEADER - len(self.head)])
+        return data
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
 
 def _join_host_port(host: str, port: int) -> str:
