@@ -19,6 +19,7 @@ import trio
 from emulator import open_engine
 from emulator.engine.containers import ContainerError
 from emulator.engine.core import Engine
+from emulator.engine.endpoint_settings import EndpointConfig
 from emulator.engine.networks import IpamConfig, NetworkError
 from emulator.errors import PluginLookupError, PluginStatusError
 from emulator.mocks import RecordedRequest, Reply
@@ -741,11 +742,22 @@ async def test_remove_with_active_endpoints_refused(env: Env) -> None:
 
 
 async def test_static_ip_and_run_on_missing_network(env: Env) -> None:
-    await env.engine.networks.create("n", driver=NET, ipam_driver=IPAM)
+    await env.engine.networks.create("dyn", driver=NET, ipam_driver=IPAM)
     await env.engine.containers.create(name="c")
-    await env.engine.networks.connect("n", "c", ipv4_address="10.200.0.77")
+    # validateEndpointSettings: a static address needs a user-configured subnet.
+    with pytest.raises(NetworkError) as info:
+        await env.engine.networks.connect("dyn", "c", ipv4_address="10.200.0.77")
+    assert str(info.value) == (
+        "invalid endpoint settings:\nuser specified IP address is supported only when "
+        "connecting to networks with user configured subnets"
+    )
+    assert info.value.http_status == 400
+    await env.engine.networks.create(
+        "n", driver=NET, ipam_driver=IPAM, ipam_config=[IpamConfig(subnet="10.201.0.0/24")]
+    )
+    await env.engine.networks.connect("n", "c", ipv4_address="10.201.0.77")
     await env.engine.containers.start("c")
-    assert env.bodies("IpamDriver.RequestAddress")[-1]["Address"] == "10.200.0.77"
+    assert env.bodies("IpamDriver.RequestAddress")[-1]["Address"] == "10.201.0.77"
     # As dockerd: create accepts an unknown network; the start fails.
     created = await env.engine.containers.create(networks=["nope"], name="late")
     assert created.state == "created"
@@ -858,6 +870,62 @@ async def test_concurrent_creates_of_one_name(env: Env) -> None:
     assert sorted(results) == ["network with name same already exists"] * 2 + ["ok"]
     assert env.engine.journal.count("NetworkDriver.CreateNetwork") == 1
     assert len(env.ipam.pools) == 1
+
+
+async def test_gw_priority_chooses_the_gateway_endpoint(env: Env) -> None:
+    """``Endpoint.Less`` (libnetwork/sandbox.go): a higher ``GwPriority`` sorts first, before
+    the network name; so "b" gets ``ProgramExternalConnectivity``, not "a"."""
+    await env.engine.networks.create("a", driver=NET)
+    await env.engine.networks.create("b", driver=NET)
+    container = await env.engine.containers.run(
+        networks={"a": EndpointConfig(), "b": EndpointConfig(gw_priority=10)},
+        detach=True,
+        name="c",
+    )
+    a = env.engine.networks.endpoint_of("a", container.id)
+    b = env.engine.networks.endpoint_of("b", container.id)
+    assert a is not None
+    assert b is not None
+    # Joined in order: "a" is the gateway until "b" comes, then "b" takes over.
+    programmed = env.bodies("NetworkDriver.ProgramExternalConnectivity")
+    assert [body["EndpointID"] for body in programmed] == [a.id, b.id]
+    revoked = env.bodies("NetworkDriver.RevokeExternalConnectivity")
+    assert [body["EndpointID"] for body in revoked] == [a.id]
+    assert container.network_mode == "a"
+    env.clean()
+
+
+async def test_connect_settings_reach_the_plugin(env: Env) -> None:
+    await env.engine.networks.create(
+        "n", driver=NET, ipam_driver=IPAM, ipam_config=[IpamConfig(subnet="10.203.0.0/24")]
+    )
+    await env.engine.containers.run(networks=["n"], detach=True, name="c")
+    await env.engine.networks.create(
+        "m", driver=NET, ipam_driver=IPAM, ipam_config=[IpamConfig(subnet="10.204.0.0/24")]
+    )
+    config = EndpointConfig(
+        ipv4_address="10.204.0.40",
+        ipam_config=True,
+        mac_address="02-42-AC-CC-00-28",
+        aliases=("m-alias",),
+        driver_opts={"k": "v"},
+    )
+    endpoint = await env.engine.networks.connect("m", "c", config=config)
+    assert endpoint is not None
+    assert endpoint.aliases == ["m-alias"]
+    created = env.bodies("NetworkDriver.CreateEndpoint")[-1]
+    assert created["Interface"] == {
+        "Address": "10.204.0.40/24",
+        "AddressIPv6": "",
+        "MacAddress": "02:42:ac:cc:00:28",  # as Go prints a net.HardwareAddr
+    }
+    assert created["Options"]["k"] == "v"
+    # The address is taken: IPAM's error at d's start, not the next address.
+    await env.engine.containers.create(name="d", networks=["n"])
+    await env.engine.networks.connect("m", "d", ipv4_address="10.204.0.40")
+    with pytest.raises(ContainerError, match="failed to set up container networking: "):
+        await env.engine.containers.start("d")
+    env.clean()
 
 
 async def test_gateway_moves_to_a_network_sorting_first(env: Env) -> None:

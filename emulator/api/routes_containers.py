@@ -14,9 +14,11 @@ import tempfile
 from collections.abc import AsyncIterator, Collection
 from typing import IO, Any
 
+import attrs
 import trio
 from quart import Blueprint, Response, current_app, request
 
+from emulator.api.container_views import inspect_json, summary_json
 from emulator.api.http import (
     ApiError,
     bool_value,
@@ -28,12 +30,21 @@ from emulator.api.http import (
     json_response,
     read_json,
     spool_body,
+    string_map,
 )
+from emulator.api.routes_networks import endpoint_config
 from emulator.api.routes_system import state
 from emulator.engine.container_archive import PathStat
-from emulator.engine.containers import SPOOL_IN_MEMORY, Container, ContainerError
+from emulator.engine.container_copy import SPOOL_IN_MEMORY
+from emulator.engine.containers import Container, ContainerError
+from emulator.engine.endpoint_settings import (
+    DEFAULT_NETWORK,
+    EndpointConfig,
+    is_user_defined,
+    normalize_network_mode,
+)
 from emulator.engine.events import Event, EventLog
-from emulator.golang.time import human_duration, rfc3339_nano
+from emulator.golang.time import rfc3339_nano
 from emulator.protocol import engine_api as api
 
 bp = Blueprint("containers", __name__)
@@ -64,52 +75,99 @@ def _words(value: Any, what: str) -> list[str]:
 
 @bp.post("/containers/create")
 async def create() -> Response:
-    """201 ``{"Id", "Warnings": []}``; named volumes are created if missing."""
+    """201 ``{"Id", "Warnings": [...]}``; named volumes are created if missing.
+
+    ``NetworkMode`` ``""``/``default`` is ``bridge``; ``EndpointsConfig`` gives each
+    network's settings (``--ip``, ``--ip6``, ``--mac-address``, ``--network-alias``,
+    ``driver-opt``, ``gw-priority``); ``LogConfig`` and ``VolumesFrom`` are kept and
+    checked as dockerd checks them at create.
+    """
     body = json_object(await read_json(request), "container.CreateRequest")
     what = "CreateRequest"
     image = field(body, "Image", str, what) or ""
     if image == "":
         raise ApiError("no command specified" if not body else "image name cannot be blank")
-    host = field(body, "HostConfig", dict, what) or {}
+    host = json_object(field(body, "HostConfig", dict, what), "container.HostConfig")
     specs = [str(b) for b in (field(host, "Binds", list, "HostConfig") or [])]
     for mount in field(host, "Mounts", list, "HostConfig") or []:
         if isinstance(mount, dict) and mount.get("Type", "volume") == "volume":
             ro = ":ro" if mount.get("ReadOnly") else ""
             specs.append(f"{mount.get('Source', '')}:{mount.get('Target', '')}{ro}")
-    bound = {s.split(":")[1] if ":" in s else s for s in specs}
-    for dest in field(body, "Volumes", dict, what) or {}:
-        if dest not in bound:
-            specs.append(dest)
+    anonymous = list(field(body, "Volumes", dict, what) or {})
     command = _words(body.get("Entrypoint"), "Config.Entrypoint")
     command += _words(body.get("Cmd"), "Config.Cmd")
     name = request.args.get("name") or None
     attach = any(bool(body.get(k)) for k in ("AttachStdin", "AttachStdout", "AttachStderr"))
+    mode, endpoints = _network_request(host, body)
+    warnings = _migrate_container_mac(body, mode, endpoints)
+    log_config = json_object(field(host, "LogConfig", dict, "HostConfig"), "container.LogConfig")
     container = await state().engine.containers.create(
         image,
         command or DEFAULT_CMD,
         name=name,
         volumes=specs,
+        anonymous_volumes=anonymous,
         volume_driver=field(host, "VolumeDriver", str, "HostConfig") or "",
         auto_remove=bool(field(host, "AutoRemove", bool, "HostConfig")),
         detach=not attach,
-        networks=_networks(host, body),
+        network_mode=mode,
+        networks=endpoints,
+        log_config={
+            "Type": field(log_config, "Type", str, "LogConfig") or "",
+            "Config": string_map(field(log_config, "Config", dict, "LogConfig"), "LogConfig"),
+        },
+        volumes_from=_words(field(host, "VolumesFrom", list, "HostConfig"), "VolumesFrom"),
     )
-    return json_response({"Id": container.id, "Warnings": []}, 201)
+    return json_response({"Id": container.id, "Warnings": warnings}, 201)
 
 
-def _networks(host: dict[str, Any], body: dict[str, Any]) -> list[str]:
-    """``docker run --network NET``: ``NetworkMode`` and ``EndpointsConfig`` names.
+def _network_request(
+    host: dict[str, Any], body: dict[str, Any]
+) -> tuple[str, dict[str, EndpointConfig]]:
+    """``HostConfig.NetworkMode`` and ``NetworkingConfig.EndpointsConfig`` as sent.
 
-    The default ``bridge`` (and ``default``, ``host``, ``none``) are not attached:
-    the emulator's containers have no real network stack.
+    ``default`` (or no mode) is the default network, ``bridge``, and an endpoint config
+    under ``default`` moves to it (``postContainersCreate``).
     """
-    mode = field(host, "NetworkMode", str, "HostConfig") or ""
-    config = field(body, "NetworkingConfig", dict, "CreateRequest") or {}
-    endpoints = field(config, "EndpointsConfig", dict, "NetworkingConfig") or {}
-    names = [mode] if mode else []
-    names += [n for n in endpoints if n not in names]
-    skipped = ("", "default", "bridge", "host", "none")
-    return [n for n in names if n not in skipped and not n.startswith("container:")]
+    mode = normalize_network_mode(field(host, "NetworkMode", str, "HostConfig") or "")
+    config = json_object(
+        field(body, "NetworkingConfig", dict, "CreateRequest"), "network.NetworkingConfig"
+    )
+    raw = json_object(field(config, "EndpointsConfig", dict, "NetworkingConfig"), "EndpointsConfig")
+    endpoints = {name: endpoint_config(settings) for name, settings in raw.items()}
+    if "default" in endpoints:
+        endpoints[DEFAULT_NETWORK] = endpoints.pop("default")
+    return mode, endpoints
+
+
+def _migrate_container_mac(
+    body: dict[str, Any], mode: str, endpoints: dict[str, EndpointConfig]
+) -> list[str]:
+    """``handleMACAddressBC`` (API 1.44 and later): a container-wide ``MacAddress`` moves
+    to the mode's network, with dockerd's warning; a different one there is refused."""
+    mac = field(body, "MacAddress", str, "Config") or ""
+    if not mac:
+        return []
+    if mode == DEFAULT_NETWORK or is_user_defined(mode):
+        if not endpoints:
+            endpoints[mode] = EndpointConfig()
+        found = endpoints.get(mode)
+        if found is None:
+            raise ApiError(
+                "unable to migrate container-wide MAC address to a specific network: "
+                "HostConfig.NetworkMode must match the identity of a network in "
+                "NetworkSettings.Networks"
+            )
+        if found.mac_address and found.mac_address != mac:
+            raise ApiError(
+                "the container-wide MAC address must match the endpoint-specific MAC address "
+                "for the main network, or be left empty"
+            )
+        endpoints[mode] = attrs.evolve(found, mac_address=mac)
+    return [
+        "The container-wide MacAddress field is now deprecated. It should be specified in "
+        "EndpointsConfig instead."
+    ]
 
 
 def _get(ref: str) -> Container:
@@ -250,72 +308,12 @@ async def logs(ref: str) -> Response:
 # -- ps / inspect ----------------------------------------------------------------------
 
 
-def _status(container: Container) -> str:
-    """``docker ps``'s STATUS column (``State.String``): ``Up 3 seconds``, ``Created``,
-    ``Exited (0) 5 seconds ago``."""
-    now = state().now()
-    if container.running:
-        return f"Up {human_duration(now - (container.started_at or now))}"
-    if container.started_at is None:
-        return "Created"
-    if container.finished_at is None:
-        return ""
-    return f"Exited ({container.exit_code}) {human_duration(now - container.finished_at)} ago"
-
-
-def _mounts(container: Container) -> list[dict[str, Any]]:
-    mounts = []
-    for mp in container.mounts:
-        if mp.type == "volume":
-            mounts.append(
-                {
-                    "Type": "volume",
-                    "Name": mp.name,
-                    "Source": mp.source,
-                    "Destination": mp.destination,
-                    "Driver": mp.driver,
-                    "Mode": mp.mode or "z",
-                    "RW": mp.rw,
-                    "Propagation": "",
-                }
-            )
-        else:
-            mounts.append(
-                {
-                    "Type": "bind",
-                    "Source": mp.source,
-                    "Destination": mp.destination,
-                    "Mode": mp.mode,
-                    "RW": mp.rw,
-                    "Propagation": "rprivate",
-                }
-            )
-    return mounts
-
-
-def _summary(container: Container) -> dict[str, Any]:
-    return {
-        "Id": container.id,
-        "Names": [f"/{container.name}"],
-        "Image": container.image,
-        "ImageID": "sha256:" + "0" * 64,
-        "Command": " ".join(container.command),
-        "Created": int(container.created),
-        "Ports": [],
-        "Labels": {},
-        "State": container.state,
-        "Status": _status(container),
-        "HostConfig": {"NetworkMode": "bridge"},
-        "NetworkSettings": {"Networks": {}},
-        "Mounts": _mounts(container),
-    }
-
-
 @bp.get("/containers/json")
 async def ps() -> Response:
     """``docker ps [-a]`` (filters: ``name``, ``id``, ``status``, ``volume``)."""
     wanted = filters(request)
     containers = state().engine.containers.list(all=bool_value(request, "all"))
+    networks = state().engine.networks
     rows = []
     for c in containers:
         if wanted.get("name") and not any(n in c.name for n in wanted["name"]):
@@ -328,69 +326,14 @@ async def ps() -> Response:
             mp.name in wanted["volume"] or mp.destination in wanted["volume"] for mp in c.mounts
         ):
             continue
-        rows.append(_summary(c))
+        rows.append(summary_json(networks, c, state().now()))
     return json_response(rows)
 
 
 @bp.get("/containers/<ref>/json")
 async def inspect(ref: str) -> Response:
     """``docker inspect``: the fields an emulated container has."""
-    c = _get(ref)
-    binds = [
-        f"{mp.name if mp.type == 'volume' else mp.source}:{mp.destination}"
-        + (f":{mp.mode}" if mp.mode else "")
-        for mp in c.mounts
-        if not mp.anonymous
-    ]
-    return json_response(
-        {
-            "Id": c.id,
-            "Created": rfc3339_nano(c.created),
-            "Path": c.command[0] if c.command else "",
-            "Args": c.command[1:],
-            "State": {
-                "Status": c.state,
-                "Running": c.running,
-                "Paused": False,
-                "Restarting": False,
-                "OOMKilled": False,
-                "Dead": False,
-                "Pid": 0,
-                "ExitCode": c.exit_code,
-                "Error": c.error,
-                "StartedAt": rfc3339_nano(c.started_at),
-                "FinishedAt": rfc3339_nano(c.finished_at),
-            },
-            "Image": "sha256:" + "0" * 64,
-            "Name": f"/{c.name}",
-            "RestartCount": 0,
-            "Driver": "overlay2",
-            "Platform": "linux",
-            "MountLabel": "",
-            "ProcessLabel": "",
-            "AppArmorProfile": "",
-            "HostConfig": {
-                "Binds": binds or None,
-                "NetworkMode": "bridge",
-                "AutoRemove": c.auto_remove,
-                "VolumeDriver": c.volume_driver,
-                "LogConfig": {"Type": "json-file", "Config": {}},
-            },
-            "Mounts": _mounts(c),
-            "Config": {
-                "Hostname": c.id[:12],
-                "AttachStdin": False,
-                "AttachStdout": not c.detach,
-                "AttachStderr": not c.detach,
-                "Tty": False,
-                "Cmd": c.command,
-                "Image": c.image,
-                "Volumes": {mp.destination: {} for mp in c.mounts if mp.anonymous} or None,
-                "Labels": {},
-            },
-            "NetworkSettings": {"Networks": {}},
-        }
-    )
+    return json_response(inspect_json(state().engine.networks, _get(ref)))
 
 
 # -- archive (docker cp) -----------------------------------------------------------------

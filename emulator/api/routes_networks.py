@@ -17,6 +17,7 @@ from quart import Blueprint, Response, request
 
 from emulator.api.http import ApiError, empty, field, filters, json_object, read_json, string_map
 from emulator.api.routes_system import state
+from emulator.engine.endpoint_settings import EndpointConfig
 from emulator.engine.ipam import DEFAULT_IPAM
 from emulator.engine.networks import PREDEFINED, IpamConfig, Network
 from emulator.golang import json as gojson
@@ -183,24 +184,52 @@ async def network_remove(ref: str) -> Response:
     return empty(204)
 
 
+def _strings(value: Any, what: str) -> tuple[str, ...] | None:
+    """A ``[]string`` field (None when absent)."""
+    if value is None:
+        return None
+    for item in value:
+        if not isinstance(item, str):
+            raise ApiError(
+                f"invalid JSON: json: cannot unmarshal {type(item).__name__} into Go struct "
+                f"field {what} of type string"
+            )
+    return tuple(value)
+
+
+def endpoint_config(raw: Any, what: str = "EndpointSettings") -> EndpointConfig:
+    """``network.EndpointSettings`` as a request carries it (``docker run --network
+    name=n,ip=…``, ``docker network connect --ip …``); operational fields are ignored, as
+    dockerd clears them.  ``GwPriority`` counts from API 1.48 on."""
+    settings = json_object(raw, "network.EndpointSettings")
+    ipam_raw = field(settings, "IPAMConfig", dict, what)
+    ipam = json_object(ipam_raw, "network.EndpointIPAMConfig")
+    where = "EndpointIPAMConfig"
+    priority = field(settings, "GwPriority", int, what) or 0
+    version = str(request.scope.get("emulator_api_version", api.API_VERSION))
+    if api.version_tuple(version) < api.version_tuple("1.48"):
+        priority = 0
+    return EndpointConfig(
+        ipv4_address=field(ipam, "IPv4Address", str, where) or "",
+        ipv6_address=field(ipam, "IPv6Address", str, where) or "",
+        link_local_ips=_strings(field(ipam, "LinkLocalIPs", list, where), where) or (),
+        ipam_config=ipam_raw is not None,
+        links=_strings(field(settings, "Links", list, what), f"{what}.Links"),
+        aliases=_strings(field(settings, "Aliases", list, what), f"{what}.Aliases"),
+        mac_address=field(settings, "MacAddress", str, what) or "",
+        driver_opts=string_map(field(settings, "DriverOpts", dict, what), f"{what}.DriverOpts"),
+        gw_priority=priority,
+    )
+
+
 @bp.post("/networks/<ref>/connect")
 async def network_connect(ref: str) -> Response:
     """200 and no body; the body is ``network.ConnectOptions``."""
     body = json_object(await read_json(request), "network.ConnectOptions")
     what = "ConnectOptions"
     container = field(body, "Container", str, what) or ""
-    config = json_object(field(body, "EndpointConfig", dict, what), "network.EndpointSettings")
-    ipam = json_object(field(config, "IPAMConfig", dict, "EndpointSettings"), "IPAMConfig")
-    await state().engine.networks.connect(
-        ref,
-        container,
-        ipv4_address=field(ipam, "IPv4Address", str, "EndpointIPAMConfig") or "",
-        ipv6_address=field(ipam, "IPv6Address", str, "EndpointIPAMConfig") or "",
-        mac_address=field(config, "MacAddress", str, "EndpointSettings") or "",
-        driver_opts=string_map(
-            field(config, "DriverOpts", dict, "EndpointSettings"), "EndpointSettings.DriverOpts"
-        ),
-    )
+    config = endpoint_config(field(body, "EndpointConfig", dict, what))
+    await state().engine.networks.connect(ref, container, config=config)
     return empty(200)
 
 

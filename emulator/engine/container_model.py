@@ -12,6 +12,8 @@ from typing import Any
 import attrs
 import trio
 
+from emulator.engine.endpoint_settings import DEFAULT_NETWORK, EndpointConfig
+from emulator.engine.log_config import DEFAULT_LOG_DRIVER
 from emulator.errors import EngineError
 from emulator.protocol import volume as wire
 
@@ -55,6 +57,9 @@ class MountPoint:
     """How many times it is mounted now (not persisted, as in dockerd)."""
     path: str = attrs.field(default="", metadata={"persist": False})
     """Where the volume is mounted on the host while active."""
+    attached: bool = attrs.field(default=True, metadata={"persist": False})
+    """Whether the volume was looked up for this container (dockerd's ``Volume`` is set);
+    a ``--volumes-from`` copy with a source is looked up at start instead."""
 
     def to_json(self) -> dict[str, Any]:
         return attrs.asdict(self, filter=lambda a, _v: a.metadata.get("persist", True))
@@ -90,8 +95,18 @@ class Container:
     """Set when it exits (137 after ``kill``, 143 after ``stop``)."""
     error: str = ""
     """Why the last start failed (dockerd's ``State.Error``), else empty."""
-    networks: dict[str, dict[str, Any]] = attrs.Factory(dict)
-    """Networks to connect at start, by name, with their endpoint settings."""
+    network_mode: str = "bridge"
+    """``HostConfig.NetworkMode``: ``bridge``, ``host``, ``none``, ``container:<ref>`` or a
+    network's name or ID."""
+    networks: dict[str, EndpointConfig] = attrs.Factory(dict)
+    """Networks to connect at start, by the name they were given under, with their
+    configured endpoint settings (``NetworkSettings.Networks`` before operational data)."""
+    log_config: dict[str, Any] = attrs.Factory(lambda: {"Type": DEFAULT_LOG_DRIVER, "Config": {}})
+    """``HostConfig.LogConfig`` after create's defaults (``Type`` and ``Config``)."""
+    volumes_from: list[str] = attrs.Factory(list)
+    """``HostConfig.VolumesFrom`` as given (``CONTAINER[:ro|:rw]``)."""
+    binds: list[str] = attrs.Factory(list)
+    """``HostConfig.Binds`` as given (``-v`` specs)."""
     created: float = 0.0
     """When it was created (Unix seconds): ``Created``."""
     started_at: float | None = None
@@ -108,12 +123,32 @@ class Container:
 
     def to_json(self) -> dict[str, Any]:
         """Every field a container has, for the state database (not the runtime ones)."""
-        return attrs.asdict(self, filter=lambda a, _v: a.metadata.get("persist", True))
+        data = attrs.asdict(
+            self, recurse=False, filter=lambda a, _v: a.metadata.get("persist", True)
+        )
+        data["mounts"] = [mp.to_json() for mp in self.mounts]
+        data["networks"] = {name: cfg.to_json() for name, cfg in self.networks.items()}
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Container:
+        """A stored container; records from before ``network_mode`` get dockerd's mode
+        (the first network, else ``bridge``)."""
         fields = dict(data)
         fields["mounts"] = [MountPoint(**m) for m in fields["mounts"]]
+        networks = {
+            str(name): EndpointConfig.from_json(cfg or {})
+            for name, cfg in (fields.get("networks") or {}).items()
+        }
+        fields["networks"] = networks
+        fields.setdefault("network_mode", next(iter(networks), DEFAULT_NETWORK))
+        if "binds" not in fields:  # records from before binds were kept
+            fields["binds"] = [
+                f"{m.name if m.type == 'volume' else m.source}:{m.destination}"
+                + (f":{m.mode}" if m.mode else "")
+                for m in fields["mounts"]
+                if not m.anonymous
+            ]
         return cls(**fields)
 
 

@@ -14,27 +14,20 @@ from __future__ import annotations
 
 import logging
 import math
-import posixpath
 import secrets
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any, Final, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import trio
 
-from emulator.clock import real_io
-from emulator.engine.container_archive import (
-    ArchiveError,
-    PathStat,
-    archive_path,
-    extract_to_dir,
-    os_error_text,
-    stat_path,
-    tar_host_path,
-    untar_on_host,
+from emulator.engine.container_copy import ContainerCopy
+from emulator.engine.container_create import (
+    network_settings,
+    networking_error,
+    register_mount_points,
 )
 from emulator.engine.container_model import (
     Container,
@@ -42,10 +35,10 @@ from emulator.engine.container_model import (
     MountPoint,
     parse_volume_spec,
 )
+from emulator.engine.endpoint_settings import EndpointConfig, endpoint_settings_error
 from emulator.engine.lifecycle import lifetime_of
-from emulator.engine.scoped_fs import Mount, ScopedFS
+from emulator.engine.log_config import PluginGetter, check_log_driver, merged_log_config
 from emulator.engine.state import StateDB
-from emulator.engine.unpack import UnpackError
 from emulator.engine.volume_drivers import VolumeDriverError
 from emulator.engine.volume_store import VolumeError
 from emulator.engine.volumes import VolumeService
@@ -66,9 +59,6 @@ log = logging.getLogger("emulator.containers")
 EventSink = Callable[[str, str, Mapping[str, str]], None]
 T = TypeVar("T")
 
-#: Archives up to this size are kept in memory on their way; larger ones go to a file.
-SPOOL_IN_MEMORY: Final = 8 << 20
-
 
 class NetworkHook(Protocol):
     """The network controller as containers use it (:mod:`emulator.engine.networks`)."""
@@ -77,8 +67,10 @@ class NetworkHook(Protocol):
 
     async def detach(self, container: Any) -> None: ...
 
+    def endpoint_error(self, name: str, config: EndpointConfig) -> str | None: ...
 
-class ContainerService:
+
+class ContainerService(ContainerCopy):
     """Create, start, stop, kill, remove, run and copy fake containers."""
 
     def __init__(
@@ -89,6 +81,7 @@ class ContainerService:
         data_root: Path,
         events: EventSink | None = None,
         wall: Callable[[], float] = time.time,
+        plugins: PluginGetter | None = None,
     ) -> None:
         self.volumes = volumes
         self._wall = wall
@@ -100,6 +93,8 @@ class ContainerService:
         self._exited: dict[str, trio.Event] = {}
         self.network_hook: NetworkHook | None = None
         """Connects a container's networks at start and releases them at exit."""
+        self.plugins: PluginGetter | None = plugins
+        """Where logging plugins are looked up (create's log-driver check)."""
 
     # -- lookup ---------------------------------------------------------------------
 
@@ -136,28 +131,42 @@ class ContainerService:
         detach: bool = False,
         exit_code: int | None = None,
         runs_for: float | None = None,
-        networks: Sequence[str] = (),
+        networks: Sequence[str] | Mapping[str, EndpointConfig] = (),
+        network_mode: str = "",
+        log_config: Mapping[str, Any] | None = None,
+        volumes_from: Sequence[str] = (),
+        anonymous_volumes: Sequence[str] = (),
     ) -> Container:
-        """``docker create``: registers mount points, creating volumes implicitly.
+        """``docker create``: checks, then registers mount points, creating volumes implicitly.
 
-        A named volume goes through the volume store's create (a ``Get`` for a known
-        volume; ``Get`` then ``Create`` with ``Opts: null`` for a new one with
-        ``volume_driver``; every driver probed for a new one without).  Anonymous
-        volumes (``-v /path``) get a random name.
+        In dockerd's order (:mod:`emulator.engine.container_create`): the networks'
+        endpoint settings, the log driver (``log_config``: ``{"Type", "Config"}``), the
+        name, then ``volumes_from`` and ``volumes`` (``-v``) and ``anonymous_volumes``
+        (``Config.Volumes``).  A named volume goes through the volume store's create (a
+        ``Get`` for a known volume; ``Get`` then ``Create`` with ``Opts: null`` for a
+        new one with ``volume_driver``; every driver probed for a new one without).
+        Anonymous volumes get a random name.  ``networks`` are names, or names with
+        their :class:`~emulator.engine.endpoint_settings.EndpointConfig`;
+        ``network_mode`` defaults to the first of them, else ``bridge``.
         """
+        mode, endpoints = network_settings(network_mode, networks)
+        problem = networking_error(
+            (net, text)
+            for net, cfg in endpoints.items()
+            if (text := self._endpoint_error(net, cfg)) is not None
+        )
+        if problem is not None:
+            raise problem
+        logs = merged_log_config(
+            str((log_config or {}).get("Type") or ""), (log_config or {}).get("Config")
+        )
+        if self.plugins is not None:
+            await check_log_driver(self.plugins, logs["Type"])
         if name is not None:
-            for other in self._by_id.values():
-                if other.name == name.removeprefix("/"):
-                    raise ContainerError(
-                        f'Conflict. The container name "/{other.name}" is already in use by '
-                        f'container "{other.id}". You have to remove (or rename) that '
-                        "container to be able to reuse that name.",
-                        http_status=409,
-                    )
+            self._check_name(name)
         # dockerd does not look the networks up at create ("the referenced network might
         # not exist when the container is created"): a missing one fails the start with
         # "failed to set up container networking: network X not found".
-        wanted: dict[str, dict[str, Any]] = {n: {} for n in networks}
         cid = secrets.token_hex(32)
         container = Container(
             id=cid,
@@ -170,30 +179,16 @@ class ContainerService:
             detach=detach,
             exit_code_override=exit_code,
             runs_for_override=runs_for,
-            networks=wanted,
+            network_mode=mode,
+            networks=endpoints,
+            log_config=logs,
+            volumes_from=list(volumes_from),
+            binds=list(volumes),
             created=self._wall(),
         )
-        points = [parse_volume_spec(spec, volume_driver) for spec in volumes]
-        seen: set[str] = set()
-        for mp in points:
-            if mp.destination in seen:
-                raise ContainerError(f"Duplicate mount point: {mp.destination}", http_status=400)
-            seen.add(mp.destination)
-        registered: list[MountPoint] = []
-        try:
-            for mp in points:
-                if mp.type == "volume":
-                    info = await self.volumes.create(
-                        mp.name, mp.driver, None, reference=cid, explicit=False
-                    )
-                    mp.name, mp.driver, mp.source = info.Name, info.Driver, info.Mountpoint
-                registered.append(mp)
-        except BaseException:
-            for mp in registered:
-                if mp.type == "volume":
-                    await self.volumes.release(mp.name, cid)
-            raise
-        container.mounts = registered
+        container.mounts = await register_mount_points(
+            self, cid, volumes_from, volumes, anonymous_volumes, volume_driver
+        )
         # dockerd: containers/ and containers/<id> are 0710 (daemon.go, create.go)
         for directory in (self._root, self._root / cid):
             directory.mkdir(mode=0o710, exist_ok=True)
@@ -205,6 +200,21 @@ class ContainerService:
         self._emit(container, "create")
         return container
 
+    def _endpoint_error(self, network: str, config: EndpointConfig) -> str | None:
+        if self.network_hook is not None:
+            return self.network_hook.endpoint_error(network, config)
+        return endpoint_settings_error(network, config, None)
+
+    def _check_name(self, name: str) -> None:
+        for other in self._by_id.values():
+            if other.name == name.removeprefix("/"):
+                raise ContainerError(
+                    f'Conflict. The container name "/{other.name}" is already in use by '
+                    f'container "{other.id}". You have to remove (or rename) that '
+                    "container to be able to reuse that name.",
+                    http_status=409,
+                )
+
     # -- start / exit ---------------------------------------------------------------
 
     async def start(self, ref: str) -> Container:
@@ -213,13 +223,13 @@ class ContainerService:
         if container.running:
             return container
         try:
-            await self._setup_mounts(container)
+            await self.setup_mounts(container)
             self._check_sources(container)
         except ContainerError as exc:
             # The deferred cleanup of containerStart: unmount what this start mounted.
             container.error = str(exc)
             container.exit_code = 128
-            await self._unmount_volumes(container)
+            await self.unmount_volumes(container)
             self._save(container)
             raise
         if self.network_hook is not None and container.networks:
@@ -228,7 +238,7 @@ class ContainerService:
             except EngineError as exc:
                 container.error = str(exc)
                 container.exit_code = 128
-                await self._unmount_volumes(container)
+                await self.unmount_volumes(container)
                 self._save(container)
                 raise ContainerError(
                     str(exc), http_status=getattr(exc, "http_status", 500)
@@ -277,20 +287,23 @@ class ContainerService:
         container.finished_at = self._wall()
         if self.network_hook is not None:
             await self.network_hook.detach(container)
-        await self._unmount_volumes(container)
+        await self.unmount_volumes(container)
         self._save(container)
         self._emit(container, "die", {"exitCode": str(code)})
         self._exited[container.id].set()
         if container.auto_remove:
             await self.remove(container.id, volumes=True)
 
-    async def _setup_mounts(self, container: Container) -> None:
+    async def setup_mounts(self, container: Container) -> None:
         """``setupMounts``: each volume mount gets its (kept or new) ID and is mounted."""
         for mp in container.mounts:
             if mp.type != "volume":
                 continue
             mount_id = mp.id or secrets.token_hex(32)
             try:
+                if not mp.attached:  # lazyInitializeVolume
+                    await self.volumes.get(mp.name, driver=mp.driver, reference=container.id)
+                    mp.attached = True
                 path = await self.volumes.mount(mp.name, mp.driver, mount_id)
             except (VolumeError, VolumeDriverError) as exc:
                 raise ContainerError(
@@ -304,7 +317,7 @@ class ContainerService:
 
     def _check_sources(self, container: Container) -> None:
         """The runtime binds every mount into the container: a missing source fails it."""
-        missing = self._missing_source(container)
+        missing = self.missing_source(container)
         if missing is not None:
             source = missing.path if missing.type == "volume" else missing.source
             raise ContainerError(
@@ -314,7 +327,7 @@ class ContainerService:
             )
 
     @staticmethod
-    def _missing_source(container: Container) -> MountPoint | None:
+    def missing_source(container: Container) -> MountPoint | None:
         """The first mount whose source is not on this host (``os.Stat`` fails), if any."""
         for mp in container.mounts:
             source = mp.path if mp.type == "volume" else mp.source
@@ -322,7 +335,7 @@ class ContainerService:
                 return mp
         return None
 
-    async def _unmount_volumes(self, container: Container) -> None:
+    async def unmount_volumes(self, container: Container) -> None:
         """``UnmountVolumes``: ``Get`` + ``Unmount`` for each active mount; errors only logged."""
         for mp in container.mounts:
             if mp.type != "volume" or mp.id == "":
@@ -401,7 +414,7 @@ class ContainerService:
         self._exited.pop(container.id, None)
         errors = []
         for mp in container.mounts:
-            if mp.type != "volume":
+            if mp.type != "volume" or not mp.attached:
                 continue
             await self.volumes.release(mp.name, container.id)
             if not volumes or not mp.anonymous:
@@ -428,139 +441,20 @@ class ContainerService:
         self,
         image: str = "busybox",
         command: Sequence[str] = (),
-        *,
-        name: str | None = None,
-        volumes: Sequence[str] = (),
-        volume_driver: str = "",
-        auto_remove: bool = False,
-        detach: bool = False,
-        exit_code: int | None = None,
-        runs_for: float | None = None,
-        networks: Sequence[str] = (),
+        **options: Any,
     ) -> Container:
-        """``docker run``: create, start; attached runs wait for the exit (then ``--rm``)."""
-        container = await self.create(
-            image,
-            command,
-            name=name,
-            volumes=volumes,
-            volume_driver=volume_driver,
-            auto_remove=auto_remove,
-            detach=detach,
-            exit_code=exit_code,
-            runs_for=runs_for,
-            networks=networks,
-        )
+        """``docker run``: :meth:`create` (same keyword arguments), start; attached runs
+        wait for the exit (then ``--rm``)."""
+        container = await self.create(image, command, **options)
         try:
             await self.start(container.id)
         except ContainerError:
-            if auto_remove:
+            if container.auto_remove:
                 await self.remove(container.id, volumes=True)
             raise
-        if not detach and container.running:
+        if not container.detach and container.running:
             await self.wait(container.id)
         return container
-
-    # -- docker cp ------------------------------------------------------------------
-
-    async def in_fs(self, container: Container, work: Callable[[ScopedFS], T], path: str) -> T:
-        """Run ``work`` on the container's file system in a worker thread (one archive call).
-
-        ``openContainerFS``: the volumes are mounted (same IDs while running) for the
-        call and unmounted after it; ``work`` sees the rootfs with every volume and
-        bind mount at its destination, walked as from inside the container
-        (:class:`~emulator.engine.scoped_fs.ScopedFS`).  Errors become
-        :class:`ContainerError` with dockerd's texts; ``path`` is the path the caller
-        asked for (``Could not find the file PATH in container NAME``).
-        """
-        root = self.rootfs(container)
-
-        def run() -> T:
-            with ScopedFS(root, self._view_mounts(container)) as fs:
-                return work(fs)
-
-        async with _ContainerFS(self, container, path):
-            try:
-                with real_io():
-                    return await trio.to_thread.run_sync(run, abandon_on_cancel=True)
-            except FileNotFoundError:
-                raise ContainerError(
-                    f"Could not find the file {path} in container {container.name}",
-                    http_status=404,
-                ) from None
-            except ArchiveError as exc:
-                raise ContainerError(str(exc), http_status=exc.http_status) from None
-            except OSError as exc:
-                raise ContainerError(os_error_text(exc)) from None
-
-    @staticmethod
-    def _view_mounts(container: Container) -> tuple[Mount, ...]:
-        return tuple(
-            Mount(mp.destination, Path(source), writable=mp.rw)
-            for mp in container.mounts
-            if (source := mp.path if mp.type == "volume" else mp.source)
-        )
-
-    async def stat_path(self, ref: str, path: str) -> PathStat:
-        """``HEAD /containers/{id}/archive``: the stat of ``path`` (its last link not followed)."""
-        container = self.get(ref)
-        return await self.in_fs(container, lambda fs: stat_path(fs, path), path)
-
-    async def archive_path(self, ref: str, path: str, out: IO[bytes]) -> PathStat:
-        """``GET /containers/{id}/archive``: write the tar of ``path`` to ``out``."""
-        container = self.get(ref)
-        return await self.in_fs(container, lambda fs: archive_path(fs, path, out), path)
-
-    async def extract_to_dir(
-        self, ref: str, path: str, archive: IO[bytes], *, no_overwrite_dir_non_dir: bool = False
-    ) -> None:
-        """``PUT /containers/{id}/archive``: unpack ``archive`` into the directory ``path``."""
-        container = self.get(ref)
-        await self.in_fs(
-            container,
-            lambda fs: extract_to_dir(
-                fs, path, archive, no_overwrite_dir_non_dir=no_overwrite_dir_non_dir
-            ),
-            path,
-        )
-
-    async def copy(
-        self, ref: str, container_path: str, host_path: str | Path, *, into: bool = False
-    ) -> None:
-        """``docker cp``, with the archive calls the v28 CLI makes.
-
-        ``into=False`` copies ``container_path`` out to ``host_path`` (one ``GET``;
-        ``host_path`` is the copy's name, or the directory to put it in);
-        ``into=True`` copies ``host_path`` into the container: a stat call, then the
-        upload (``PUT``), each mounting and unmounting the volumes.  Everything the
-        container holds is written through the same safe unpacking as an upload.
-        """
-        with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
-            if into:
-                await self._copy_in(ref, container_path, Path(host_path), spool)
-                return
-            await self.archive_path(ref, container_path, spool)
-            try:
-                with real_io():
-                    await trio.to_thread.run_sync(untar_on_host, spool, Path(host_path))
-            except UnpackError as exc:
-                raise ContainerError(str(exc), http_status=exc.http_status) from None
-
-    async def _copy_in(self, ref: str, container_path: str, source: Path, spool: IO[bytes]) -> None:
-        try:
-            found: PathStat | None = await self.stat_path(ref, container_path)
-        except ContainerError as exc:
-            if exc.http_status != 404:
-                raise
-            found = None
-        if found is not None and found.is_dir:
-            directory, name = container_path, source.name
-        else:
-            trimmed = container_path.rstrip("/") or "/"
-            directory, name = posixpath.dirname(trimmed), posixpath.basename(trimmed)
-        with real_io():
-            await trio.to_thread.run_sync(tar_host_path, source, name, spool)
-        await self.extract_to_dir(ref, directory, spool, no_overwrite_dir_non_dir=True)
 
     # -- persistence and restart ----------------------------------------------------
 
@@ -663,40 +557,3 @@ class ContainerService:
         """:meth:`load` then :meth:`prepare` (an engine without networks to restore)."""
         await self.load()
         await self.prepare()
-
-
-class _ContainerFS:
-    """``openContainerFS``: the volumes mounted for the duration of one archive call.
-
-    ``setupMounts`` mounts every volume (``Get`` + ``Mount``, the running container's
-    IDs).  A failing ``Mount`` is not cleaned up: dockerd registers its clean-up only
-    after ``setupMounts`` succeeded, so volumes mounted before the failing one stay
-    mounted.  After that, any error unmounts them all (``UnmountVolumes``), as at the
-    end of the call.  Each mount's source is looked at first (``os.Stat`` while binding
-    it into the private view): a Mountpoint that does not exist on this host (a plugin
-    in its own mount namespace) is ``os.IsNotExist``, which the archive API answers as
-    404 ``Could not find the file PATH in container NAME`` (moby/moby
-    ``daemon/containerfs_linux.go`` and ``daemon/archive.go``, v28.5.2).  The
-    Unmounts run even when the caller is cancelled (dockerd's ``WithoutCancel``).
-    """
-
-    def __init__(self, service: ContainerService, container: Container, path: str) -> None:
-        self._service = service
-        self._container = container
-        self._path = path
-
-    async def __aenter__(self) -> None:
-        await self._service._setup_mounts(self._container)
-        if self._service._missing_source(self._container) is not None:
-            await self._unmount()
-            raise ContainerError(
-                f"Could not find the file {self._path} in container {self._container.name}",
-                http_status=404,
-            )
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self._unmount()
-
-    async def _unmount(self) -> None:
-        with trio.CancelScope(shield=True):
-            await self._service._unmount_volumes(self._container)

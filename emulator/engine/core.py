@@ -122,6 +122,7 @@ class Engine:
             self.data_root,
             events=lambda *args: self.events(*args),  # the current log (reset replaces it)
             wall=self.wall_now,
+            plugins=self.plugins,
         )
 
     def _new_networks(self) -> NetworkController:

@@ -23,6 +23,12 @@ from emulator.protocol import network as api
 PREDEFINED: Final = ("bridge", "host", "none")
 BUILTIN_DRIVERS: Final = ("bridge", "host", "null")
 GWBRIDGE: Final = "docker_gwbridge"
+#: ``createGWNetwork``'s driver options (libnetwork/default_gateway_linux.go).
+GWBRIDGE_OPTIONS: Final = {
+    "com.docker.network.bridge.name": GWBRIDGE,
+    "com.docker.network.bridge.enable_icc": "false",
+    "com.docker.network.bridge.enable_ip_masquerade": "true",
+}
 #: Start failures are prefixed with this (``errSetupNetworking``).
 SETUP_PREFIX: Final = "failed to set up container networking: "
 
@@ -115,9 +121,10 @@ class Network:
             "ConfigFrom": {"Network": ""},
             "ConfigOnly": False,
             "Containers": {
-                ep.container_id: ep.resource()
+                # buildContainerAttachments: by container, or "ep-ID" outside a sandbox
+                (ep.container_id if ep.sandbox_id else "ep-" + ep.id): ep.resource()
                 for ep in self.endpoints.values()
-                if containers and self.name != GWBRIDGE
+                if containers
             },
             "Options": dict(self.options),
             "Labels": dict(self.labels),
@@ -175,6 +182,10 @@ class Endpoint:
     """The ``Options`` its addresses were requested with (``ipamOptions``: the MAC)."""
     sandbox_id: str = ""
     """The sandbox it is joined to (``sandboxID``); empty when not joined."""
+    aliases: list[str] = attrs.Factory(list)
+    """``--network-alias``es (DNS names in the network; no plugin sees them)."""
+    gw_priority: int = 0
+    """``GwPriority``: a higher one is chosen as the sandbox's gateway first."""
 
     def resource(self) -> dict[str, str]:
         """``network.EndpointResource`` as ``network inspect`` shows it (CIDR addresses)."""
@@ -230,16 +241,17 @@ def has_gateway(endpoint: Endpoint) -> tuple[bool, bool]:
 
 
 def sandbox_order(endpoints: Sequence[Endpoint]) -> list[Endpoint]:
-    """``Sandbox.Endpoints()`` order (``Endpoint.Less``; no ``GwPriority``).
+    """``Sandbox.Endpoints()`` order (``Endpoint.Less``, libnetwork/sandbox.go).
 
-    ``docker_gwbridge`` endpoints last, internal networks after the others, more
-    gateways (IPv4 and IPv6) first, then network name.  dockerd sorts on insertion;
-    this sorts on use, from the current Join answers.
+    Higher ``GwPriority`` first, ``docker_gwbridge`` endpoints last, internal networks
+    after the others, more gateways (IPv4 and IPv6) first, then network name.  dockerd
+    sorts on insertion; this sorts on use, from the current Join answers.
     """
 
-    def key(endpoint: Endpoint) -> tuple[bool, bool, int, str]:
+    def key(endpoint: Endpoint) -> tuple[int, bool, bool, int, str]:
         gw4, gw6 = has_gateway(endpoint)
         return (
+            -endpoint.gw_priority,
             endpoint.network.name == GWBRIDGE,
             endpoint.network.internal,
             -(int(gw4) + int(gw6)),

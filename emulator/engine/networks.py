@@ -48,6 +48,13 @@ from typing import Any, Protocol
 
 import attrs
 
+from emulator.engine.endpoint_settings import (
+    ERR_CONFLICT_SHARED_NETWORK,
+    EndpointConfig,
+    connect_conflict,
+    endpoint_settings_error,
+    static_subnets,
+)
 from emulator.engine.ipam import (
     DEFAULT_IPAM,
     DefaultIpam,
@@ -77,6 +84,7 @@ from emulator.engine.network_ipam import (
 from emulator.engine.network_model import (
     BUILTIN_DRIVERS,
     GWBRIDGE,
+    GWBRIDGE_OPTIONS,
     PREDEFINED,
     SETUP_PREFIX,
     Endpoint,
@@ -92,6 +100,7 @@ from emulator.engine.network_restore import restore_networks
 from emulator.engine.network_store import NetworkRecords, endpoint_record, network_record
 from emulator.engine.plugins import PluginRegistry
 from emulator.errors import EngineError
+from emulator.golang import net as gonet
 from emulator.protocol import ipam as ipam_api
 from emulator.protocol import network as api
 from emulator.transport.client import PluginClient
@@ -119,7 +128,10 @@ class ContainerLike(Protocol):
     def name(self) -> str: ...
 
     @property
-    def networks(self) -> dict[str, dict[str, Any]]: ...
+    def networks(self) -> dict[str, EndpointConfig]: ...
+
+    @property
+    def network_mode(self) -> str: ...
 
     @property
     def running(self) -> bool: ...
@@ -494,7 +506,7 @@ class NetworkController:
         """``docker network prune``: every unused, non-predefined network; the names removed."""
         removed: builtins.list[str] = []
         for network in list(self.networks.values()):
-            if network.predefined or network.endpoints or network.name == GWBRIDGE:
+            if network.predefined or network.endpoints:
                 continue
             try:
                 await self.remove(network.id)
@@ -511,20 +523,18 @@ class NetworkController:
         network_ref: str,
         container_id: str,
         container_name: str,
-        *,
-        ipv4_address: str = "",
-        ipv6_address: str = "",
-        mac_address: str = "",
-        driver_opts: Mapping[str, str] | None = None,
+        config: EndpointConfig | None = None,
     ) -> Endpoint:
         """``connectToNetwork`` for a running container (the sandbox is made if needed).
 
-        Calls, in order: IPAM ``RequestAddress`` (IPv4, IPv6), ``CreateEndpoint``,
-        ``Join``, then ``ProgramExternalConnectivity`` if this endpoint becomes the
-        gateway (or the ``docker_gwbridge`` path without it), then
-        ``EndpointOperInfo`` for every endpoint of the sandbox.  Failures roll back
-        what was done and raise.
+        ``config`` holds the requested addresses, MAC, driver options, aliases and
+        gateway priority.  Calls, in order: IPAM ``RequestAddress`` (IPv4, IPv6),
+        ``CreateEndpoint``, ``Join``, then ``ProgramExternalConnectivity`` if this
+        endpoint becomes the gateway (or the ``docker_gwbridge`` path without it), then
+        ``EndpointOperInfo`` for every endpoint of the sandbox.  Failures roll back what
+        was done and raise.
         """
+        config = config or EndpointConfig()
         network = self.get(network_ref)
         for ep in network.endpoints.values():
             if ep.container_id == container_id:
@@ -532,20 +542,12 @@ class NetworkController:
                     f"endpoint with name {container_name} already exists in network {network.name}",
                     http_status=403,
                 )
+        self._check_endpoint(network.name, config, network)
         sandbox = self.sandboxes.get(container_id)
         if sandbox is None:
             sandbox = Sandbox(secrets.token_hex(32), container_id)
             self.sandboxes[container_id] = sandbox
-        endpoint = await self._create_endpoint(
-            network,
-            container_id,
-            container_name,
-            ipv4_address,
-            ipv6_address,
-            mac_address,
-            driver_opts or {},
-            sandbox,
-        )
+        endpoint = await self._create_endpoint(network, container_id, container_name, config)
         try:
             await self._join(sandbox, endpoint)
         except BaseException:
@@ -554,16 +556,25 @@ class NetworkController:
         await self._oper_info(sandbox)
         return endpoint
 
+    # -- endpoint settings (validateEndpointSettings, updateNetworkSettings) -------------
+
+    def endpoint_error(self, name: str, config: EndpointConfig) -> str | None:
+        """``validateEndpointSettings`` for settings given under ``name`` at create: the
+        range check only when such a network exists (dockerd ignores missing ones)."""
+        try:
+            network: Network | None = self.get(name)
+        except NetworkError:
+            network = None
+        subnets = static_subnets(network) if network is not None else None
+        return endpoint_settings_error(name, config, subnets)
+
+    def _check_endpoint(self, name: str, config: EndpointConfig, network: Network) -> None:
+        problem = endpoint_settings_error(name, config, static_subnets(network))
+        if problem is not None:
+            raise NetworkError(problem, http_status=400)
+
     async def _create_endpoint(
-        self,
-        network: Network,
-        container_id: str,
-        name: str,
-        ipv4: str,
-        ipv6: str,
-        mac: str,
-        driver_opts: Mapping[str, str],
-        sandbox: Sandbox,
+        self, network: Network, container_id: str, name: str, config: EndpointConfig
     ) -> Endpoint:
         """``Network.createEndpoint``: addresses first, then ``CreateEndpoint``."""
         driver = await self.resolve_driver(network.driver)
@@ -572,15 +583,20 @@ class NetworkController:
         if not network.internal:
             options[api.EXPOSED_PORTS] = []
             options[api.PORT_MAP] = []
-        options.update(driver_opts)
+        options.update(config.driver_opts or {})
         endpoint = Endpoint(
             secrets.token_hex(32),
             name,
             network,
             container_id,
-            EndpointInterface(mac=mac.lower()),
+            EndpointInterface(mac=_mac_text(config.mac_address)),
             options,
+            aliases=list(config.aliases or ()),
+            gw_priority=config.gw_priority,
         )
+        if driver.builtin and network.driver == "bridge" and not endpoint.iface.mac:
+            endpoint.iface.mac = _random_mac()  # the bridge driver's GenerateRandomMAC
+        ipv4, ipv6 = config.ipv4_address, config.ipv6_address
         ipam_options: dict[str, str] | None = None
         if ipam.capabilities.RequiresMACAddress:
             if not endpoint.iface.mac:
@@ -664,14 +680,17 @@ class NetworkController:
         """``setupDefaultGW``: a ``gateway_<id>`` endpoint on ``docker_gwbridge`` (built-in)."""
         gwnet = next((n for n in self.networks.values() if n.name == GWBRIDGE), None)
         if gwnet is None:
-            gwnet = await self.create(GWBRIDGE, driver="bridge")
+            try:
+                gwnet = await self.create(GWBRIDGE, driver="bridge", options=GWBRIDGE_OPTIONS)
+            except EngineError as exc:
+                raise NetworkError(f"error creating external connectivity network: {exc}") from None
         address = await assign(gwnet.ipv4_info, self.default_ipam, "", None, 4)
         endpoint = Endpoint(
             secrets.token_hex(32),
             f"gateway_{sandbox.container_id[:12]}",
             gwnet,
             sandbox.container_id,
-            EndpointInterface(address=address),
+            EndpointInterface(address=address, mac=_random_mac()),  # the bridge driver's
             {},
             sandbox_id=sandbox.id,
         )
@@ -824,41 +843,65 @@ class NetworkController:
         ipv6_address: str = "",
         mac_address: str = "",
         driver_opts: Mapping[str, str] | None = None,
+        config: EndpointConfig | None = None,
     ) -> Endpoint | None:
-        """``docker network connect``: a running container gets an endpoint now.
+        """``docker network connect`` (``ConnectToNetwork``).
 
-        A stopped container only has the network added to its configuration (no
-        plugin call); it is connected at its next start.  Returns the endpoint, if
-        one was made.
+        ``config`` holds every endpoint setting (``--ip``, ``--ip6``, ``--alias``,
+        ``--driver-opt``, ``--gw-priority``...); the keyword arguments are a shorthand
+        for the common ones.  The settings are checked as dockerd checks them
+        (``validateEndpointSettings``, then the shared and ``none`` network conflicts).
+        A running container gets an endpoint now; a stopped one only has the network
+        added to its configuration (no plugin call; connecting it again is a no-op, as in
+        dockerd); it is connected at its next start.  Returns the endpoint, if one was
+        made.
         """
-        network = self.get(network_ref)
-        container = self._container(container_ref)
-        if network.name in container.networks:
-            raise NetworkError(
-                f"endpoint with name {container.name} already exists in network {network.name}",
-                http_status=403,
-            )
-        config: dict[str, Any] = {
-            "IPv4Address": ipv4_address,
-            "IPv6Address": ipv6_address,
-            "MacAddress": mac_address,
-            "DriverOpts": dict(driver_opts or {}),
-        }
-        endpoint = None
-        if container.running:
-            endpoint = await self.connect_endpoint(
-                network.id,
-                container.id,
-                container.name,
+        if config is None:
+            config = EndpointConfig(
                 ipv4_address=ipv4_address,
                 ipv6_address=ipv6_address,
+                ipam_config=bool(ipv4_address or ipv6_address),
                 mac_address=mac_address,
-                driver_opts=driver_opts,
+                driver_opts=dict(driver_opts) if driver_opts else None,
             )
+        container = self._container(container_ref)
+        try:
+            network = self.get(network_ref)
+        except NetworkError as exc:
+            if container.running or exc.http_status != 404:
+                raise
+            # A stopped container keeps the name; the start fails if it is still missing.
+            container.networks[network_ref] = config
+            assert self.containers is not None
+            self.containers.save(container)
+            return None
+        if container.network_mode.startswith("container:"):
+            raise NetworkError(ERR_CONFLICT_SHARED_NETWORK, http_status=400)
+        self._check_endpoint(network.name, config, network)
+        if self._conflicts(container, network) and not container.running:
+            return None  # already configured: updateNetworkSettings' no-op
+        # (a running container goes on to CreateEndpoint, which refuses the duplicate)
+        endpoint = None
+        if container.running:
+            endpoint = await self.connect_endpoint(network.id, container.id, container.name, config)
         container.networks[network.name] = config
         assert self.containers is not None
         self.containers.save(container)
         return endpoint
+
+    def _conflicts(self, container: Any, network: Network) -> bool:
+        """``updateNetworkSettings``' checks (:func:`connect_conflict`) against the networks
+        the container has that exist."""
+        others = []
+        for name in container.networks:
+            try:
+                others.append(self.get(name))
+            except NetworkError:
+                continue
+        problem = connect_conflict(container.network_mode, others, network)
+        if isinstance(problem, str):
+            raise NetworkError(problem, http_status=400)
+        return problem
 
     async def disconnect(self, network_ref: str, container_ref: str) -> None:
         """``docker network disconnect``: a running container's endpoint is torn down."""
@@ -880,20 +923,17 @@ class NetworkController:
     async def attach(self, container: ContainerLike) -> None:
         """At start (``allocateNetwork``): connect to each of the container's networks.
 
-        Errors carry ``failed to set up container networking: ``; what was connected
-        is released first.
+        The default ``bridge``, ``host`` and ``none`` networks are joined like any
+        other (their built-in drivers make no plugin call); a container sharing another
+        container's namespace (``container:<ref>``) joins nothing.  Errors carry
+        ``failed to set up container networking: ``; what was connected is released
+        first.
         """
+        if container.network_mode.startswith("container:"):
+            return
         try:
             for name, config in container.networks.items():
-                await self.connect_endpoint(
-                    name,
-                    container.id,
-                    container.name,
-                    ipv4_address=str(config.get("IPv4Address", "")),
-                    ipv6_address=str(config.get("IPv6Address", "")),
-                    mac_address=str(config.get("MacAddress", "")),
-                    driver_opts=config.get("DriverOpts") or {},
-                )
+                await self.connect_endpoint(name, container.id, container.name, config)
         except EngineError as exc:
             await self.release_sandbox(container.id)
             error = NetworkError(SETUP_PREFIX + str(exc), hint=exc.hint)
@@ -910,6 +950,11 @@ class NetworkController:
         return next(
             (ep for ep in network.endpoints.values() if ep.container_id == container_id), None
         )
+
+
+def _mac_text(configured: str) -> str:
+    """A configured MAC as Go prints ``net.HardwareAddr`` (lower case, colons); "" if none."""
+    return ":".join(f"{b:02x}" for b in gonet.parse_mac(configured)) if configured else ""
 
 
 def _random_mac() -> str:
