@@ -299,9 +299,11 @@ class NetworkController:
             )
 
     def save_endpoint(self, endpoint: Endpoint) -> None:
-        """Store ``endpoint`` (``storeEndpoint``)."""
-        if self.store is not None:
-            self.store.put_endpoint(endpoint.id, endpoint.network.id, endpoint_record(endpoint))
+        """Store ``endpoint`` (``storeEndpoint``), unless it is on the default ``bridge``,
+        which is not stored either (a new daemon makes a new one)."""
+        network = endpoint.network
+        if self.store is not None and not (network.predefined and network.driver == "bridge"):
+            self.store.put_endpoint(endpoint.id, network.id, endpoint_record(endpoint))
 
     def forget_endpoint(self, endpoint: Endpoint) -> None:
         """Delete ``endpoint``'s record (``deleteStoredEndpoint``)."""
