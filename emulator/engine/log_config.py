@@ -51,6 +51,10 @@ class LogConfigError(EngineError):
     """A ``LogConfig`` dockerd refuses at create; ``str()`` is dockerd's text."""
 
     http_status = 400
+    default_hint = (
+        "use one of dockerd's log drivers (" + ", ".join(BUILTIN_LOG_DRIVERS) + ", none) "
+        "or start a logging plugin under that name"
+    )
 
 
 class PluginGetter(Protocol):
