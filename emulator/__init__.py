@@ -2,16 +2,18 @@
 
 Start an engine with :func:`open_engine` (trio)::
 
+    from emulator import ContainerSpec
+
     async with emulator.open_engine(root="/tmp/root") as engine:
         await engine.volumes.create("v1", driver="myvol", opts={"k": "v"})
-        c = await engine.containers.run(volumes=["v1:/data"], name="c1", detach=True)
+        c = await engine.containers.run(ContainerSpec(volumes=["v1:/data"], name="c1", detach=True))
         await engine.containers.stop("c1")
         print(engine.journal.calls("VolumeDriver.Mount"))
 
 Every error raised on dockerd's behalf is an :class:`EngineError` whose text is dockerd's.
 """
 
-from emulator.engine.containers import Container, ContainerError
+from emulator.engine.containers import Container, ContainerError, ContainerSpec
 from emulator.engine.core import Engine, open_engine
 from emulator.engine.volume_store import VolumeError
 from emulator.engine.volumes import VolumeInfo
@@ -35,6 +37,7 @@ __all__ = [
     "ConfigurationError",
     "Container",
     "ContainerError",
+    "ContainerSpec",
     "EmulatorError",
     "Engine",
     "EngineError",

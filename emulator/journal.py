@@ -160,7 +160,7 @@ class Journal:
         """The calls made from here to the end of the ``with`` block::
 
             with engine.journal.window() as w:
-                await engine.containers.run(volumes=["v1:/data"], detach=True)
+                await engine.containers.run(ContainerSpec(volumes=["v1:/data"], detach=True))
             w.assert_calls(["VolumeDriver.Get", "VolumeDriver.Mount"])
             assert len(w.entries) == 2
 

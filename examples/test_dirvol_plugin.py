@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator import EngineError
+from emulator import ContainerSpec, EngineError
 
 DIRVOL = Path(__file__).parent / "plugins" / "dirvol.py"
 
@@ -26,7 +26,8 @@ def dirvol(plugin_process, tmp_path):
 
 def test_a_container_writes_into_the_volume(plugin_engine, dirvol, tmp_path):
     plugin_engine.volumes.create("data", driver="dirvol")
-    container = plugin_engine.containers.run(volumes=["data:/data"], name="app", detach=True)
+    spec = ContainerSpec(volumes=["data:/data"], name="app", detach=True)
+    container = plugin_engine.containers.run(spec)
     mounted = plugin_engine.assert_called_once("VolumeDriver.Mount", Name="data")
     (Path(container.mounts[0].path) / "hello.txt").write_text("hi")
     plugin_engine.containers.stop("app")
@@ -38,7 +39,7 @@ def test_a_container_writes_into_the_volume(plugin_engine, dirvol, tmp_path):
 def test_dockerd_asks_get_before_every_mount(plugin_engine, dirvol):
     plugin_engine.volumes.create("data", driver="dirvol")
     with plugin_engine.journal.window() as start:
-        plugin_engine.containers.run(volumes=["data:/data"], name="app", detach=True)
+        plugin_engine.containers.run(ContainerSpec(volumes=["data:/data"], name="app", detach=True))
     assert [e.method for e in start.entries] == [
         "VolumeDriver.Get",
         "VolumeDriver.Get",
@@ -50,7 +51,7 @@ def test_dockerd_asks_get_before_every_mount(plugin_engine, dirvol):
 def test_a_mount_slower_than_dockerds_deadline(plugin_engine, dirvol):
     plugin_engine.volumes.create("data", driver="dirvol")
     with pytest.raises(EngineError, match="context deadline exceeded") as failed:
-        plugin_engine.containers.run(volumes=["data:/data"], name="app", detach=True)
+        plugin_engine.containers.run(ContainerSpec(volumes=["data:/data"], name="app", detach=True))
     assert "did not answer VolumeDriver.Mount within dockerd's deadline" in failed.value.hint
     assert plugin_engine.assert_called("VolumeDriver.Mount").duration == 120  # engine seconds
     plugin_engine.assert_not_called("VolumeDriver.Unmount")  # a failed mount is not unmounted

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator import EngineError
+from emulator import ContainerSpec, EngineError
 from emulator.testing import PluginEngine, SyncPluginProcess, call
 
 pytestmark = pytest.mark.skipif(
@@ -102,7 +102,9 @@ def test_a_container_writes_through_the_fuse_mount(
     plugin_engine: PluginEngine, rclone: SyncPluginProcess, workdir: Path
 ) -> None:
     create(plugin_engine, workdir, "data")
-    container = plugin_engine.containers.run(volumes=["data:/data"], name="app", detach=True)
+    container = plugin_engine.containers.run(
+        ContainerSpec(volumes=["data:/data"], name="app", detach=True)
+    )
     mounted = plugin_engine.assert_called_once("VolumeDriver.Mount", Name="data")
     (Path(container.mounts[0].path) / "hello.txt").write_text("through FUSE")
     plugin_engine.containers.stop("app")
@@ -127,7 +129,7 @@ def test_a_failed_mount_is_never_unmounted(
 ) -> None:
     create(plugin_engine, workdir, "data")
     with pytest.raises(EngineError, match="disk on fire"):
-        plugin_engine.containers.run(volumes=["data:/data"], name="app", detach=True)
+        plugin_engine.containers.run(ContainerSpec(volumes=["data:/data"], name="app", detach=True))
     plugin_engine.assert_called("VolumeDriver.Mount", Name="data", fault=lambda f: f is not None)
     plugin_engine.assert_not_called("VolumeDriver.Unmount")
 

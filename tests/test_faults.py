@@ -20,7 +20,7 @@ import pytest
 import trio
 import trio.testing
 
-from emulator import open_engine
+from emulator import ContainerSpec, open_engine
 from emulator.clock import VirtualClock
 from emulator.engine.containers import ContainerError
 from emulator.engine.core import Engine
@@ -142,7 +142,7 @@ async def test_delay_past_the_deadline_and_the_plugin_never_sees_it(
     env.engine.faults.add(plugin=D, call="VolumeDriver.Mount", nth=1, delay=150)
     start = trio.current_time()
     with pytest.raises(ContainerError) as info:
-        await env.engine.containers.run(volumes=["v1:/data"], name="c1")
+        await env.engine.containers.run(ContainerSpec(volumes=["v1:/data"], name="c1"))
     assert trio.current_time() - start == pytest.approx(120)
     assert 'VolumeDriver.Mount": context deadline exceeded' in str(info.value)
     assert env.seen("VolumeDriver.Mount") == 0

@@ -31,14 +31,15 @@ def test_a_150s_mount_delay_costs_under_a_second_with_the_sync_fixture(
         """
         import time
         import pytest
-        from emulator import EngineError
+        from emulator import ContainerSpec, EngineError
 
         @pytest.mark.faults(call="VolumeDriver.Mount", delay=150)
         def test_mount_slower_than_the_deadline(plugin_engine, mock_volume_plugin):
             started = time.monotonic()
             plugin_engine.volumes.create("data", driver="mockvol")
             with pytest.raises(EngineError, match="context deadline exceeded"):
-                plugin_engine.containers.run(volumes=["data:/data"], name="app", detach=True)
+                spec = ContainerSpec(volumes=["data:/data"], name="app", detach=True)
+                plugin_engine.containers.run(spec)
             mount = plugin_engine.assert_called("VolumeDriver.Mount", Name="data")
             assert mount.duration == 120  # dockerd's Mount deadline, in engine seconds
             assert time.monotonic() - started < 1
@@ -47,7 +48,8 @@ def test_a_150s_mount_delay_costs_under_a_second_with_the_sync_fixture(
         def test_mount_within_the_deadline(plugin_engine, mock_volume_plugin):
             started = time.monotonic()
             plugin_engine.volumes.create("data", driver="mockvol")
-            plugin_engine.containers.run(volumes=["data:/data"], name="app", detach=True)
+            spec = ContainerSpec(volumes=["data:/data"], name="app", detach=True)
+            plugin_engine.containers.run(spec)
             assert plugin_engine.assert_called("VolumeDriver.Mount").duration == 100
             assert time.monotonic() - started < 1
         """
@@ -61,6 +63,7 @@ def test_real_plugin_io_completes_on_virtual_time(inner: pytest.Pytester, short_
     inner.makepyfile(
         f"""
         import time
+        from emulator import ContainerSpec
 
         def test_slow_real_mount(plugin_engine, plugin_process):
             plugin_process("dirvol", [{sys.executable!r}, {str(DIRVOL)!r}, "--socket",
@@ -68,7 +71,8 @@ def test_real_plugin_io_completes_on_virtual_time(inner: pytest.Pytester, short_
                            "0.5"], private_run=False)
             plugin_engine.volumes.create("data", driver="dirvol")
             started = time.monotonic()
-            plugin_engine.containers.run(volumes=["data:/data"], name="app", detach=True)
+            spec = ContainerSpec(volumes=["data:/data"], name="app", detach=True)
+            plugin_engine.containers.run(spec)
             took = time.monotonic() - started
             mount = plugin_engine.assert_called("VolumeDriver.Mount", status=200)
             assert 0.5 <= took < 5, took
@@ -82,6 +86,7 @@ def test_the_real_clock_by_marker_and_by_ini(inner: pytest.Pytester) -> None:
     test_file = """
         import time
         import pytest
+        from emulator import ContainerSpec
 
         MARK
 
@@ -89,7 +94,8 @@ def test_the_real_clock_by_marker_and_by_ini(inner: pytest.Pytester) -> None:
         def test_a_delay_takes_real_time(plugin_engine, mock_volume_plugin):
             started = time.monotonic()
             plugin_engine.volumes.create("data", driver="mockvol")
-            plugin_engine.containers.run(volumes=["data:/data"], name="app", detach=True)
+            spec = ContainerSpec(volumes=["data:/data"], name="app", detach=True)
+            plugin_engine.containers.run(spec)
             assert time.monotonic() - started >= 0.3
 
         @pytest.mark.emulator_clock("virtual")
@@ -97,7 +103,8 @@ def test_the_real_clock_by_marker_and_by_ini(inner: pytest.Pytester) -> None:
         def test_the_marker_wins(plugin_engine, mock_volume_plugin):
             started = time.monotonic()
             plugin_engine.volumes.create("data", driver="mockvol")
-            plugin_engine.containers.run(volumes=["data:/data"], name="app", detach=True)
+            spec = ContainerSpec(volumes=["data:/data"], name="app", detach=True)
+            plugin_engine.containers.run(spec)
             assert time.monotonic() - started < 1
         """
     inner.makepyfile(test_file.replace("MARK", 'pytestmark = pytest.mark.emulator_clock("real")'))
@@ -137,6 +144,7 @@ def test_trio_tests_get_virtual_time_from_the_virtual_clock_fixture(
         import time
         import pytest
         import trio
+        from emulator import ContainerSpec
 
         @pytest.mark.trio
         @pytest.mark.faults(call="VolumeDriver.Mount", delay=100)
@@ -145,7 +153,8 @@ def test_trio_tests_get_virtual_time_from_the_virtual_clock_fixture(
             eng = plugin_engine_async
             await eng.mock_volume_plugin("mockvol")
             await eng.volumes.create("data", driver="mockvol")
-            await eng.containers.run(volumes=["data:/data"], name="app", detach=True)
+            spec = ContainerSpec(volumes=["data:/data"], name="app", detach=True)
+            await eng.containers.run(spec)
             assert time.monotonic() - started < 1
             assert trio.current_time() >= 100
 

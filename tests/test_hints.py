@@ -18,7 +18,7 @@ import pytest
 import trio
 
 import emulator
-from emulator import EngineError, open_engine
+from emulator import ContainerSpec, EngineError, open_engine
 from emulator.errors import EmulatorError
 from emulator.hints import HINTS, hint_for_text
 from emulator.mocks.volume import MockVolumePlugin
@@ -140,7 +140,7 @@ async def test_a_mount_deadline_says_which_plugin_and_what_to_check(
     async def body(engine: emulator.Engine) -> None:
         engine.faults.add(call="VolumeDriver.Mount", delay=150)
         await engine.volumes.create("v1", driver="mv")
-        await engine.containers.run(volumes=["v1:/data"], detach=True)
+        await engine.containers.run(ContainerSpec(volumes=["v1:/data"], detach=True))
 
     error = await _with_mock(short_tmp, body)
     assert "context deadline exceeded" in str(error)
@@ -154,7 +154,7 @@ async def test_a_plugins_500_says_it_is_the_plugins_own_error(
     async def body(engine: emulator.Engine) -> None:
         engine.faults.add(call="VolumeDriver.Mount", respond={"status": 500, "err": "full"})
         await engine.volumes.create("v1", driver="mv")
-        await engine.containers.run(volumes=["v1:/data"], detach=True)
+        await engine.containers.run(ContainerSpec(volumes=["v1:/data"], detach=True))
 
     error = await _with_mock(short_tmp, body)
     assert str(error).endswith("VolumeDriver.Mount: full")
@@ -185,13 +185,13 @@ async def test_everyday_errors_have_a_hint(
             await engine.volumes.inspect("nope")
         elif action == "in_use":
             await engine.volumes.create("v1", driver="mv")
-            await engine.containers.run(volumes=["v1:/data"], detach=True)
+            await engine.containers.run(ContainerSpec(volumes=["v1:/data"], detach=True))
             await engine.volumes.remove("v1")
         elif action == "name_taken":
-            await engine.containers.run(name="app", detach=True)
-            await engine.containers.run(name="app", detach=True)
+            await engine.containers.run(ContainerSpec(name="app", detach=True))
+            await engine.containers.run(ContainerSpec(name="app", detach=True))
         elif action == "bad_spec":
-            await engine.containers.run(volumes=["v1:data"], detach=True)
+            await engine.containers.run(ContainerSpec(volumes=["v1:data"], detach=True))
         elif action == "no_network":
             await engine.networks.remove("nope")
 

@@ -19,7 +19,7 @@ import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emulator import open_engine
+from emulator import ContainerSpec, open_engine
 from emulator.engine.core import Engine
 from emulator.engine.ipam import DefaultIpam, IpamError, PoolRequest
 from emulator.mocks.network import MockIpamPlugin, MockNetworkPlugin
@@ -149,7 +149,9 @@ async def _exercise(
 
     async def one(index: int, nets: list[int], extra: int, drop: bool, waits: int) -> None:
         cname = f"c{index}"
-        await engine.containers.run(networks=[names[n] for n in nets], detach=True, name=cname)
+        await engine.containers.run(
+            ContainerSpec(networks=[names[n] for n in nets], detach=True, name=cname)
+        )
         check_unique()
         if names[extra] not in engine.containers.get(cname).networks:
             await engine.networks.connect(names[extra], cname)

@@ -18,7 +18,7 @@ import pytest
 import trio
 import trio.testing
 
-from emulator import open_engine
+from emulator import ContainerSpec, open_engine
 from emulator.engine.log_config import LogConfigError
 from emulator.mocks import MockPlugin
 from tests.engine_api import DOCKER, served
@@ -66,7 +66,7 @@ async def test_log_driver_lookup_waits_for_the_plugin_then_fails(
     async with open_engine(root=short_tmp) as engine:
         start = trio.current_time()
         with pytest.raises(LogConfigError) as info:
-            await engine.containers.create(log_config={"Type": "nosuch"}, name="c")
+            await engine.containers.create(ContainerSpec(log_config={"Type": "nosuch"}, name="c"))
         assert trio.current_time() - start == pytest.approx(15)
         assert str(info.value) == (
             'error looking up logging plugin nosuch: plugin "nosuch" not found'
@@ -83,10 +83,12 @@ async def test_logging_plugins_found_or_not_implementing(short_tmp: Path) -> Non
         await nursery.start(logger.serve, f"unix:{sockets / 'logger.sock'}")
         await nursery.start(volume.serve, f"unix:{sockets / 'vol.sock'}")
         async with open_engine(root=short_tmp) as engine:
-            made = await engine.containers.create(log_config={"Type": "logger"}, name="ok")
+            made = await engine.containers.create(
+                ContainerSpec(log_config={"Type": "logger"}, name="ok")
+            )
             assert made.log_config == {"Type": "logger", "Config": {}}
             with pytest.raises(LogConfigError) as info:
-                await engine.containers.create(log_config={"Type": "vol"}, name="no")
+                await engine.containers.create(ContainerSpec(log_config={"Type": "vol"}, name="no"))
         nursery.cancel_scope.cancel()
     assert str(info.value) == (
         "error looking up logging plugin vol: legacy plugin: Plugin does not implement the "

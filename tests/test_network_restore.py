@@ -16,7 +16,7 @@ import attrs
 import pytest
 import trio
 
-from emulator import open_engine
+from emulator import ContainerSpec, open_engine
 from emulator.engine.core import Engine
 from emulator.engine.networks import IpamConfig
 from emulator.mocks.network import MockIpamPlugin, MockNetworkPlugin
@@ -160,7 +160,7 @@ async def test_a_replaying_ipam_is_asked_again_for_pools_and_gateways(env: Env) 
         ]
         assert not [m for m, _ in env.since(engine, 0) if m.startswith("NetworkDriver.Create")]
         # The plugin's state is whole again: a container gets the next address.
-        await engine.containers.run(command=["top"], networks=["auto"], detach=True)
+        await engine.containers.run(ContainerSpec(command=["top"], networks=["auto"], detach=True))
         [endpoint] = engine.networks.get("auto").endpoints.values()
         assert endpoint.iface.address is not None
         assert str(endpoint.iface.address.ip) != str(auto.gateway.ip if auto.gateway else "")
@@ -170,7 +170,9 @@ async def test_a_replaying_ipam_is_asked_again_for_pools_and_gateways(env: Env) 
 async def test_after_a_crash_stale_endpoints_are_deleted_by_force(env: Env) -> None:
     async with open_engine(root=env.root) as engine:
         await engine.networks.create("n1", driver=NET, ipam_driver=IPAM)
-        container = await engine.containers.run(command=["top"], networks=["n1"], detach=True)
+        container = await engine.containers.run(
+            ContainerSpec(command=["top"], networks=["n1"], detach=True)
+        )
         [endpoint] = engine.networks.get("n1").endpoints.values()
         assert endpoint.iface.address is not None
         address = str(endpoint.iface.address.ip)

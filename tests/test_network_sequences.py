@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import trio
 
-from emulator import open_engine
+from emulator import ContainerSpec, open_engine
 from emulator.engine.containers import ContainerError
 from emulator.engine.core import Engine
 from emulator.mocks import RecordedRequest, Reply
@@ -36,7 +36,7 @@ async def _network(engine: Engine, net: MockNetworkPlugin, ipam: MockIpamPlugin)
 
 async def _running(engine: Engine, net: MockNetworkPlugin, ipam: MockIpamPlugin) -> None:
     await _network(engine, net, ipam)
-    await engine.containers.run(networks=["n"], detach=True, name="c")
+    await engine.containers.run(ContainerSpec(networks=["n"], detach=True, name="c"))
 
 
 async def _running_two(engine: Engine, net: MockNetworkPlugin, ipam: MockIpamPlugin) -> None:
@@ -100,7 +100,7 @@ async def _create_fails(engine: Engine) -> None:
 
 
 async def _run(engine: Engine) -> None:
-    await engine.containers.run(networks=["n"], detach=True, name="c")
+    await engine.containers.run(ContainerSpec(networks=["n"], detach=True, name="c"))
 
 
 async def _run_fails(engine: Engine) -> None:

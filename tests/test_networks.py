@@ -16,7 +16,7 @@ import attrs
 import pytest
 import trio
 
-from emulator import open_engine
+from emulator import ContainerSpec, open_engine
 from emulator.engine.containers import ContainerError
 from emulator.engine.core import Engine
 from emulator.engine.endpoint_settings import EndpointConfig
@@ -430,7 +430,7 @@ async def test_predefined_cannot_be_removed(env: Env) -> None:
 async def test_prune_removes_unused_user_networks(env: Env) -> None:
     await env.engine.networks.create("a", driver=NET)
     await env.engine.networks.create("b", driver=NET)
-    await env.engine.containers.run(networks=["b"], detach=True, name="c")
+    await env.engine.containers.run(ContainerSpec(networks=["b"], detach=True, name="c"))
     assert await env.engine.networks.prune() == ["a"]
     assert sorted(n.name for n in env.engine.networks.list()) == ["b", "bridge", "host", "none"]
 
@@ -441,7 +441,9 @@ async def test_prune_removes_unused_user_networks(env: Env) -> None:
 async def test_run_network_then_stop_exact_bodies(env: Env) -> None:
     network = await env.engine.networks.create("n", driver=NET, ipam_driver=IPAM)
     mark = env.mark()
-    container = await env.engine.containers.run(networks=["n"], detach=True, name="c")
+    container = await env.engine.containers.run(
+        ContainerSpec(networks=["n"], detach=True, name="c")
+    )
     assert env.since(mark) == [
         "IpamDriver.RequestAddress",
         "NetworkDriver.CreateEndpoint",
@@ -502,7 +504,7 @@ async def test_run_network_then_stop_exact_bodies(env: Env) -> None:
 async def test_requires_mac_address_sends_mac_to_ipam_and_driver(env: Env) -> None:
     env.ipam.requires_mac = True
     await env.engine.networks.create("n", driver=NET, ipam_driver=IPAM)
-    await env.engine.containers.run(networks=["n"], detach=True, name="c")
+    await env.engine.containers.run(ContainerSpec(networks=["n"], detach=True, name="c"))
     mac = env.bodies("IpamDriver.RequestAddress")[-1]["Options"][
         "com.docker.network.endpoint.macaddress"
     ]
@@ -516,7 +518,9 @@ async def test_requires_mac_address_sends_mac_to_ipam_and_driver(env: Env) -> No
 async def test_driver_supplied_mac_is_accepted(env: Env) -> None:
     env.net.mac = "02:42:ac:11:00:99"
     await env.engine.networks.create("n", driver=NET)
-    container = await env.engine.containers.run(networks=["n"], detach=True, name="c")
+    container = await env.engine.containers.run(
+        ContainerSpec(networks=["n"], detach=True, name="c")
+    )
     endpoint = env.engine.networks.endpoint_of("n", container.id)
     assert endpoint is not None
     assert endpoint.iface.mac == "02:42:ac:11:00:99"
@@ -532,7 +536,7 @@ async def test_create_endpoint_modifying_address_is_rolled_back(env: Env) -> Non
     )
     mark = env.mark()
     with pytest.raises(ContainerError) as info:
-        await env.engine.containers.run(networks=["n"], detach=True, name="c")
+        await env.engine.containers.run(ContainerSpec(networks=["n"], detach=True, name="c"))
     assert str(info.value).startswith(
         "failed to set up container networking: failed to create endpoint c on network n: "
         "driver modified interface address: endpoint interface IP present (10.200.0.2/24). "
@@ -552,7 +556,7 @@ async def test_create_endpoint_bad_mac_is_rolled_back(env: Env) -> None:
     await env.engine.networks.create("n", driver=NET)
     _patch_reply(env.net, "NetworkDriver.CreateEndpoint", {"Interface": {"MacAddress": "zz"}})
     with pytest.raises(ContainerError, match=r"address zz: invalid MAC address; rolled back"):
-        await env.engine.containers.run(networks=["n"], detach=True, name="c")
+        await env.engine.containers.run(ContainerSpec(networks=["n"], detach=True, name="c"))
     assert env.engine.journal.count("NetworkDriver.DeleteEndpoint") == 1
 
 
@@ -561,7 +565,7 @@ async def test_create_endpoint_error_has_no_rollback_call(env: Env) -> None:
     env.net.plugin.on("NetworkDriver.CreateEndpoint", Reply(status=500, body={"Err": "no"}))
     mark = env.mark()
     with pytest.raises(ContainerError) as info:
-        await env.engine.containers.run(networks=["n"], detach=True, name="c")
+        await env.engine.containers.run(ContainerSpec(networks=["n"], detach=True, name="c"))
     assert str(info.value) == (
         "failed to set up container networking: failed to create endpoint c on network n: "
         "NetworkDriver.CreateEndpoint: no"
@@ -578,7 +582,7 @@ async def test_join_with_cidr_gateway_is_left(env: Env) -> None:
     _patch_reply(env.net, "NetworkDriver.Join", {"Gateway": "10.200.0.1/24"})
     mark = env.mark()
     with pytest.raises(ContainerError) as info:
-        await env.engine.containers.run(networks=["n"], detach=True, name="c")
+        await env.engine.containers.run(ContainerSpec(networks=["n"], detach=True, name="c"))
     assert str(info.value) == (
         "failed to set up container networking: "
         'unable to parse Gateway "10.200.0.1/24"; rolled back'
@@ -598,7 +602,7 @@ async def test_join_error_is_not_left(env: Env) -> None:
     env.net.plugin.on("NetworkDriver.Join", {"Err": "no sandbox"})
     mark = env.mark()
     with pytest.raises(ContainerError, match=r"remote: no sandbox$"):
-        await env.engine.containers.run(networks=["n"], detach=True, name="c")
+        await env.engine.containers.run(ContainerSpec(networks=["n"], detach=True, name="c"))
     assert env.since(mark) == [
         "NetworkDriver.CreateEndpoint",
         "NetworkDriver.Join",
@@ -614,7 +618,9 @@ async def test_program_404_tolerated_and_revoke_404_tolerated(env: Env) -> None:
     env.net.plugin.on(
         "NetworkDriver.RevokeExternalConnectivity", Reply(status=404, body="404 page not found\n")
     )
-    container = await env.engine.containers.run(networks=["n"], detach=True, name="c")
+    container = await env.engine.containers.run(
+        ContainerSpec(networks=["n"], detach=True, name="c")
+    )
     assert container.state == "running"
     await env.engine.containers.stop("c")
     assert env.engine.journal.count("NetworkDriver.Leave") == 1
@@ -627,7 +633,7 @@ async def test_program_error_fails_start_and_rolls_back(env: Env) -> None:
     )
     mark = env.mark()
     with pytest.raises(ContainerError) as info:
-        await env.engine.containers.run(networks=["n"], detach=True, name="c")
+        await env.engine.containers.run(ContainerSpec(networks=["n"], detach=True, name="c"))
     assert "driver failed programming external connectivity on endpoint c (" in str(info.value)
     assert str(info.value).endswith("): NetworkDriver.ProgramExternalConnectivity: iptables")
     assert env.since(mark) == [
@@ -647,15 +653,15 @@ async def test_404_not_tolerated_elsewhere(env: Env, method: str) -> None:
     env.net.plugin.on(f"NetworkDriver.{method}", Reply(status=404, body="404 page not found\n"))
     if method in ("CreateEndpoint", "Join"):
         with pytest.raises(ContainerError, match=f"NetworkDriver.{method}: 404 page not found"):
-            await env.engine.containers.run(networks=["n"], detach=True, name="c")
+            await env.engine.containers.run(ContainerSpec(networks=["n"], detach=True, name="c"))
     else:  # errors only logged by dockerd: the operation succeeds
-        await env.engine.containers.run(networks=["n"], detach=True, name="c")
+        await env.engine.containers.run(ContainerSpec(networks=["n"], detach=True, name="c"))
         await env.engine.containers.stop("c")
 
 
 async def test_teardown_errors_only_logged(env: Env) -> None:
     await env.engine.networks.create("n", driver=NET, ipam_driver=IPAM)
-    await env.engine.containers.run(networks=["n"], detach=True, name="c")
+    await env.engine.containers.run(ContainerSpec(networks=["n"], detach=True, name="c"))
     for method in ("RevokeExternalConnectivity", "Leave", "DeleteEndpoint"):
         env.net.plugin.on(f"NetworkDriver.{method}", {"Err": "broken"})
     await env.engine.containers.stop("c")
@@ -668,7 +674,7 @@ async def test_no_gateway_takes_gwbridge_path(env: Env) -> None:
     env.net.gateway = False
     await env.engine.networks.create("n", driver=NET)
     mark = env.mark()
-    await env.engine.containers.run(networks=["n"], detach=True, name="c")
+    await env.engine.containers.run(ContainerSpec(networks=["n"], detach=True, name="c"))
     assert env.since(mark) == [
         "NetworkDriver.CreateEndpoint",
         "NetworkDriver.Join",
@@ -686,7 +692,7 @@ async def test_no_gateway_takes_gwbridge_path(env: Env) -> None:
 async def test_internal_network_no_gwbridge_no_program(env: Env) -> None:
     env.net.gateway = False
     await env.engine.networks.create("n", driver=NET, internal=True)
-    await env.engine.containers.run(networks=["n"], detach=True, name="c")
+    await env.engine.containers.run(ContainerSpec(networks=["n"], detach=True, name="c"))
     assert env.engine.journal.count("NetworkDriver.ProgramExternalConnectivity") == 0
     assert env.bodies("NetworkDriver.CreateEndpoint")[0]["Options"] == {}
     with pytest.raises(NetworkError):
@@ -696,7 +702,7 @@ async def test_internal_network_no_gwbridge_no_program(env: Env) -> None:
 async def test_connect_and_disconnect_running_container(env: Env) -> None:
     await env.engine.networks.create("a", driver=NET)
     await env.engine.networks.create("b", driver=NET)
-    await env.engine.containers.run(networks=["a"], detach=True, name="c")
+    await env.engine.containers.run(ContainerSpec(networks=["a"], detach=True, name="c"))
     mark = env.mark()
     await env.engine.networks.connect("b", "c", driver_opts={"k": "v"})
     # Not the gateway (a already is): no ProgramExternalConnectivity; OperInfo for both.
@@ -719,7 +725,7 @@ async def test_connect_and_disconnect_running_container(env: Env) -> None:
 
 async def test_connect_stopped_container_makes_no_calls(env: Env) -> None:
     await env.engine.networks.create("n", driver=NET)
-    await env.engine.containers.create(name="c")
+    await env.engine.containers.create(ContainerSpec(name="c"))
     mark = env.mark()
     await env.engine.networks.connect("n", "c")
     assert env.since(mark) == []
@@ -729,7 +735,9 @@ async def test_connect_stopped_container_makes_no_calls(env: Env) -> None:
 
 async def test_remove_with_active_endpoints_refused(env: Env) -> None:
     await env.engine.networks.create("n", driver=NET)
-    container = await env.engine.containers.run(networks=["n"], detach=True, name="c")
+    container = await env.engine.containers.run(
+        ContainerSpec(networks=["n"], detach=True, name="c")
+    )
     endpoint = env.engine.networks.endpoint_of("n", container.id)
     assert endpoint is not None
     with pytest.raises(NetworkError) as info:
@@ -743,7 +751,7 @@ async def test_remove_with_active_endpoints_refused(env: Env) -> None:
 
 async def test_static_ip_and_run_on_missing_network(env: Env) -> None:
     await env.engine.networks.create("dyn", driver=NET, ipam_driver=IPAM)
-    await env.engine.containers.create(name="c")
+    await env.engine.containers.create(ContainerSpec(name="c"))
     # validateEndpointSettings: a static address needs a user-configured subnet.
     with pytest.raises(NetworkError) as info:
         await env.engine.networks.connect("dyn", "c", ipv4_address="10.200.0.77")
@@ -759,7 +767,7 @@ async def test_static_ip_and_run_on_missing_network(env: Env) -> None:
     await env.engine.containers.start("c")
     assert env.bodies("IpamDriver.RequestAddress")[-1]["Address"] == "10.201.0.77"
     # As dockerd: create accepts an unknown network; the start fails.
-    created = await env.engine.containers.create(networks=["nope"], name="late")
+    created = await env.engine.containers.create(ContainerSpec(networks=["nope"], name="late"))
     assert created.state == "created"
     with pytest.raises(
         ContainerError, match=r"^failed to set up container networking: network nope not found$"
@@ -785,7 +793,7 @@ def _patch_reply(plugin: MockNetworkPlugin, method: str, changes: dict[str, Any]
 async def test_gwbridge_cleared_when_a_gateway_network_joins(env: Env) -> None:
     env.net.gateway = False
     await env.engine.networks.create("nogw", driver=NET)
-    await env.engine.containers.run(networks=["nogw"], detach=True, name="c")
+    await env.engine.containers.run(ContainerSpec(networks=["nogw"], detach=True, name="c"))
     gwbridge = env.engine.networks.get("docker_gwbridge")
     assert len(gwbridge.endpoints) == 1
     env.net.gateway = True
@@ -878,9 +886,11 @@ async def test_gw_priority_chooses_the_gateway_endpoint(env: Env) -> None:
     await env.engine.networks.create("a", driver=NET)
     await env.engine.networks.create("b", driver=NET)
     container = await env.engine.containers.run(
-        networks={"a": EndpointConfig(), "b": EndpointConfig(gw_priority=10)},
-        detach=True,
-        name="c",
+        ContainerSpec(
+            networks={"a": EndpointConfig(), "b": EndpointConfig(gw_priority=10)},
+            detach=True,
+            name="c",
+        )
     )
     a = env.engine.networks.endpoint_of("a", container.id)
     b = env.engine.networks.endpoint_of("b", container.id)
@@ -899,7 +909,7 @@ async def test_connect_settings_reach_the_plugin(env: Env) -> None:
     await env.engine.networks.create(
         "n", driver=NET, ipam_driver=IPAM, ipam_config=[IpamConfig(subnet="10.203.0.0/24")]
     )
-    await env.engine.containers.run(networks=["n"], detach=True, name="c")
+    await env.engine.containers.run(ContainerSpec(networks=["n"], detach=True, name="c"))
     await env.engine.networks.create(
         "m", driver=NET, ipam_driver=IPAM, ipam_config=[IpamConfig(subnet="10.204.0.0/24")]
     )
@@ -921,7 +931,7 @@ async def test_connect_settings_reach_the_plugin(env: Env) -> None:
     }
     assert created["Options"]["k"] == "v"
     # The address is taken: IPAM's error at d's start, not the next address.
-    await env.engine.containers.create(name="d", networks=["n"])
+    await env.engine.containers.create(ContainerSpec(name="d", networks=["n"]))
     await env.engine.networks.connect("m", "d", ipv4_address="10.204.0.40")
     with pytest.raises(ContainerError, match="failed to set up container networking: "):
         await env.engine.containers.start("d")
@@ -931,7 +941,9 @@ async def test_connect_settings_reach_the_plugin(env: Env) -> None:
 async def test_gateway_moves_to_a_network_sorting_first(env: Env) -> None:
     await env.engine.networks.create("b", driver=NET)
     await env.engine.networks.create("a", driver=NET)
-    container = await env.engine.containers.run(networks=["b"], detach=True, name="c")
+    container = await env.engine.containers.run(
+        ContainerSpec(networks=["b"], detach=True, name="c")
+    )
     first = env.engine.networks.endpoint_of("b", container.id)
     mark = env.mark()
     await env.engine.networks.connect("a", "c")
@@ -970,7 +982,7 @@ async def test_gateway_moves_to_a_network_sorting_first(env: Env) -> None:
 async def test_disconnecting_the_gateway_programs_the_next(env: Env) -> None:
     await env.engine.networks.create("a", driver=NET)
     await env.engine.networks.create("b", driver=NET)
-    await env.engine.containers.run(networks=["a", "b"], detach=True, name="c")
+    await env.engine.containers.run(ContainerSpec(networks=["a", "b"], detach=True, name="c"))
     mark = env.mark()
     await env.engine.networks.disconnect("a", "c")
     assert env.since(mark) == [
@@ -985,7 +997,7 @@ async def test_disconnecting_the_gateway_programs_the_next(env: Env) -> None:
 
 async def test_internal_gateway_endpoint_is_revoked_not_programmed(env: Env) -> None:
     await env.engine.networks.create("n", driver=NET, internal=True)
-    await env.engine.containers.run(networks=["n"], detach=True, name="c")
+    await env.engine.containers.run(ContainerSpec(networks=["n"], detach=True, name="c"))
     assert env.engine.journal.count("NetworkDriver.ProgramExternalConnectivity") == 0
     await env.engine.containers.stop("c")
     assert env.engine.journal.count("NetworkDriver.RevokeExternalConnectivity") == 1
@@ -1001,7 +1013,9 @@ async def test_inspect_json_shape(env: Env) -> None:
         labels={"l": "2"},
         ipam_config=[IpamConfig(subnet="10.9.0.0/24", ip_range="10.9.0.128/25")],
     )
-    container = await env.engine.containers.run(networks=["n"], detach=True, name="c")
+    container = await env.engine.containers.run(
+        ContainerSpec(networks=["n"], detach=True, name="c")
+    )
     endpoint = env.engine.networks.endpoint_of("n", container.id)
     assert endpoint is not None
     data = network.inspect()
@@ -1055,7 +1069,7 @@ async def test_dual_stack_endpoint_addresses_and_release_order(env: Env) -> None
         ipam_config=[IpamConfig(subnet="fd00:7::/64")],
     )
     mark = env.mark()
-    await env.engine.containers.run(networks=["n"], detach=True, name="c")
+    await env.engine.containers.run(ContainerSpec(networks=["n"], detach=True, name="c"))
     assert env.since(mark)[:3] == [
         "IpamDriver.RequestAddress",
         "IpamDriver.RequestAddress",
@@ -1082,7 +1096,9 @@ async def test_dual_stack_endpoint_addresses_and_release_order(env: Env) -> None
 async def test_ipv6_gateway_from_join_dropped_without_ipv6_address(env: Env) -> None:
     await env.engine.networks.create("n", driver=NET)
     _patch_reply(env.net, "NetworkDriver.Join", {"GatewayIPv6": "fd00::1"})
-    container = await env.engine.containers.run(networks=["n"], detach=True, name="c")
+    container = await env.engine.containers.run(
+        ContainerSpec(networks=["n"], detach=True, name="c")
+    )
     endpoint = env.engine.networks.endpoint_of("n", container.id)
     assert endpoint is not None
     assert endpoint.join is not None

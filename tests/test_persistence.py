@@ -14,13 +14,13 @@ from emulator import open_engine
 WRITER = textwrap.dedent(
     """
     import sys, trio
-    from emulator import open_engine
+    from emulator import ContainerSpec, open_engine
 
     async def main(root):
         async with open_engine(root=root) as engine:
             for i in range(20):
                 await engine.volumes.create(f"kept{i}", labels={"n": str(i)})
-            await engine.containers.create(volumes=["kept0:/data"], name="holder")
+            await engine.containers.create(ContainerSpec(volumes=["kept0:/data"], name="holder"))
             print("committed", flush=True)
             await trio.sleep_forever()
 

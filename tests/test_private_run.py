@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from emulator import open_engine
+from emulator import ContainerSpec, open_engine
 from emulator.engine.private_run import private_run_command
 from emulator.engine.processes import PluginProcess, PluginStartError
 
@@ -76,7 +76,8 @@ async def use_a_tmpfs_volume(root: Path, plugin: PluginProcess, volume_dir: Path
     """A container mounts the volume; the plugin's tmpfs is the host's view of it."""
     async with open_engine(root=root) as engine:
         await engine.volumes.create("data", driver="dirvol")
-        container = await engine.containers.run(volumes=["data:/data"], name="app", detach=True)
+        spec = ContainerSpec(volumes=["data:/data"], name="app", detach=True)
+        container = await engine.containers.run(spec)
         assert mounts().get(volume_dir) == "tmpfs"  # the plugin's mount reached the host
         host_path = Path(container.mounts[0].path)
         assert host_path == volume_dir
@@ -136,7 +137,8 @@ async def test_a_plugin_mount_stays_private_without_a_shared_mount(
         await nursery.start(plugin.run)
         async with open_engine(root=short_tmp) as engine:
             await engine.volumes.create("data", driver="dirvol")
-            await engine.containers.run(volumes=["data:/data"], name="app", detach=True)
+            spec = ContainerSpec(volumes=["data:/data"], name="app", detach=True)
+            await engine.containers.run(spec)
             assert state / "data" not in mounts()
             await engine.containers.stop("app")
         nursery.cancel_scope.cancel()

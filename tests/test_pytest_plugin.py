@@ -70,10 +70,12 @@ def test_sync_fixture_drives_a_plugin_and_is_reset_between_tests(inner: pytest.P
     inner.makepyfile(
         """
         import pytest
+        from emulator import ContainerSpec
 
         def test_first(plugin_engine, mock_volume_plugin):
             plugin_engine.volumes.create("v1", driver="mockvol", opts={"size": "1G"})
-            plugin_engine.containers.run(volumes=["v1:/data"], name="c1", detach=True)
+            spec = ContainerSpec(volumes=["v1:/data"], name="c1", detach=True)
+            plugin_engine.containers.run(spec)
             plugin_engine.faults.add(call="VolumeDriver.Remove", fault="reset")
             plugin_engine.assert_called("Mount", Name="v1", plugin="mockvol")
             plugin_engine.assert_called_once("VolumeDriver.Create", Opts={"size": "1G"})
@@ -369,11 +371,13 @@ def test_journal_window_on_both_fixtures(inner: pytest.Pytester) -> None:
     inner.makepyfile(
         """
         import pytest
+        from emulator import ContainerSpec
 
         def test_sync(plugin_engine, mock_volume_plugin):
             plugin_engine.volumes.create("v1", driver="mockvol")
             with plugin_engine.journal.window() as w:
-                plugin_engine.containers.run(volumes=["v1:/data"], name="c1", detach=True)
+                spec = ContainerSpec(volumes=["v1:/data"], name="c1", detach=True)
+                plugin_engine.containers.run(spec)
                 assert [e.method for e in w.entries][-1] == "VolumeDriver.Mount"
             plugin_engine.containers.stop("c1")
             assert [e.method for e in w.entries] == ["VolumeDriver.Get", "VolumeDriver.Get",

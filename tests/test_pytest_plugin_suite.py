@@ -100,6 +100,7 @@ HEADER = textwrap.dedent(
     f"""
     import os, sys
     import pytest
+    from emulator import ContainerSpec
 
     PY = {sys.executable!r}
     SCRIPT = os.path.abspath("pyplugin.py")
@@ -155,7 +156,8 @@ def _generated_test(i: int) -> str:
             fresh(plugin_engine)
             assert plugin_engine.volumes.list() == ([], [])
             plugin_engine.volumes.create("v{i}", driver="mockvol")
-            plugin_engine.containers.run(volumes=["v{i}:/data"], name="c{i}", detach=True)
+            spec = ContainerSpec(volumes=["v{i}:/data"], name="c{i}", detach=True)
+            plugin_engine.containers.run(spec)
             plugin_engine.assert_calls(["Create", ("Mount", {{"Name": "v{i}"}})])
         """
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from emulator import open_engine
+from emulator import ContainerSpec, open_engine
 from emulator.engine.containers import ContainerError
 from emulator.engine.core import Engine
 from emulator.mocks.volume import MockVolumePlugin
@@ -32,7 +32,7 @@ async def _prepare_driver(engine: Engine) -> None:
 
 async def _running(engine: Engine) -> None:
     await engine.volumes.create("v", driver=D)
-    await engine.containers.run(volumes=["v:/v"], name="c", detach=True)
+    await engine.containers.run(ContainerSpec(volumes=["v:/v"], name="c", detach=True))
 
 
 async def _failing(engine: Engine) -> None:
@@ -41,7 +41,7 @@ async def _failing(engine: Engine) -> None:
 
 async def _start_failing(engine: Engine) -> None:
     with pytest.raises(ContainerError):
-        await engine.containers.run(volumes=["v:/v"])
+        await engine.containers.run(ContainerSpec(volumes=["v:/v"]))
 
 
 Step = Callable[[Engine], Awaitable[object]]
@@ -58,15 +58,17 @@ CASES: dict[str, tuple[Step, Step]] = {
     "volume rm": (_prepare_known, lambda e: e.volumes.remove("v")),
     "run -v V:/p (V exists), attached, exits": (
         _prepare_known,
-        lambda e: e.containers.run(command=["true"], volumes=["v:/p"]),
+        lambda e: e.containers.run(ContainerSpec(command=["true"], volumes=["v:/p"])),
     ),
     "run -v V:/p --volume-driver D (V new)": (
         _prepare_driver,
-        lambda e: e.containers.run(volumes=["v:/p"], volume_driver=D),
+        lambda e: e.containers.run(ContainerSpec(volumes=["v:/p"], volume_driver=D)),
     ),
     "run --rm -v /p --volume-driver D (anonymous)": (
         _prepare_driver,
-        lambda e: e.containers.run(volumes=["/p"], volume_driver=D, auto_remove=True),
+        lambda e: e.containers.run(
+            ContainerSpec(volumes=["/p"], volume_driver=D, auto_remove=True)
+        ),
     ),
     "cp from a running container": (
         _running,

@@ -19,7 +19,7 @@ import pytest
 import trio
 import trio.testing
 
-from emulator import open_engine
+from emulator import ContainerSpec, open_engine
 from emulator.engine.core import Engine
 from emulator.mocks.network import MockIpamPlugin, MockNetworkPlugin
 from emulator.mocks.volume import MockVolumePlugin
@@ -54,7 +54,9 @@ async def _running_container(engine: Engine, name: str = "c") -> str:
         await engine.networks.create("n1", driver=NET, ipam_driver=IPAM)
         await engine.volumes.create("v1", driver=VOL)
     container = await engine.containers.run(
-        command=["top"], name=name, volumes=["v1:/data"], networks=["n1"], detach=True
+        ContainerSpec(
+            command=["top"], name=name, volumes=["v1:/data"], networks=["n1"], detach=True
+        )
     )
     assert container.running
     return container.id
@@ -75,7 +77,13 @@ async def test_leaving_open_engine_stops_running_containers_as_dockerd(plugins: 
     async with open_engine(root=plugins.root) as engine:
         cid = await _running_container(engine)
         anonymous = await engine.containers.run(
-            command=["top"], volumes=["/scratch"], volume_driver=VOL, auto_remove=True, detach=True
+            ContainerSpec(
+                command=["top"],
+                volumes=["/scratch"],
+                volume_driver=VOL,
+                auto_remove=True,
+                detach=True,
+            )
         )
         [scratch] = [mp.name for mp in anonymous.mounts]
         assert plugins.vol.mount_count("v1") == 1
@@ -155,11 +163,13 @@ async def test_an_rm_container_that_died_with_the_daemon_is_removed_at_start(
     async with open_engine(root=plugins.root) as engine:
         await engine.volumes.create("v1", driver=VOL)
         doomed = await engine.containers.run(
-            command=["top"],
-            volumes=["v1:/data", "/scratch"],
-            volume_driver=VOL,
-            auto_remove=True,
-            detach=True,
+            ContainerSpec(
+                command=["top"],
+                volumes=["v1:/data", "/scratch"],
+                volume_driver=VOL,
+                auto_remove=True,
+                detach=True,
+            )
         )
         [_, scratch] = [mp.name for mp in doomed.mounts]
         mark = len(engine.journal.entries)

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import trio
 
+from emulator import ContainerSpec
 from emulator.engine.core import open_engine
 from emulator.engine.state import StateError
 from tests.test_managed import plugin_dir
@@ -36,8 +37,8 @@ async def _populate(root: Path) -> Path:
     async with open_engine(root) as engine:
         for name in ("v1", "v2", "v3"):
             await engine.volumes.create(name, labels={"k": name})
-        await engine.containers.create(name="c1", volumes=["v1:/data"])
-        await engine.containers.create(name="c2")
+        await engine.containers.create(ContainerSpec(name="c1", volumes=["v1:/data"]))
+        await engine.containers.create(ContainerSpec(name="c2"))
         return engine.data_root / "emulator.db"
 
 
@@ -46,7 +47,7 @@ async def test_data_root_modes_are_dockerds(short_tmp: Path) -> None:
     data_root.mkdir(parents=True, mode=0o755)
     async with open_engine(short_tmp) as engine:
         await engine.volumes.create("vol", driver="local", opts=None)
-        container = await engine.containers.create(name="c", volumes=["vol:/data"])
+        container = await engine.containers.create(ContainerSpec(name="c", volumes=["vol:/data"]))
         engine.managed_plugins.create("mockvol", plugin_dir(short_tmp))
         [plugin] = engine.managed_plugins.list()
         engine.db.put_volume(engine.db.volumes()[0])  # a write: the WAL is in use

@@ -16,7 +16,7 @@ import pytest
 import trio
 import trio.testing
 
-from emulator import open_engine
+from emulator import ContainerSpec, open_engine
 from emulator.engine.containers import ContainerError
 from emulator.engine.core import Engine
 from emulator.engine.volume_store import VolumeError
@@ -287,7 +287,9 @@ async def test_unknown_plugin_error_text(
 async def test_named_volume_run_mounts_and_unmounts_with_one_id(env: Env) -> None:
     # TestExternalVolumeDriverNamed + MountID
     await env.engine.containers.run(
-        command=["cat", "/x"], volumes=["named:/tmp/x"], volume_driver=DRIVER, name="c1"
+        ContainerSpec(
+            command=["cat", "/x"], volumes=["named:/tmp/x"], volume_driver=DRIVER, name="c1"
+        )
     )
     assert env.sequence() == ["Capabilities", "Get", "Create", "Get", "Mount", "Get", "Unmount"]
     assert env.bodies("Create") == [{"Name": "named", "Opts": None}]
@@ -304,7 +306,9 @@ async def test_named_volume_run_mounts_and_unmounts_with_one_id(env: Env) -> Non
 async def test_anonymous_volume_with_rm_is_removed(env: Env) -> None:
     # TestExternalVolumeDriverUnnamed
     await env.engine.containers.run(
-        command=["true"], volumes=["/tmp/external"], volume_driver=DRIVER, auto_remove=True
+        ContainerSpec(
+            command=["true"], volumes=["/tmp/external"], volume_driver=DRIVER, auto_remove=True
+        )
     )
     assert (env.calls("Create"), env.calls("Mount"), env.calls("Unmount")) == (1, 1, 1)
     assert env.calls("Remove") == 1
@@ -314,7 +318,7 @@ async def test_anonymous_volume_with_rm_is_removed(env: Env) -> None:
 async def test_rm_v_removes_anonymous_volumes(env: Env) -> None:
     # TestExternalVolumeDriverDeleteContainer
     await env.engine.containers.run(
-        command=["true"], volumes=["/data"], volume_driver=DRIVER, name="test-data"
+        ContainerSpec(command=["true"], volumes=["/data"], volume_driver=DRIVER, name="test-data")
     )
     await env.engine.containers.remove("test-data", force=True, volumes=True)
     counts = [env.calls(m) for m in ("Create", "Mount", "Unmount", "Remove")]
@@ -322,7 +326,9 @@ async def test_rm_v_removes_anonymous_volumes(env: Env) -> None:
 
 
 async def test_remove_of_a_volume_in_use_is_refused_with_the_container_ids(env: Env) -> None:
-    c = await env.engine.containers.create(volumes=["v1:/data"], volume_driver=DRIVER, name="u")
+    c = await env.engine.containers.create(
+        ContainerSpec(volumes=["v1:/data"], volume_driver=DRIVER, name="u")
+    )
     env.plugin.plugin.reset()
     with pytest.raises(VolumeError) as info:
         await env.engine.volumes.remove("v1")
@@ -336,7 +342,9 @@ async def test_failed_mount_is_never_unmounted(env: Env) -> None:
     await env.engine.volumes.create("testumount", driver=DRIVER, opts={"fail": "mount"})
     for _ in range(2):
         with pytest.raises(ContainerError) as info:
-            await env.engine.containers.run(command=["true"], volumes=["testumount:/foo"])
+            await env.engine.containers.run(
+                ContainerSpec(command=["true"], volumes=["testumount:/foo"])
+            )
         assert str(info.value).startswith("error while mounting volume '': VolumeDriver.Mount: ")
     assert env.calls("Unmount") == 0
 
@@ -345,7 +353,9 @@ async def test_other_mounts_of_a_failed_start_are_rolled_back(env: Env) -> None:
     await env.engine.volumes.create("good", driver=DRIVER)
     await env.engine.volumes.create("bad", driver=DRIVER, opts={"fail": "mount"})
     with pytest.raises(ContainerError):
-        await env.engine.containers.run(command=["true"], volumes=["good:/a", "bad:/b"])
+        await env.engine.containers.run(
+            ContainerSpec(command=["true"], volumes=["good:/a", "bad:/b"])
+        )
     mounted = [b["Name"] for b in env.bodies("Mount")]  # type: ignore[index]
     unmounted = [b["Name"] for b in env.bodies("Unmount")]  # type: ignore[index]
     assert mounted == ["good", "bad"]
@@ -356,10 +366,12 @@ async def test_cp_reuses_the_mount_id_of_a_running_container(env: Env) -> None:
     # TestExternalVolumeDriverUnmountOnCp (clarified: copy out of a running container)
     await env.engine.volumes.create("test", driver=DRIVER)
     c = await env.engine.containers.run(
-        command=["/bin/sh", "-c", "touch /test && top"],
-        volumes=["test:/foo"],
-        name="test",
-        detach=True,
+        ContainerSpec(
+            command=["/bin/sh", "-c", "touch /test && top"],
+            volumes=["test:/foo"],
+            name="test",
+            detach=True,
+        )
     )
     assert env.calls("Mount") == 1
     (env.engine.containers.rootfs(c) / "test").write_text("x")
@@ -374,7 +386,7 @@ async def test_cp_reuses_the_mount_id_of_a_running_container(env: Env) -> None:
 
 async def test_cp_into_a_volume_writes_through_the_plugins_mountpoint(env: Env) -> None:
     await env.engine.volumes.create("data", driver=DRIVER)
-    await env.engine.containers.run(volumes=["data:/data"], name="c", detach=True)
+    await env.engine.containers.run(ContainerSpec(volumes=["data:/data"], name="c", detach=True))
     src = env.root / "in.txt"
     src.write_text("hello")
     await env.engine.containers.copy("c", "/data/in.txt", src, into=True)
@@ -385,7 +397,7 @@ async def test_cp_into_a_volume_writes_through_the_plugins_mountpoint(env: Env) 
 
 async def test_failed_unmount_keeps_the_id_for_the_next_mount(env: Env) -> None:
     await env.engine.volumes.create("v", driver=DRIVER)
-    c = await env.engine.containers.run(volumes=["v:/v"], name="c", detach=True)
+    c = await env.engine.containers.run(ContainerSpec(volumes=["v:/v"], name="c", detach=True))
     original = env.plugin.plugin.handler("VolumeDriver.Unmount")
     assert original is not None
     env.plugin.plugin.on("VolumeDriver.Unmount", Reply(status=500, body={"Err": "stuck"}))
@@ -400,7 +412,9 @@ async def test_failed_unmount_keeps_the_id_for_the_next_mount(env: Env) -> None:
 async def test_mounts_are_counted_per_container(env: Env) -> None:
     await env.engine.volumes.create("shared", driver=DRIVER)
     for name in ("a", "b"):
-        await env.engine.containers.run(volumes=["shared:/s"], name=name, detach=True)
+        await env.engine.containers.run(
+            ContainerSpec(volumes=["shared:/s"], name=name, detach=True)
+        )
     assert env.plugin.mount_count("shared") == 2
     ids = {b["ID"] for b in env.bodies("Mount")}  # type: ignore[index]
     assert len(ids) == 2
@@ -411,7 +425,7 @@ async def test_mounts_are_counted_per_container(env: Env) -> None:
 
 
 async def test_implicit_create_without_driver_probes_every_driver(env: Env) -> None:
-    await env.engine.containers.run(volumes=["fresh:/x"])
+    await env.engine.containers.run(ContainerSpec(volumes=["fresh:/x"]))
     # Nobody has "fresh": every driver is asked, then local creates it.
     assert env.bodies("Get")[0] == {"Name": "fresh"}
     assert env.calls("Create") == 0
@@ -423,7 +437,7 @@ async def test_local_driver_volumes_and_prune(env: Env) -> None:
     info = await env.engine.volumes.create("loc")
     assert info.Driver == "local"
     assert Path(info.Mountpoint).is_dir()
-    await env.engine.containers.run(volumes=["/anon"], name="anon")
+    await env.engine.containers.run(ContainerSpec(volumes=["/anon"], name="anon"))
     report = await env.engine.volumes.prune()
     assert report.VolumesDeleted == []  # the anonymous volume is still referenced
     await env.engine.containers.remove("anon")
@@ -437,7 +451,7 @@ async def test_path_is_never_called(env: Env) -> None:
     await env.engine.volumes.create("p", driver=DRIVER)
     await env.engine.volumes.inspect("p")
     await env.engine.volumes.list()
-    await env.engine.containers.run(volumes=["p:/p"], auto_remove=True)
+    await env.engine.containers.run(ContainerSpec(volumes=["p:/p"], auto_remove=True))
     await env.engine.volumes.remove("p")
     assert env.calls("Path") == 0
 
@@ -454,7 +468,7 @@ async def test_restart_gets_each_volume_and_never_lists(env: Env) -> None:
     assert sorted(env.bodies("Get"), key=str) == [{"Name": "abc1"}, {"Name": "abc2"}]
     assert env.calls("List") == 0
     assert env.plugin.plugin.count("Plugin.Activate") == 1  # activated again after restart
-    c = await env.engine.containers.run(name="test", volumes=["abc1:/foo"])
+    c = await env.engine.containers.run(ContainerSpec(name="test", volumes=["abc1:/foo"]))
     assert c.mounts[0].driver == DRIVER
 
 
@@ -477,7 +491,7 @@ async def test_restart_keeps_volumes_it_could_not_check(
 
 async def test_restart_stops_running_containers_and_restores_references(env: Env) -> None:
     await env.engine.volumes.create("r", driver=DRIVER)
-    c = await env.engine.containers.run(volumes=["r:/r"], name="c", detach=True)
+    c = await env.engine.containers.run(ContainerSpec(volumes=["r:/r"], name="c", detach=True))
     await env.engine.restart()
     assert env.calls("Unmount") == 1
     with pytest.raises(VolumeError, match=rf"remove r: volume is in use - \[{c.id}\]"):
@@ -486,7 +500,7 @@ async def test_restart_stops_running_containers_and_restores_references(env: Env
 
 async def test_crash_sends_no_unmount(env: Env) -> None:
     await env.engine.volumes.create("r", driver=DRIVER)
-    await env.engine.containers.run(volumes=["r:/r"], name="c", detach=True)
+    await env.engine.containers.run(ContainerSpec(volumes=["r:/r"], name="c", detach=True))
     await env.engine.restart(crash=True)
     assert env.calls("Unmount") == 0
     assert env.engine.containers.get("c").state == "exited"
@@ -494,7 +508,7 @@ async def test_crash_sends_no_unmount(env: Env) -> None:
 
 async def test_state_survives_a_new_engine_on_the_same_data_root(env: Env) -> None:
     await env.engine.volumes.create("persist", driver=DRIVER, labels={"a": "b"})
-    await env.engine.containers.create(volumes=["persist:/p"], name="holder")
+    await env.engine.containers.create(ContainerSpec(volumes=["persist:/p"], name="holder"))
     async with open_engine(root=env.root) as second:  # restores from the data-root
         info = await second.volumes.inspect("persist")
         assert info.Labels == {"a": "b"}

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from emulator import open_engine
+from emulator import ContainerSpec, open_engine
 from emulator.engine.containers import ContainerError
 from emulator.mocks.volume import MockVolumePlugin
 from tests.engine_api import DOCKER, served
@@ -116,13 +116,13 @@ async def test_a_copied_volume_with_a_source_is_looked_up_at_start(short_tmp: Pa
         async with open_engine(root=short_tmp) as engine:
             journal = engine.journal
             await engine.containers.run(
-                volumes=["v:/data"], volume_driver="mv", detach=True, name="up"
+                ContainerSpec(volumes=["v:/data"], volume_driver="mv", detach=True, name="up")
             )
-            await engine.containers.create(volumes=["v:/data"], name="holder")
+            await engine.containers.create(ContainerSpec(volumes=["v:/data"], name="holder"))
             holder = engine.containers.get("holder")
             assert holder.mounts[0].source != ""  # v was mounted when holder was created
             before = counts(journal, "VolumeDriver.Get")
-            await engine.containers.create(volumes_from=["holder"], name="child")
+            await engine.containers.create(ContainerSpec(volumes_from=["holder"], name="child"))
             assert counts(journal, "VolumeDriver.Get") == before  # nothing looked up yet
             mark = len(journal)
             await engine.containers.start("child")
@@ -131,5 +131,7 @@ async def test_a_copied_volume_with_a_source_is_looked_up_at_start(short_tmp: Pa
             await engine.containers.stop("up")
             await engine.containers.stop("child")
             with pytest.raises(ContainerError):
-                await engine.containers.create(volumes_from=["holder:nocopy"], name="bad")
+                await engine.containers.create(
+                    ContainerSpec(volumes_from=["holder:nocopy"], name="bad")
+                )
         nursery.cancel_scope.cancel()

@@ -15,7 +15,7 @@ import attrs
 import pytest
 import trio
 
-from emulator import open_engine
+from emulator import ContainerSpec, open_engine
 from emulator.engine.containers import ContainerError
 from emulator.engine.core import Engine
 from emulator.engine.volume_store import VolumeError
@@ -91,7 +91,9 @@ async def test_rclone_error_text_reaches_the_caller_unchanged(env: Env) -> None:
 
 async def test_run_mounts_through_fuse_and_unmounts_with_the_same_id(env: Env) -> None:
     await env.create("data")
-    c = await env.engine.containers.run(volumes=["data:/data"], name="c", detach=True)
+    c = await env.engine.containers.run(
+        ContainerSpec(volumes=["data:/data"], name="c", detach=True)
+    )
     mount = c.mounts[0]
     assert [p for p, kind in mounts_under(env.root) if kind.startswith("fuse")]
     (Path(mount.path) / "hello.txt").write_text("through fuse")
@@ -107,7 +109,7 @@ async def test_run_mounts_through_fuse_and_unmounts_with_the_same_id(env: Env) -
 
 async def test_cp_from_a_stopped_container_mounts_with_a_fresh_id(env: Env) -> None:
     await env.create("st")
-    c = await env.engine.containers.run(volumes=["st:/st"], name="s", detach=True)
+    c = await env.engine.containers.run(ContainerSpec(volumes=["st:/st"], name="s", detach=True))
     (Path(c.mounts[0].path) / "f").write_text("kept")
     await env.engine.containers.stop("s")
     try:
@@ -125,7 +127,7 @@ async def test_cp_from_a_running_container_meets_rclones_same_id_refusal(env: En
     # TestExternalVolumeDriverUnmountOnCp expects Mount x2 with one ID); rclone 1.60
     # refuses a second Mount with the same ID, so docker cp fails against rclone.
     await env.create("test")
-    await env.engine.containers.run(volumes=["test:/foo"], name="test", detach=True)
+    await env.engine.containers.run(ContainerSpec(volumes=["test:/foo"], name="test", detach=True))
     with pytest.raises(ContainerError) as info:
         await env.engine.containers.copy("test", "/foo", env.root / "out")
     assert str(info.value) == (
@@ -143,14 +145,14 @@ async def test_failed_mount_is_not_unmounted_and_its_text_is_rclones(env: Env) -
     base = next(env.root.glob("rclone-*/base"))
     (base / "broken").rmdir()
     with pytest.raises(ContainerError) as info:
-        await env.engine.containers.run(volumes=["broken:/b"])
+        await env.engine.containers.run(ContainerSpec(volumes=["broken:/b"]))
     assert str(info.value).startswith("error while mounting volume '': VolumeDriver.Mount: ")
     assert env.calls("Unmount") == 0
 
 
 async def test_remove_is_get_get_remove_and_refused_in_use(env: Env) -> None:
     await env.create("gone")
-    c = await env.engine.containers.create(volumes=["gone:/g"], name="holder")
+    c = await env.engine.containers.create(ContainerSpec(volumes=["gone:/g"], name="holder"))
     with pytest.raises(VolumeError, match=rf"volume is in use - \[{c.id}\]"):
         await env.engine.volumes.remove("gone")
     await env.engine.containers.remove("holder")

@@ -79,6 +79,7 @@ SECTIONS: tuple[Section, ...] = (
                 "emulator.engine.containers.ContainerService",
                 ("run", "create", "start", "stop", "kill", "wait", "remove", "copy", "get", "list"),
             ),
+            Entry("emulator.engine.container_model.ContainerSpec"),
             Entry("emulator.engine.container_model.Container", ("running",)),
             Entry("emulator.engine.container_model.MountPoint", ()),
         ),

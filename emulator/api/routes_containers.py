@@ -36,6 +36,7 @@ from emulator.api.routes_networks import endpoint_config
 from emulator.api.routes_system import state
 from emulator.engine.container_archive import PathStat
 from emulator.engine.container_copy import SPOOL_IN_MEMORY
+from emulator.engine.container_model import ContainerSpec
 from emulator.engine.containers import Container, ContainerError
 from emulator.engine.endpoint_settings import (
     DEFAULT_NETWORK,
@@ -101,7 +102,7 @@ async def create() -> Response:
     mode, endpoints = _network_request(host, body)
     warnings = _migrate_container_mac(body, mode, endpoints)
     log_config = json_object(field(host, "LogConfig", dict, "HostConfig"), "container.LogConfig")
-    container = await state().engine.containers.create(
+    spec = ContainerSpec(
         image,
         command or DEFAULT_CMD,
         name=name,
@@ -118,6 +119,7 @@ async def create() -> Response:
         },
         volumes_from=_words(field(host, "VolumesFrom", list, "HostConfig"), "VolumesFrom"),
     )
+    container = await state().engine.containers.create(spec)
     return json_response({"Id": container.id, "Warnings": warnings}, 201)
 
 

@@ -22,6 +22,7 @@ import trio
 from emulator.check.catalogue import PluginKind
 from emulator.check.model import Skipped
 from emulator.check.netns import NetworkNamespace
+from emulator.engine.container_model import ContainerSpec
 from emulator.engine.containers import Container
 from emulator.engine.core import Engine
 from emulator.errors import EngineError
@@ -174,7 +175,9 @@ class CheckContext:
 
         self.defer(remove)
         return await self.engine.containers.run(
-            "busybox", ["top"], name=name, volumes=volumes, networks=networks, detach=True
+            ContainerSpec(
+                "busybox", ["top"], name=name, volumes=volumes, networks=networks, detach=True
+            )
         )
 
     def require_netns(self) -> NetworkNamespace:

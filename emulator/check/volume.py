@@ -17,6 +17,7 @@ from emulator.check.answers import crash_problem, describe, snippet
 from emulator.check.catalogue import check
 from emulator.check.context import CheckContext, random_mount_id
 from emulator.check.model import Problem, Skipped, Verdict
+from emulator.engine.container_model import ContainerSpec
 from emulator.errors import EngineError
 
 _PROBE_FILE = ".plugin-emulator-check"
@@ -115,7 +116,13 @@ async def opts_null(ctx: CheckContext) -> str:
     name = ctx.unique("ctr")
     try:
         await ctx.engine.containers.create(
-            "busybox", ["true"], name=name, volumes=[f"{volume}:/data"], volume_driver=ctx.plugin
+            ContainerSpec(
+                "busybox",
+                ["true"],
+                name=name,
+                volumes=[f"{volume}:/data"],
+                volume_driver=ctx.plugin,
+            )
         )
     except EngineError:
         pass

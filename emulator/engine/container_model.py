@@ -1,4 +1,4 @@
-"""Fake containers as data: a container, its mount points, and dockerd's ``-v`` parser.
+"""Fake containers as data: what is asked for, a container, its mount points, the ``-v`` parser.
 
 Persisted as JSON in the state database (:meth:`Container.to_json`); what is only true
 while the engine runs (mount counts, host paths, timers) is not.
@@ -6,7 +6,7 @@ while the engine runs (mount counts, host paths, timers) is not.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -29,6 +29,60 @@ class ContainerError(EngineError):
     def __init__(self, text: str, *, http_status: int = 500) -> None:
         super().__init__(text)
         self.http_status = http_status
+
+
+def _strings(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
+def _networks(
+    values: Iterable[str] | Mapping[str, EndpointConfig],
+) -> tuple[str, ...] | dict[str, EndpointConfig]:
+    return dict(values) if isinstance(values, Mapping) else tuple(values)
+
+
+def _log_config(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return None if value is None else dict(value)
+
+
+@attrs.frozen
+class ContainerSpec:
+    """What ``docker create`` / ``docker run`` asks for: the container to make.
+
+    ``image`` and ``command`` may be given by position, the rest by name::
+
+        await engine.containers.run(ContainerSpec(volumes=["v1:/data"], name="c1", detach=True))
+
+    ``volumes`` are ``-v`` specs (``NAME:/dst[:mode]``, ``/dst``, ``/src:/dst``),
+    ``anonymous_volumes`` the image's and ``Config.Volumes`` destinations,
+    ``volumes_from`` ``--volumes-from`` (``C[:ro|:rw]``), ``volume_driver``
+    ``--volume-driver``; ``auto_remove`` is ``--rm``, ``detach`` is ``-d`` (an attached
+    run waits for the exit).  ``networks`` are ``--network`` names, or names with their
+    :class:`~emulator.engine.endpoint_settings.EndpointConfig` (looked up at start, as
+    dockerd does); ``network_mode`` defaults to the first of them, else ``bridge``.
+    ``log_config`` is ``HostConfig.LogConfig`` (``{"Type", "Config"}``).  ``exit_code``
+    and ``runs_for`` override what the command's lifetime table says
+    (:mod:`emulator.engine.lifecycle`).
+    """
+
+    image: str = "busybox"
+    command: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    name: str | None = attrs.field(default=None, kw_only=True)
+    volumes: tuple[str, ...] = attrs.field(default=(), converter=_strings, kw_only=True)
+    anonymous_volumes: tuple[str, ...] = attrs.field(default=(), converter=_strings, kw_only=True)
+    volumes_from: tuple[str, ...] = attrs.field(default=(), converter=_strings, kw_only=True)
+    volume_driver: str = attrs.field(default="", kw_only=True)
+    auto_remove: bool = attrs.field(default=False, kw_only=True)
+    detach: bool = attrs.field(default=False, kw_only=True)
+    exit_code: int | None = attrs.field(default=None, kw_only=True)
+    runs_for: float | None = attrs.field(default=None, kw_only=True)
+    networks: tuple[str, ...] | dict[str, EndpointConfig] = attrs.field(
+        default=(), converter=_networks, kw_only=True
+    )
+    network_mode: str = attrs.field(default="", kw_only=True)
+    log_config: dict[str, Any] | None = attrs.field(
+        default=None, converter=_log_config, kw_only=True
+    )
 
 
 @attrs.define

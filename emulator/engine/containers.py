@@ -17,7 +17,7 @@ import math
 import secrets
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -32,6 +32,7 @@ from emulator.engine.container_create import (
 from emulator.engine.container_model import (
     Container,
     ContainerError,
+    ContainerSpec,
     MountPoint,
     parse_volume_spec,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "Container",
     "ContainerError",
     "ContainerService",
+    "ContainerSpec",
     "MountPoint",
     "NetworkHook",
     "parse_volume_spec",
@@ -119,24 +121,7 @@ class ContainerService(ContainerCopy):
 
     # -- create ---------------------------------------------------------------------
 
-    async def create(
-        self,
-        image: str = "busybox",
-        command: Sequence[str] = (),
-        *,
-        name: str | None = None,
-        volumes: Sequence[str] = (),
-        volume_driver: str = "",
-        auto_remove: bool = False,
-        detach: bool = False,
-        exit_code: int | None = None,
-        runs_for: float | None = None,
-        networks: Sequence[str] | Mapping[str, EndpointConfig] = (),
-        network_mode: str = "",
-        log_config: Mapping[str, Any] | None = None,
-        volumes_from: Sequence[str] = (),
-        anonymous_volumes: Sequence[str] = (),
-    ) -> Container:
+    async def create(self, spec: ContainerSpec) -> Container:
         """``docker create``: checks, then registers mount points, creating volumes implicitly.
 
         In dockerd's order (:mod:`emulator.engine.container_create`): the networks'
@@ -149,7 +134,7 @@ class ContainerService(ContainerCopy):
         their :class:`~emulator.engine.endpoint_settings.EndpointConfig`;
         ``network_mode`` defaults to the first of them, else ``bridge``.
         """
-        mode, endpoints = network_settings(network_mode, networks)
+        mode, endpoints = network_settings(spec.network_mode, spec.networks)
         problem = networking_error(
             (net, text)
             for net, cfg in endpoints.items()
@@ -157,11 +142,11 @@ class ContainerService(ContainerCopy):
         )
         if problem is not None:
             raise problem
-        logs = merged_log_config(
-            str((log_config or {}).get("Type") or ""), (log_config or {}).get("Config")
-        )
+        log_config = spec.log_config or {}
+        logs = merged_log_config(str(log_config.get("Type") or ""), log_config.get("Config"))
         if self.plugins is not None:
             await check_log_driver(self.plugins, logs["Type"])
+        name = spec.name
         if name is not None:
             self._check_name(name)
         # dockerd does not look the networks up at create ("the referenced network might
@@ -171,23 +156,23 @@ class ContainerService(ContainerCopy):
         container = Container(
             id=cid,
             name=(name or f"emulated_{cid[:8]}").removeprefix("/"),
-            image=image,
-            command=list(command),
+            image=spec.image,
+            command=list(spec.command),
             mounts=[],
-            volume_driver=volume_driver,
-            auto_remove=auto_remove,
-            detach=detach,
-            exit_code_override=exit_code,
-            runs_for_override=runs_for,
+            volume_driver=spec.volume_driver,
+            auto_remove=spec.auto_remove,
+            detach=spec.detach,
+            exit_code_override=spec.exit_code,
+            runs_for_override=spec.runs_for,
             network_mode=mode,
             networks=endpoints,
             log_config=logs,
-            volumes_from=list(volumes_from),
-            binds=list(volumes),
+            volumes_from=list(spec.volumes_from),
+            binds=list(spec.volumes),
             created=self._wall(),
         )
         container.mounts = await register_mount_points(
-            self, cid, volumes_from, volumes, anonymous_volumes, volume_driver
+            self, cid, spec.volumes_from, spec.volumes, spec.anonymous_volumes, spec.volume_driver
         )
         # dockerd: containers/ and containers/<id> are 0710 (daemon.go, create.go)
         for directory in (self._root, self._root / cid):
@@ -437,15 +422,10 @@ class ContainerService(ContainerCopy):
 
     # -- run ------------------------------------------------------------------------
 
-    async def run(
-        self,
-        image: str = "busybox",
-        command: Sequence[str] = (),
-        **options: Any,
-    ) -> Container:
-        """``docker run``: :meth:`create` (same keyword arguments), start; attached runs
-        wait for the exit (then ``--rm``)."""
-        container = await self.create(image, command, **options)
+    async def run(self, spec: ContainerSpec) -> Container:
+        """``docker run``: :meth:`create`, start; attached runs wait for the exit (then
+        ``--rm``)."""
+        container = await self.create(spec)
         try:
             await self.start(container.id)
         except ContainerError:

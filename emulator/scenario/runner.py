@@ -24,6 +24,7 @@ import trio.lowlevel
 from emulator.api.clients import ApiEndpoint
 from emulator.clock import VirtualClock
 from emulator.engine.authz import AuthorizationStartError
+from emulator.engine.container_model import ContainerSpec
 from emulator.engine.core import Engine, open_engine
 from emulator.engine.networks import IpamConfig
 from emulator.errors import EmulatorError
@@ -281,28 +282,27 @@ async def _volume_prune(run: Run, a: Any) -> Any:
     return await run.engine.volumes.prune(all=getattr(a, "all", False))
 
 
-def _container_kwargs(a: Any) -> dict[str, Any]:
-    return {
-        "name": a.name,
-        "volumes": list(a.volumes),
-        "volume_driver": a.volume_driver,
-        "auto_remove": a.rm,
-        "exit_code": a.exit_code,
-        "runs_for": a.runs_for,
-        "networks": list(a.networks),
-    }
+def _container_spec(a: Any, *, detach: bool) -> ContainerSpec:
+    return ContainerSpec(
+        a.image,
+        a.command,
+        name=a.name,
+        volumes=a.volumes,
+        volume_driver=a.volume_driver,
+        auto_remove=a.rm,
+        detach=detach,
+        exit_code=a.exit_code,
+        runs_for=a.runs_for,
+        networks=a.networks,
+    )
 
 
 async def _container_run(run: Run, a: Any) -> Any:
-    return await run.engine.containers.run(
-        a.image, list(a.command), detach=a.detach, **_container_kwargs(a)
-    )
+    return await run.engine.containers.run(_container_spec(a, detach=a.detach))
 
 
 async def _container_create(run: Run, a: Any) -> Any:
-    return await run.engine.containers.create(
-        a.image, list(a.command), detach=getattr(a, "detach", True), **_container_kwargs(a)
-    )
+    return await run.engine.containers.create(_container_spec(a, detach=getattr(a, "detach", True)))
 
 
 async def _network_create(run: Run, a: Any) -> Any:
