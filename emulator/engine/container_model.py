@@ -1,7 +1,7 @@
 """Fake containers as data: what is asked for, a container, its mount points, the ``-v`` parser.
 
 Persisted as JSON in the state database (:meth:`Container.to_json`); what is only true
-while the engine runs (mount counts, host paths, timers) is not.
+while the engine runs (mount counts, host paths) is not.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
-import trio
 
 from emulator.engine.endpoint_settings import DEFAULT_NETWORK, EndpointConfig
 from emulator.engine.log_config import DEFAULT_LOG_DRIVER
@@ -167,9 +166,6 @@ class Container:
     """When it last started (``State.StartedAt``); None if it never ran."""
     finished_at: float | None = None
     """When it last exited (``State.FinishedAt``); kept while it runs again, as in dockerd."""
-    _exit_scope: trio.CancelScope | None = attrs.field(
-        default=None, repr=False, metadata={"persist": False}
-    )
 
     @property
     def running(self) -> bool:

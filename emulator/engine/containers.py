@@ -93,6 +93,8 @@ class ContainerService(ContainerCopy):
         self._events = events
         self._by_id: dict[str, Container] = {}
         self._exited: dict[str, trio.Event] = {}
+        self._exit_timers: dict[str, trio.CancelScope] = {}
+        """The pending exit of each running container whose command ends on its own."""
         self.network_hook: NetworkHook | None = None
         """Connects a container's networks at start and releases them at exit."""
         self.plugins: PluginGetter | None = plugins
@@ -248,8 +250,7 @@ class ContainerService(ContainerCopy):
         if runs_for == 0:
             await self._exit(container, code)
         elif not math.isinf(runs_for):
-            scope = trio.CancelScope()
-            container._exit_scope = scope
+            scope = self._exit_timers[container.id] = trio.CancelScope()
             self._nursery.start_soon(self._exit_after, container, runs_for, code, scope)
         return container
 
@@ -264,9 +265,7 @@ class ContainerService(ContainerCopy):
         """``handleContainerExit``: unmount volumes, then ``--rm`` removal."""
         if not container.running:
             return
-        if container._exit_scope is not None:
-            container._exit_scope.cancel()
-            container._exit_scope = None
+        self._cancel_exit_timer(container)
         container.state = "exited"
         container.exit_code = code
         container.finished_at = self._wall()
@@ -278,6 +277,11 @@ class ContainerService(ContainerCopy):
         self._exited[container.id].set()
         if container.auto_remove:
             await self.remove(container.id, volumes=True)
+
+    def _cancel_exit_timer(self, container: Container) -> None:
+        timer = self._exit_timers.pop(container.id, None)
+        if timer is not None:
+            timer.cancel()
 
     async def setup_mounts(self, container: Container) -> None:
         """``setupMounts``: each volume mount gets its (kept or new) ID and is mounted."""
@@ -479,9 +483,7 @@ class ContainerService(ContainerCopy):
     def forget_running(self) -> None:
         """dockerd crashing: containers die with it, nothing is unmounted."""
         for container in self._by_id.values():
-            if container._exit_scope is not None:
-                container._exit_scope.cancel()
-                container._exit_scope = None
+            self._cancel_exit_timer(container)
 
     async def load(self) -> None:
         """After an engine restart, before networks are restored: the stored containers.
