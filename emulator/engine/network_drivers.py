@@ -203,6 +203,11 @@ class RemoteDriver:
             raise NetworkError(f"remote: {reply.Err}")
         return reply
 
+    async def get_capabilities(self) -> DriverCapability:
+        """``GetCapabilities`` (``remote.Register``), read with dockerd's scope rules."""
+        reply = await self._call(api.GET_CAPABILITIES, None, api.CapabilitiesResponse)
+        return parse_capabilities(reply)
+
     async def gw_alloc_check(self, options: Mapping[str, Any]) -> tuple[bool, bool]:
         """``GetSkipGwAlloc``: ``GwAllocCheck`` only when the capability was advertised."""
         if not self.capability.GwAllocChecker:

@@ -71,7 +71,6 @@ from emulator.engine.network_drivers import (
     EndpointInterface,
     NetworkError,
     RemoteDriver,
-    parse_capabilities,
 )
 from emulator.engine.network_ipam import (
     allocate_version,
@@ -205,8 +204,7 @@ class NetworkController:
         """
         driver = RemoteDriver(name, client, DriverCapability(LOCAL, LOCAL))
         try:
-            reply = await driver._call(api.GET_CAPABILITIES, None, api.CapabilitiesResponse)
-            capability = parse_capabilities(reply)
+            capability = await driver.get_capabilities()
         except EngineError as exc:
             log.error("error getting capability for %s due to %s", name, exc)
             return

@@ -60,6 +60,11 @@ class Plugin:
         self._lock = trio.Lock()
 
     @property
+    def activation_lock(self) -> trio.Lock:
+        """Held for the whole of an activation, handlers included (``p.activateWait``)."""
+        return self._lock
+
+    @property
     def is_v2(self) -> bool:
         """True for a managed (v2) plugin served by ``engine.managed_plugins``."""
         return self.scoped_path is not None
@@ -389,7 +394,7 @@ class PluginRegistry:
 
     async def _activate(self, plugin: Plugin) -> None:
         """Activate once; later calls return at once (or retry a failed activation)."""
-        async with plugin._lock:
+        async with plugin.activation_lock:
             if plugin.activated:
                 await self._run_handlers(plugin)
                 return
