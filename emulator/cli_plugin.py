@@ -15,7 +15,7 @@ import attrs
 import click
 
 from emulator.api.server import default_socket_path
-from emulator.managed.lint import lint_plugin_dir
+from emulator.engine.managed.lint import lint_plugin_dir
 
 
 @click.group("plugin")

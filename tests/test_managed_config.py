@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from emulator.cli import main
+from emulator.engine.managed.lint import lint_plugin_dir
 from emulator.golang import json as gojson
-from emulator.managed.lint import lint_plugin_dir
 from emulator.protocol.plugin_config import (
     ConfigError,
     Plugin,

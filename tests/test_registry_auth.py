@@ -23,7 +23,7 @@ import trustme
 
 from emulator.engine.core import open_engine
 from emulator.engine.managed import ManagedPluginError
-from emulator.engine.managed_remote import RemoteOptions
+from emulator.engine.managed.remote import RemoteOptions
 from emulator.protocol.registry_auth import AuthConfig
 from tests.netutil import veth_namespace
 from tests.registry import REGISTRY, Registry, TokenAuth, run_registry

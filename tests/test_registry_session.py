@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import trio
 
-from emulator.engine.blobstore import BlobStore
-from emulator.engine.registry_session import RegistryError, RegistrySession
+from emulator.engine.managed.blobstore import BlobStore
+from emulator.engine.managed.registry_session import RegistryError, RegistrySession
 from emulator.protocol import distribution as dist
 from emulator.protocol import registry_auth as ra
 from emulator.protocol import registry_hosts as rh
@@ -169,7 +169,7 @@ async def test_missing_blob_is_containerds_not_found(tmp_path: Path) -> None:
 
 async def test_requests_carry_dockerds_user_agent_and_the_meta_headers(tmp_path: Path) -> None:
     """``X-Meta-*`` headers of the API request are forwarded; ``User-Agent`` names the client."""
-    from emulator.engine.managed_remote import RegistryAccess, RemoteOptions, user_agent
+    from emulator.engine.managed.remote import RegistryAccess, RemoteOptions, user_agent
 
     def script(method: str, path: str) -> Answer:
         return Answer(404)

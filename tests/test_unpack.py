@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from emulator.engine.managed.layers import unpack_tar
 from emulator.engine.scoped_fs import ScopedFS
 from emulator.engine.unpack import UnpackError, UnpackLimits, UnpackOptions, unpack
-from emulator.managed.unpack import unpack_tar
 
 
 def _tar(*entries: tuple[str, bytes, object]) -> io.BytesIO:

@@ -17,7 +17,7 @@ from quart import Blueprint, Response, request
 from emulator.api.http import ApiError, bool_value, empty, filters, read_json, spool_body
 from emulator.api.progress import progress_response
 from emulator.api.routes_system import state
-from emulator.engine.managed_remote import RemoteOptions
+from emulator.engine.managed.remote import RemoteOptions
 from emulator.golang import json as gojson
 from emulator.protocol import engine_api as api
 from emulator.protocol import jsonmessage as jm
@@ -169,7 +169,7 @@ async def plugin_create() -> Response:
     """``docker plugin create``: an (uncompressed) tar of ``config.json`` and ``rootfs/``.
 
     The body is spooled as it arrives and unpacked in a worker thread
-    (:mod:`emulator.engine.plugin_upload`).
+    (:mod:`emulator.engine.managed.upload`).
     """
     name = request.args.get("name", "")
     with tempfile.SpooledTemporaryFile(max_size=8 << 20) as spool:

@@ -1,6 +1,6 @@
 """What dockerd v28 sends to and expects from a registry for plugins: objects and requests.
 
-Pure data and encoders; the I/O lives in :mod:`emulator.engine.registry_session`.
+Pure data and encoders; the I/O lives in :mod:`emulator.engine.managed.registry_session`.
 Sources (moby v28.5.2; ``c8d:`` = ``vendor/github.com/containerd/containerd/v2/core``):
 
 * media types: ``plugin/fetch_linux.go`` (``mediaTypePluginConfig``),

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import attrs
 
-from emulator.engine.blobstore import BlobError, BlobStore
+from emulator.engine.managed.blobstore import BlobError, BlobStore
 from emulator.golang import json as gojson
 from emulator.protocol import distribution as dist
 from emulator.protocol import plugin_config as pc

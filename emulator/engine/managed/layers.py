@@ -1,7 +1,7 @@
 """Unpacking plugin archives into a directory: one function for every way a rootfs arrives.
 
 ``POST /plugins/create`` uploads a tar of ``config.json`` and ``rootfs/``
-(:mod:`emulator.engine.plugin_upload` splits it); a pulled plugin's layer is a
+(:mod:`emulator.engine.managed.upload` splits it); a pulled plugin's layer is a
 (usually gzipped) tar of the rootfs.  Both are unpacked by
 :func:`emulator.engine.unpack.unpack_members`, so its rules apply to both: every path
 resolved inside the destination as a chroot would (no link leads out), device nodes

@@ -63,21 +63,22 @@ import trio
 
 from emulator.clock import real_io, real_sleep
 from emulator.discovery import PluginSpec
-from emulator.engine.blobstore import BlobStore
-from emulator.engine.leftovers import record_process, shut_down_leftover
-from emulator.engine.managed_install import PluginInstaller
-from emulator.engine.managed_remote import (
-    RegistryAccess,
-    RemoteOptions,
-    user_agent,
-)
-from emulator.engine.managed_settings import SettingError, apply_setting
-from emulator.engine.plugin_blobs import (
+from emulator.engine.managed.blobs import (
     PluginBlobs,
     collect_garbage,
     store_created,
 )
-from emulator.engine.plugin_upload import stage_upload, tar_directory
+from emulator.engine.managed.blobstore import BlobStore
+from emulator.engine.managed.install import PluginInstaller
+from emulator.engine.managed.leftovers import record_process, shut_down_leftover
+from emulator.engine.managed.lint import DEFAULT_PATH
+from emulator.engine.managed.remote import (
+    RegistryAccess,
+    RemoteOptions,
+    user_agent,
+)
+from emulator.engine.managed.settings import SettingError, apply_setting
+from emulator.engine.managed.upload import stage_upload, tar_directory
 from emulator.engine.plugins import Plugin as RegistryPlugin
 from emulator.engine.processes import PluginProcess, PluginStartError, private_run_support
 from emulator.engine.scoped_fs import ScopedFS, go_clean, remove_tree
@@ -87,7 +88,6 @@ from emulator.faults import FaultSet
 from emulator.golang import json as gojson
 from emulator.golang.strconv import quote as go_quote
 from emulator.journal import Journal
-from emulator.managed.lint import DEFAULT_PATH
 from emulator.protocol import distribution as dist
 from emulator.protocol import engine_api
 from emulator.protocol import jsonmessage as jm
@@ -485,7 +485,7 @@ class ManagedPlugins:
     async def create_from_tar(self, name: str, archive: IO[bytes]) -> str:
         """``POST /plugins/create``: the uploaded tar of ``config.json`` and ``rootfs/``.
 
-        The unpacking (:mod:`emulator.engine.plugin_upload`) runs in a worker thread.
+        The unpacking (:mod:`emulator.engine.managed.upload`) runs in a worker thread.
         """
         full = self._new_name(name)
         with real_io():
@@ -626,7 +626,7 @@ class ManagedPlugins:
         plugin = self.resolve(ref)
         plugin.refcount = max(0, plugin.refcount - 1)
 
-    # -- registries: install, upgrade, push (emulator.engine.managed_install) -----------
+    # -- registries: install, upgrade, push (emulator.engine.managed.install) -----------
 
     async def remote_privileges(
         self, remote: str, options: RemoteOptions | None = None
@@ -1115,7 +1115,7 @@ def _read_config(directory: Path) -> pc.PluginConfig:
 
 def _find_program(rootfs: Path, program: str, workdir: str) -> Path | None:
     """The host path of the entrypoint, resolved inside ``rootfs`` as the container would."""
-    from emulator.managed.lint import resolve_in_rootfs  # shared resolution rules
+    from emulator.engine.managed.lint import resolve_in_rootfs  # shared resolution rules
 
     if program.startswith("/"):
         candidates = [program]

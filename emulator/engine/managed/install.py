@@ -4,7 +4,7 @@
 remote_privileges`` run.  It mirrors moby v28.5.2 ``plugin/backend_linux.go``
 (``Pull``, ``Upgrade``, ``Push``, ``Privileges``) and ``plugin/manager_linux.go``
 (``createPlugin``, ``upgradePlugin``, ``setupNewPlugin``); the registry traffic is
-:class:`~emulator.engine.managed_remote.RegistryAccess`'s.
+:class:`~emulator.engine.managed.remote.RegistryAccess`'s.
 
 Order of checks in a pull, as dockerd: the local name (``failed to parse "N"``,
 400), taken (``plugin N already exists``, 400), then the fetch into
@@ -31,13 +31,13 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from emulator.engine.managed_remote import Fetched, FetchFailed, RemoteOptions
-from emulator.engine.plugin_blobs import (
+from emulator.engine.managed.blobs import (
     PluginBlobs,
     PluginBlobsError,
     manifest_descriptor,
     setup_new_plugin,
 )
+from emulator.engine.managed.remote import Fetched, FetchFailed, RemoteOptions
 from emulator.errors import ManagedPluginError
 from emulator.protocol import distribution as dist
 from emulator.protocol import jsonmessage as jm

@@ -4,7 +4,7 @@ Mirrors moby v28.5.2 ``plugin/fetch_linux.go`` (``Manager.fetch``,
 ``withFetchProgress``, ``applyLayer``, ``storeFetchMetadata``,
 ``childrenHandler``), ``plugin/backend_linux.go`` (``Privileges``, ``Push``) and
 ``plugin/registry.go`` (hosts and scopes), on top of
-:class:`~emulator.engine.registry_session.RegistrySession`.
+:class:`~emulator.engine.managed.registry_session.RegistrySession`.
 
 Progress goes to an ``out`` callback as :class:`~emulator.protocol.jsonmessage.Progress`
 events, in dockerd's order: ``Pulling from``, ``Digest:``, per layer ``Waiting``,
@@ -16,7 +16,7 @@ Differences: a small layer's ``Download complete`` always comes before its
 ``Extracting`` (dockerd's ticker may report it after); ``Preparing`` comes once per
 object for each push attempt, config before layers.
 
-The layer is unpacked by :func:`emulator.managed.unpack.unpack_tar` (the rules of every
+The layer is unpacked by :func:`emulator.engine.managed.layers.unpack_tar` (the rules of every
 upload: nothing lands outside the rootfs, device nodes and FIFOs refused, AUFS whiteouts
 applied as ``UnpackLayer`` does).
 
@@ -43,9 +43,9 @@ import attrs
 import trio
 
 from emulator.clock import real_sleep
-from emulator.engine.blobstore import BlobError, BlobStore
-from emulator.engine.registry_session import RegistryError, RegistrySession, UploadStatus
-from emulator.managed.unpack import UnpackError, unpack_tar
+from emulator.engine.managed.blobstore import BlobError, BlobStore
+from emulator.engine.managed.layers import UnpackError, unpack_tar
+from emulator.engine.managed.registry_session import RegistryError, RegistrySession, UploadStatus
 from emulator.protocol import distribution as dist
 from emulator.protocol import jsonmessage as jm
 from emulator.protocol import plugin_config as pc

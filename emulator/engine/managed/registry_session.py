@@ -31,8 +31,8 @@ from urllib.parse import parse_qsl, urlencode
 
 import attrs
 
-from emulator.engine.blobstore import BlobError, BlobStore
-from emulator.engine.registry_auth import AuthFailed, Authorizer, NotImplementedScheme
+from emulator.engine.managed.blobstore import BlobError, BlobStore
+from emulator.engine.managed.registry_auth import AuthFailed, Authorizer, NotImplementedScheme
 from emulator.golang import url as gourl
 from emulator.protocol import distribution as dist
 from emulator.protocol import registry_auth as ra

@@ -1,1 +1,0 @@
-"""Managed (v2) plugin packaging helpers: :mod:`emulator.managed.lint`."""
