@@ -22,7 +22,7 @@ import trio
 
 from emulator import ContainerSpec
 from emulator.engine.core import open_engine
-from emulator.engine.state import StateError
+from emulator.engine.database import StateError
 from tests.test_managed import plugin_dir
 
 EMULATOR = [sys.executable, "-m", "emulator"]

@@ -36,10 +36,10 @@ from emulator.engine.container_model import (
     MountPoint,
     parse_volume_spec,
 )
+from emulator.engine.database import StateDB
 from emulator.engine.endpoint_settings import EndpointConfig, endpoint_settings_error
 from emulator.engine.lifecycle import lifetime_of
 from emulator.engine.log_config import PluginGetter, check_log_driver, merged_log_config
-from emulator.engine.state import StateDB
 from emulator.engine.volume_drivers import VolumeDriverError
 from emulator.engine.volume_store import VolumeError
 from emulator.engine.volumes import VolumeService

@@ -16,11 +16,11 @@ import trio
 from emulator.discovery import LocalRegistry, PluginPaths
 from emulator.engine.authz import AuthorizationChain, AuthorizationStartError, ResolvedPlugin
 from emulator.engine.containers import ContainerService
+from emulator.engine.database import StateDB
 from emulator.engine.events import EventLog
 from emulator.engine.managed import ManagedPlugins
 from emulator.engine.networks import NetworkController
 from emulator.engine.plugins import PluginRegistry
-from emulator.engine.state import StateDB
 from emulator.engine.volume_drivers import DriverStore, LocalVolumeDriver
 from emulator.engine.volume_store import VolumeStore
 from emulator.engine.volumes import VolumeService
@@ -329,7 +329,7 @@ async def open_engine(
     settings (:meth:`RegistryConfig.load`); loopback registries are always plain
     HTTP-capable, and TLS registries are trusted through ``ROOT/etc/docker/certs.d``.
     ``reset_state`` moves the state database aside first (``--reset-state``): use it
-    when :class:`~emulator.engine.state.StateError` says the database is damaged.
+    when :class:`~emulator.engine.database.StateError` says the database is damaged.
     The data-root gets dockerd's modes: 0710 for it, 0600 for the database.
     ``authorization_plugins`` is dockerd's ``--authorization-plugin`` list: every Engine
     API request goes through these plugins (docs/authz.md); each is looked up at start,

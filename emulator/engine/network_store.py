@@ -2,7 +2,7 @@
 
 dockerd keeps every network and endpoint in ``network/files/local-kv.db`` and reads them
 back at start (``getNetworksFromStore``, ``getEndpointsFromStore``); the emulator keeps
-them in its state database (:class:`~emulator.engine.state.StateDB` tables ``networks``
+them in its state database (:class:`~emulator.engine.database.StateDB` tables ``networks``
 and ``endpoints``).  A record holds every field of the object; an endpoint names its
 network by ID.  A network being removed is stored with ``in_delete`` first, as dockerd
 marks it (``inDelete``) before it calls IPAM and the driver, so a daemon killed half-way
@@ -33,7 +33,7 @@ __all__ = [
 
 
 class NetworkRecords(Protocol):
-    """Where records are kept (:class:`~emulator.engine.state.StateDB` is one)."""
+    """Where records are kept (:class:`~emulator.engine.database.StateDB` is one)."""
 
     def put_network(self, network_id: str, name: str, data: Mapping[str, Any]) -> None: ...
 

@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 import attrs
 import trio
 
-from emulator.engine.state import StateDB, VolumeMetadata
+from emulator.engine.database import StateDB, VolumeMetadata
 from emulator.engine.volume_drivers import (
     DriverStore,
     DriverVolume,
