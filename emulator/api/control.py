@@ -20,7 +20,7 @@ import trio
 from quart import Blueprint, Response, request
 
 from emulator.api.http import ApiError, empty, json_response
-from emulator.api.routes_system import state
+from emulator.api.state import state
 from emulator.api.tls import client_identity
 from emulator.faults.vocabulary import read_fault_text
 from emulator.journal import JournalEntry

@@ -33,7 +33,7 @@ from emulator.api.http import (
     string_map,
 )
 from emulator.api.routes_networks import endpoint_config
-from emulator.api.routes_system import state
+from emulator.api.state import state
 from emulator.engine.container_archive import PathStat
 from emulator.engine.container_copy import SPOOL_IN_MEMORY
 from emulator.engine.container_model import ContainerSpec

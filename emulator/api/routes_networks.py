@@ -16,7 +16,7 @@ from typing import Any
 from quart import Blueprint, Response, request
 
 from emulator.api.http import ApiError, empty, field, filters, json_object, read_json, string_map
-from emulator.api.routes_system import state
+from emulator.api.state import state
 from emulator.engine.endpoint_settings import EndpointConfig
 from emulator.engine.ipam import DEFAULT_IPAM
 from emulator.engine.networks import PREDEFINED, IpamConfig, Network

@@ -16,7 +16,7 @@ from quart import Blueprint, Response, request
 
 from emulator.api.http import ApiError, bool_value, empty, filters, read_json, spool_body
 from emulator.api.progress import progress_response
-from emulator.api.routes_system import state
+from emulator.api.state import state
 from emulator.engine.managed.remote import RemoteOptions
 from emulator.golang import json as gojson
 from emulator.protocol import engine_api as api

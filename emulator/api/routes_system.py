@@ -8,10 +8,10 @@ import platform
 from collections.abc import AsyncIterator, Mapping
 
 import trio
-from quart import Blueprint, Response, current_app, request
+from quart import Blueprint, Response, request
 
 from emulator.api.http import ApiError, bool_value, empty, filters, json_body, json_response
-from emulator.api.state import ApiState
+from emulator.api.state import state
 from emulator.engine.core import Engine
 from emulator.engine.events import Event
 from emulator.engine.network_model import BUILTIN_DRIVERS
@@ -19,12 +19,6 @@ from emulator.protocol import engine_api as api
 from emulator.protocol import network as net_api
 
 bp = Blueprint("system", __name__)
-
-
-def state() -> ApiState:
-    """The served engine's API state."""
-    value: ApiState = current_app.config["EMULATOR_STATE"]
-    return value
 
 
 @bp.route("/_ping", methods=["GET", "HEAD"])

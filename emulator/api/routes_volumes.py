@@ -15,7 +15,7 @@ from emulator.api.http import (
     read_json,
     string_map,
 )
-from emulator.api.routes_system import state
+from emulator.api.state import state
 from emulator.protocol import engine_api as api
 from emulator.protocol import volume as wire
 

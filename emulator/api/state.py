@@ -1,8 +1,13 @@
-"""What the API layer keeps beside the engine, and the engine's clock as Unix time."""
+"""What the API layer keeps beside the engine (:class:`ApiState`), and how a route gets it.
+
+The app holds one :class:`ApiState` (``app.config["EMULATOR_STATE"]``, set by
+:func:`emulator.api.app.create_app`); a route handler reaches it with :func:`state`.
+"""
 
 from __future__ import annotations
 
 import attrs
+from quart import current_app
 
 from emulator.engine.core import Engine
 from emulator.engine.plugin_output import PluginOutput
@@ -25,3 +30,9 @@ class ApiState:
     def now(self) -> float:
         """Now, as Unix time (``time.Now()`` for the engine)."""
         return self.engine.wall_now()
+
+
+def state() -> ApiState:
+    """The served engine's API state (inside a request of an app ``create_app`` made)."""
+    value: ApiState = current_app.config["EMULATOR_STATE"]
+    return value
