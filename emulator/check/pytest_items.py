@@ -43,7 +43,7 @@ class CheckCollector(pytest.Collector):
         if self.run is None:
             from emulator.check.runner import CheckOptions, run_checks_sync
             from emulator.check.target import parse_target
-            from emulator.cli_check import options_from_words
+            from emulator.cli.check import options_from_words
 
             words = shlex.split(self.plugin)
             options: CheckOptions = options_from_words(self.options)

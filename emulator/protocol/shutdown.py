@@ -3,7 +3,7 @@
 :data:`SHUTDOWN` is what happens, in order, from the first SIGINT/SIGTERM to the exit;
 :data:`RESTART` what a new daemon does with the data-root it finds.  Each step names the
 plugin calls and events it makes, its timeout and its moby/moby source (v28.5.2).  The
-engine takes its constants from here (:mod:`emulator.engine.core`, ``cli_serve``); the
+engine takes its constants from here (:mod:`emulator.engine.core`, :mod:`emulator.cli.serve`); the
 calls fall out of the engine's code and are pinned by the ``daemon shutdown`` /
 ``daemon restart`` rows of :mod:`emulator.protocol.sequences` and
 :mod:`emulator.protocol.network_sequences`; docs/engine-api.md shows the table.

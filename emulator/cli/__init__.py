@@ -1,4 +1,4 @@
-"""The ``plugin-emulator`` command."""
+"""The ``plugin-emulator`` command: the group and its small commands (``cli/*.py``: the rest)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ import trio
 from rich.console import Console
 from rich.table import Table
 
-from emulator.cli_check import check_command
-from emulator.cli_plugin import plugin_command
-from emulator.cli_run import run_command
-from emulator.cli_serve import serve_command
+from emulator.cli.check import check_command
+from emulator.cli.plugin import plugin_command
+from emulator.cli.run import run_command
+from emulator.cli.serve import serve_command
 from emulator.engine.core import open_engine
 from emulator.engine.plugins import PluginReport
 from emulator.protocol.profiles import DEFAULT_PROFILE, PROFILES
@@ -93,7 +93,7 @@ async def _survey(root: Path, profile: str, demo: bool) -> tuple[list[PluginRepo
     if not demo:
         async with open_engine(root=root, profile=profile) as engine:
             return await engine.plugins.survey(), root
-    from emulator.cli_demo import demo_root
+    from emulator.cli.demo import demo_root
 
     tmp = Path(tempfile.mkdtemp(prefix="pe-demo-", dir="/tmp"))
     try:
