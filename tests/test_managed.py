@@ -376,7 +376,7 @@ async def test_fallback_without_a_mount_namespace(
     async def unsupported() -> tuple[None, str]:
         return None, "unshare not found on PATH (util-linux)"
 
-    monkeypatch.setattr("emulator.engine.managed.private_run_support", unsupported)
+    monkeypatch.setattr("emulator.engine.managed.runtime.private_run_support", unsupported)
     async with open_engine(short_tmp) as engine:
         engine.managed_plugins.create("mockvol", plugin_dir(short_tmp))
         await engine.managed_plugins.enable("mockvol")
