@@ -21,7 +21,7 @@ from emulator.matching import decode_body
 from emulator.protocol.authz import AUTHZ_REQ, AUTHZ_RES, readable
 
 if TYPE_CHECKING:
-    from emulator.testing.assertions import JournalWindow
+    from emulator.journal_assertions import JournalWindow
 
 
 @attrs.frozen
@@ -164,12 +164,12 @@ class Journal:
             w.assert_calls(["VolumeDriver.Get", "VolumeDriver.Mount"])
             assert len(w.entries) == 2
 
-        The :class:`~emulator.testing.assertions.JournalWindow` has ``entries`` (every
+        The :class:`~emulator.journal_assertions.JournalWindow` has ``entries`` (every
         attempt in the window, oldest first: live inside the block, fixed after it),
         ``calls()`` and the journal assertions (``assert_called``, ``assert_calls``, …),
         all limited to the window.
         """
-        from emulator.testing.assertions import JournalWindow
+        from emulator.journal_assertions import JournalWindow
 
         window = JournalWindow(self)
         try:

@@ -91,8 +91,8 @@ SECTIONS: tuple[Section, ...] = (
         (
             Entry("emulator.journal.Journal", ("entries", "calls", "count", "clear", "window")),
             Entry("emulator.journal.JournalEntry"),
-            Entry("emulator.testing.assertions.JournalWindow", ("entries",)),
-            Entry("emulator.testing.assertions.JournalAssertions"),
+            Entry("emulator.journal_assertions.JournalWindow", ("entries",)),
+            Entry("emulator.journal_assertions.JournalAssertions"),
         ),
     ),
     Section(

@@ -22,10 +22,10 @@ from emulator.engine.processes import PluginProcess
 from emulator.faults import Fault, FaultSet
 from emulator.faults.vocabulary import fault_from_call
 from emulator.journal import JournalEntry
+from emulator.journal_assertions import JournalAssertions, not_found_message
 from emulator.matching import CallSpec
 from emulator.mocks.authz import AuthzRule, MockAuthzPlugin
 from emulator.mocks.volume import MockVolumePlugin
-from emulator.testing.assertions import JournalAssertions, not_found_message
 from emulator.testing.thread import EngineThread, TaskScope
 
 __all__ = ["Blocking", "BlockingFaults", "PluginEngine", "SyncPluginProcess"]
@@ -117,7 +117,7 @@ class PluginEngine(JournalAssertions):
 
     ``volumes``, ``containers``, ``networks``, ``plugins`` and ``faults`` are the engine's
     services with every coroutine method made blocking; ``journal`` is the call journal.  The
-    assertion methods come from :class:`~emulator.testing.assertions.JournalAssertions`.
+    assertion methods come from :class:`~emulator.journal_assertions.JournalAssertions`.
     """
 
     def __init__(self, thread: EngineThread) -> None:

@@ -22,10 +22,10 @@ from emulator.engine.core import Engine, open_engine
 from emulator.engine.processes import PluginProcess
 from emulator.faults import Fault
 from emulator.journal import JournalEntry
+from emulator.journal_assertions import JournalAssertions, not_found_message
 from emulator.matching import CallSpec
 from emulator.mocks.authz import AuthzRule, MockAuthzPlugin
 from emulator.mocks.volume import MockVolumePlugin
-from emulator.testing.assertions import JournalAssertions, not_found_message
 
 __all__ = ["AsyncPluginEngine", "open_plugin_engine"]
 
