@@ -36,7 +36,7 @@ from emulator.engine.container_model import (
     MountPoint,
     parse_volume_spec,
 )
-from emulator.engine.database import StateDB
+from emulator.engine.container_store import ContainerStore
 from emulator.engine.endpoint_settings import EndpointConfig, endpoint_settings_error
 from emulator.engine.lifecycle import lifetime_of
 from emulator.engine.log_config import PluginGetter, check_log_driver, merged_log_config
@@ -78,25 +78,27 @@ class ContainerService(ContainerCopy):
     def __init__(
         self,
         volumes: VolumeService,
-        db: StateDB,
+        store: ContainerStore,
         nursery: trio.Nursery,
         data_root: Path,
+        *,
+        networks: NetworkHook | None = None,
         events: EventSink | None = None,
         wall: Callable[[], float] = time.time,
         plugins: PluginGetter | None = None,
     ) -> None:
         self.volumes = volumes
+        self.store = store
+        """The containers, by ID (shared with the network controller)."""
+        self._networks = networks
+        """Connects a container's networks at start and releases them at exit."""
         self._wall = wall
-        self.db = db
         self._nursery = nursery
         self._root = data_root / "containers"
         self._events = events
-        self._by_id: dict[str, Container] = {}
         self._exited: dict[str, trio.Event] = {}
         self._exit_timers: dict[str, trio.CancelScope] = {}
         """The pending exit of each running container whose command ends on its own."""
-        self.network_hook: NetworkHook | None = None
-        """Connects a container's networks at start and releases them at exit."""
         self.plugins: PluginGetter | None = plugins
         """Where logging plugins are looked up (create's log-driver check)."""
 
@@ -104,18 +106,11 @@ class ContainerService(ContainerCopy):
 
     def get(self, ref: str) -> Container:
         """A container by name, full ID or unique ID prefix; ``No such container: REF``."""
-        ref_name = ref.removeprefix("/")
-        for c in self._by_id.values():
-            if c.name == ref_name or c.id == ref:
-                return c
-        matches = [c for c in self._by_id.values() if ref and c.id.startswith(ref)]
-        if len(matches) == 1:
-            return matches[0]
-        raise ContainerError(f"No such container: {ref}", http_status=404)
+        return self.store.get(ref)
 
     def list(self, *, all: bool = False) -> list[Container]:
         """Containers, newest first (running ones only unless ``all``)."""
-        return [c for c in reversed(self._by_id.values()) if all or c.running]
+        return self.store.list(all=all)
 
     def rootfs(self, container: Container) -> Path:
         """The container's (empty) root filesystem on the host."""
@@ -181,26 +176,25 @@ class ContainerService(ContainerCopy):
             directory.mkdir(mode=0o710, exist_ok=True)
             directory.chmod(0o710)
         self.rootfs(container).mkdir(exist_ok=True)
-        self._by_id[cid] = container
+        self.store.add(container)
         self._exited[cid] = trio.Event()
-        self._save(container)
         self._emit(container, "create")
         return container
 
     def _endpoint_error(self, network: str, config: EndpointConfig) -> str | None:
-        if self.network_hook is not None:
-            return self.network_hook.endpoint_error(network, config)
+        if self._networks is not None:
+            return self._networks.endpoint_error(network, config)
         return endpoint_settings_error(network, config, None)
 
     def _check_name(self, name: str) -> None:
-        for other in self._by_id.values():
-            if other.name == name.removeprefix("/"):
-                raise ContainerError(
-                    f'Conflict. The container name "/{other.name}" is already in use by '
-                    f'container "{other.id}". You have to remove (or rename) that '
-                    "container to be able to reuse that name.",
-                    http_status=409,
-                )
+        other = self.store.named(name)
+        if other is not None:
+            raise ContainerError(
+                f'Conflict. The container name "/{other.name}" is already in use by '
+                f'container "{other.id}". You have to remove (or rename) that '
+                "container to be able to reuse that name.",
+                http_status=409,
+            )
 
     # -- start / exit ---------------------------------------------------------------
 
@@ -219,9 +213,9 @@ class ContainerService(ContainerCopy):
             await self.unmount_volumes(container)
             self._save(container)
             raise
-        if self.network_hook is not None and container.networks:
+        if self._networks is not None and container.networks:
             try:
-                await self.network_hook.attach(container)
+                await self._networks.attach(container)
             except EngineError as exc:
                 container.error = str(exc)
                 container.exit_code = 128
@@ -269,8 +263,8 @@ class ContainerService(ContainerCopy):
         container.state = "exited"
         container.exit_code = code
         container.finished_at = self._wall()
-        if self.network_hook is not None:
-            await self.network_hook.detach(container)
+        if self._networks is not None:
+            await self._networks.detach(container)
         await self.unmount_volumes(container)
         self._save(container)
         self._emit(container, "die", {"exitCode": str(code)})
@@ -399,7 +393,6 @@ class ContainerService(ContainerCopy):
                     http_status=409,
                 )
             await self._exit_for_removal(container)
-        self._by_id.pop(container.id, None)
         self._exited.pop(container.id, None)
         errors = []
         for mp in container.mounts:
@@ -413,7 +406,7 @@ class ContainerService(ContainerCopy):
             except VolumeError as exc:
                 if exc.kind != "in_use":
                     errors.append(str(exc))
-        self.db.delete_container(container.id)
+        self.store.remove(container)
         shutil.rmtree(self._root / container.id, ignore_errors=True)
         self._emit(container, "destroy")
         if errors:
@@ -442,13 +435,8 @@ class ContainerService(ContainerCopy):
 
     # -- persistence and restart ----------------------------------------------------
 
-    def save(self, container: Container) -> None:
-        """Persist ``container``'s configuration (the network controller uses this)."""
-        self._save(container)
-
     def _save(self, container: Container) -> None:
-        if container.id in self._by_id:
-            self.db.put_container(container.id, container.name, container.to_json())
+        self.store.save(container)
 
     def _emit(self, container: Container, action: str, extra: Mapping[str, str] = {}) -> None:
         if self._events is not None:
@@ -470,7 +458,7 @@ class ContainerService(ContainerCopy):
         ``stop``; its networks released and volumes unmounted; an ``--rm`` one removed.
         """
         async with trio.open_nursery() as nursery:
-            for container in list(self._by_id.values()):
+            for container in self.store.snapshot():
                 if container.running:
                     nursery.start_soon(self._shutdown_one, container)
 
@@ -482,7 +470,7 @@ class ContainerService(ContainerCopy):
 
     def forget_running(self) -> None:
         """dockerd crashing: containers die with it, nothing is unmounted."""
-        for container in self._by_id.values():
+        for container in self.store.snapshot():
             self._cancel_exit_timer(container)
 
     async def load(self) -> None:
@@ -494,15 +482,8 @@ class ContainerService(ContainerCopy):
         Only changed records are written back, one at a time with a checkpoint between.
         A record that cannot be decoded is skipped (the database reports it).
         """
-        self._by_id.clear()
         self._exited.clear()
-        for data in self.db.containers():
-            try:
-                container = Container.from_json(data)
-            except (KeyError, TypeError, ValueError) as exc:
-                self.db.report_bad_row(f"container {data.get('id')!r}", f"bad record ({exc!r})")
-                continue
-            self._by_id[container.id] = container
+        for container in await self.store.load():
             self._exited[container.id] = trio.Event()
             self._exited[container.id].set()
             if container.running:
@@ -519,13 +500,13 @@ class ContainerService(ContainerCopy):
         their anonymous volumes), then prepares the others' mount points: a ``Get`` per
         volume mount, which re-adds the container's reference to the volume.
         """
-        for container in list(self._by_id.values()):
+        for container in self.store.snapshot():
             if container.auto_remove:
                 try:
                     await self.remove(container.id, force=True, volumes=True)
                 except EngineError as exc:
                     log.error("failed to remove container %s: %s", container.id, exc)
-        for container in list(self._by_id.values()):
+        for container in self.store.snapshot():
             for mp in container.mounts:
                 if mp.type != "volume":
                     continue

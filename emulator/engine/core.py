@@ -7,14 +7,16 @@ import os
 import shutil
 import stat
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import attrs
 import trio
 
 from emulator.discovery import LocalRegistry, PluginPaths
 from emulator.engine.authz import AuthorizationChain, AuthorizationStartError, ResolvedPlugin
+from emulator.engine.container_store import ContainerStore
 from emulator.engine.containers import ContainerService
 from emulator.engine.database import StateDB
 from emulator.engine.events import EventLog
@@ -38,6 +40,39 @@ log = logging.getLogger("emulator.engine")
 DEFAULT_SHUTDOWN_TIMEOUT = SHUTDOWN_TIMEOUT
 
 
+@attrs.frozen
+class EngineConfig:
+    """How one emulated dockerd is set up: :func:`open_engine`'s arguments, resolved.
+
+    Kept by the engine (``engine.config``) and used again by every
+    :meth:`~Engine.restart` and :meth:`~Engine.reset`: what a restarted daemon gets
+    is what its command line said.
+    """
+
+    paths: PluginPaths
+    """Where plugins are looked for."""
+    data_root: Path
+    """The engine's state directory."""
+    profile: EngineProfile
+    """The dockerd version emulated."""
+    hang_guard: float | None = 300.0
+    """Engine seconds after which a call dockerd would wait on forever is cut."""
+    body_limit: int = DEFAULT_BODY_LIMIT
+    """The largest plugin answer read."""
+    in_userns: bool = False
+    """Behave as a dockerd running in a user namespace."""
+    seed: int | None = None
+    """The faults' random seed (None: random)."""
+    registries: RegistryConfig | None = None
+    """``--insecure-registry`` and ``--registry-mirror`` (None: ``RegistryConfig.load()``)."""
+    authorization_plugins: tuple[str, ...] = ()
+    """``--authorization-plugin``, in order."""
+    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
+    """``--shutdown-timeout``, engine seconds."""
+    journal_limit: int | None = None
+    """How many of the latest plugin call attempts the journal keeps (None: all)."""
+
+
 class Engine:
     """An emulated dockerd.  Create it with :func:`open_engine`.
 
@@ -51,129 +86,104 @@ class Engine:
     state directory), ``authz`` (the authorization chain, :mod:`emulator.engine.authz`),
     ``authorization_plugins`` (the ``--authorization-plugin`` list it started with),
     ``shutdown_timeout`` (engine seconds :meth:`shutdown` may take), ``journal_limit``
-    (how many of the latest plugin call attempts the journal keeps; None: all) and
-    ``wall_offset`` (add it to an engine-clock time to get Unix time).
+    (how many of the latest plugin call attempts the journal keeps; None: all),
+    ``config`` (all of these settings, :class:`EngineConfig`) and ``wall_offset`` (add
+    it to an engine-clock time to get Unix time).
+
+    The daemon's services (``managed_plugins``, ``plugins``, ``volumes``,
+    ``containers``, ``networks``, ``authz``) are built together, each given what it
+    uses, by one method that a restart and a reset run again; the journal, faults,
+    events and database are the engine's own and outlive a restart.
     """
 
-    def __init__(
-        self,
-        *,
-        paths: PluginPaths,
-        data_root: Path,
-        profile: EngineProfile,
-        nursery: trio.Nursery,
-        hang_guard: float | None,
-        body_limit: int,
-        in_userns: bool,
-        seed: int | None = None,
-        registries: RegistryConfig | None = None,
-        reset_state: bool = False,
-        db: StateDB | None = None,
-        authorization_plugins: Sequence[str] = (),
-        shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
-        journal_limit: int | None = None,
-    ) -> None:
-        self.paths = paths
-        self.journal_limit = journal_limit
-        self.shutdown_timeout = shutdown_timeout
+    def __init__(self, config: EngineConfig, *, nursery: trio.Nursery, db: StateDB) -> None:
+        self.config = config
+        self.paths = config.paths
+        self.data_root = config.data_root
+        self.profile = config.profile
+        self.journal_limit = config.journal_limit
+        self.shutdown_timeout = config.shutdown_timeout
+        self.registries = config.registries or RegistryConfig.load()
+        self.nursery = nursery
+        self.db = db
         self.wall_offset = time.time() - trio.current_time()
         self._shutdown_scope: trio.CancelScope | None = None
-        self.registries = registries or RegistryConfig.load()
-        self.faults = FaultSet(seed)
-        self.data_root = data_root
-        self.profile = profile
+        self._discovery = LocalRegistry(
+            config.paths,
+            in_userns=config.in_userns and config.profile.userns_skips_unreadable_spec_dirs,
+        )
+        self.faults = FaultSet(config.seed)
         self.journal = Journal(self.journal_limit)
         self.events = EventLog()
-        self.nursery = nursery
-        self._discovery = LocalRegistry(
-            paths, in_userns=in_userns and profile.userns_skips_unreadable_spec_dirs
-        )
-        self._hang_guard = hang_guard
-        self._body_limit = body_limit
-        if db is None:
-            _prepare_data_root(data_root)
-            db = StateDB(data_root / "emulator.db", reset=reset_state)
-        self.db = db
-        self.managed_plugins = self._new_managed()
-        self.plugins = self._new_registry()
-        self.volumes = VolumeService(self._new_volume_store())
-        self.containers = self._new_containers()
-        self.networks = self._new_networks()
         self.restarts = 0
-        self._configured_authz = tuple(authorization_plugins)
-        self.authorization_plugins = self._configured_authz
-        self.authz = AuthorizationChain(self._authz_lookup, self.authorization_plugins)
+        self.authorization_plugins = config.authorization_plugins
+        self._build_services()
 
-    async def _authz_lookup(self, name: str) -> ResolvedPlugin:
-        """``plugin.Store.Get(name, "authz", Lookup)``: managed first, then v1."""
-        plugin = await self.plugins.get(name, AUTHZ_IMPLEMENTS)
-        assert plugin.client is not None
-        return ResolvedPlugin(plugin.name, plugin.client)
+    def _build_services(self) -> None:
+        """A new daemon's services, each constructed with what it uses, in that order.
 
-    def wall_now(self) -> float:
-        """The engine clock's now as Unix time (what dockerd's ``time.Now()`` shows)."""
-        return trio.current_time() + self.wall_offset
-
-    def _new_containers(self) -> ContainerService:
-        return ContainerService(
-            self.volumes,
-            self.db,
-            self.nursery,
-            self.data_root,
-            events=lambda *args: self.events(*args),  # the current log (reset replaces it)
-            wall=self.wall_now,
-            plugins=self.plugins,
-        )
-
-    def _new_networks(self) -> NetworkController:
-        """A network controller wired to the registry and the container service."""
-        networks = NetworkController(self.plugins)
-        networks.store = self.db
-        networks.containers = self.containers
-        self.containers.network_hook = networks
-        return networks
-
-    def _new_registry(self) -> PluginRegistry:
-        registry = PluginRegistry(
-            self._discovery,
-            self.profile,
-            self.journal,
-            hang_guard=self._hang_guard,
-            body_limit=self._body_limit,
-            faults=self.faults,
-        )
-        registry.v2 = self.managed_plugins  # names resolve as managed plugins first
-        return registry
-
-    def _new_managed(self) -> ManagedPlugins:
-        """The managed-plugin manager, loaded from ``DATA_ROOT/plugins``."""
+        Managed plugins first (``plugin.Store``), then the v1 registry that consults
+        them, the volume service, the containers (shared by the network controller for
+        ``docker network connect``), the network controller, the container service
+        (which connects networks at start), the authorization chain; last, what runs
+        after a managed plugin is enabled or disabled (``Store.CallHandler``).
+        """
         managed = ManagedPlugins(
             data_root=self.data_root,
             exec_root=self.paths.sockets_dir,
             profile=self.profile,
             journal=self.journal,
             nursery=self.nursery,
-            hang_guard=self._hang_guard,
-            body_limit=self._body_limit,
+            hang_guard=self.config.hang_guard,
+            body_limit=self.config.body_limit,
             faults=self.faults,
-            events=lambda *args: self.events(*args),  # the current log (reset replaces it)
+            events=self.events,
             registries=self.registries,
             certs_dir=self.paths.root / DEFAULT_CERTS_DIR,
         )
-        # Store.CallHandler after enable: remote network and IPAM drivers register.
-        managed.add_handler(
-            "docker.networkdriver/1.0", lambda n, c: self.networks.register_driver(n, c)
+        plugins = PluginRegistry(
+            self._discovery,
+            self.profile,
+            self.journal,
+            hang_guard=self.config.hang_guard,
+            body_limit=self.config.body_limit,
+            faults=self.faults,
+            v2=managed,  # names resolve as managed plugins first
         )
-        managed.add_handler("docker.ipamdriver/1.0", lambda n, c: self.networks.register_ipam(n, c))
+        local = LocalVolumeDriver(self.data_root / "volumes")
+        volumes = VolumeService(
+            VolumeStore(DriverStore(plugins, local), self.db, events=self.events)
+        )
+        stored = ContainerStore(self.db)
+        networks = NetworkController(plugins, store=self.db, containers=stored)
+        containers = ContainerService(
+            volumes,
+            stored,
+            self.nursery,
+            self.data_root,
+            networks=networks,
+            events=self.events,
+            wall=self.wall_now,
+            plugins=plugins,
+        )
+        authz = AuthorizationChain(_authz_lookup(plugins), self.authorization_plugins)
+        # Store.CallHandler after enable: remote network and IPAM drivers register.
+        managed.add_handler("docker.networkdriver/1.0", networks.register_driver)
+        managed.add_handler("docker.ipamdriver/1.0", networks.register_ipam)
         # Disable removes a managed authz plugin from the chain (plugin/backend_linux.go).
-        managed.add_disable_handler(AUTHZ_IMPLEMENTS, lambda name: self.authz.remove_plugin(name))
+        managed.add_disable_handler(AUTHZ_IMPLEMENTS, authz.remove_plugin)
         # dockerd's refcount for a volume driver: one per volume created with it.
         managed.add_user_counter(lambda name: sum(v.driver == name for v in self.db.volumes()))
-        return managed
+        self.managed_plugins = managed
+        self.plugins = plugins
+        self.volumes = volumes
+        self.containers = containers
+        self.networks = networks
+        self.authz = authz
 
-    def _new_volume_store(self) -> VolumeStore:
-        local = LocalVolumeDriver(self.data_root / "volumes")
-        return VolumeStore(DriverStore(self.plugins, local), self.db, events=self.events)
+    def wall_now(self) -> float:
+        """The engine clock's now as Unix time (what dockerd's ``time.Now()`` shows)."""
+        return trio.current_time() + self.wall_offset
 
     async def start(self) -> None:
         """What dockerd does when it starts on an existing data-root: restore state.
@@ -213,13 +223,9 @@ class Engine:
         else:
             await self.shutdown()
         await self.plugins.aclose()
-        self.managed_plugins = self._new_managed()
-        self.plugins = self._new_registry()
-        self.networks.bind(self.plugins)
-        self.volumes.store = self._new_volume_store()
         if authorization_plugins is not None:
             self.authorization_plugins = tuple(authorization_plugins)
-        self.authz = AuthorizationChain(self._authz_lookup, self.authorization_plugins)
+        self._build_services()
         self.restarts += 1
         await self.start()
 
@@ -273,14 +279,9 @@ class Engine:
         self.faults = FaultSet(self.faults.seed)
         self.journal = Journal(self.journal_limit)
         self.events = EventLog()
-        self.managed_plugins = self._new_managed()
-        self.plugins = self._new_registry()
-        self.volumes = VolumeService(self._new_volume_store())
-        self.containers = self._new_containers()
-        self.networks = self._new_networks()
         self.restarts = 0
-        self.authorization_plugins = self._configured_authz
-        self.authz = AuthorizationChain(self._authz_lookup, self.authorization_plugins)
+        self.authorization_plugins = self.config.authorization_plugins
+        self._build_services()
         self._shutdown_scope = None
 
     async def aclose(self) -> None:
@@ -288,6 +289,17 @@ class Engine:
         await self.shutdown()
         await self.plugins.aclose()
         self.db.close()
+
+
+def _authz_lookup(plugins: PluginRegistry) -> Callable[[str], Awaitable[ResolvedPlugin]]:
+    """``plugin.Store.Get(name, "authz", Lookup)`` on ``plugins``: managed first, then v1."""
+
+    async def lookup(name: str) -> ResolvedPlugin:
+        plugin = await plugins.get(name, AUTHZ_IMPLEMENTS)
+        assert plugin.client is not None
+        return ResolvedPlugin(plugin.name, plugin.client)
+
+    return lookup
 
 
 def _prepare_data_root(data_root: Path) -> None:
@@ -343,29 +355,33 @@ async def open_engine(
     ReleaseAddress and Unmount calls) and managed plugins stopped.
     """
     root_path = Path(root)
-    paths = PluginPaths.under(root_path)
-    state = Path(data_root) if data_root is not None else root_path / "var/lib/docker"
+    config = EngineConfig(
+        paths=PluginPaths.under(root_path),
+        data_root=Path(data_root) if data_root is not None else root_path / "var/lib/docker",
+        profile=get_profile(profile),
+        hang_guard=hang_guard,
+        body_limit=body_limit,
+        in_userns=in_userns,
+        seed=seed,
+        registries=registries,
+        authorization_plugins=tuple(authorization_plugins),
+        shutdown_timeout=shutdown_timeout,
+        journal_limit=journal_limit,
+    )
+    async with _running_engine(config, reset_state=reset_state) as engine:
+        yield engine
+
+
+@asynccontextmanager
+async def _running_engine(config: EngineConfig, *, reset_state: bool) -> AsyncIterator[Engine]:
+    """:func:`open_engine`'s body: the database, the nursery, start and the shutdown."""
     # Before the nursery, so a StateError reaches the caller as itself, not in a group.
-    _prepare_data_root(state)
-    db = StateDB(state / "emulator.db", reset=reset_state)
+    _prepare_data_root(config.data_root)
+    db = StateDB(config.data_root / "emulator.db", reset=reset_state)
     refused: AuthorizationStartError | None = None
     async with trio.open_nursery() as nursery:
         try:
-            engine = Engine(
-                paths=paths,
-                data_root=state,
-                profile=get_profile(profile),
-                nursery=nursery,
-                hang_guard=hang_guard,
-                body_limit=body_limit,
-                in_userns=in_userns,
-                seed=seed,
-                registries=registries,
-                db=db,
-                authorization_plugins=authorization_plugins,
-                shutdown_timeout=shutdown_timeout,
-                journal_limit=journal_limit,
-            )
+            engine = Engine(config, nursery=nursery, db=db)
         except BaseException:
             db.close()
             raise

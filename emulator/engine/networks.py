@@ -137,7 +137,7 @@ class ContainerLike(Protocol):
 
 
 class ContainerDirectory(Protocol):
-    """The container service as the controller uses it (``docker network connect``)."""
+    """The daemon's containers as the controller uses them (``docker network connect``)."""
 
     def get(self, ref: str) -> Any: ...
 
@@ -163,6 +163,8 @@ class NetworkController:
         self,
         plugins: PluginRegistry,
         *,
+        store: NetworkRecords | None = None,
+        containers: ContainerDirectory | None = None,
         reserved_networks: Sequence[str] = (),
     ) -> None:
         self.plugins = plugins
@@ -173,27 +175,17 @@ class NetworkController:
         """Host networks a remote IPAM's pool must not overlap (``InferReservedNetworks``)."""
         self.networks: dict[str, Network] = {}
         self.sandboxes: dict[str, Sandbox] = {}
-        self.containers: ContainerDirectory | None = None
-        """Set by the engine: resolves container references for :meth:`connect`."""
-        self.store: NetworkRecords | None = None
-        """Set by the engine: where networks and endpoints are persisted."""
+        self.containers = containers
+        """Resolves container references for :meth:`connect` (the daemon's containers)."""
+        self.store = store
+        """Where networks and endpoints are persisted (None: nowhere)."""
         self._creating: set[str] = set()
         self.predefine()
-        self.bind(plugins)
-
-    # -- registration -----------------------------------------------------------------
-
-    def bind(self, plugins: PluginRegistry) -> None:
-        """Register dockerd's ``NetworkDriver``/``IpamDriver`` activation handlers on ``plugins``.
-
-        Called again with the new registry when the engine restarts: remote
-        drivers and IPAMs registered by the old daemon are forgotten.
-        """
-        self.plugins = plugins
-        self.drivers = {k: v for k, v in self.drivers.items() if v.builtin}
-        self.ipams = {DEFAULT_IPAM: self.default_ipam}
+        # dockerd's plugins.Handle: remote drivers and IPAMs register at activation.
         plugins.on_activate(api.IFACE, self.register_driver)
         plugins.on_activate(ipam_api.IFACE, self.register_ipam)
+
+    # -- registration -----------------------------------------------------------------
 
     async def register_driver(self, name: str, client: PluginClient) -> None:
         """``remote.Register``'s handler: ``GetCapabilities``; failures are only logged.

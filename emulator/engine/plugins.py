@@ -147,7 +147,7 @@ class V2Lookup(Protocol):
 class PluginRegistry:
     """Finds, activates and calls v1 plugins as dockerd's ``pkg/plugins`` does.
 
-    With ``v2`` set (the engine sets ``engine.managed_plugins``), ``get`` resolves a
+    With ``v2`` (the engine gives ``engine.managed_plugins``), ``get`` resolves a
     name as a managed plugin first, and ``get_all`` lists enabled managed plugins
     first, as dockerd's ``plugin.Store`` does; v2 plugins are never activated.
     """
@@ -161,6 +161,7 @@ class PluginRegistry:
         hang_guard: float | None = 300.0,
         body_limit: int = DEFAULT_BODY_LIMIT,
         faults: FaultSet | None = None,
+        v2: V2Lookup | None = None,
     ) -> None:
         self.discovery = discovery
         self._faults = faults
@@ -170,7 +171,7 @@ class PluginRegistry:
         self._body_limit = body_limit
         self._storage: dict[str, Plugin] = {}
         self._clients: list[PluginClient] = []
-        self.v2: V2Lookup | None = None
+        self.v2 = v2
         self._handlers: dict[str, list[ActivationHandler]] = {}
 
     def on_activate(self, iface: str, handler: ActivationHandler) -> None:
