@@ -277,21 +277,30 @@ def serve_command(
     if tcp is not None and tls is None and not tcp_insecure:
         click.echo(f"error: {PLAIN_TCP_REFUSED.format(host='tcp://' + tcp)}", err=True)
         sys.exit(2)
-    options = _ServeOptions(tcp, tls, tcp_insecure, reset_state)
-    daemon = _Daemon(shutdown_timeout)
+    setup = _ServeSetup(
+        socket_path=socket_path,
+        tcp=tcp,
+        tls=tls,
+        insecure=tcp_insecure,
+        reset_state=reset_state,
+        root=root,
+        data_root=data_root,
+        plugins=tuple(parsed),
+        profile=profile,
+        registries=registries,
+        authorization_plugins=authorization_plugins,
+    )
     try:
-        trio.run(
-            _serve,
-            socket_path,
-            options,
-            root,
-            data_root,
-            parsed,
-            profile,
-            registries,
-            authorization_plugins,
-            daemon,
-        )
+        _serve_until_stopped(setup, _Daemon(shutdown_timeout))
+    finally:
+        if temporary is not None:
+            shutil.rmtree(temporary, ignore_errors=True)
+
+
+def _serve_until_stopped(setup: _ServeSetup, daemon: _Daemon) -> None:
+    """Run :func:`_serve`; a set-up error exits 1 or 2 with its text, as dockerd's."""
+    try:
+        trio.run(_serve, setup, daemon)
     except (
         ConfigurationError,
         AuthorizationStartError,
@@ -307,9 +316,6 @@ def serve_command(
             raise
         click.echo(f"error: {problem}", err=True)
         sys.exit(1 if isinstance(problem, PluginStartError) else 2)
-    finally:
-        if temporary is not None:
-            shutil.rmtree(temporary, ignore_errors=True)
     if daemon.forced is not None:
         sys.exit(128 + daemon.forced)
 
@@ -357,12 +363,21 @@ def _server_tls(
     )
 
 
-@attrs.frozen
-class _ServeOptions:
+@attrs.frozen(kw_only=True)
+class _ServeSetup:
+    """What the command line asked for, checked: where to serve, the engine, the plugins."""
+
+    socket_path: Path
     tcp: str | None
     tls: ServerTLS | None
     insecure: bool
-    reset_state: bool = False
+    reset_state: bool
+    root: Path
+    data_root: Path | None
+    plugins: tuple[PluginSpec, ...]
+    profile: str
+    registries: RegistryConfig
+    authorization_plugins: tuple[str, ...]
 
 
 @attrs.define
@@ -377,31 +392,11 @@ class _Daemon:
     """The signal that forced the exit, if one did."""
 
 
-async def _serve(
-    socket_path: Path,
-    options: _ServeOptions,
-    root: Path,
-    data_root: Path | None,
-    specs: list[PluginSpec],
-    profile: str,
-    registries: RegistryConfig,
-    authorization_plugins: tuple[str, ...],
-    daemon: _Daemon,
-) -> None:
+async def _serve(setup: _ServeSetup, daemon: _Daemon) -> None:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_handle_signals, signals, daemon)
-            await _run(
-                socket_path,
-                options,
-                root,
-                data_root,
-                specs,
-                profile,
-                registries,
-                authorization_plugins,
-                daemon,
-            )
+            await _run(setup, daemon)
             nursery.cancel_scope.cancel()
 
 
@@ -423,53 +418,43 @@ async def _handle_signals(signals: AsyncIterator[int], daemon: _Daemon) -> None:
                 daemon.engine.force_shutdown()
 
 
-async def _run(
-    socket_path: Path,
-    options: _ServeOptions,
-    root: Path,
-    data_root: Path | None,
-    specs: list[PluginSpec],
-    profile: str,
-    registries: RegistryConfig,
-    authorization_plugins: tuple[str, ...],
-    daemon: _Daemon,
-) -> None:
+async def _run(setup: _ServeSetup, daemon: _Daemon) -> None:
     """The plugins, then the engine and its servers until the first signal.
 
     Leaving ``open_engine`` runs the engine's shutdown (bounded by its timeout) while
     the plugins still serve.
     """
     async with trio.open_nursery() as nursery:
-        plugins = PluginSet(specs, root, nursery, record_limit=JOURNAL_LIMIT)
+        plugins = PluginSet(setup.plugins, setup.root, nursery, record_limit=JOURNAL_LIMIT)
         await plugins.start()
         outputs = plugins.outputs()
         with daemon.serving:
             async with open_engine(
-                root=root,
-                data_root=data_root,
-                profile=profile,
-                registries=registries,
-                reset_state=options.reset_state,
-                authorization_plugins=authorization_plugins,
+                root=setup.root,
+                data_root=setup.data_root,
+                profile=setup.profile,
+                registries=setup.registries,
+                reset_state=setup.reset_state,
+                authorization_plugins=setup.authorization_plugins,
                 shutdown_timeout=daemon.shutdown_timeout,
                 journal_limit=JOURNAL_LIMIT,
             ) as engine:
                 daemon.engine = engine
                 async with trio.open_nursery() as servers:
                     host = await servers.start(
-                        partial(serve, plugin_outputs=outputs), engine, f"unix:{socket_path}"
+                        partial(serve, plugin_outputs=outputs), engine, f"unix:{setup.socket_path}"
                     )
                     click.echo(f"export DOCKER_HOST={host}")
-                    if options.tcp is not None:
+                    if setup.tcp is not None:
                         tcp_host = await servers.start(
                             partial(
                                 serve,
-                                tls=options.tls,
-                                insecure=options.insecure,
+                                tls=setup.tls,
+                                insecure=setup.insecure,
                                 plugin_outputs=outputs,
                             ),
                             engine,
-                            f"tcp:{options.tcp}",
+                            f"tcp:{setup.tcp}",
                         )
                         click.echo(f"# also listening on {tcp_host}")
                     sys.stdout.flush()
