@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator import ContainerSpec, EngineError
+from emulator import ContainerSpec, EngineError, NetworkSpec
 
 NULLNET = Path(__file__).parent / "plugins" / "nullnet.py"
 
@@ -22,7 +22,7 @@ def nullnet(plugin_process):
 
 
 def test_a_container_joins_the_network(plugin_engine, nullnet):
-    plugin_engine.networks.create("backend", driver="nullnet")
+    plugin_engine.networks.create(NetworkSpec("backend", driver="nullnet"))
     plugin_engine.containers.run(ContainerSpec(networks=["backend"], name="app", detach=True))
     plugin_engine.containers.stop("app")
     plugin_engine.networks.remove("backend")
@@ -44,7 +44,7 @@ def test_a_container_joins_the_network(plugin_engine, nullnet):
 
 @pytest.mark.faults(call="NetworkDriver.Join", respond={"status": 500, "err": "no carrier"})
 def test_a_failed_join_fails_the_start_and_cleans_up(plugin_engine, nullnet):
-    plugin_engine.networks.create("backend", driver="nullnet")
+    plugin_engine.networks.create(NetworkSpec("backend", driver="nullnet"))
     with pytest.raises(EngineError, match="no carrier"):
         plugin_engine.containers.run(ContainerSpec(networks=["backend"], name="app", detach=True))
     plugin_engine.assert_called("NetworkDriver.DeleteEndpoint")  # dockerd undoes CreateEndpoint

@@ -19,7 +19,7 @@ import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emulator import ContainerSpec, open_engine
+from emulator import ContainerSpec, NetworkSpec, open_engine
 from emulator.engine.core import Engine
 from emulator.engine.ipam import DefaultIpam, IpamError, PoolRequest
 from emulator.mocks.network import MockIpamPlugin, MockNetworkPlugin
@@ -107,8 +107,8 @@ async def test_engine_networks_get_next_default_pool() -> None:
     root = Path(tempfile.mkdtemp(prefix="pe-", dir="/tmp"))
     try:
         async with open_engine(root=root) as engine:
-            a = await engine.networks.create("a")
-            b = await engine.networks.create("b")
+            a = await engine.networks.create(NetworkSpec("a"))
+            b = await engine.networks.create(NetworkSpec("b"))
             assert [str(i.pool) for i in a.ipv4_info + b.ipv4_info] == [
                 "172.18.0.0/16",
                 "172.19.0.0/16",
@@ -137,7 +137,7 @@ async def _exercise(
 ) -> None:
     names = ["n0", "n1", "n2"]
     for name in names:
-        await engine.networks.create(name, driver=driver, ipam_driver=ipam)
+        await engine.networks.create(NetworkSpec(name, driver=driver, ipam_driver=ipam))
 
     def check_unique() -> None:
         for name in names:

@@ -16,7 +16,7 @@ import attrs
 import pytest
 import trio
 
-from emulator import ContainerSpec, open_engine
+from emulator import ContainerSpec, NetworkSpec, open_engine
 from emulator.engine.core import Engine
 from emulator.engine.networks import IpamConfig
 from emulator.mocks.network import MockIpamPlugin, MockNetworkPlugin
@@ -73,12 +73,14 @@ async def env(short_tmp: Path) -> AsyncIterator[Env]:
 async def test_a_network_survives_restarts_with_every_field(env: Env) -> None:
     async with open_engine(root=env.root) as engine:
         created = await engine.networks.create(
-            "n1",
-            driver=NET,
-            ipam_driver=IPAM,
-            ipam_config=[IpamConfig(subnet="10.9.0.0/24", aux_addresses={"h": "10.9.0.9"})],
-            labels={"k": "v"},
-            options={"o": "1"},
+            NetworkSpec(
+                "n1",
+                driver=NET,
+                ipam_driver=IPAM,
+                ipam_config=[IpamConfig(subnet="10.9.0.0/24", aux_addresses={"h": "10.9.0.9"})],
+                labels={"k": "v"},
+                options={"o": "1"},
+            )
         )
         before = created.inspect()
         host_id = engine.networks.get("host").id
@@ -94,7 +96,7 @@ async def test_a_network_survives_restarts_with_every_field(env: Env) -> None:
         ]
         # The name is still taken, the subnet still belongs to it: nothing leaked.
         with pytest.raises(Exception, match="network with name n1 already exists"):
-            await engine.networks.create("n1", driver=NET, ipam_driver=IPAM)
+            await engine.networks.create(NetworkSpec("n1", driver=NET, ipam_driver=IPAM))
     async with open_engine(root=env.root) as engine:  # a new process on the data-root
         assert engine.networks.get("n1").inspect() == before
         await engine.networks.remove("n1")
@@ -109,12 +111,14 @@ async def test_a_network_survives_restarts_with_every_field(env: Env) -> None:
 async def test_a_replaying_ipam_is_asked_again_for_pools_and_gateways(env: Env) -> None:
     await env.replace_ipam(MockIpamPlugin(IPAM, requires_replay=True))
     async with open_engine(root=env.root) as engine:
-        await engine.networks.create("auto", driver=NET, ipam_driver=IPAM)
+        await engine.networks.create(NetworkSpec("auto", driver=NET, ipam_driver=IPAM))
         await engine.networks.create(
-            "given",
-            driver=NET,
-            ipam_driver=IPAM,
-            ipam_config=[IpamConfig(subnet="10.7.0.0/24", gateway="10.7.0.254")],
+            NetworkSpec(
+                "given",
+                driver=NET,
+                ipam_driver=IPAM,
+                ipam_config=[IpamConfig(subnet="10.7.0.0/24", gateway="10.7.0.254")],
+            )
         )
         auto = engine.networks.get("auto").ipv4_info[0]
     await env.replace_ipam(MockIpamPlugin(IPAM, requires_replay=True))  # it lost its state
@@ -169,7 +173,7 @@ async def test_a_replaying_ipam_is_asked_again_for_pools_and_gateways(env: Env) 
 
 async def test_after_a_crash_stale_endpoints_are_deleted_by_force(env: Env) -> None:
     async with open_engine(root=env.root) as engine:
-        await engine.networks.create("n1", driver=NET, ipam_driver=IPAM)
+        await engine.networks.create(NetworkSpec("n1", driver=NET, ipam_driver=IPAM))
         container = await engine.containers.run(
             ContainerSpec(command=["top"], networks=["n1"], detach=True)
         )
@@ -198,7 +202,7 @@ async def test_after_a_crash_stale_endpoints_are_deleted_by_force(env: Env) -> N
 
 async def test_a_removal_cut_short_is_finished_at_the_next_start(env: Env) -> None:
     async with open_engine(root=env.root) as engine:
-        network = await engine.networks.create("n1", driver=NET, ipam_driver=IPAM)
+        network = await engine.networks.create(NetworkSpec("n1", driver=NET, ipam_driver=IPAM))
         engine.networks.save_network(network, in_delete=True)  # as a killed `network rm` left it
         mark = len(engine.journal.entries)
         await engine.restart(crash=True)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import trio
 
-from emulator import ContainerSpec, open_engine
+from emulator import ContainerSpec, NetworkSpec, open_engine
 from emulator.engine.containers import ContainerError
 from emulator.engine.core import Engine
 from emulator.mocks import RecordedRequest, Reply
@@ -31,7 +31,7 @@ async def _nothing(engine: Engine, net: MockNetworkPlugin, ipam: MockIpamPlugin)
 
 async def _network(engine: Engine, net: MockNetworkPlugin, ipam: MockIpamPlugin) -> None:
     await _register(engine, net, ipam)
-    await engine.networks.create("n", driver=N, ipam_driver=I)
+    await engine.networks.create(NetworkSpec("n", driver=N, ipam_driver=I))
 
 
 async def _running(engine: Engine, net: MockNetworkPlugin, ipam: MockIpamPlugin) -> None:
@@ -41,7 +41,7 @@ async def _running(engine: Engine, net: MockNetworkPlugin, ipam: MockIpamPlugin)
 
 async def _running_two(engine: Engine, net: MockNetworkPlugin, ipam: MockIpamPlugin) -> None:
     await _running(engine, net, ipam)
-    await engine.networks.create("o", driver=N, ipam_driver=I)
+    await engine.networks.create(NetworkSpec("o", driver=N, ipam_driver=I))
 
 
 async def _connected_two(engine: Engine, net: MockNetworkPlugin, ipam: MockIpamPlugin) -> None:
@@ -91,7 +91,7 @@ async def _gw_in_data(engine: Engine, net: MockNetworkPlugin, ipam: MockIpamPlug
 
 
 async def _create(engine: Engine) -> None:
-    await engine.networks.create("n", driver=N, ipam_driver=I)
+    await engine.networks.create(NetworkSpec("n", driver=N, ipam_driver=I))
 
 
 async def _create_fails(engine: Engine) -> None:

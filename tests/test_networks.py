@@ -16,7 +16,7 @@ import attrs
 import pytest
 import trio
 
-from emulator import ContainerSpec, open_engine
+from emulator import ContainerSpec, NetworkSpec, open_engine
 from emulator.engine.containers import ContainerError
 from emulator.engine.core import Engine
 from emulator.engine.endpoint_settings import EndpointConfig
@@ -103,8 +103,8 @@ LABELS: dict[str, Any] = {
 
 
 async def test_registration_asks_capabilities_once_after_activation(env: Env) -> None:
-    await env.engine.networks.create("n1", driver=NET)
-    await env.engine.networks.create("n2", driver=NET)
+    await env.engine.networks.create(NetworkSpec("n1", driver=NET))
+    await env.engine.networks.create(NetworkSpec("n2", driver=NET))
     assert env.net.plugin.count("NetworkDriver.GetCapabilities") == 1
     assert env.raw("NetworkDriver.GetCapabilities") == [b""]
     assert env.engine.networks.drivers[NET].capability.ConnectivityScope == "local"
@@ -127,7 +127,7 @@ async def test_bad_scope_fails_registration_only_in_the_log(
         await _serve(nursery, short_tmp, net, MockIpamPlugin(IPAM))
         async with open_engine(root=short_tmp) as engine:
             with pytest.raises(NetworkError) as info:
-                await engine.networks.create("n", driver=NET)
+                await engine.networks.create(NetworkSpec("n", driver=NET))
             assert str(info.value) == f"could not resolve driver {NET} in registry"
             assert text in caplog.text
         nursery.cancel_scope.cancel()
@@ -138,7 +138,7 @@ async def test_global_scope_and_connectivity_default(short_tmp: Path) -> None:
     async with trio.open_nursery() as nursery:
         await _serve(nursery, short_tmp, net, MockIpamPlugin(IPAM))
         async with open_engine(root=short_tmp) as engine:
-            network = await engine.networks.create("n", driver=NET)
+            network = await engine.networks.create(NetworkSpec("n", driver=NET))
             assert network.scope == "global"
             cap = engine.networks.drivers[NET].capability
             assert (cap.DataScope, cap.ConnectivityScope) == ("global", "global")
@@ -151,14 +151,14 @@ async def test_global_scope_and_connectivity_default(short_tmp: Path) -> None:
 
 async def test_unknown_driver_is_plugin_not_found(env: Env, autojump_clock: object) -> None:
     with pytest.raises(PluginLookupError) as info:
-        await env.engine.networks.create("n", driver="nosuch")
+        await env.engine.networks.create(NetworkSpec("n", driver="nosuch"))
     assert str(info.value) == 'plugin "nosuch" not found'
     assert info.value.http_status == 404
 
 
 async def test_ipam_capabilities_registered_and_failure_tolerated(env: Env) -> None:
     env.ipam.plugin.on("IpamDriver.GetCapabilities", Reply(status=404, body="404 page not found\n"))
-    await env.engine.networks.create("n", driver=NET, ipam_driver=IPAM)
+    await env.engine.networks.create(NetworkSpec("n", driver=NET, ipam_driver=IPAM))
     assert env.engine.networks.ipams[IPAM].capabilities.RequiresMACAddress is False
     env.clean()
 
@@ -167,7 +167,7 @@ async def test_ipam_capabilities_registered_and_failure_tolerated(env: Env) -> N
 
 
 async def test_create_with_builtin_ipam_exact_bodies(env: Env) -> None:
-    network = await env.engine.networks.create("n", driver=NET, options={"foo": "bar"})
+    network = await env.engine.networks.create(NetworkSpec("n", driver=NET, options={"foo": "bar"}))
     assert env.sequence() == ["NetworkDriver.GetCapabilities", "NetworkDriver.CreateNetwork"]
     # bridge (predefined) holds 172.17.0.0/16: the first user network gets 172.18.0.0/16.
     assert env.raw("NetworkDriver.CreateNetwork") == [
@@ -184,14 +184,16 @@ async def test_create_with_builtin_ipam_exact_bodies(env: Env) -> None:
 async def test_create_with_remote_ipam_in_dockerds_order(env: Env) -> None:
     env.net.gw_alloc_checker = True
     network = await env.engine.networks.create(
-        "n",
-        driver=NET,
-        ipam_driver=IPAM,
-        ipam_options={"o": "v"},
-        ipam_config=[
-            IpamConfig(subnet="10.9.0.0/24", aux_addresses={"b": "10.9.0.9", "a": "10.9.0.8"})
-        ],
-        internal=True,
+        NetworkSpec(
+            "n",
+            driver=NET,
+            ipam_driver=IPAM,
+            ipam_options={"o": "v"},
+            ipam_config=[
+                IpamConfig(subnet="10.9.0.0/24", aux_addresses={"b": "10.9.0.9", "a": "10.9.0.8"})
+            ],
+            internal=True,
+        )
     )
     assert env.sequence() == [
         "NetworkDriver.GetCapabilities",
@@ -247,7 +249,7 @@ async def test_create_with_remote_ipam_in_dockerds_order(env: Env) -> None:
 
 async def test_gateway_from_pool_data_is_not_requested(env: Env) -> None:
     env.ipam.gateway_in_data = True
-    await env.engine.networks.create("n", driver=NET, ipam_driver=IPAM)
+    await env.engine.networks.create(NetworkSpec("n", driver=NET, ipam_driver=IPAM))
     assert env.engine.journal.count("IpamDriver.RequestAddress") == 0
     created = env.bodies("NetworkDriver.CreateNetwork")[0]
     assert created["IPv4Data"][0]["Gateway"] == "10.200.0.1/24"
@@ -263,12 +265,14 @@ async def test_gateway_from_pool_data_is_not_requested(env: Env) -> None:
 async def test_gw_alloc_check_skip_ipv4(env: Env) -> None:
     env.net.gw_alloc_checker = True
     env.net.skip_gateway = (True, False)
-    await env.engine.networks.create("n", driver=NET, ipam_driver=IPAM)
+    await env.engine.networks.create(NetworkSpec("n", driver=NET, ipam_driver=IPAM))
     assert env.engine.journal.count("IpamDriver.RequestAddress") == 0
     assert "Gateway" not in env.bodies("NetworkDriver.CreateNetwork")[0]["IPv4Data"][0]
     # An explicit --gateway is still requested.
     await env.engine.networks.create(
-        "m", driver=NET, ipam_driver=IPAM, ipam_config=[IpamConfig(gateway="10.200.1.254")]
+        NetworkSpec(
+            "m", driver=NET, ipam_driver=IPAM, ipam_config=[IpamConfig(gateway="10.200.1.254")]
+        )
     )
     assert env.bodies("IpamDriver.RequestAddress")[-1]["Address"] == "10.200.1.254"
     env.clean()
@@ -276,11 +280,13 @@ async def test_gw_alloc_check_skip_ipv4(env: Env) -> None:
 
 async def test_ipv6_pool_after_ipv4(env: Env) -> None:
     await env.engine.networks.create(
-        "n",
-        driver=NET,
-        ipam_driver=IPAM,
-        enable_ipv6=True,
-        ipam_config=[IpamConfig(subnet="fd00:1::/64")],
+        NetworkSpec(
+            "n",
+            driver=NET,
+            ipam_driver=IPAM,
+            enable_ipv6=True,
+            ipam_config=[IpamConfig(subnet="fd00:1::/64")],
+        )
     )
     assert env.sequence()[2:] == [
         "IpamDriver.GetDefaultAddressSpaces",
@@ -305,7 +311,7 @@ async def test_ipv6_pool_after_ipv4(env: Env) -> None:
 async def test_create_network_failure_releases_ipam(env: Env) -> None:
     env.net.plugin.on("NetworkDriver.CreateNetwork", Reply(status=500, body={"Err": "nope"}))
     with pytest.raises(PluginStatusError) as info:
-        await env.engine.networks.create("n", driver=NET, ipam_driver=IPAM)
+        await env.engine.networks.create(NetworkSpec("n", driver=NET, ipam_driver=IPAM))
     assert str(info.value) == "NetworkDriver.CreateNetwork: nope"
     assert env.sequence()[-3:] == [
         "NetworkDriver.CreateNetwork",
@@ -320,17 +326,19 @@ async def test_create_network_failure_releases_ipam(env: Env) -> None:
 async def test_err_on_200_is_remote_prefixed(env: Env) -> None:
     env.net.plugin.on("NetworkDriver.CreateNetwork", {"Err": "bad options"})
     with pytest.raises(NetworkError, match=r"^remote: bad options$"):
-        await env.engine.networks.create("n", driver=NET)
+        await env.engine.networks.create(NetworkSpec("n", driver=NET))
 
 
 async def test_ipam_error_field_vs_err(env: Env) -> None:
     env.ipam.error_style = "error-field"
     with pytest.raises(NetworkError) as info:
         await env.engine.networks.create(
-            "n",
-            driver=NET,
-            ipam_driver=IPAM,
-            ipam_config=[IpamConfig(subnet="10.9.0.0/24", gateway="10.8.0.1")],
+            NetworkSpec(
+                "n",
+                driver=NET,
+                ipam_driver=IPAM,
+                ipam_config=[IpamConfig(subnet="10.9.0.0/24", gateway="10.8.0.1")],
+            )
         )
     assert str(info.value) == (
         "failed to allocate gateway (10.8.0.1): remote: 10.8.0.1 is not in 10.9.0.0/24"
@@ -340,10 +348,12 @@ async def test_ipam_error_field_vs_err(env: Env) -> None:
     env.ipam.error_style = "sdk"
     with pytest.raises(NetworkError) as info:
         await env.engine.networks.create(
-            "n",
-            driver=NET,
-            ipam_driver=IPAM,
-            ipam_config=[IpamConfig(subnet="10.9.0.0/24", gateway="10.8.0.1")],
+            NetworkSpec(
+                "n",
+                driver=NET,
+                ipam_driver=IPAM,
+                ipam_config=[IpamConfig(subnet="10.9.0.0/24", gateway="10.8.0.1")],
+            )
         )
     assert str(info.value) == (
         "failed to allocate gateway (10.8.0.1): IpamDriver.RequestAddress: "
@@ -356,7 +366,7 @@ async def test_ipam_error_field_vs_err(env: Env) -> None:
 async def test_default_address_spaces_failure_is_404(env: Env) -> None:
     env.ipam.plugin.on("IpamDriver.GetDefaultAddressSpaces", {"Error": "down"})
     with pytest.raises(NetworkError) as info:
-        await env.engine.networks.create("n", driver=NET, ipam_driver=IPAM)
+        await env.engine.networks.create(NetworkSpec("n", driver=NET, ipam_driver=IPAM))
     assert str(info.value) == "failed to get default address space: remote: down"
     assert info.value.http_status == 404
     assert env.engine.journal.count("NetworkDriver.CreateNetwork") == 0
@@ -365,22 +375,22 @@ async def test_default_address_spaces_failure_is_404(env: Env) -> None:
 async def test_ipam_cidr_and_empty_address_rules(env: Env) -> None:
     env.ipam.plugin.on("IpamDriver.RequestAddress", {"Address": "10.200.0.1"})
     with pytest.raises(NetworkError, match=r"invalid CIDR address: 10.200.0.1"):
-        await env.engine.networks.create("n", driver=NET, ipam_driver=IPAM)
+        await env.engine.networks.create(NetworkSpec("n", driver=NET, ipam_driver=IPAM))
     env.ipam.plugin.on("IpamDriver.RequestAddress", {})
     with pytest.raises(NetworkError, match=r"failed to allocate gateway \(\): no address returned"):
-        await env.engine.networks.create("n", driver=NET, ipam_driver=IPAM)
+        await env.engine.networks.create(NetworkSpec("n", driver=NET, ipam_driver=IPAM))
 
 
 async def test_create_name_rules(env: Env) -> None:
-    await env.engine.networks.create("n", driver=NET)
+    await env.engine.networks.create(NetworkSpec("n", driver=NET))
     with pytest.raises(NetworkError, match="network with name n already exists"):
-        await env.engine.networks.create("n", driver=NET)
+        await env.engine.networks.create(NetworkSpec("n", driver=NET))
     with pytest.raises(NetworkError) as info:
-        await env.engine.networks.create("bridge", driver=NET)
+        await env.engine.networks.create(NetworkSpec("bridge", driver=NET))
     assert str(info.value) == "operation is not permitted on predefined bridge network "
     assert info.value.http_status == 403
     with pytest.raises(NetworkError, match="invalid name: name is empty"):
-        await env.engine.networks.create("", driver=NET)
+        await env.engine.networks.create(NetworkSpec("", driver=NET))
 
 
 # -- network rm ----------------------------------------------------------------------------
@@ -388,10 +398,12 @@ async def test_create_name_rules(env: Env) -> None:
 
 async def test_remove_releases_ipam_before_delete_network(env: Env) -> None:
     network = await env.engine.networks.create(
-        "n",
-        driver=NET,
-        ipam_driver=IPAM,
-        ipam_config=[IpamConfig(aux_addresses={"x": "10.200.0.7"})],
+        NetworkSpec(
+            "n",
+            driver=NET,
+            ipam_driver=IPAM,
+            ipam_config=[IpamConfig(aux_addresses={"x": "10.200.0.7"})],
+        )
     )
     mark = env.mark()
     await env.engine.networks.remove("n")
@@ -413,7 +425,7 @@ async def test_remove_releases_ipam_before_delete_network(env: Env) -> None:
 
 
 async def test_delete_network_error_only_logged(env: Env) -> None:
-    await env.engine.networks.create("n", driver=NET)
+    await env.engine.networks.create(NetworkSpec("n", driver=NET))
     env.net.plugin.on("NetworkDriver.DeleteNetwork", Reply(status=500, body={"Err": "busy"}))
     await env.engine.networks.remove("n")
     with pytest.raises(NetworkError, match="network n not found"):
@@ -428,8 +440,8 @@ async def test_predefined_cannot_be_removed(env: Env) -> None:
 
 
 async def test_prune_removes_unused_user_networks(env: Env) -> None:
-    await env.engine.networks.create("a", driver=NET)
-    await env.engine.networks.create("b", driver=NET)
+    await env.engine.networks.create(NetworkSpec("a", driver=NET))
+    await env.engine.networks.create(NetworkSpec("b", driver=NET))
     await env.engine.containers.run(ContainerSpec(networks=["b"], detach=True, name="c"))
     assert await env.engine.networks.prune() == ["a"]
     assert sorted(n.name for n in env.engine.networks.list()) == ["b", "bridge", "host", "none"]
@@ -439,7 +451,7 @@ async def test_prune_removes_unused_user_networks(env: Env) -> None:
 
 
 async def test_run_network_then_stop_exact_bodies(env: Env) -> None:
-    network = await env.engine.networks.create("n", driver=NET, ipam_driver=IPAM)
+    network = await env.engine.networks.create(NetworkSpec("n", driver=NET, ipam_driver=IPAM))
     mark = env.mark()
     container = await env.engine.containers.run(
         ContainerSpec(networks=["n"], detach=True, name="c")
@@ -503,7 +515,7 @@ async def test_run_network_then_stop_exact_bodies(env: Env) -> None:
 
 async def test_requires_mac_address_sends_mac_to_ipam_and_driver(env: Env) -> None:
     env.ipam.requires_mac = True
-    await env.engine.networks.create("n", driver=NET, ipam_driver=IPAM)
+    await env.engine.networks.create(NetworkSpec("n", driver=NET, ipam_driver=IPAM))
     await env.engine.containers.run(ContainerSpec(networks=["n"], detach=True, name="c"))
     mac = env.bodies("IpamDriver.RequestAddress")[-1]["Options"][
         "com.docker.network.endpoint.macaddress"
@@ -517,7 +529,7 @@ async def test_requires_mac_address_sends_mac_to_ipam_and_driver(env: Env) -> No
 
 async def test_driver_supplied_mac_is_accepted(env: Env) -> None:
     env.net.mac = "02:42:ac:11:00:99"
-    await env.engine.networks.create("n", driver=NET)
+    await env.engine.networks.create(NetworkSpec("n", driver=NET))
     container = await env.engine.containers.run(
         ContainerSpec(networks=["n"], detach=True, name="c")
     )
@@ -528,7 +540,7 @@ async def test_driver_supplied_mac_is_accepted(env: Env) -> None:
 
 
 async def test_create_endpoint_modifying_address_is_rolled_back(env: Env) -> None:
-    await env.engine.networks.create("n", driver=NET, ipam_driver=IPAM)
+    await env.engine.networks.create(NetworkSpec("n", driver=NET, ipam_driver=IPAM))
     _patch_reply(
         env.net,
         "NetworkDriver.CreateEndpoint",
@@ -553,7 +565,7 @@ async def test_create_endpoint_modifying_address_is_rolled_back(env: Env) -> Non
 
 
 async def test_create_endpoint_bad_mac_is_rolled_back(env: Env) -> None:
-    await env.engine.networks.create("n", driver=NET)
+    await env.engine.networks.create(NetworkSpec("n", driver=NET))
     _patch_reply(env.net, "NetworkDriver.CreateEndpoint", {"Interface": {"MacAddress": "zz"}})
     with pytest.raises(ContainerError, match=r"address zz: invalid MAC address; rolled back"):
         await env.engine.containers.run(ContainerSpec(networks=["n"], detach=True, name="c"))
@@ -561,7 +573,7 @@ async def test_create_endpoint_bad_mac_is_rolled_back(env: Env) -> None:
 
 
 async def test_create_endpoint_error_has_no_rollback_call(env: Env) -> None:
-    await env.engine.networks.create("n", driver=NET, ipam_driver=IPAM)
+    await env.engine.networks.create(NetworkSpec("n", driver=NET, ipam_driver=IPAM))
     env.net.plugin.on("NetworkDriver.CreateEndpoint", Reply(status=500, body={"Err": "no"}))
     mark = env.mark()
     with pytest.raises(ContainerError) as info:
@@ -578,7 +590,7 @@ async def test_create_endpoint_error_has_no_rollback_call(env: Env) -> None:
 
 
 async def test_join_with_cidr_gateway_is_left(env: Env) -> None:
-    await env.engine.networks.create("n", driver=NET, ipam_driver=IPAM)
+    await env.engine.networks.create(NetworkSpec("n", driver=NET, ipam_driver=IPAM))
     _patch_reply(env.net, "NetworkDriver.Join", {"Gateway": "10.200.0.1/24"})
     mark = env.mark()
     with pytest.raises(ContainerError) as info:
@@ -598,7 +610,7 @@ async def test_join_with_cidr_gateway_is_left(env: Env) -> None:
 
 
 async def test_join_error_is_not_left(env: Env) -> None:
-    await env.engine.networks.create("n", driver=NET)
+    await env.engine.networks.create(NetworkSpec("n", driver=NET))
     env.net.plugin.on("NetworkDriver.Join", {"Err": "no sandbox"})
     mark = env.mark()
     with pytest.raises(ContainerError, match=r"remote: no sandbox$"):
@@ -611,7 +623,7 @@ async def test_join_error_is_not_left(env: Env) -> None:
 
 
 async def test_program_404_tolerated_and_revoke_404_tolerated(env: Env) -> None:
-    await env.engine.networks.create("n", driver=NET)
+    await env.engine.networks.create(NetworkSpec("n", driver=NET))
     env.net.plugin.on(
         "NetworkDriver.ProgramExternalConnectivity", Reply(status=404, body="404 page not found\n")
     )
@@ -627,7 +639,7 @@ async def test_program_404_tolerated_and_revoke_404_tolerated(env: Env) -> None:
 
 
 async def test_program_error_fails_start_and_rolls_back(env: Env) -> None:
-    await env.engine.networks.create("n", driver=NET)
+    await env.engine.networks.create(NetworkSpec("n", driver=NET))
     env.net.plugin.on(
         "NetworkDriver.ProgramExternalConnectivity", Reply(status=500, body={"Err": "iptables"})
     )
@@ -649,7 +661,7 @@ async def test_program_error_fails_start_and_rolls_back(env: Env) -> None:
     "method", ["CreateEndpoint", "Join", "EndpointOperInfo", "Leave", "DeleteEndpoint"]
 )
 async def test_404_not_tolerated_elsewhere(env: Env, method: str) -> None:
-    await env.engine.networks.create("n", driver=NET)
+    await env.engine.networks.create(NetworkSpec("n", driver=NET))
     env.net.plugin.on(f"NetworkDriver.{method}", Reply(status=404, body="404 page not found\n"))
     if method in ("CreateEndpoint", "Join"):
         with pytest.raises(ContainerError, match=f"NetworkDriver.{method}: 404 page not found"):
@@ -660,7 +672,7 @@ async def test_404_not_tolerated_elsewhere(env: Env, method: str) -> None:
 
 
 async def test_teardown_errors_only_logged(env: Env) -> None:
-    await env.engine.networks.create("n", driver=NET, ipam_driver=IPAM)
+    await env.engine.networks.create(NetworkSpec("n", driver=NET, ipam_driver=IPAM))
     await env.engine.containers.run(ContainerSpec(networks=["n"], detach=True, name="c"))
     for method in ("RevokeExternalConnectivity", "Leave", "DeleteEndpoint"):
         env.net.plugin.on(f"NetworkDriver.{method}", {"Err": "broken"})
@@ -672,7 +684,7 @@ async def test_teardown_errors_only_logged(env: Env) -> None:
 
 async def test_no_gateway_takes_gwbridge_path(env: Env) -> None:
     env.net.gateway = False
-    await env.engine.networks.create("n", driver=NET)
+    await env.engine.networks.create(NetworkSpec("n", driver=NET))
     mark = env.mark()
     await env.engine.containers.run(ContainerSpec(networks=["n"], detach=True, name="c"))
     assert env.since(mark) == [
@@ -691,7 +703,7 @@ async def test_no_gateway_takes_gwbridge_path(env: Env) -> None:
 
 async def test_internal_network_no_gwbridge_no_program(env: Env) -> None:
     env.net.gateway = False
-    await env.engine.networks.create("n", driver=NET, internal=True)
+    await env.engine.networks.create(NetworkSpec("n", driver=NET, internal=True))
     await env.engine.containers.run(ContainerSpec(networks=["n"], detach=True, name="c"))
     assert env.engine.journal.count("NetworkDriver.ProgramExternalConnectivity") == 0
     assert env.bodies("NetworkDriver.CreateEndpoint")[0]["Options"] == {}
@@ -700,8 +712,8 @@ async def test_internal_network_no_gwbridge_no_program(env: Env) -> None:
 
 
 async def test_connect_and_disconnect_running_container(env: Env) -> None:
-    await env.engine.networks.create("a", driver=NET)
-    await env.engine.networks.create("b", driver=NET)
+    await env.engine.networks.create(NetworkSpec("a", driver=NET))
+    await env.engine.networks.create(NetworkSpec("b", driver=NET))
     await env.engine.containers.run(ContainerSpec(networks=["a"], detach=True, name="c"))
     mark = env.mark()
     await env.engine.networks.connect("b", "c", driver_opts={"k": "v"})
@@ -724,7 +736,7 @@ async def test_connect_and_disconnect_running_container(env: Env) -> None:
 
 
 async def test_connect_stopped_container_makes_no_calls(env: Env) -> None:
-    await env.engine.networks.create("n", driver=NET)
+    await env.engine.networks.create(NetworkSpec("n", driver=NET))
     await env.engine.containers.create(ContainerSpec(name="c"))
     mark = env.mark()
     await env.engine.networks.connect("n", "c")
@@ -734,7 +746,7 @@ async def test_connect_stopped_container_makes_no_calls(env: Env) -> None:
 
 
 async def test_remove_with_active_endpoints_refused(env: Env) -> None:
-    await env.engine.networks.create("n", driver=NET)
+    await env.engine.networks.create(NetworkSpec("n", driver=NET))
     container = await env.engine.containers.run(
         ContainerSpec(networks=["n"], detach=True, name="c")
     )
@@ -750,7 +762,7 @@ async def test_remove_with_active_endpoints_refused(env: Env) -> None:
 
 
 async def test_static_ip_and_run_on_missing_network(env: Env) -> None:
-    await env.engine.networks.create("dyn", driver=NET, ipam_driver=IPAM)
+    await env.engine.networks.create(NetworkSpec("dyn", driver=NET, ipam_driver=IPAM))
     await env.engine.containers.create(ContainerSpec(name="c"))
     # validateEndpointSettings: a static address needs a user-configured subnet.
     with pytest.raises(NetworkError) as info:
@@ -761,7 +773,9 @@ async def test_static_ip_and_run_on_missing_network(env: Env) -> None:
     )
     assert info.value.http_status == 400
     await env.engine.networks.create(
-        "n", driver=NET, ipam_driver=IPAM, ipam_config=[IpamConfig(subnet="10.201.0.0/24")]
+        NetworkSpec(
+            "n", driver=NET, ipam_driver=IPAM, ipam_config=[IpamConfig(subnet="10.201.0.0/24")]
+        )
     )
     await env.engine.networks.connect("n", "c", ipv4_address="10.201.0.77")
     await env.engine.containers.start("c")
@@ -792,12 +806,12 @@ def _patch_reply(plugin: MockNetworkPlugin, method: str, changes: dict[str, Any]
 
 async def test_gwbridge_cleared_when_a_gateway_network_joins(env: Env) -> None:
     env.net.gateway = False
-    await env.engine.networks.create("nogw", driver=NET)
+    await env.engine.networks.create(NetworkSpec("nogw", driver=NET))
     await env.engine.containers.run(ContainerSpec(networks=["nogw"], detach=True, name="c"))
     gwbridge = env.engine.networks.get("docker_gwbridge")
     assert len(gwbridge.endpoints) == 1
     env.net.gateway = True
-    await env.engine.networks.create("gw", driver=NET)
+    await env.engine.networks.create(NetworkSpec("gw", driver=NET))
     mark = env.mark()
     await env.engine.networks.connect("gw", "c")
     assert env.since(mark) == [
@@ -830,7 +844,7 @@ async def test_plugin_implementing_both_interfaces_registers_both(short_tmp: Pat
     async with trio.open_nursery() as nursery:
         await nursery.start(both.serve, f"unix:{short_tmp}/run/docker/plugins/both.sock")
         async with open_engine(root=short_tmp) as engine:
-            await engine.networks.create("n", driver="both", ipam_driver="both")
+            await engine.networks.create(NetworkSpec("n", driver="both", ipam_driver="both"))
             methods = [e.method for e in engine.journal.entries]
             assert methods[:3] == [
                 "Plugin.Activate",
@@ -845,10 +859,10 @@ async def test_plugin_implementing_both_interfaces_registers_both(short_tmp: Pat
 
 
 async def test_restart_forgets_registrations(env: Env) -> None:
-    await env.engine.networks.create("n", driver=NET)
+    await env.engine.networks.create(NetworkSpec("n", driver=NET))
     await env.engine.restart()
     mark = env.mark()
-    await env.engine.networks.create("m", driver=NET)
+    await env.engine.networks.create(NetworkSpec("m", driver=NET))
     assert [e.method for e in env.engine.journal.entries[mark:]] == [
         "Plugin.Activate",
         "NetworkDriver.GetCapabilities",
@@ -858,7 +872,7 @@ async def test_restart_forgets_registrations(env: Env) -> None:
 
 async def test_unknown_ipam_plugin_not_found(env: Env, autojump_clock: object) -> None:
     with pytest.raises(PluginLookupError, match='plugin "nosuch" not found'):
-        await env.engine.networks.create("n", driver=NET, ipam_driver="nosuch")
+        await env.engine.networks.create(NetworkSpec("n", driver=NET, ipam_driver="nosuch"))
     assert env.engine.journal.count("NetworkDriver.CreateNetwork") == 0
 
 
@@ -867,7 +881,7 @@ async def test_concurrent_creates_of_one_name(env: Env) -> None:
 
     async def create() -> None:
         try:
-            await env.engine.networks.create("same", driver=NET, ipam_driver=IPAM)
+            await env.engine.networks.create(NetworkSpec("same", driver=NET, ipam_driver=IPAM))
             results.append("ok")
         except NetworkError as exc:
             results.append(str(exc))
@@ -883,8 +897,8 @@ async def test_concurrent_creates_of_one_name(env: Env) -> None:
 async def test_gw_priority_chooses_the_gateway_endpoint(env: Env) -> None:
     """``Endpoint.Less`` (libnetwork/sandbox.go): a higher ``GwPriority`` sorts first, before
     the network name; so "b" gets ``ProgramExternalConnectivity``, not "a"."""
-    await env.engine.networks.create("a", driver=NET)
-    await env.engine.networks.create("b", driver=NET)
+    await env.engine.networks.create(NetworkSpec("a", driver=NET))
+    await env.engine.networks.create(NetworkSpec("b", driver=NET))
     container = await env.engine.containers.run(
         ContainerSpec(
             networks={"a": EndpointConfig(), "b": EndpointConfig(gw_priority=10)},
@@ -907,11 +921,15 @@ async def test_gw_priority_chooses_the_gateway_endpoint(env: Env) -> None:
 
 async def test_connect_settings_reach_the_plugin(env: Env) -> None:
     await env.engine.networks.create(
-        "n", driver=NET, ipam_driver=IPAM, ipam_config=[IpamConfig(subnet="10.203.0.0/24")]
+        NetworkSpec(
+            "n", driver=NET, ipam_driver=IPAM, ipam_config=[IpamConfig(subnet="10.203.0.0/24")]
+        )
     )
     await env.engine.containers.run(ContainerSpec(networks=["n"], detach=True, name="c"))
     await env.engine.networks.create(
-        "m", driver=NET, ipam_driver=IPAM, ipam_config=[IpamConfig(subnet="10.204.0.0/24")]
+        NetworkSpec(
+            "m", driver=NET, ipam_driver=IPAM, ipam_config=[IpamConfig(subnet="10.204.0.0/24")]
+        )
     )
     config = EndpointConfig(
         ipv4_address="10.204.0.40",
@@ -939,8 +957,8 @@ async def test_connect_settings_reach_the_plugin(env: Env) -> None:
 
 
 async def test_gateway_moves_to_a_network_sorting_first(env: Env) -> None:
-    await env.engine.networks.create("b", driver=NET)
-    await env.engine.networks.create("a", driver=NET)
+    await env.engine.networks.create(NetworkSpec("b", driver=NET))
+    await env.engine.networks.create(NetworkSpec("a", driver=NET))
     container = await env.engine.containers.run(
         ContainerSpec(networks=["b"], detach=True, name="c")
     )
@@ -980,8 +998,8 @@ async def test_gateway_moves_to_a_network_sorting_first(env: Env) -> None:
 
 
 async def test_disconnecting_the_gateway_programs_the_next(env: Env) -> None:
-    await env.engine.networks.create("a", driver=NET)
-    await env.engine.networks.create("b", driver=NET)
+    await env.engine.networks.create(NetworkSpec("a", driver=NET))
+    await env.engine.networks.create(NetworkSpec("b", driver=NET))
     await env.engine.containers.run(ContainerSpec(networks=["a", "b"], detach=True, name="c"))
     mark = env.mark()
     await env.engine.networks.disconnect("a", "c")
@@ -996,7 +1014,7 @@ async def test_disconnecting_the_gateway_programs_the_next(env: Env) -> None:
 
 
 async def test_internal_gateway_endpoint_is_revoked_not_programmed(env: Env) -> None:
-    await env.engine.networks.create("n", driver=NET, internal=True)
+    await env.engine.networks.create(NetworkSpec("n", driver=NET, internal=True))
     await env.engine.containers.run(ContainerSpec(networks=["n"], detach=True, name="c"))
     assert env.engine.journal.count("NetworkDriver.ProgramExternalConnectivity") == 0
     await env.engine.containers.stop("c")
@@ -1006,12 +1024,14 @@ async def test_internal_gateway_endpoint_is_revoked_not_programmed(env: Env) -> 
 
 async def test_inspect_json_shape(env: Env) -> None:
     network = await env.engine.networks.create(
-        "n",
-        driver=NET,
-        ipam_driver=IPAM,
-        options={"o": "1"},
-        labels={"l": "2"},
-        ipam_config=[IpamConfig(subnet="10.9.0.0/24", ip_range="10.9.0.128/25")],
+        NetworkSpec(
+            "n",
+            driver=NET,
+            ipam_driver=IPAM,
+            options={"o": "1"},
+            labels={"l": "2"},
+            ipam_config=[IpamConfig(subnet="10.9.0.0/24", ip_range="10.9.0.128/25")],
+        )
     )
     container = await env.engine.containers.run(
         ContainerSpec(networks=["n"], detach=True, name="c")
@@ -1053,7 +1073,7 @@ async def test_inspect_json_shape(env: Env) -> None:
     }
     assert network.inspect(containers=False)["Containers"] == {}
     # Without --subnet, IPAM.Config shows what IPAM allocated, gateway without prefix.
-    other = await env.engine.networks.create("m", driver=NET)
+    other = await env.engine.networks.create(NetworkSpec("m", driver=NET))
     assert other.inspect()["IPAM"]["Config"] == [
         {"Subnet": "172.18.0.0/16", "Gateway": "172.18.0.1"}
     ]
@@ -1062,11 +1082,13 @@ async def test_inspect_json_shape(env: Env) -> None:
 
 async def test_dual_stack_endpoint_addresses_and_release_order(env: Env) -> None:
     await env.engine.networks.create(
-        "n",
-        driver=NET,
-        ipam_driver=IPAM,
-        enable_ipv6=True,
-        ipam_config=[IpamConfig(subnet="fd00:7::/64")],
+        NetworkSpec(
+            "n",
+            driver=NET,
+            ipam_driver=IPAM,
+            enable_ipv6=True,
+            ipam_config=[IpamConfig(subnet="fd00:7::/64")],
+        )
     )
     mark = env.mark()
     await env.engine.containers.run(ContainerSpec(networks=["n"], detach=True, name="c"))
@@ -1094,7 +1116,7 @@ async def test_dual_stack_endpoint_addresses_and_release_order(env: Env) -> None
 
 
 async def test_ipv6_gateway_from_join_dropped_without_ipv6_address(env: Env) -> None:
-    await env.engine.networks.create("n", driver=NET)
+    await env.engine.networks.create(NetworkSpec("n", driver=NET))
     _patch_reply(env.net, "NetworkDriver.Join", {"GatewayIPv6": "fd00::1"})
     container = await env.engine.containers.run(
         ContainerSpec(networks=["n"], detach=True, name="c")

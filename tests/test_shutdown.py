@@ -19,7 +19,7 @@ import pytest
 import trio
 import trio.testing
 
-from emulator import ContainerSpec, open_engine
+from emulator import ContainerSpec, NetworkSpec, open_engine
 from emulator.engine.core import Engine
 from emulator.mocks.network import MockIpamPlugin, MockNetworkPlugin
 from emulator.mocks.volume import MockVolumePlugin
@@ -51,7 +51,7 @@ async def plugins(short_tmp: Path) -> AsyncIterator[Plugins]:
 
 async def _running_container(engine: Engine, name: str = "c") -> str:
     if not any(n.name == "n1" for n in engine.networks.list()):
-        await engine.networks.create("n1", driver=NET, ipam_driver=IPAM)
+        await engine.networks.create(NetworkSpec("n1", driver=NET, ipam_driver=IPAM))
         await engine.volumes.create("v1", driver=VOL)
     container = await engine.containers.run(
         ContainerSpec(

@@ -19,6 +19,7 @@ from emulator.api.http import ApiError, empty, field, filters, json_object, read
 from emulator.api.state import state
 from emulator.engine.endpoint_settings import EndpointConfig
 from emulator.engine.ipam import DEFAULT_IPAM
+from emulator.engine.network_model import NetworkSpec
 from emulator.engine.networks import PREDEFINED, IpamConfig, Network
 from emulator.golang import json as gojson
 from emulator.protocol import engine_api as api
@@ -161,7 +162,7 @@ async def network_create() -> Response:
             raise ApiError(f"{unsupported} networks are not emulated", 501)
     if field(body, "ConfigFrom", dict, what):
         raise ApiError("ConfigFrom networks are not emulated", 501)
-    network = await state().engine.networks.create(
+    spec = NetworkSpec(
         name,
         driver=driver,
         options=string_map(field(body, "Options", dict, what), f"{what}.Options"),
@@ -174,6 +175,7 @@ async def network_create() -> Response:
         internal=bool(field(body, "Internal", bool, what)),
         attachable=bool(field(body, "Attachable", bool, what)),
     )
+    network = await state().engine.networks.create(spec)
     return _gojson_response({"Id": network.id, "Warning": ""}, 201)
 
 

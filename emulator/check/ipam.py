@@ -20,6 +20,7 @@ from emulator.check.catalogue import check
 from emulator.check.common import raw_pool
 from emulator.check.context import CheckContext
 from emulator.check.model import Problem, Verdict
+from emulator.engine.network_model import NetworkSpec
 from emulator.engine.networks import IpamConfig
 from emulator.errors import EngineError
 from emulator.protocol import ipam as ipam_api
@@ -35,7 +36,9 @@ async def _network(ctx: CheckContext, label: str, config: Sequence[IpamConfig] =
 
     ctx.defer(remove)
     try:
-        await ctx.engine.networks.create(name, ipam_driver=ctx.plugin, ipam_config=config)
+        await ctx.engine.networks.create(
+            NetworkSpec(name, ipam_driver=ctx.plugin, ipam_config=config)
+        )
     except EngineError as exc:
         raise Problem(f"docker network create --ipam-driver {ctx.plugin} failed: {exc}") from None
     return name

@@ -16,6 +16,7 @@ from emulator.check.catalogue import check
 from emulator.check.context import CheckContext
 from emulator.check.model import Problem, Verdict
 from emulator.engine.containers import Container
+from emulator.engine.network_model import NetworkSpec
 from emulator.errors import EngineError
 
 #: Teardown calls whose errors dockerd only logs.
@@ -32,7 +33,7 @@ async def _network(ctx: CheckContext, label: str) -> str:
 
     ctx.defer(remove)
     try:
-        await ctx.engine.networks.create(name, driver=ctx.plugin)
+        await ctx.engine.networks.create(NetworkSpec(name, driver=ctx.plugin))
     except EngineError as exc:
         raise Problem(f"docker network create -d {ctx.plugin} failed: {exc}") from None
     return name

@@ -1,7 +1,8 @@
 """Networks, endpoints and sandboxes as data, and libnetwork's rules over them.
 
-What ``docker network inspect`` shows of a network, what IPAM gave it, a container's
-endpoint on it and its sandbox (network namespace), plus the pure rules the controller
+What ``docker network create`` asks for (:class:`NetworkSpec`), what ``docker network
+inspect`` shows of a network, what IPAM gave it, a container's endpoint on it and its
+sandbox (network namespace), plus the pure rules the controller
 (:mod:`emulator.engine.networks`) applies: endpoint order in a sandbox, which endpoint
 is the gateway, whether a sandbox needs the ``docker_gwbridge``.
 """
@@ -15,7 +16,7 @@ from typing import Any, Final
 
 import attrs
 
-from emulator.engine.ipam import IPInterface, IPNetwork
+from emulator.engine.ipam import DEFAULT_IPAM, IPInterface, IPNetwork
 from emulator.engine.network_drivers import EndpointInterface, JoinInfo
 from emulator.protocol import network as api
 
@@ -33,6 +34,14 @@ GWBRIDGE_OPTIONS: Final = {
 SETUP_PREFIX: Final = "failed to set up container networking: "
 
 
+def _strings(values: Mapping[str, str] | None) -> dict[str, str]:
+    return dict(values or {})
+
+
+def _configs(values: Sequence[IpamConfig]) -> tuple[IpamConfig, ...]:
+    return tuple(values)
+
+
 @attrs.frozen
 class IpamConfig:
     """One ``IPAM.Config`` entry: ``--subnet``, ``--ip-range``, ``--gateway``, ``--aux-address``."""
@@ -41,6 +50,34 @@ class IpamConfig:
     ip_range: str = ""
     gateway: str = ""
     aux_addresses: Mapping[str, str] | None = None
+
+
+@attrs.frozen
+class NetworkSpec:
+    """What ``docker network create`` asks for: the network to make.
+
+    ``name`` may be given by position, the rest by name::
+
+        await engine.networks.create(NetworkSpec("n", driver="mynet", ipam_driver="myipam"))
+
+    ``driver`` and ``ipam_driver`` are registry names (a v1 plugin's file name; ``""``
+    means ``bridge`` / ``default``); ``options`` are ``-o`` (the driver's generic
+    options), ``ipam_options`` ``--ipam-opt``, ``ipam_config`` the ``--subnet``,
+    ``--ip-range``, ``--gateway`` and ``--aux-address`` entries; ``enable_ipv4``,
+    ``enable_ipv6``, ``internal`` and ``attachable`` are the flags of the same names.
+    """
+
+    name: str
+    driver: str = attrs.field(default="bridge", kw_only=True)
+    options: dict[str, str] = attrs.field(factory=dict, converter=_strings, kw_only=True)
+    labels: dict[str, str] = attrs.field(factory=dict, converter=_strings, kw_only=True)
+    ipam_driver: str = attrs.field(default=DEFAULT_IPAM, kw_only=True)
+    ipam_options: dict[str, str] = attrs.field(factory=dict, converter=_strings, kw_only=True)
+    ipam_config: tuple[IpamConfig, ...] = attrs.field(default=(), converter=_configs, kw_only=True)
+    enable_ipv4: bool = attrs.field(default=True, kw_only=True)
+    enable_ipv6: bool = attrs.field(default=False, kw_only=True)
+    internal: bool = attrs.field(default=False, kw_only=True)
+    attachable: bool = attrs.field(default=False, kw_only=True)
 
 
 @attrs.define

@@ -90,6 +90,7 @@ from emulator.engine.network_model import (
     IpamConfig,
     IpamInfo,
     Network,
+    NetworkSpec,
     Sandbox,
     gateway_endpoint,
     needs_default_gw,
@@ -113,6 +114,7 @@ __all__ = [
     "Network",
     "NetworkController",
     "NetworkError",
+    "NetworkSpec",
     "Sandbox",
 ]
 
@@ -338,28 +340,13 @@ class NetworkController:
 
     # -- create -------------------------------------------------------------------------
 
-    async def create(
-        self,
-        name: str,
-        *,
-        driver: str = "bridge",
-        options: Mapping[str, str] | None = None,
-        labels: Mapping[str, str] | None = None,
-        ipam_driver: str = DEFAULT_IPAM,
-        ipam_options: Mapping[str, str] | None = None,
-        ipam_config: Sequence[IpamConfig] = (),
-        enable_ipv4: bool = True,
-        enable_ipv6: bool = False,
-        internal: bool = False,
-        attachable: bool = False,
-    ) -> Network:
+    async def create(self, spec: NetworkSpec) -> Network:
         """``docker network create``: the driver and IPAM calls in dockerd's order.
 
-        ``driver`` and ``ipam_driver`` are registry names (a v1 plugin's file name;
-        ``""`` means ``bridge`` / ``default``).  On any failure what IPAM handed out
-        is released (``ReleaseAddress`` gateway and aux, ``ReleasePool``) and
-        nothing is stored.
+        On any failure what IPAM handed out is released (``ReleaseAddress`` gateway
+        and aux, ``ReleasePool``) and nothing is stored.
         """
+        name = spec.name
         if name == "":
             raise NetworkError("invalid name: name is empty", http_status=400)
         if name in PREDEFINED:
@@ -370,51 +357,25 @@ class NetworkController:
             raise NetworkError(f"network with name {name} already exists", http_status=409)
         self._creating.add(name)  # dockerd's networkLocker on the name
         try:
-            return await self._create(
-                name,
-                driver=driver,
-                options=options,
-                labels=labels,
-                ipam_driver=ipam_driver,
-                ipam_options=ipam_options,
-                ipam_config=ipam_config,
-                enable_ipv4=enable_ipv4,
-                enable_ipv6=enable_ipv6,
-                internal=internal,
-                attachable=attachable,
-            )
+            return await self._create(spec)
         finally:
             self._creating.discard(name)
 
-    async def _create(
-        self,
-        name: str,
-        *,
-        driver: str,
-        options: Mapping[str, str] | None,
-        labels: Mapping[str, str] | None,
-        ipam_driver: str,
-        ipam_options: Mapping[str, str] | None,
-        ipam_config: Sequence[IpamConfig],
-        enable_ipv4: bool,
-        enable_ipv6: bool,
-        internal: bool,
-        attachable: bool,
-    ) -> Network:
+    async def _create(self, spec: NetworkSpec) -> Network:
         network = Network(
             id=secrets.token_hex(32),
-            name=name,
-            driver=driver or "bridge",
+            name=spec.name,
+            driver=spec.driver or "bridge",
             scope=LOCAL,
-            ipam_driver=ipam_driver or DEFAULT_IPAM,
-            ipam_options=dict(ipam_options or {}),
-            ipam_config=list(ipam_config),
-            enable_ipv4=enable_ipv4,
-            enable_ipv6=enable_ipv6,
-            internal=internal,
-            attachable=attachable,
-            options=dict(options or {}),
-            labels=dict(labels or {}),
+            ipam_driver=spec.ipam_driver or DEFAULT_IPAM,
+            ipam_options=dict(spec.ipam_options),
+            ipam_config=list(spec.ipam_config),
+            enable_ipv4=spec.enable_ipv4,
+            enable_ipv6=spec.enable_ipv6,
+            internal=spec.internal,
+            attachable=spec.attachable,
+            options=dict(spec.options),
+            labels=dict(spec.labels),
             created=_now(),
         )
         resolved = await self.resolve_driver(network.driver)
@@ -673,7 +634,9 @@ class NetworkController:
         gwnet = next((n for n in self.networks.values() if n.name == GWBRIDGE), None)
         if gwnet is None:
             try:
-                gwnet = await self.create(GWBRIDGE, driver="bridge", options=GWBRIDGE_OPTIONS)
+                gwnet = await self.create(
+                    NetworkSpec(GWBRIDGE, driver="bridge", options=GWBRIDGE_OPTIONS)
+                )
             except EngineError as exc:
                 raise NetworkError(f"error creating external connectivity network: {exc}") from None
         address = await assign(gwnet.ipv4_info, self.default_ipam, "", None, 4)

@@ -26,6 +26,7 @@ from emulator.clock import VirtualClock
 from emulator.engine.authz import AuthorizationStartError
 from emulator.engine.container_model import ContainerSpec
 from emulator.engine.core import Engine, open_engine
+from emulator.engine.network_model import NetworkSpec
 from emulator.engine.networks import IpamConfig
 from emulator.errors import EmulatorError
 from emulator.faults import FiredFault
@@ -312,13 +313,15 @@ async def _network_create(run: Run, a: Any) -> Any:
         else []
     )
     return await run.engine.networks.create(
-        a.name,
-        driver=a.driver,
-        ipam_driver=a.ipam_driver,
-        ipam_config=config,
-        options=a.options,
-        labels=a.labels,
-        internal=a.internal,
+        NetworkSpec(
+            a.name,
+            driver=a.driver,
+            ipam_driver=a.ipam_driver,
+            ipam_config=config,
+            options=a.options,
+            labels=a.labels,
+            internal=a.internal,
+        )
     )
 
 
