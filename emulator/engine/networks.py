@@ -46,8 +46,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-import attrs
-
+from emulator.engine import network_sandbox
 from emulator.engine.endpoint_settings import (
     ERR_CONFLICT_SHARED_NETWORK,
     EndpointConfig,
@@ -68,22 +67,16 @@ from emulator.engine.network_drivers import (
     BuiltinDriver,
     Driver,
     DriverCapability,
-    EndpointInterface,
     NetworkError,
     RemoteDriver,
 )
 from emulator.engine.network_ipam import (
     allocate_version,
-    assign,
-    logged,
-    release_addresses,
     release_ipam,
     release_version,
 )
 from emulator.engine.network_model import (
     BUILTIN_DRIVERS,
-    GWBRIDGE,
-    GWBRIDGE_OPTIONS,
     PREDEFINED,
     SETUP_PREFIX,
     Endpoint,
@@ -92,15 +85,11 @@ from emulator.engine.network_model import (
     Network,
     NetworkSpec,
     Sandbox,
-    gateway_endpoint,
-    needs_default_gw,
-    sandbox_order,
 )
 from emulator.engine.network_restore import restore_networks
 from emulator.engine.network_store import NetworkRecords, endpoint_record, network_record
 from emulator.engine.plugins import PluginRegistry
 from emulator.errors import EngineError
-from emulator.golang import net as gonet
 from emulator.protocol import ipam as ipam_api
 from emulator.protocol import network as api
 from emulator.transport.client import PluginClient
@@ -487,27 +476,9 @@ class NetworkController:
         ``EndpointOperInfo`` for every endpoint of the sandbox.  Failures roll back what
         was done and raise.
         """
-        config = config or EndpointConfig()
-        network = self.get(network_ref)
-        for ep in network.endpoints.values():
-            if ep.container_id == container_id:
-                raise NetworkError(
-                    f"endpoint with name {container_name} already exists in network {network.name}",
-                    http_status=403,
-                )
-        self._check_endpoint(network.name, config, network)
-        sandbox = self.sandboxes.get(container_id)
-        if sandbox is None:
-            sandbox = Sandbox(secrets.token_hex(32), container_id)
-            self.sandboxes[container_id] = sandbox
-        endpoint = await self._create_endpoint(network, container_id, container_name, config)
-        try:
-            await self._join(sandbox, endpoint)
-        except BaseException:
-            await self._delete_endpoint(endpoint)
-            raise
-        await self._oper_info(sandbox)
-        return endpoint
+        return await network_sandbox.connect_endpoint(
+            self, network_ref, container_id, container_name, config
+        )
 
     # -- endpoint settings (validateEndpointSettings, updateNetworkSettings) -------------
 
@@ -521,236 +492,10 @@ class NetworkController:
         subnets = static_subnets(network) if network is not None else None
         return endpoint_settings_error(name, config, subnets)
 
-    def _check_endpoint(self, name: str, config: EndpointConfig, network: Network) -> None:
+    def check_endpoint(self, name: str, config: EndpointConfig, network: Network) -> None:
         problem = endpoint_settings_error(name, config, static_subnets(network))
         if problem is not None:
             raise NetworkError(problem, http_status=400)
-
-    async def _create_endpoint(
-        self, network: Network, container_id: str, name: str, config: EndpointConfig
-    ) -> Endpoint:
-        """``Network.createEndpoint``: addresses first, then ``CreateEndpoint``."""
-        driver = await self.resolve_driver(network.driver)
-        ipam = await self.resolve_ipam(network.ipam_driver)
-        options: dict[str, Any] = {}
-        if not network.internal:
-            options[api.EXPOSED_PORTS] = []
-            options[api.PORT_MAP] = []
-        options.update(config.driver_opts or {})
-        endpoint = Endpoint(
-            secrets.token_hex(32),
-            name,
-            network,
-            container_id,
-            EndpointInterface(mac=_mac_text(config.mac_address)),
-            options,
-            aliases=list(config.aliases or ()),
-            gw_priority=config.gw_priority,
-        )
-        if driver.builtin and network.driver == "bridge" and not endpoint.iface.mac:
-            endpoint.iface.mac = _random_mac()  # the bridge driver's GenerateRandomMAC
-        ipv4, ipv6 = config.ipv4_address, config.ipv6_address
-        ipam_options: dict[str, str] | None = None
-        if ipam.capabilities.RequiresMACAddress:
-            if not endpoint.iface.mac:
-                endpoint.iface.mac = _random_mac()
-            ipam_options = {api.MAC_ADDRESS: endpoint.iface.mac}
-        endpoint.ipam_options = ipam_options
-        try:
-            if network.enable_ipv4:
-                endpoint.iface.address = await assign(
-                    network.ipv4_info, ipam, ipv4, ipam_options, 4
-                )
-            if network.enable_ipv6:
-                endpoint.iface.address_v6 = await assign(
-                    network.ipv6_info, ipam, ipv6, ipam_options, 6
-                )
-            try:
-                await driver.create_endpoint(
-                    network.id, endpoint.id, endpoint.iface, endpoint.options
-                )
-            except EngineError as exc:
-                raise NetworkError(
-                    f"failed to create endpoint {name} on network {network.name}: {exc}"
-                ) from None
-        except BaseException:
-            await release_addresses(endpoint, ipam)
-            raise
-        network.endpoints[endpoint.id] = endpoint
-        self.save_endpoint(endpoint)
-        return endpoint
-
-    async def _join(self, sandbox: Sandbox, endpoint: Endpoint) -> None:
-        """``sbJoin``: ``Join``, then gwbridge or ``ProgramExternalConnectivity``."""
-        network = endpoint.network
-        driver = await self.resolve_driver(network.driver)
-        gateway = ""
-        if network.ipv4_info and network.ipv4_info[0].gateway is not None:
-            gateway = str(network.ipv4_info[0].gateway.ip)
-        info = await driver.join(
-            network.id, endpoint.id, sandbox.key, sandbox.labels(), network_gateway=gateway
-        )
-        if endpoint.iface.address_v6 is None:
-            info = attrs.evolve(info, gateway_v6="")
-        endpoint.join = info
-        endpoint.sandbox_id = sandbox.id
-        before = gateway_endpoint(sandbox.endpoints)
-        sandbox.endpoints.append(endpoint)
-        self.save_endpoint(endpoint)
-        try:
-            if needs_default_gw(sandbox.endpoints) and sandbox.gwbridge is None:
-                await self._setup_gwbridge(sandbox)
-                return
-            if gateway_endpoint(sandbox.endpoints) is endpoint:
-                if before is not None and before is not endpoint:
-                    # The old gateway endpoint is revoked first; its error fails the join.
-                    await self._revoke(before, strict=True)
-                if not network.internal:
-                    options = sandbox.labels()
-                    options[api.NO_PROXY_6TO4] = False
-                    try:
-                        await driver.program_external_connectivity(network.id, endpoint.id, options)
-                    except EngineError as exc:
-                        raise NetworkError(
-                            "driver failed programming external connectivity on endpoint "
-                            f"{endpoint.name} ({endpoint.id}): {exc}"
-                        ) from None
-                    endpoint.gateway = True
-            if sandbox.gwbridge is not None and not needs_default_gw(sandbox.endpoints):
-                await self._drop_gwbridge(sandbox)  # clearDefaultGW
-        except BaseException:
-            sandbox.endpoints.remove(endpoint)
-            await logged(
-                driver.leave(network.id, endpoint.id), "driver leave failed while rolling back join"
-            )
-            endpoint.join = None
-            endpoint.sandbox_id = ""
-            self.save_endpoint(endpoint)
-            raise
-        self.save_endpoint(endpoint)  # the gateway flag
-
-    async def _setup_gwbridge(self, sandbox: Sandbox) -> None:
-        """``setupDefaultGW``: a ``gateway_<id>`` endpoint on ``docker_gwbridge`` (built-in)."""
-        gwnet = next((n for n in self.networks.values() if n.name == GWBRIDGE), None)
-        if gwnet is None:
-            try:
-                gwnet = await self.create(
-                    NetworkSpec(GWBRIDGE, driver="bridge", options=GWBRIDGE_OPTIONS)
-                )
-            except EngineError as exc:
-                raise NetworkError(f"error creating external connectivity network: {exc}") from None
-        address = await assign(gwnet.ipv4_info, self.default_ipam, "", None, 4)
-        endpoint = Endpoint(
-            secrets.token_hex(32),
-            f"gateway_{sandbox.container_id[:12]}",
-            gwnet,
-            sandbox.container_id,
-            EndpointInterface(address=address, mac=_random_mac()),  # the bridge driver's
-            {},
-            sandbox_id=sandbox.id,
-        )
-        gwnet.endpoints[endpoint.id] = endpoint
-        sandbox.gwbridge = endpoint
-        self.save_endpoint(endpoint)
-
-    async def _revoke(self, endpoint: Endpoint, *, strict: bool = False) -> None:
-        """``RevokeExternalConnectivity`` (HTTP 404 is success); errors logged unless ``strict``."""
-        endpoint.gateway = False
-        self.save_endpoint(endpoint)
-        driver = await self.resolve_driver(endpoint.network.driver)
-        call = driver.revoke_external_connectivity(endpoint.network.id, endpoint.id)
-        if not strict:
-            await logged(call, "driver failed revoking external connectivity on endpoint")
-            return
-        try:
-            await call
-        except EngineError as exc:
-            raise NetworkError(
-                "driver failed revoking external connectivity on endpoint "
-                f"{endpoint.name} ({endpoint.id}): {exc}"
-            ) from None
-
-    async def _program(self, sandbox: Sandbox, endpoint: Endpoint) -> None:
-        """The new gateway endpoint after a leave: ``ProgramExternalConnectivity``, logged."""
-        driver = await self.resolve_driver(endpoint.network.driver)
-        options = sandbox.labels()
-        options[api.NO_PROXY_6TO4] = False
-        try:
-            await driver.program_external_connectivity(endpoint.network.id, endpoint.id, options)
-        except EngineError as exc:
-            log.error("Failed to set gateway: %s", exc)
-            return
-        endpoint.gateway = True
-        self.save_endpoint(endpoint)
-
-    async def _oper_info(self, sandbox: Sandbox) -> None:
-        """``getPortMapInfo``: ``EndpointOperInfo`` for every endpoint; errors ignored."""
-        for endpoint in sandbox_order(sandbox.endpoints):
-            try:
-                driver = await self.resolve_driver(endpoint.network.driver)
-                await driver.endpoint_oper_info(endpoint.network.id, endpoint.id)
-            except EngineError as exc:
-                log.debug("EndpointOperInfo for %s: %s", endpoint.id, exc)
-
-    async def _leave(
-        self, sandbox: Sandbox, endpoint: Endpoint, *, in_delete: bool = False
-    ) -> None:
-        """``sbLeave``: ``Revoke`` (the gateway endpoint only), ``Leave``; errors only logged.
-
-        If the endpoint was the sandbox's gateway, the next gateway endpoint is then
-        programmed (``ProgramExternalConnectivity``), even during a sandbox delete, as
-        dockerd does; outside a delete a sandbox left without a gateway gets the
-        ``docker_gwbridge`` endpoint.
-        """
-        moved = gateway_endpoint(sandbox.endpoints) is endpoint
-        if moved:
-            await self._revoke(endpoint)
-        try:
-            driver = await self.resolve_driver(endpoint.network.driver)
-            await driver.leave(endpoint.network.id, endpoint.id)
-        except EngineError as exc:
-            log.warning("driver error disconnecting container: %s", exc)
-        if endpoint in sandbox.endpoints:
-            sandbox.endpoints.remove(endpoint)
-        endpoint.join = None
-        endpoint.gateway = False
-        endpoint.sandbox_id = ""
-        self.save_endpoint(endpoint)
-        if not in_delete and needs_default_gw(sandbox.endpoints) and sandbox.gwbridge is None:
-            await self._setup_gwbridge(sandbox)
-            return
-        if moved:
-            after = gateway_endpoint(sandbox.endpoints)
-            if after is not None:
-                await self._program(sandbox, after)
-        if sandbox.gwbridge is not None and not needs_default_gw(sandbox.endpoints):
-            await self._drop_gwbridge(sandbox)
-
-    async def _drop_gwbridge(self, sandbox: Sandbox) -> None:
-        endpoint = sandbox.gwbridge
-        if endpoint is None:
-            return
-        sandbox.gwbridge = None
-        endpoint.network.endpoints.pop(endpoint.id, None)
-        self.forget_endpoint(endpoint)
-        await release_addresses(endpoint, self.default_ipam)
-
-    async def _delete_endpoint(self, endpoint: Endpoint) -> None:
-        """``Endpoint.Delete``: ``DeleteEndpoint`` (errors logged), then ``ReleaseAddress``."""
-        network = endpoint.network
-        network.endpoints.pop(endpoint.id, None)
-        self.forget_endpoint(endpoint)
-        try:
-            driver = await self.resolve_driver(network.driver)
-            await driver.delete_endpoint(network.id, endpoint.id)
-        except EngineError as exc:
-            log.warning("driver error deleting endpoint %s : %s", endpoint.name, exc)
-        try:
-            ipam = await self.resolve_ipam(network.ipam_driver)
-        except EngineError as exc:
-            log.warning("Failed to retrieve ipam driver to release address: %s", exc)
-            return
-        await release_addresses(endpoint, ipam)
 
     async def disconnect_endpoint(self, network_ref: str, container_id: str) -> None:
         """``disconnectFromNetwork`` for a running container.
@@ -758,29 +503,11 @@ class NetworkController:
         ``Revoke`` (gateway only), ``Leave``, ``EndpointOperInfo`` on the remaining
         endpoints, ``DeleteEndpoint``, ``ReleaseAddress``.
         """
-        network = self.get(network_ref)
-        sandbox = self.sandboxes.get(container_id)
-        endpoint = next(
-            (ep for ep in network.endpoints.values() if ep.container_id == container_id), None
-        )
-        if sandbox is None or endpoint is None:
-            raise NetworkError(
-                f"container {container_id} is not connected to network {network.name}",
-                http_status=403,
-            )
-        await self._leave(sandbox, endpoint)
-        await self._oper_info(sandbox)
-        await self._delete_endpoint(endpoint)
+        await network_sandbox.disconnect_endpoint(self, network_ref, container_id)
 
     async def release_sandbox(self, container_id: str) -> None:
         """``releaseNetwork`` → ``Sandbox.Delete``: each endpoint left and deleted, in order."""
-        sandbox = self.sandboxes.pop(container_id, None)
-        if sandbox is None:
-            return
-        for endpoint in sandbox_order(sandbox.endpoints):
-            await self._leave(sandbox, endpoint, in_delete=True)
-            await self._delete_endpoint(endpoint)
-        await self._drop_gwbridge(sandbox)
+        await network_sandbox.release_sandbox(self, container_id)
 
     # -- docker network connect / disconnect -------------------------------------------
 
@@ -832,7 +559,7 @@ class NetworkController:
             return None
         if container.network_mode.startswith("container:"):
             raise NetworkError(ERR_CONFLICT_SHARED_NETWORK, http_status=400)
-        self._check_endpoint(network.name, config, network)
+        self.check_endpoint(network.name, config, network)
         if self._conflicts(container, network) and not container.running:
             return None  # already configured: updateNetworkSettings' no-op
         # (a running container goes on to CreateEndpoint, which refuses the duplicate)
@@ -905,15 +632,3 @@ class NetworkController:
         return next(
             (ep for ep in network.endpoints.values() if ep.container_id == container_id), None
         )
-
-
-def _mac_text(configured: str) -> str:
-    """A configured MAC as Go prints ``net.HardwareAddr`` (lower case, colons); "" if none."""
-    return ":".join(f"{b:02x}" for b in gonet.parse_mac(configured)) if configured else ""
-
-
-def _random_mac() -> str:
-    """``netutils.GenerateRandomMAC``: locally administered, unicast."""
-    raw = bytearray(secrets.token_bytes(6))
-    raw[0] = (raw[0] & 0xFE) | 0x02
-    return ":".join(f"{b:02x}" for b in raw)
