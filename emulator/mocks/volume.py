@@ -72,14 +72,13 @@ import datetime as dt
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import attrs
 import trio
 
-from emulator.golang import json as gojson
 from emulator.golang.strconv import quote as go_quote
 from emulator.mocks.bugs import HANDLER_BUGS, crash_page, validate_bugs, with_bugs
 from emulator.mocks.host import (
@@ -89,11 +88,28 @@ from emulator.mocks.host import (
     RecordedRequest,
     Reply,
 )
+from emulator.mocks.volume_sdk import (
+    CapabilitiesResponse,
+    Capability,
+    CreateRequest,
+    DriverError,
+    Empty,
+    GetRequest,
+    GetResponse,
+    ListResponse,
+    MountRequest,
+    MountResponse,
+    PathRequest,
+    RemoveRequest,
+    UnmountRequest,
+    Volume,
+    answering,
+    decode,
+    error_reply,
+)
 from emulator.protocol import volume as proto
 
 __all__ = ["FAIL_OPERATIONS", "VOLUME_BUGS", "MockVolumePlugin", "VolumeState"]
-
-T = TypeVar("T")
 
 #: The operations the ``fail`` option can refuse.
 FAIL_OPERATIONS: Final = frozenset({"mount", "unmount", "remove"})
@@ -151,157 +167,6 @@ class VolumeState:
     def mount_count(self) -> int:
         """Outstanding Mounts over all IDs."""
         return sum(self.mounts.values())
-
-
-# --------------------------------------------------------------------------- wire models
-# The structs of go-plugins-helpers' volume package, with its Go type names
-# (they appear in decode error texts).
-
-
-@attrs.frozen
-class _CreateRequest:
-    __go_name__ = "volume.CreateRequest"
-    Name: str = ""
-    Options: dict[str, str] | None = attrs.field(
-        default=None, metadata={"json": {"name": "Opts", "omitempty": True}}
-    )
-
-
-@attrs.frozen
-class _RemoveRequest:
-    __go_name__ = "volume.RemoveRequest"
-    Name: str = ""
-
-
-@attrs.frozen
-class _PathRequest:
-    __go_name__ = "volume.PathRequest"
-    Name: str = ""
-
-
-@attrs.frozen
-class _GetRequest:
-    __go_name__ = "volume.GetRequest"
-    Name: str = ""
-
-
-@attrs.frozen
-class _MountRequest:
-    __go_name__ = "volume.MountRequest"
-    Name: str = ""
-    ID: str = ""
-
-
-@attrs.frozen
-class _UnmountRequest:
-    __go_name__ = "volume.UnmountRequest"
-    Name: str = ""
-    ID: str = ""
-
-
-_OMITEMPTY: Final = {"json": {"omitempty": True}}
-
-
-@attrs.frozen
-class _Volume:
-    Name: str
-    Mountpoint: str = attrs.field(default="", metadata=_OMITEMPTY)
-    CreatedAt: str = attrs.field(default="", metadata=_OMITEMPTY)
-    Status: dict[str, Any] | None = attrs.field(default=None, metadata=_OMITEMPTY)
-
-
-@attrs.frozen
-class _Empty:
-    """``struct{}{}``: ``{}``."""
-
-
-@attrs.frozen
-class _MountResponse:
-    Mountpoint: str
-
-
-@attrs.frozen
-class _GetResponse:
-    Volume: _Volume
-
-
-@attrs.frozen
-class _ListResponse:
-    Volumes: list[_Volume]
-
-
-@attrs.frozen
-class _Capability:
-    Scope: str
-
-
-@attrs.frozen
-class _CapabilitiesResponse:
-    Capabilities: _Capability
-
-
-@attrs.frozen
-class _ErrorResponse:
-    Err: str
-
-
-# --------------------------------------------------------------------------- replies
-
-
-class _DriverError(Exception):
-    """A driver refusal, answered ``500 {"Err": "<text>"}``."""
-
-
-class _BadRequest(Exception):
-    """A body that does not decode, answered like Go's ``http.Error(w, text, 400)``."""
-
-
-def _ok(response: object) -> Reply:
-    """``sdk.EncodeResponse(w, res, false)``."""
-    return Reply(status=200, body=gojson.encode(response), content_type=PLUGIN_CONTENT_TYPE)
-
-
-def _error(text: str) -> Reply:
-    """``sdk.EncodeResponse(w, NewErrorResponse(text), true)``."""
-    return Reply(
-        status=500, body=gojson.encode(_ErrorResponse(text)), content_type=PLUGIN_CONTENT_TYPE
-    )
-
-
-def _bad_request(text: str) -> Reply:
-    """Go's ``http.Error(w, text, http.StatusBadRequest)``."""
-    return Reply(
-        status=400,
-        body=text + "\n",
-        content_type="text/plain; charset=utf-8",
-        headers=(("X-Content-Type-Options", "nosniff"),),
-    )
-
-
-def _decode(recorded: RecordedRequest, model: type[T]) -> T:
-    """``json.NewDecoder(r.Body).Decode(&req)`` on the raw body."""
-    try:
-        return gojson.loads_into(recorded.body, model)
-    except gojson.GoJSONError as err:
-        raise _BadRequest(str(err)) from None
-
-
-def _answering(
-    driver_call: Callable[[RecordedRequest], object],
-) -> Callable[[RecordedRequest], Reply]:
-    """Wrap a driver method: its result is encoded, its refusals become error replies."""
-
-    def handler(recorded: RecordedRequest) -> Reply:
-        try:
-            return _ok(driver_call(recorded))
-        except _BadRequest as bad:
-            return _bad_request(str(bad))
-        except _DriverError as err:
-            return _error(str(err))
-
-    handler.__name__ = getattr(driver_call, "__name__", "handler")
-    handler.__doc__ = driver_call.__doc__
-    return handler
 
 
 # --------------------------------------------------------------------------- state
@@ -362,11 +227,11 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
-def _os_error(op: str, err: OSError) -> _DriverError:
+def _os_error(op: str, err: OSError) -> DriverError:
     """A Go-like text for a failed file operation: ``mkdir /x: permission denied``."""
     reason = err.strerror or str(err)
     reason = reason[:1].lower() + reason[1:]
-    return _DriverError(f"{op} {err.filename}: {reason}" if err.filename else f"{op}: {reason}")
+    return DriverError(f"{op} {err.filename}: {reason}" if err.filename else f"{op}: {reason}")
 
 
 # --------------------------------------------------------------------------- the driver
@@ -410,14 +275,14 @@ class MockVolumePlugin:
             self._volumes[record.name] = record
         handlers: dict[str, Handler] = {
             "Plugin.Activate": Reply(body=_ACTIVATE_BODY, content_type=PLUGIN_CONTENT_TYPE),
-            proto.CREATE: _answering(self._create),
-            proto.REMOVE: _answering(self._remove),
-            proto.MOUNT: _answering(self._mount),
-            proto.UNMOUNT: _answering(self._unmount),
-            proto.PATH: _answering(self._path),
-            proto.GET: _answering(self._get),
-            proto.LIST: _answering(self._list),
-            proto.CAPABILITIES: _answering(self._capabilities),
+            proto.CREATE: answering(self._create),
+            proto.REMOVE: answering(self._remove),
+            proto.MOUNT: answering(self._mount),
+            proto.UNMOUNT: answering(self._unmount),
+            proto.PATH: answering(self._path),
+            proto.GET: answering(self._get),
+            proto.LIST: answering(self._list),
+            proto.CAPABILITIES: answering(self._capabilities),
         }
         if self.bugs:
             self._break(handlers)
@@ -489,24 +354,24 @@ class MockVolumePlugin:
     def _lookup(self, name: str) -> _VolumeRecord:
         record = self._volumes.get(name)
         if record is None:
-            raise _DriverError("no such volume")
+            raise DriverError("no such volume")
         return record
 
     def _create(self, recorded: RecordedRequest) -> object:
         """``Create {Name, Opts}``: make the directories; idempotent for an existing volume."""
-        request = _decode(recorded, _CreateRequest)
+        request = decode(recorded, CreateRequest)
         name = request.Name
         if "ascii_names" in self.bugs:
             name = name.encode("ascii", "replace").decode("ascii")
         if not _valid_name(name):
-            raise _DriverError(
+            raise DriverError(
                 f"invalid volume name {go_quote(name)}: "
                 'must be non-empty, not "." or "..", and contain no "/"'
             )
         options = dict(request.Options or {})
         named = _fail_operations(options.get("fail", ""))
         if "fail" in options and (not named or not named <= FAIL_OPERATIONS):
-            raise _DriverError(
+            raise DriverError(
                 f"invalid option fail={options['fail']}: "
                 f"expected {', '.join(sorted(FAIL_OPERATIONS))} or a comma-separated list"
             )
@@ -516,7 +381,7 @@ class MockVolumePlugin:
                 existing.data.mkdir(parents=True, exist_ok=True)
             except OSError as err:
                 raise _os_error("mkdir", err) from None
-            return _Empty()
+            return Empty()
         record = _VolumeRecord(name, options, _now(), self.volumes_dir / name)
         try:
             record.data.mkdir(parents=True, exist_ok=True)
@@ -524,15 +389,15 @@ class MockVolumePlugin:
         except OSError as err:
             raise _os_error("create", err) from None
         self._volumes[name] = record
-        return _Empty()
+        return Empty()
 
     def _remove(self, recorded: RecordedRequest) -> object:
         """``Remove {Name}``: refused while mounted, else the directory is deleted."""
-        record = self._lookup(_decode(recorded, _RemoveRequest).Name)
+        record = self._lookup(decode(recorded, RemoveRequest).Name)
         if record.refuses("remove"):
-            raise _DriverError(f"remove refused by option fail={record.options['fail']}")
+            raise DriverError(f"remove refused by option fail={record.options['fail']}")
         if record.mounts and "remove_while_mounted" not in self.bugs:
-            raise _DriverError(f"volume {record.name} is in use")
+            raise DriverError(f"volume {record.name} is in use")
         try:
             shutil.rmtree(record.directory)
         except FileNotFoundError:
@@ -540,58 +405,58 @@ class MockVolumePlugin:
         except OSError as err:
             raise _os_error("remove", err) from None
         del self._volumes[record.name]
-        return _Empty()
+        return Empty()
 
     def _mount(self, recorded: RecordedRequest) -> object:
         """``Mount {Name, ID}``: count the ID, answer the data directory."""
-        request = _decode(recorded, _MountRequest)
+        request = decode(recorded, MountRequest)
         record = self._lookup(request.Name)
         if record.refuses("mount"):
-            raise _DriverError(f"mount refused by option fail={record.options['fail']}")
+            raise DriverError(f"mount refused by option fail={record.options['fail']}")
         try:
             record.data.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise _os_error("mkdir", err) from None
         if request.ID in record.mounts and "refuse_resent_mount_id" in self.bugs:
-            raise _DriverError("volume is already mounted by this id")
+            raise DriverError("volume is already mounted by this id")
         count = 1 if "mount_id_set" in self.bugs else record.mounts.get(request.ID, 0) + 1
         record.mounts[request.ID] = count
         if "relative_mountpoint" in self.bugs:
-            return _MountResponse(str(record.data.relative_to(self.root)))
+            return MountResponse(str(record.data.relative_to(self.root)))
         if "missing_mountpoint" in self.bugs:
-            return _MountResponse(str(record.data / "not-created"))
-        return _MountResponse(str(record.data))
+            return MountResponse(str(record.data / "not-created"))
+        return MountResponse(str(record.data))
 
     def _unmount(self, recorded: RecordedRequest) -> object:
         """``Unmount {Name, ID}``: strict, the ID must have an outstanding Mount."""
-        request = _decode(recorded, _UnmountRequest)
+        request = decode(recorded, UnmountRequest)
         record = self._lookup(request.Name)
         if record.refuses("unmount"):
-            raise _DriverError(f"unmount refused by option fail={record.options['fail']}")
+            raise DriverError(f"unmount refused by option fail={record.options['fail']}")
         count = record.mounts.get(request.ID, 0)
         if count == 0:
-            raise _DriverError(f"volume {record.name} is not mounted with ID {request.ID}")
+            raise DriverError(f"volume {record.name} is not mounted with ID {request.ID}")
         if "single_mount" in self.bugs:
             record.mounts.clear()
         elif count == 1:
             del record.mounts[request.ID]
         else:
             record.mounts[request.ID] = count - 1
-        return _Empty()
+        return Empty()
 
     def _path(self, recorded: RecordedRequest) -> object:
         """``Path {Name}``: the mountpoint while mounted, else ``""``."""
-        record = self._lookup(_decode(recorded, _PathRequest).Name)
-        return _MountResponse(record.mountpoint())
+        record = self._lookup(decode(recorded, PathRequest).Name)
+        return MountResponse(record.mountpoint())
 
     def _get(self, recorded: RecordedRequest) -> object:
         """``Get {Name}``: name, mountpoint (while mounted), creation time and status."""
-        record = self._lookup(_decode(recorded, _GetRequest).Name)
+        record = self._lookup(decode(recorded, GetRequest).Name)
         if "get_requires_mount" in self.bugs and not record.mounts:
-            raise _DriverError("volume is not mounted")
+            raise DriverError("volume is not mounted")
         status: dict[str, Any] = {"mounts": record.mount_count, "options": dict(record.options)}
-        return _GetResponse(
-            _Volume(
+        return GetResponse(
+            Volume(
                 Name=record.name,
                 Mountpoint=record.mountpoint(),
                 CreatedAt=_rfc3339(record.created_at),
@@ -602,9 +467,9 @@ class MockVolumePlugin:
     def _list(self, recorded: RecordedRequest) -> object:
         """``List``: every volume's name and mountpoint (while mounted), sorted by name."""
         del recorded  # the SDK does not read List's body
-        return _ListResponse(
+        return ListResponse(
             [
-                _Volume(
+                Volume(
                     Name="" if "list_empty_names" in self.bugs else name,
                     Mountpoint=self._volumes[name].mountpoint(),
                 )
@@ -615,7 +480,7 @@ class MockVolumePlugin:
     def _capabilities(self, recorded: RecordedRequest) -> object:
         """``Capabilities``: the configured scope."""
         del recorded  # the SDK does not read Capabilities' body
-        return _CapabilitiesResponse(_Capability(self.scope))
+        return CapabilitiesResponse(Capability(self.scope))
 
     # ------------------------------------------------------------------ deliberate bugs
 
@@ -662,7 +527,7 @@ class MockVolumePlugin:
             def activate(_: RecordedRequest) -> Reply:
                 activations[0] += 1
                 if activations[0] > 1:
-                    return _error("already activated")
+                    return error_reply("already activated")
                 return Reply(body=_ACTIVATE_BODY, content_type=PLUGIN_CONTENT_TYPE)
 
             handlers["Plugin.Activate"] = activate
