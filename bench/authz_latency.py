@@ -31,7 +31,7 @@ from emulator.api.clients import run_docker
 from emulator.api.server import serve
 from emulator.engine.authz import AuthorizationChain
 from emulator.engine.core import Engine, open_engine
-from emulator.engine.processes import PluginProcess
+from emulator.engine.processes import PluginProcess, ProcessSpec
 from emulator.mocks.authz import MockAuthzPlugin
 
 REQUESTS = (
@@ -147,7 +147,8 @@ async def main(runs: int, cli_runs: int) -> dict[str, Any]:
             if binary is not None:
                 sock = tmp / "run/docker/plugins/goauthz.sock"
                 argv = [str(binary), "-socket", str(sock), "-log", "/dev/null"]
-                process = PluginProcess("goauthz", argv, socket=sock, root=tmp, private_run=False)
+                spec = ProcessSpec("goauthz", argv, socket=sock, private_run=False)
+                process = PluginProcess(spec, root=tmp)
                 await nursery.start(process.run)
                 plugins["go (tests/go/authz, a process)"] = "goauthz"
             async with open_engine(root=tmp, hang_guard=None) as engine:

@@ -16,6 +16,7 @@ Every error raised on dockerd's behalf is an :class:`EngineError` whose text is 
 from emulator.engine.containers import Container, ContainerError, ContainerSpec
 from emulator.engine.core import Engine, open_engine
 from emulator.engine.network_model import NetworkSpec
+from emulator.engine.process_spec import ProcessSpec
 from emulator.engine.volume_store import VolumeError
 from emulator.engine.volumes import VolumeInfo
 from emulator.errors import (
@@ -53,6 +54,7 @@ __all__ = [
     "PluginResponseError",
     "PluginStatusError",
     "PluginTransportError",
+    "ProcessSpec",
     "VolumeError",
     "VolumeInfo",
     "open_engine",

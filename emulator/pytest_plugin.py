@@ -8,8 +8,8 @@ Fixtures:
   virtual time (ini ``emulator_clock``, marker ``@pytest.mark.emulator_clock("real")``);
 * ``plugin_engine_async``: an :class:`~emulator.testing.AsyncPluginEngine` for trio tests
   (pytest-trio, or anyio's plugin with the trio backend), fresh for each test;
-* ``plugin_process``: a factory ``plugin_process(name, argv, **options)`` that starts a
-  plugin command and waits for its socket; stopped with the test;
+* ``plugin_process``: a factory ``plugin_process(ProcessSpec(name, argv, ...))`` that
+  starts a plugin command and waits for its socket; stopped with the test;
 * ``mock_volume_plugin``: the built-in mock volume plugin served as ``mockvol``;
 * ``virtual_clock``: a :class:`~emulator.clock.VirtualClock`'s ``MockClock``, which
   pytest-trio runs a trio test on when the test asks for it;
@@ -43,6 +43,7 @@ from typing import Any
 import pytest
 
 from emulator.clock import VirtualClock
+from emulator.engine.process_spec import ProcessSpec
 from emulator.faults import Fault
 from emulator.faults.vocabulary import read_fault
 from emulator.testing.sync import PluginEngine, SyncPluginProcess
@@ -267,9 +268,9 @@ def plugin_engine(
 
 
 @pytest.fixture
-def plugin_process(plugin_engine: PluginEngine) -> Callable[..., SyncPluginProcess]:
-    """``plugin_process(name, argv, *, socket=, env=, startup_timeout=30, grace=5,
-    private_run=True, propagated_mount=None)``: start a plugin command (``{socket}``,
+def plugin_process(plugin_engine: PluginEngine) -> Callable[[ProcessSpec], SyncPluginProcess]:
+    """``plugin_process(ProcessSpec(name, argv, socket=, env=, startup_timeout=30, grace=5,
+    private_run=True, propagated_mount=None))``: start a plugin command (``{socket}``,
     ``{root}``, ``{name}`` in ``argv`` are replaced) and wait for its socket; its process
     group is killed at teardown.  What it writes goes to the test's report on failure.
     """

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from emulator import ProcessSpec
 from emulator.testing import PluginEngine, SyncPluginProcess
 
 pytestmark = pytest.mark.skipif(shutil.which("docker") is None, reason="needs the docker CLI")
@@ -28,7 +29,7 @@ PLUGIN = Path(__file__).parent / "authz_policy_plugin.py"
 @pytest.fixture
 def policy(plugin_process) -> SyncPluginProcess:
     """The plugin, listening where dockerd looks for the authz plugin ``policy``."""
-    return plugin_process("policy", [sys.executable, str(PLUGIN), "{socket}"])
+    return plugin_process(ProcessSpec("policy", [sys.executable, str(PLUGIN), "{socket}"]))
 
 
 @pytest.mark.authorization_plugins("policy")  # dockerd --authorization-plugin=policy

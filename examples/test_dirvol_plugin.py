@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator import ContainerSpec, EngineError
+from emulator import ContainerSpec, EngineError, ProcessSpec
 
 DIRVOL = Path(__file__).parent / "plugins" / "dirvol.py"
 
@@ -21,7 +21,7 @@ DIRVOL = Path(__file__).parent / "plugins" / "dirvol.py"
 def dirvol(plugin_process, tmp_path):
     """The plugin, listening where the emulated dockerd looks for a plugin named dirvol."""
     command = [sys.executable, str(DIRVOL), "--socket", "{socket}", "--state", str(tmp_path)]
-    return plugin_process("dirvol", command)
+    return plugin_process(ProcessSpec("dirvol", command))
 
 
 def test_a_container_writes_into_the_volume(plugin_engine, dirvol, tmp_path):

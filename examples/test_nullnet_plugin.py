@@ -11,14 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from emulator import ContainerSpec, EngineError, NetworkSpec
+from emulator import ContainerSpec, EngineError, NetworkSpec, ProcessSpec
 
 NULLNET = Path(__file__).parent / "plugins" / "nullnet.py"
 
 
 @pytest.fixture
 def nullnet(plugin_process):
-    return plugin_process("nullnet", [sys.executable, str(NULLNET), "--socket", "{socket}"])
+    return plugin_process(
+        ProcessSpec("nullnet", [sys.executable, str(NULLNET), "--socket", "{socket}"])
+    )
 
 
 def test_a_container_joins_the_network(plugin_engine, nullnet):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator import ContainerSpec, EngineError
+from emulator import ContainerSpec, EngineError, ProcessSpec
 from emulator.testing import PluginEngine, SyncPluginProcess, call
 
 pytestmark = pytest.mark.skipif(
@@ -43,27 +43,29 @@ def workdir() -> Iterator[Path]:
 @pytest.fixture
 def rclone(
     plugin_engine: PluginEngine,
-    plugin_process: Callable[..., SyncPluginProcess],
+    plugin_process: Callable[[ProcessSpec], SyncPluginProcess],
     workdir: Path,
 ) -> Iterator[SyncPluginProcess]:
     """``rclone serve docker`` listening where the emulated dockerd looks for ``rclone``."""
     process = plugin_process(
-        "rclone",
-        [
+        ProcessSpec(
             "rclone",
-            "serve",
-            "docker",
-            "--socket-addr={socket}",  # ROOT/run/docker/plugins/rclone.sock
-            f"--base-dir={workdir}/mnt",
-            f"--cache-dir={workdir}/cache",
-            f"--config={workdir}/rclone.conf",
-            "--forget-state",
-            "--no-spec",
-            "-v",
-        ],
-        # rclone's FUSE mounts must be visible to this test: no private /run namespace.
-        private_run=False,
-        grace=2.0,
+            [
+                "rclone",
+                "serve",
+                "docker",
+                "--socket-addr={socket}",  # ROOT/run/docker/plugins/rclone.sock
+                f"--base-dir={workdir}/mnt",
+                f"--cache-dir={workdir}/cache",
+                f"--config={workdir}/rclone.conf",
+                "--forget-state",
+                "--no-spec",
+                "-v",
+            ],
+            # rclone's FUSE mounts must be visible to this test: no private /run namespace.
+            private_run=False,
+            grace=2.0,
+        )
     )
     yield process
     # Stop what still runs, as `docker stop` would: rclone unmounts cleanly on Unmount.

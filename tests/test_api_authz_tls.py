@@ -30,7 +30,7 @@ from emulator.api.clients import DockerResult, api_request, run_docker
 from emulator.api.server import serve
 from emulator.api.tls import ServerTLS
 from emulator.engine.core import Engine, open_engine
-from emulator.engine.processes import PluginProcess
+from emulator.engine.processes import PluginProcess, ProcessSpec
 from emulator.mocks.authz import AuthzRule, MockAuthzPlugin
 from tests.engine_api import DOCKER
 
@@ -141,13 +141,13 @@ async def test_go_reads_the_peer_certificates(short_tmp: Path, certs: Certs) -> 
     binary = _build_go(short_tmp)
     log = short_tmp / "go.jsonl"
     sock = short_tmp / "run/docker/plugins/goauthz.sock"
-    process = PluginProcess(
+    spec = ProcessSpec(
         "goauthz",
         [str(binary), "-socket", str(sock), "-log", str(log)],
         socket=sock,
-        root=short_tmp,
         private_run=False,
     )
+    process = PluginProcess(spec, root=short_tmp)
     config = short_tmp / "docker-config"
     async with trio.open_nursery() as nursery:
         await nursery.start(process.run)

@@ -63,12 +63,12 @@ def test_real_plugin_io_completes_on_virtual_time(inner: pytest.Pytester, short_
     inner.makepyfile(
         f"""
         import time
-        from emulator import ContainerSpec
+        from emulator import ContainerSpec, ProcessSpec
 
         def test_slow_real_mount(plugin_engine, plugin_process):
-            plugin_process("dirvol", [{sys.executable!r}, {str(DIRVOL)!r}, "--socket",
+            plugin_process(ProcessSpec("dirvol", [{sys.executable!r}, {str(DIRVOL)!r}, "--socket",
                            "{{socket}}", "--state", {str(short_tmp)!r}, "--mount-seconds",
-                           "0.5"], private_run=False)
+                           "0.5"], private_run=False))
             plugin_engine.volumes.create("data", driver="dirvol")
             started = time.monotonic()
             spec = ContainerSpec(volumes=["data:/data"], name="app", detach=True)

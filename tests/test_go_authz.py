@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import trio
 
-from emulator.engine.processes import PluginProcess
+from emulator.engine.processes import PluginProcess, ProcessSpec
 from tests.engine_api import DOCKER, Served, raw_request_trio, request_bytes, served
 
 GOPATH = Path("/usr/share/gocode")
@@ -69,13 +69,13 @@ async def go_chain(tmp: Path, binary: Path, *extra: str) -> AsyncIterator[tuple[
     """The Go plugin as v1 plugin ``goauthz`` and an engine with it as its chain."""
     log = tmp / "goauthz.jsonl"
     sock = tmp / "run/docker/plugins/goauthz.sock"
-    process = PluginProcess(
+    spec = ProcessSpec(
         "goauthz",
         [str(binary), "-socket", str(sock), "-log", str(log), *extra],
         socket=sock,
-        root=tmp,
         private_run=False,
     )
+    process = PluginProcess(spec, root=tmp)
     async with trio.open_nursery() as nursery:
         await nursery.start(process.run)
         async with served(tmp, authorization_plugins=["goauthz"]) as s:

@@ -40,12 +40,13 @@ def test_a_failed_test_reports_the_plugin_output_like_captured_output(
         f"""
         import sys
         import pytest
+        from emulator import ProcessSpec
 
         @pytest.fixture
         def dirvol(plugin_process):
-            return plugin_process("dirvol", [sys.executable, {str(DIRVOL)!r}, "--socket",
-                                  "{{socket}}", "--state", {str(short_tmp)!r}],
-                                  private_run=False)
+            return plugin_process(ProcessSpec("dirvol", [sys.executable, {str(DIRVOL)!r},
+                                  "--socket", "{{socket}}", "--state", {str(short_tmp)!r}],
+                                  private_run=False))
 
         def test_fails(plugin_engine, dirvol):
             plugin_engine.volumes.create("data", driver="dirvol")

@@ -22,7 +22,7 @@ import trio
 
 from emulator import ContainerSpec, open_engine
 from emulator.engine.private_run import private_run_command
-from emulator.engine.processes import PluginProcess, PluginStartError
+from emulator.engine.processes import PluginProcess, PluginStartError, ProcessSpec
 
 DIRVOL = Path(__file__).resolve().parent.parent / "examples" / "plugins" / "dirvol.py"
 
@@ -53,17 +53,17 @@ def elsewhere() -> Iterator[Path]:
 
 
 def dirvol(root: Path, state: Path, **options: object) -> PluginProcess:
-    return PluginProcess(
+    spec = ProcessSpec(
         "dirvol",
         [
             *(sys.executable, str(DIRVOL), "--socket", "/run/docker/plugins/dirvol.sock"),
             *("--state", str(state), "--tmpfs"),
         ],
         socket=root / "run/docker/plugins/dirvol.sock",
-        root=root,
         private_run=True,
         **options,  # type: ignore[arg-type]
     )
+    return PluginProcess(spec, root=root)
 
 
 async def require_namespace(root: Path) -> None:

@@ -20,7 +20,12 @@ import trio.testing
 import emulator.engine.private_run as private_run
 from emulator import open_engine
 from emulator.clock import VirtualClock
-from emulator.engine.processes import PluginProcess, PluginStartError, private_run_support
+from emulator.engine.processes import (
+    PluginProcess,
+    PluginStartError,
+    ProcessSpec,
+    private_run_support,
+)
 from tests.rclone import rclone_available
 
 #: A small legacy volume plugin: HTTP on a unix socket, answering /Plugin.Activate.
@@ -107,13 +112,13 @@ def make_plugin(root: Path, name: str = "py", *flags: str, **options: object) ->
     """A PluginProcess running the script above with ``flags``."""
     script = root / "plugin.py"
     script.write_text(PLUGIN)
-    return PluginProcess(
+    spec = ProcessSpec(
         name,
         [sys.executable, str(script), "{socket}", *flags],
         socket=root / "run/docker/plugins" / f"{name}.sock",
-        root=root,
-        **options,  # type: ignore[arg-type]
+        **{"private_run": False, **options},  # type: ignore[arg-type]
     )
+    return PluginProcess(spec, root=root)
 
 
 async def post(sock: Path, path: str) -> tuple[int, object]:
@@ -234,9 +239,12 @@ async def test_an_engine_finds_and_activates_it(short_tmp: Path) -> None:
 
 def test_placeholders_are_substituted(short_tmp: Path) -> None:
     plugin = PluginProcess(
-        "n1",
-        ["run", "--sock={socket}", "{root}/x", "{name}", '{"json": {name}}', "{other}"],
-        socket=short_tmp / "n1.sock",
+        ProcessSpec(
+            "n1",
+            ["run", "--sock={socket}", "{root}/x", "{name}", '{"json": {name}}', "{other}"],
+            socket=short_tmp / "n1.sock",
+            private_run=False,
+        ),
         root=short_tmp,
     )
     assert plugin.argv == [
@@ -248,7 +256,7 @@ def test_placeholders_are_substituted(short_tmp: Path) -> None:
         "{other}",
     ]
     with pytest.raises(ValueError, match="107"):
-        PluginProcess("n", ["x"], socket=short_tmp / ("s" * 120), root=short_tmp)
+        PluginProcess(ProcessSpec("n", ["x"], socket=short_tmp / ("s" * 120)), root=short_tmp)
 
 
 async def test_startup_timeout_is_real_time_and_quotes_the_output(
@@ -282,7 +290,8 @@ async def test_a_plugin_that_exits_at_startup(short_tmp: Path) -> None:
 
 
 async def test_a_command_that_cannot_start(short_tmp: Path) -> None:
-    plugin = PluginProcess("nope", ["/nonexistent/plugin"], socket=short_tmp / "s", root=short_tmp)
+    spec = ProcessSpec("nope", ["/nonexistent/plugin"], socket=short_tmp / "s", private_run=False)
+    plugin = PluginProcess(spec, root=short_tmp)
     with pytest.raises(PluginStartError, match="could not be started"):
         await plugin.run()
 
@@ -490,7 +499,7 @@ async def test_rclone_as_a_plugin_process(
     short_tmp: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     (short_tmp / "rclone.conf").touch()
-    plugin = PluginProcess(
+    spec = ProcessSpec(
         "rclone",
         [
             "rclone",
@@ -505,8 +514,9 @@ async def test_rclone_as_a_plugin_process(
             "-v",
         ],
         socket=short_tmp / "run/docker/plugins/rclone.sock",
-        root=short_tmp,
+        private_run=False,
     )
+    plugin = PluginProcess(spec, root=short_tmp)
     async with trio.open_nursery() as nursery:
         await nursery.start(plugin.run)
         with trio.fail_after(30):

@@ -243,6 +243,7 @@ def test_plugin_process(inner: pytest.Pytester) -> None:
         f"""
         import logging, os, sys
         import pytest
+        from emulator import ProcessSpec
         from emulator.engine.processes import PluginStartError
 
         PY = {sys.executable!r}
@@ -251,7 +252,8 @@ def test_plugin_process(inner: pytest.Pytester) -> None:
 
         def test_starts_and_is_driven(plugin_engine, plugin_process, caplog):
             caplog.set_level(logging.DEBUG, logger="emulator.plugin.output")
-            proc = plugin_process("py", [PY, SCRIPT, "{{socket}}"], private_run=False)
+            proc = plugin_process(ProcessSpec("py", [PY, SCRIPT, "{{socket}}"],
+                                              private_run=False))
             PIDS.append(proc.pid)
             plugin_engine.volumes.create("v1", driver="py")
             plugin_engine.assert_called("VolumeDriver.Create", Name="v1", plugin="py")
@@ -266,14 +268,15 @@ def test_plugin_process(inner: pytest.Pytester) -> None:
                 os.kill(PIDS[0], 0)
 
         def test_hard_coded_run_path(plugin_engine, plugin_process):
-            proc = plugin_process("hard", [PY, SCRIPT, "/run/docker/plugins/hard.sock"])
+            proc = plugin_process(ProcessSpec("hard", [PY, SCRIPT,
+                                                       "/run/docker/plugins/hard.sock"]))
             assert (plugin_engine.root / "run/docker/plugins/hard.sock").exists()
             plugin_engine.volumes.create("v1", driver="hard")
 
         def test_startup_timeout(plugin_process):
             with pytest.raises(PluginStartError, match="warming up, never binding"):
-                plugin_process("slow", [PY, SCRIPT, "{{socket}}", "--silent"],
-                               startup_timeout=0.5, private_run=False)
+                plugin_process(ProcessSpec("slow", [PY, SCRIPT, "{{socket}}", "--silent"],
+                               startup_timeout=0.5, private_run=False))
         """
     )
     result = inner.runpytest("-p", "no:randomly")

@@ -100,7 +100,7 @@ HEADER = textwrap.dedent(
     f"""
     import os, sys
     import pytest
-    from emulator import ContainerSpec
+    from emulator import ContainerSpec, ProcessSpec
 
     PY = {sys.executable!r}
     SCRIPT = os.path.abspath("pyplugin.py")
@@ -123,8 +123,8 @@ def _generated_test(i: int) -> str:
             f"""
             def test_process_{i}(plugin_engine, plugin_process):
                 fresh(plugin_engine)
-                proc = plugin_process("p{i}", [PY, SCRIPT, "{{socket}}"], env=ENV,
-                                      private_run={private})
+                proc = plugin_process(ProcessSpec("p{i}", [PY, SCRIPT, "{{socket}}"], env=ENV,
+                                      private_run={private}))
                 plugin_engine.volumes.create("v{i}", driver="p{i}")
                 plugin_engine.assert_called_once("Create", Name="v{i}", plugin="p{i}")
             """

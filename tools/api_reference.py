@@ -106,6 +106,7 @@ SECTIONS: tuple[Section, ...] = (
         (
             Entry("emulator.testing.sync.PluginEngine"),
             Entry("emulator.testing.trio_engine.AsyncPluginEngine"),
+            Entry("emulator.engine.process_spec.ProcessSpec"),
             Entry("emulator.testing.sync.SyncPluginProcess"),
             Entry(
                 "emulator.engine.processes.PluginProcess",

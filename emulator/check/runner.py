@@ -31,7 +31,7 @@ from emulator.check.netns import NetnsError, NetworkNamespace, netns_support
 from emulator.check.target import Target
 from emulator.clock import VirtualClock
 from emulator.engine.core import Engine, open_engine
-from emulator.engine.processes import PluginProcess
+from emulator.engine.processes import PluginProcess, ProcessSpec
 from emulator.errors import EmulatorError, EngineError, PluginLookupError
 
 __all__ = ["CheckOptions", "CheckRun", "run_checks", "run_checks_sync"]
@@ -191,13 +191,14 @@ async def _start(
         except NetnsError as exc:
             reason = str(exc)
     argv = list(target.argv)
-    process = PluginProcess(
+    spec = ProcessSpec(
         target.name,
         namespace.wrap(argv) if namespace is not None else argv,
         socket=root / "run/docker/plugins" / f"{target.name}.sock",
-        root=root,
         startup_timeout=options.startup_timeout,
+        private_run=False,
     )
+    process = PluginProcess(spec, root=root)
     try:
         await nursery.start(process.run)
     except BaseException:

@@ -6,8 +6,9 @@ tests and scenarios: it starts the command in its own process group, logs its ou
 waits until the socket accepts connections, keeps watching it, and offers the faults a
 real host produces (crash, freeze, restart, a vanished socket)::
 
-    plugin = PluginProcess("myvol", ["./myvol", "--socket", "{socket}"],
-                           socket=root / "run/docker/plugins/myvol.sock", root=root)
+    spec = ProcessSpec("myvol", ["./myvol", "--socket", "{socket}"],
+                       socket=root / "run/docker/plugins/myvol.sock")
+    plugin = PluginProcess(spec, root=root)
     async with trio.open_nursery() as nursery:
         await nursery.start(plugin.run)      # returns once the socket accepts
         ...                                  # plugin.kill(), .stop(), .restart(), ...
@@ -32,7 +33,7 @@ import shlex
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import trio
@@ -45,6 +46,7 @@ from emulator.engine.private_run import (
     private_run_support,
     socket_dir_redirect,
 )
+from emulator.engine.process_spec import ProcessSpec
 from emulator.engine.process_table import (
     accepts_connections,
     bytes_pending,
@@ -56,7 +58,7 @@ from emulator.engine.process_table import (
 )
 from emulator.errors import EmulatorError
 
-__all__ = ["PluginProcess", "PluginStartError", "private_run_support"]
+__all__ = ["PluginProcess", "PluginStartError", "ProcessSpec", "private_run_support"]
 
 LOG = logging.getLogger("emulator.plugin")
 
@@ -113,40 +115,25 @@ class _Launch:
 class PluginProcess:
     """Run one plugin command as a process in its own group; see the module docstring.
 
-    ``argv`` may contain ``{socket}``, ``{root}`` and ``{name}``, replaced by the values
-    given here (other braces are left alone).  ``env`` is added to this process's
-    environment (with ``inherit_env=False`` it is the whole environment, as a managed
-    plugin gets it); ``cwd`` is its working directory.  ``startup_timeout`` and
-    ``grace`` (SIGTERM to SIGKILL) are real seconds.  With ``private_run`` the command
-    runs in a mount namespace where only the socket directory is redirected under the
-    root (a plugin that hard-codes ``/run/docker/plugins/NAME.sock`` lands under the test
-    root), while the mounts it makes elsewhere propagate back to the host where the
-    host's mount is shared; ``propagated_mount`` makes one host directory shared for the
-    plugin's life, as dockerd does for a managed plugin's ``PropagatedMount`` (see
-    :mod:`emulator.engine.private_run`; without a namespace a warning is logged and the
-    command runs normally).  ``log_output`` logs the output as dockerd logs a managed
-    plugin's (see the module docstring).
+    ``spec`` says what to run and how (:class:`~emulator.engine.process_spec.ProcessSpec`,
+    its ``socket`` set); ``root`` is the test root (``{root}``).  With ``private_run`` the
+    command runs in a mount namespace where only the socket directory is redirected
+    under the root (a plugin that hard-codes ``/run/docker/plugins/NAME.sock`` lands
+    under the test root), while the mounts it makes elsewhere propagate back to the host
+    where the host's mount is shared; ``propagated_mount`` makes one host directory
+    shared for the plugin's life, as dockerd does for a managed plugin's
+    ``PropagatedMount`` (see :mod:`emulator.engine.private_run`; without a namespace a
+    warning is logged and the command runs normally).  ``log_output`` logs the output
+    as dockerd logs a managed plugin's (see the module docstring).
     """
 
-    def __init__(
-        self,
-        name: str,
-        argv: Sequence[str],
-        *,
-        socket: Path,
-        root: Path,
-        env: Mapping[str, str] | None = None,
-        startup_timeout: float = 30.0,
-        grace: float = 5.0,
-        private_run: bool = False,
-        cwd: Path | None = None,
-        inherit_env: bool = True,
-        propagated_mount: Path | str | None = None,
-        log_output: bool = False,
-    ) -> None:
-        if not argv:
+    def __init__(self, spec: ProcessSpec, *, root: Path) -> None:
+        name = spec.name
+        if not spec.argv:
             raise ValueError(f"plugin {name}: empty command")
-        socket, root = Path(socket), Path(root)
+        if spec.socket is None:
+            raise ValueError(f"plugin {name}: no socket path")
+        socket, root = spec.socket, Path(root)
         if len(os.fsencode(socket)) > MAX_SOCKET_PATH:
             raise ValueError(
                 f"plugin {name}: socket path is {len(os.fsencode(socket))} bytes "
@@ -154,21 +141,21 @@ class PluginProcess:
             )
         values = {"socket": str(socket), "root": str(root), "name": name}
         self._name = name
-        self._argv = [_PLACEHOLDER.sub(lambda m: values[m.group(1)], arg) for arg in argv]
+        self._argv = [_PLACEHOLDER.sub(lambda m: values[m.group(1)], arg) for arg in spec.argv]
         self._socket = socket
         self._root = root
-        self._env = dict(env or {})
-        self._startup_timeout = startup_timeout
-        self._grace = grace
-        self._private_run = private_run
-        self._cwd = cwd
-        self._inherit_env = inherit_env
+        self._env = dict(spec.env)
+        self._startup_timeout = spec.startup_timeout
+        self._grace = spec.grace
+        self._private_run = spec.private_run
+        self._cwd = spec.cwd
+        self._inherit_env = spec.inherit_env
         self._propagated = (
             None
-            if propagated_mount is None
-            else PropagatedMount(Path(propagated_mount), plugin=name)
+            if spec.propagated_mount is None
+            else PropagatedMount(spec.propagated_mount, plugin=name)
         )
-        self._log_output = log_output
+        self._log_output = spec.log_output
         self._output = PluginOutput(name)
         self._current: _Launch | None = None
         self._exit_status: int | None = None

@@ -117,17 +117,20 @@ class ProcessPlugin:
     """A plugin command run as a process (see :mod:`emulator.engine.processes`)."""
 
     def __init__(self, spec: Any, root: Path, socket_path: Path) -> None:
-        from emulator.engine.processes import PluginProcess
+        from emulator.engine.processes import PluginProcess, ProcessSpec
 
         self.name = spec.name
         self.socket_path = socket_path
         self.process = PluginProcess(
-            spec.name,
-            list(spec.command),
-            socket=socket_path,
+            ProcessSpec(
+                spec.name,
+                spec.command,
+                socket=socket_path,
+                env=spec.env,
+                startup_timeout=spec.startup_timeout,
+                private_run=False,
+            ),
             root=root,
-            env=dict(spec.env) if spec.env else None,
-            startup_timeout=spec.startup_timeout,
         )
         self._nursery: trio.Nursery | None = None
 

@@ -16,9 +16,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from emulator.api.clients import DockerResult, docker_client, run_docker
 from emulator.engine.core import Engine
-from emulator.engine.processes import PluginProcess
+from emulator.engine.processes import PluginProcess, ProcessSpec
 from emulator.faults import Fault, FaultSet
 from emulator.faults.vocabulary import fault_from_call
 from emulator.journal import JournalEntry
@@ -274,34 +276,15 @@ class PluginEngine(JournalAssertions):
             self._scope = self._thread.open_scope()
         return self._scope
 
-    def start_process(
-        self,
-        name: str,
-        argv: Sequence[str],
-        *,
-        socket: Path | None = None,
-        env: Mapping[str, str] | None = None,
-        startup_timeout: float = 30.0,
-        grace: float = 5.0,
-        private_run: bool = True,
-        propagated_mount: Path | str | None = None,
-    ) -> SyncPluginProcess:
+    def start_process(self, spec: ProcessSpec) -> SyncPluginProcess:
         """Start a plugin command and wait for its socket; it is stopped with the test.
 
-        See the ``plugin_process`` fixture; raises ``PluginStartError`` (with the
-        process's output) when the socket does not accept in ``startup_timeout``.
+        See the ``plugin_process`` fixture; a ``spec`` without a socket listens where
+        the engine looks for its name.  Raises ``PluginStartError`` (with the process's
+        output) when the socket does not accept in ``startup_timeout``.
         """
-        process = PluginProcess(
-            name,
-            argv,
-            socket=socket or self.socket_path(name),
-            root=self.root,
-            env=env,
-            startup_timeout=startup_timeout,
-            grace=grace,
-            private_run=private_run,
-            propagated_mount=propagated_mount,
-        )
+        socket = spec.socket or self.socket_path(spec.name)
+        process = PluginProcess(attrs.evolve(spec, socket=socket), root=self.root)
         self.processes.append(process)
         scope = self._task_scope()
 

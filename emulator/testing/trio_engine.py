@@ -15,11 +15,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import attrs
 import trio
 
 from emulator.api.clients import ApiEndpoint, DockerResult, docker_client, run_docker
 from emulator.engine.core import Engine, open_engine
-from emulator.engine.processes import PluginProcess
+from emulator.engine.processes import PluginProcess, ProcessSpec
 from emulator.faults import Fault
 from emulator.journal import JournalEntry
 from emulator.journal_assertions import JournalAssertions, not_found_message
@@ -84,30 +85,13 @@ class AsyncPluginEngine(JournalAssertions):
             )
         )
 
-    async def start_process(
-        self,
-        name: str,
-        argv: Sequence[str],
-        *,
-        socket: Path | None = None,
-        env: Mapping[str, str] | None = None,
-        startup_timeout: float = 30.0,
-        grace: float = 5.0,
-        private_run: bool = True,
-        propagated_mount: Path | str | None = None,
-    ) -> PluginProcess:
-        """Start a plugin command, wait for its socket; it is stopped with the fixture."""
-        process = PluginProcess(
-            name,
-            argv,
-            socket=socket or self.socket_path(name),
-            root=self.root,
-            env=env,
-            startup_timeout=startup_timeout,
-            grace=grace,
-            private_run=private_run,
-            propagated_mount=propagated_mount,
-        )
+    async def start_process(self, spec: ProcessSpec) -> PluginProcess:
+        """Start a plugin command, wait for its socket; it is stopped with the fixture.
+
+        A ``spec`` without a socket listens where the engine looks for its name.
+        """
+        socket = spec.socket or self.socket_path(spec.name)
+        process = PluginProcess(attrs.evolve(spec, socket=socket), root=self.root)
         self.processes.append(process)
         await self._nursery.start(process.run)
         return process

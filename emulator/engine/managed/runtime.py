@@ -43,7 +43,12 @@ from emulator.clock import real_io, real_sleep
 from emulator.engine.managed.leftovers import record_process
 from emulator.engine.managed.lint import DEFAULT_PATH, resolve_in_rootfs
 from emulator.engine.managed.plugin import ManagedPlugin, RunningPlugin
-from emulator.engine.processes import PluginProcess, PluginStartError, private_run_support
+from emulator.engine.processes import (
+    PluginProcess,
+    PluginStartError,
+    ProcessSpec,
+    private_run_support,
+)
 from emulator.engine.scoped_fs import ScopedFS
 from emulator.errors import ManagedPluginError
 from emulator.protocol import plugin_config as pc
@@ -148,18 +153,19 @@ async def launch(plugin: ManagedPlugin) -> Supervisor:
     plugin.exec_dir.chmod(0o700)
     dial, dir_fd = _dial_path(plugin)
     argv, env = await _namespace(plugin, argv, env, dial.parent)
-    process = PluginProcess(
+    spec = ProcessSpec(
         plugin.id,
         argv,
         socket=dial,
-        root=plugin.data_dir,
         env=env,
         cwd=cwd,
         inherit_env=False,
         log_output=True,  # dockerd's makeLoggerStreams: stdout INFO, stderr ERROR
         startup_timeout=FIRST_DIAL + DIAL_INTERVAL * (DIALS - 1),
         grace=PLUGIN_SHUTDOWN_TIMEOUT,
+        private_run=False,  # the namespace is set up here, as the plugin's container
     )
+    process = PluginProcess(spec, root=plugin.data_dir)
     return Supervisor(plugin, process, dial, dir_fd)
 
 
