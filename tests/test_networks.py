@@ -323,6 +323,32 @@ async def test_create_network_failure_releases_ipam(env: Env) -> None:
     env.clean()
 
 
+async def test_a_cancelled_create_still_releases_ipam(env: Env) -> None:
+    """Cancelled during CreateNetwork (a client gone, a daemon shutting down), the create's
+    clean-up still gives back the gateway address and the pool, as dockerd's deferred
+    clean-up does on the daemon's context (engine/rollback.py)."""
+    env.engine.faults.add(call="NetworkDriver.CreateNetwork", delay=30)
+    with trio.move_on_after(0.5) as waited:
+        await env.engine.networks.create(NetworkSpec("n", driver=NET, ipam_driver=IPAM))
+    assert waited.cancelled_caught
+    assert env.sequence()[-2:] == ["IpamDriver.ReleaseAddress", "IpamDriver.ReleasePool"]
+    assert env.ipam.pools == {}
+    assert [n.name for n in env.engine.networks.list()] == ["bridge", "host", "none"]
+
+
+async def test_a_cancelled_connect_still_deletes_the_endpoint(env: Env) -> None:
+    """Cancelled during Join, the endpoint is still deleted and its address released."""
+    await env.engine.networks.create(NetworkSpec("n", driver=NET, ipam_driver=IPAM))
+    await env.engine.containers.create(ContainerSpec(name="c"))
+    env.engine.faults.add(call="NetworkDriver.Join", delay=30)
+    mark = env.mark()
+    with trio.move_on_after(0.5) as waited:
+        await env.engine.networks.connect_endpoint("n", "cid", "c")
+    assert waited.cancelled_caught
+    assert env.since(mark)[-2:] == ["NetworkDriver.DeleteEndpoint", "IpamDriver.ReleaseAddress"]
+    assert env.engine.networks.get("n").endpoints == {}
+
+
 async def test_err_on_200_is_remote_prefixed(env: Env) -> None:
     env.net.plugin.on("NetworkDriver.CreateNetwork", {"Err": "bad options"})
     with pytest.raises(NetworkError, match=r"^remote: bad options$"):

@@ -325,6 +325,18 @@ async def test_rm_v_removes_anonymous_volumes(env: Env) -> None:
     assert counts == [1, 1, 1, 1]
 
 
+async def test_a_cancelled_create_releases_the_references_it_took(env: Env) -> None:
+    """Cancelled while the second volume is created, the container's create still drops
+    the first volume's reference (the container never existed; engine/rollback.py)."""
+    env.engine.faults.add(match={"call": "VolumeDriver.Create", "body": {"Name": "b"}}, delay=30)
+    spec = ContainerSpec(volumes=["a:/a", "b:/b"], volume_driver=DRIVER, name="c")
+    with trio.move_on_after(0.5) as waited:
+        await env.engine.containers.create(spec)
+    assert waited.cancelled_caught
+    assert not env.engine.volumes.store.has_ref("a")
+    assert env.engine.containers.list(all=True) == []
+
+
 async def test_remove_of_a_volume_in_use_is_refused_with_the_container_ids(env: Env) -> None:
     c = await env.engine.containers.create(
         ContainerSpec(volumes=["v1:/data"], volume_driver=DRIVER, name="u")

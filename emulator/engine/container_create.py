@@ -30,6 +30,7 @@ from emulator.engine.endpoint_settings import (
     join_errors,
     normalize_network_mode,
 )
+from emulator.engine.rollback import undo
 from emulator.protocol import volume as wire
 
 if TYPE_CHECKING:
@@ -146,7 +147,7 @@ async def register_mount_points(
                 points[mp.destination] = mp
     except BaseException:
         for name in referenced:
-            await service.volumes.release(name, cid)
+            await undo(service.volumes.release(name, cid))
         raise
     return list(points.values())
 

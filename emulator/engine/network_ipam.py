@@ -25,6 +25,7 @@ from emulator.engine.ipam import (
 )
 from emulator.engine.network_drivers import GLOBAL, NetworkError
 from emulator.engine.network_model import Endpoint, IpamConfig, IpamInfo, Network, family
+from emulator.engine.rollback import undo
 from emulator.errors import EngineError
 from emulator.protocol import ipam as ipam_api
 
@@ -80,7 +81,7 @@ async def allocate_version(
             await allocate_gateway_and_aux(network, ipam, config, info, skip_gw)
         except BaseException:
             try:
-                await ipam.release_pool(info.pool_id)
+                await undo(ipam.release_pool(info.pool_id))
             except EngineError:
                 log.warning(
                     "Failed to release address pool %s after failure to create network %s (%s)",

@@ -56,6 +56,7 @@ from emulator.engine.network_model import (
     sandbox_order,
 )
 from emulator.engine.network_store import endpoint_from_record, network_from_record
+from emulator.engine.rollback import undo
 from emulator.errors import EngineError
 from emulator.protocol import network as api
 
@@ -185,7 +186,7 @@ async def _allocate(
         try:
             await allocate_version(replay, ipam, space, 6, network.skip_gw_v6, controller.reserved)
         except BaseException:
-            await release_version(replay, ipam, 4)
+            await undo(release_version(replay, ipam, 4))
             raise
 
 

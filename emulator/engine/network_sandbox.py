@@ -37,6 +37,7 @@ from emulator.engine.network_model import (
     needs_default_gw,
     sandbox_order,
 )
+from emulator.engine.rollback import undo
 from emulator.errors import EngineError
 from emulator.golang import net as gonet
 from emulator.protocol import network as api
@@ -82,7 +83,7 @@ async def connect_endpoint(
     try:
         await _join(controller, sandbox, endpoint)
     except BaseException:
-        await _delete_endpoint(controller, endpoint)
+        await undo(_delete_endpoint(controller, endpoint))
         raise
     await _oper_info(controller, sandbox)
     return endpoint
@@ -168,7 +169,7 @@ async def _create_endpoint(
                 f"failed to create endpoint {name} on network {network.name}: {exc}"
             ) from None
     except BaseException:
-        await release_addresses(endpoint, ipam)
+        await undo(release_addresses(endpoint, ipam))
         raise
     network.endpoints[endpoint.id] = endpoint
     controller.save_endpoint(endpoint)
@@ -215,9 +216,8 @@ async def _join(controller: NetworkController, sandbox: Sandbox, endpoint: Endpo
             await _drop_gwbridge(controller, sandbox)  # clearDefaultGW
     except BaseException:
         sandbox.endpoints.remove(endpoint)
-        await logged(
-            driver.leave(network.id, endpoint.id), "driver leave failed while rolling back join"
-        )
+        leave = driver.leave(network.id, endpoint.id)
+        await undo(logged(leave, "driver leave failed while rolling back join"))
         endpoint.join = None
         endpoint.sandbox_id = ""
         controller.save_endpoint(endpoint)

@@ -89,6 +89,7 @@ from emulator.engine.network_model import (
 from emulator.engine.network_restore import restore_networks
 from emulator.engine.network_store import NetworkRecords, endpoint_record, network_record
 from emulator.engine.plugins import PluginRegistry
+from emulator.engine.rollback import undo
 from emulator.errors import EngineError
 from emulator.protocol import ipam as ipam_api
 from emulator.protocol import network as api
@@ -382,7 +383,7 @@ class NetworkController:
                 await allocate_version(network, ipam, address_space, 6, skip6, self.reserved)
         except BaseException:
             if done4:
-                await release_version(network, ipam, 4)
+                await undo(release_version(network, ipam, 4))
             raise
         try:
             await resolved.create_network(
@@ -392,7 +393,7 @@ class NetworkController:
                 [i.wire() for i in network.ipv6_info],
             )
         except BaseException:
-            await release_ipam(network, ipam)
+            await undo(release_ipam(network, ipam))
             raise
         self.networks[network.id] = network
         self.save_network(network)
