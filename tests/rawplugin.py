@@ -140,7 +140,7 @@ class RawPlugin:
                         if not data:
                             return
                         buffer += data
-                        conn.receive_data(data)
+                        conn.receive_data(bytes(data))
                         continue
                     if isinstance(event, h11.Request):
                         request = event

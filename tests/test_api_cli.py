@@ -216,7 +216,7 @@ async def test_unknown_container_and_api_version(short_tmp: Path) -> None:
         )
 
 
-async def _docker_env(s: object, key: str, value: str, *args: str) -> object:
+async def _docker_env(s: object, key: str, value: str, *args: str) -> Result:
     assert isinstance(s, Served)
     proc = await trio.run_process(
         [str(DOCKER), *args],

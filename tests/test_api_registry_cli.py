@@ -130,7 +130,7 @@ def _build_and_push(tmp: Path, registry: Registry, a: Serve) -> None:
 
     # The API's last line is the aux result the CLI ignores; a second push is the same.
     for _ in range(2):
-        answer = a.api("POST", f"/plugins/{plug}/push", **{"X-Registry-Auth": "e30="})
+        answer = a.api("POST", f"/plugins/{plug}/push", b"", **{"X-Registry-Auth": "e30="})
         assert answer.status == 200
         assert stream(answer.body)[-1] == {
             "progressDetail": {},

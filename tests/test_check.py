@@ -99,7 +99,7 @@ def _command_run(kind: str, bugs: list[str], *extra: str) -> dict[str, object]:
     result = CliRunner().invoke(
         main, ["check", "--type", kind, "--seed", "3", "--json", str(report), *argv]
     )
-    data = json.loads(report.read_text())
+    data: dict[str, object] = json.loads(report.read_text())
     report.unlink()
     data["exit_code"] = result.exit_code
     return data

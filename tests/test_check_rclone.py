@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from tests.rclone import rclone_available
 
 
 @pytest.fixture
-def rclone_dir(short_tmp: Path) -> Path:
+def rclone_dir(short_tmp: Path) -> Iterator[Path]:
     reason = rclone_available()
     if reason is not None:
         pytest.skip(reason)

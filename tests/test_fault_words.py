@@ -54,7 +54,9 @@ def _python_spellings(text: str) -> list[dict[str, Any]]:
                 continue
             spellings.extend(ast.literal_eval(arg) for arg in call.args)
             if call.keywords:
-                spellings.append({k.arg: ast.literal_eval(k.value) for k in call.keywords})
+                spellings.append(
+                    {k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg is not None}
+                )
     return spellings
 
 

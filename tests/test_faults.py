@@ -216,7 +216,7 @@ async def test_connection_faults_are_retried_like_dockerd(
     plugin_sees: int,
     attempts: int,
 ) -> None:
-    env.engine.faults.add(call="VolumeDriver.List", fault=kind)  # type: ignore[arg-type]
+    env.engine.faults.add(call="VolumeDriver.List", fault=kind)
     with pytest.raises(PluginTransportError):
         await call(env, "VolumeDriver.List", {})
     assert env.engine.journal.count("VolumeDriver.List") == attempts
@@ -239,7 +239,7 @@ async def test_drop_once_shows_the_empty_body_retry(
 
 @pytest.mark.parametrize("kind", ["reset_mid_response", "truncate"])
 async def test_body_faults_are_not_retried(env: Env, kind: str) -> None:
-    env.engine.faults.add(call="VolumeDriver.List", fault=kind)  # type: ignore[arg-type]
+    env.engine.faults.add(call="VolumeDriver.List", fault=kind)
     with pytest.raises(PluginResponseError):
         await call(env, "VolumeDriver.List", {})
     assert env.engine.journal.count("VolumeDriver.List") == 1
@@ -347,7 +347,7 @@ async def test_each_wire_fault_gives_the_transports_own_text(
 ) -> None:
     """What the journal records for each fault (``written``: a retry after it carries the
     body again only when nothing of the request was written, dockerd's drained buffer)."""
-    env.engine.faults.add(call="VolumeDriver.List", fault=kind, times=1)  # type: ignore[arg-type]
+    env.engine.faults.add(call="VolumeDriver.List", fault=kind, times=1)
     body = {"Probe": 1}
     with contextlib.suppress(PluginResponseError, PluginDeadlineError, PluginTransportError):
         await env.engine.plugins.call(D, "VolumeDriver.List", body)

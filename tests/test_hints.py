@@ -27,6 +27,7 @@ PACKAGE = Path(emulator.__file__).parent
 
 
 def _subclasses(cls: type) -> Iterator[type]:
+    sub: type
     for sub in cls.__subclasses__():
         yield sub
         yield from _subclasses(sub)

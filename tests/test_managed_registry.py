@@ -148,7 +148,9 @@ async def test_a_pushed_plugin_installs_on_another_engine(
         rootfs = short_tmp / f"b/var/lib/docker/plugins/{plugin.ID}/rootfs"
         assert os.access(rootfs / "bin/mockvol", os.X_OK)
         assert not list((short_tmp / "b/var/lib/docker/plugins/tmp").iterdir())
-        layer = plugin.Config.Rootfs.DiffIds[0] if plugin.Config.Rootfs else ""
+        diff_ids = plugin.Config.Rootfs.DiffIds if plugin.Config.Rootfs else [""]
+        assert diff_ids is not None
+        layer = diff_ids[0]
         short = layer[7:19]
         assert statuses(events) == [
             f"1.0: Pulling from {registry.host}/test/plug",

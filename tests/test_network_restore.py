@@ -49,7 +49,7 @@ class Env:
         sock = self.root / f"run/docker/plugins/{IPAM}.sock"
         scope, done = trio.CancelScope(), trio.Event()
 
-        async def run(task_status: trio.TaskStatus[None]) -> None:
+        async def run(task_status: trio.TaskStatus[str]) -> None:
             try:
                 with scope:
                     await self.ipam.serve(f"unix:{sock}", task_status=task_status)

@@ -11,6 +11,7 @@ import gzip
 import re
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import cast
 
 import attrs
 import pytest
@@ -29,7 +30,7 @@ from emulator.errors import (
 )
 from emulator.protocol.profiles import PROFILES
 from tests.netutil import blackholed_port
-from tests.rawplugin import Close, Hang, Raw, RawPlugin, RawRequest, Reset, Respond
+from tests.rawplugin import Action, Close, Hang, Raw, RawPlugin, RawRequest, Reset, Respond
 
 ACTIVATE_OK = Respond(body=b'{"Implements": ["VolumeDriver"]}\n')
 
@@ -40,12 +41,12 @@ def sock_path(root: Path, name: str) -> Path:
 
 def script(
     table: dict[str, Callable[[RawRequest], object] | object],
-) -> Callable[[RawRequest], object]:
+) -> Callable[[RawRequest], Action]:
     """A raw plugin script from a path → action (or callable) table; Activate answers by default."""
 
-    def run(req: RawRequest) -> object:
+    def run(req: RawRequest) -> Action:
         action = table.get(req.path, ACTIVATE_OK if req.path == "/Plugin.Activate" else Respond())
-        return action(req) if callable(action) else action
+        return cast(Action, action(req) if callable(action) else action)
 
     return run
 
