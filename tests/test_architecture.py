@@ -3,6 +3,8 @@
 * No module reaches into another object's or module's underscore names: an attribute
   ``x._name`` is only read or written through ``self``, ``cls`` or ``super()``, and no
   ``from m import _name`` exists.  A new such access fails here with its place.
+* Size budgets: no module over :data:`MODULE_LINES` lines, no function over
+  :data:`FUNCTION_LINES` lines.
 * Imports point one way (fronts -> engine -> transport -> protocol -> golang):
   :data:`LAYERS` places every package; none imports a layer above its own.
 """
@@ -15,6 +17,10 @@ from pathlib import Path
 from typing import Final
 
 PACKAGE: Final = Path(__file__).resolve().parent.parent / "emulator"
+
+#: The budgets of docs/architecture.md ("no module over ~600 lines": 10 % of slack).
+MODULE_LINES: Final = 660
+FUNCTION_LINES: Final = 80
 
 #: Receivers through which a class may use its own underscore names.
 OWN: Final = frozenset({"self", "cls"})
@@ -90,6 +96,23 @@ def test_no_access_to_another_objects_underscore_names() -> None:
         for line, text in private_accesses(tree)
     ]
     assert found == [], "give the owner a public method for each:\n" + "\n".join(found)
+
+
+def test_no_module_over_the_line_budget() -> None:
+    over = [f"{name}: {lines}" for name, _tree, lines in _modules() if lines > MODULE_LINES]
+    assert over == [], f"modules over {MODULE_LINES} lines:\n" + "\n".join(over)
+
+
+def test_no_function_over_the_line_budget() -> None:
+    over = [
+        f"{name}:{node.lineno} {node.name}: {node.end_lineno - node.lineno + 1}"
+        for name, tree, _lines in _modules()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno is not None
+        and node.end_lineno - node.lineno + 1 > FUNCTION_LINES
+    ]
+    assert over == [], f"functions over {FUNCTION_LINES} lines:\n" + "\n".join(over)
 
 
 def _layer(module: str) -> str | None:
