@@ -597,15 +597,14 @@ async def test_client_timeout_bounds_every_attempt(
     from emulator.journal import Journal
     from emulator.protocol.http import target_for
     from emulator.protocol.profiles import PROFILES
-    from emulator.transport.client import PluginClient
+    from emulator.transport.client import CallSettings, PluginClient
 
     plugin = RawPlugin(script({"/VolumeDriver.Mount": Hang(), "/Plugin.Activate": Hang()}))
     async with trio.open_nursery() as nursery:
         address = await serve_raw(nursery, plugin, sock_path(short_tmp, "ct"))
         journal = Journal()
-        client = PluginClient(
-            "ct", target_for(address, PROFILES["28"]), PROFILES["28"], journal, client_timeout=7
-        )
+        settings = CallSettings(PROFILES["28"], journal)
+        client = PluginClient("ct", target_for(address, PROFILES["28"]), settings, client_timeout=7)
         start = trio.current_time()
         with pytest.raises(PluginDeadlineError) as info:
             await client.call_raw("VolumeDriver.Mount", {"Name": "v"}, timeout=120)

@@ -32,7 +32,7 @@ from emulator.protocol.authz import AUTHZ_IMPLEMENTS
 from emulator.protocol.profiles import EngineProfile, get_profile
 from emulator.protocol.registry_hosts import DEFAULT_CERTS_DIR, RegistryConfig
 from emulator.protocol.shutdown import SHUTDOWN_TIMEOUT
-from emulator.transport.client import DEFAULT_BODY_LIMIT
+from emulator.transport.client import DEFAULT_BODY_LIMIT, CallSettings
 
 log = logging.getLogger("emulator.engine")
 
@@ -128,26 +128,25 @@ class Engine:
         (which connects networks at start), the authorization chain; last, what runs
         after a managed plugin is enabled or disabled (``Store.CallHandler``).
         """
+        settings = CallSettings(
+            self.profile,
+            self.journal,
+            self.faults,
+            hang_guard=self.config.hang_guard,
+            body_limit=self.config.body_limit,
+        )
         managed = ManagedPlugins(
             data_root=self.data_root,
             exec_root=self.paths.sockets_dir,
-            profile=self.profile,
-            journal=self.journal,
+            settings=settings,
             nursery=self.nursery,
-            hang_guard=self.config.hang_guard,
-            body_limit=self.config.body_limit,
-            faults=self.faults,
             events=self.events,
             registries=self.registries,
             certs_dir=self.paths.root / DEFAULT_CERTS_DIR,
         )
         plugins = PluginRegistry(
             self._discovery,
-            self.profile,
-            self.journal,
-            hang_guard=self.config.hang_guard,
-            body_limit=self.config.body_limit,
-            faults=self.faults,
+            settings,
             v2=managed,  # names resolve as managed plugins first
         )
         local = LocalVolumeDriver(self.data_root / "volumes")

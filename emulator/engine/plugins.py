@@ -21,9 +21,7 @@ import trio
 
 from emulator.discovery import DiscoveryError, LocalRegistry, PluginNotFound, PluginSpec
 from emulator.errors import EngineError, PluginLookupError
-from emulator.faults import FaultSet
 from emulator.golang.time import duration_string as go_duration
-from emulator.journal import Journal
 from emulator.protocol.activation import (
     ACTIVATE,
     NO_NAME_TEXT,
@@ -34,9 +32,8 @@ from emulator.protocol.activation import (
     not_implemented_text,
 )
 from emulator.protocol.http import AddressError, target_for
-from emulator.protocol.profiles import EngineProfile
 from emulator.protocol.retry import backoff, should_give_up
-from emulator.transport.client import DEFAULT_BODY_LIMIT, PluginClient
+from emulator.transport.client import CallSettings, PluginClient
 from emulator.transport.tls import TLSConfigError, client_context
 
 log = logging.getLogger("emulator.plugins")
@@ -155,20 +152,14 @@ class PluginRegistry:
     def __init__(
         self,
         discovery: LocalRegistry,
-        profile: EngineProfile,
-        journal: Journal,
+        settings: CallSettings,
         *,
-        hang_guard: float | None = 300.0,
-        body_limit: int = DEFAULT_BODY_LIMIT,
-        faults: FaultSet | None = None,
         v2: V2Lookup | None = None,
     ) -> None:
         self.discovery = discovery
-        self._faults = faults
-        self.profile = profile
-        self.journal = journal
-        self._hang_guard = hang_guard
-        self._body_limit = body_limit
+        self._settings = settings
+        self.profile = settings.profile
+        self.journal = settings.journal
         self._storage: dict[str, Plugin] = {}
         self._clients: list[PluginClient] = []
         self.v2 = v2
@@ -447,12 +438,8 @@ class PluginRegistry:
         client = PluginClient(
             spec.name,
             target,
-            self.profile,
-            self.journal,
+            self._settings,
             ssl_context=context,
-            hang_guard=self._hang_guard,
-            body_limit=self._body_limit,
-            faults=self._faults,
         )
         self._clients.append(client)
         return client

@@ -58,6 +58,23 @@ class _ResponseErr:
     Err: str = ""
 
 
+@attrs.frozen(eq=False)
+class CallSettings:
+    """What every plugin client of one engine shares, handed whole to what makes clients.
+
+    ``profile`` is the dockerd version emulated (deadlines, retries, dial timeout);
+    ``journal`` records every attempt; ``faults`` picks the injected faults (None: none);
+    ``hang_guard`` bounds, in engine seconds, a call dockerd would wait on forever (None:
+    forever); ``body_limit`` is the largest answer read.
+    """
+
+    profile: EngineProfile
+    journal: Journal
+    faults: FaultSet | None = None
+    hang_guard: float | None = 300.0
+    body_limit: int = DEFAULT_BODY_LIMIT
+
+
 class PluginClient:
     """Sends dockerd's requests to one plugin and records each attempt."""
 
@@ -65,27 +82,23 @@ class PluginClient:
         self,
         plugin: str,
         target: Target,
-        profile: EngineProfile,
-        journal: Journal,
+        settings: CallSettings,
         *,
         ssl_context: ssl.SSLContext | None = None,
-        hang_guard: float | None = 300.0,
-        body_limit: int = DEFAULT_BODY_LIMIT,
-        faults: FaultSet | None = None,
         client_timeout: float | None = None,
     ) -> None:
         self.plugin = plugin
         self.client_timeout = client_timeout
         """Go's ``http.Client.Timeout`` (managed plugins: the ``enable`` timeout; None/0 = none).
         It bounds every attempt, answer body included, on top of any per-call deadline."""
-        self._faults = faults
+        self._faults = settings.faults
         self.target = target
-        self.profile = profile
-        self._journal = journal
-        self._hang_guard = hang_guard
-        self._body_limit = body_limit
+        self.profile = settings.profile
+        self._journal = settings.journal
+        self._hang_guard = settings.hang_guard
+        self._body_limit = settings.body_limit
         self._pool = ConnectionPool(
-            target, dial_timeout=profile.dial_timeout, ssl_context=ssl_context
+            target, dial_timeout=settings.profile.dial_timeout, ssl_context=ssl_context
         )
 
     @property

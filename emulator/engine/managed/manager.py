@@ -71,16 +71,13 @@ from emulator.engine.processes import PluginProcess
 from emulator.engine.scoped_fs import remove_tree
 from emulator.engine.unpack import UnpackLimits
 from emulator.errors import EngineError, ManagedPluginError, PluginLookupError
-from emulator.faults import FaultSet
-from emulator.journal import Journal
 from emulator.protocol import distribution as dist
 from emulator.protocol import engine_api
 from emulator.protocol import jsonmessage as jm
 from emulator.protocol import plugin_config as pc
 from emulator.protocol.http import target_for
-from emulator.protocol.profiles import EngineProfile
 from emulator.protocol.registry_hosts import RegistryConfig
-from emulator.transport.client import DEFAULT_BODY_LIMIT, PluginClient
+from emulator.transport.client import CallSettings, PluginClient
 
 __all__ = ["ManagedPlugin", "ManagedPluginError", "ManagedPlugins", "RunningPlugin"]
 
@@ -109,16 +106,13 @@ class ManagedPlugins:
         *,
         data_root: Path,
         exec_root: Path,
-        profile: EngineProfile,
-        journal: Journal,
+        settings: CallSettings,
         nursery: trio.Nursery,
-        hang_guard: float | None = 300.0,
-        body_limit: int = DEFAULT_BODY_LIMIT,
-        faults: FaultSet | None = None,
         events: Callable[[str, str, Mapping[str, str]], None] | None = None,
         registries: RegistryConfig | None = None,
         certs_dir: Path | None = None,
     ) -> None:
+        profile = settings.profile
         self.root = data_root / "plugins"
         self.blobs = BlobStore(self.root / "storage")
         """``DATA_ROOT/plugins/storage``: layers, configs and manifests by digest."""
@@ -136,12 +130,11 @@ class ManagedPlugins:
         """How registries are reached (``--insecure-registry``, mirrors, ``certs.d``)."""
         self._events = events
         self.exec_root = exec_root
+        self._settings = settings
         self.profile = profile
-        self.journal = journal
-        self.faults = faults
+        self.journal = settings.journal
+        self.faults = settings.faults
         self._nursery = nursery
-        self._hang_guard = hang_guard
-        self._body_limit = body_limit
         self.upload_limits = UnpackLimits()
         """Bounds on a ``plugin create`` upload (entries, bytes)."""
         self._users: list[Callable[[str], int]] = []
@@ -554,14 +547,7 @@ class ManagedPlugins:
     def _new_client(self, plugin: ManagedPlugin, dial: Path) -> PluginClient:
         target = target_for(f"unix://{dial}", self.profile)
         return PluginClient(
-            plugin.name,
-            target,
-            self.profile,
-            self.journal,
-            hang_guard=self._hang_guard,
-            body_limit=self._body_limit,
-            faults=self.faults,
-            client_timeout=float(plugin.timeout) or None,
+            plugin.name, target, self._settings, client_timeout=float(plugin.timeout) or None
         )
 
     async def _call_handlers(self, plugin: ManagedPlugin) -> None:
