@@ -468,15 +468,9 @@ class NetworkController:
         container_name: str,
         config: EndpointConfig | None = None,
     ) -> Endpoint:
-        """``connectToNetwork`` for a running container (the sandbox is made if needed).
-
-        ``config`` holds the requested addresses, MAC, driver options, aliases and
-        gateway priority.  Calls, in order: IPAM ``RequestAddress`` (IPv4, IPv6),
-        ``CreateEndpoint``, ``Join``, then ``ProgramExternalConnectivity`` if this
-        endpoint becomes the gateway (or the ``docker_gwbridge`` path without it), then
-        ``EndpointOperInfo`` for every endpoint of the sandbox.  Failures roll back what
-        was done and raise.
-        """
+        """``connectToNetwork`` for a running container: ``config``'s addresses, MAC,
+        driver options, aliases and gateway priority; the calls, in dockerd's order, are
+        :func:`emulator.engine.network_sandbox.connect_endpoint`'s."""
         return await network_sandbox.connect_endpoint(
             self, network_ref, container_id, container_name, config
         )
