@@ -6,7 +6,16 @@ in moby, what dockerd does and a hint, and drives the plugin through the emulate
 :func:`run_checks_sync` runs the catalogue against a plugin; see docs/check.md.
 """
 
-from emulator.check import common, ipam, network, volume, volume_mounts  # noqa: F401 (registers)
+from emulator.check import (  # noqa: F401 (registers)
+    authz_common,
+    authz_requests,
+    authz_runtime,
+    common,
+    ipam,
+    network,
+    volume,
+    volume_mounts,
+)
 from emulator.check.catalogue import CATALOGUE, KINDS, PluginKind, check, register, selection
 from emulator.check.context import CheckContext, Settings
 from emulator.check.model import Check, CheckResult, Problem, Skipped, Verdict

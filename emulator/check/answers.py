@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from emulator.journal import JournalEntry
+from emulator.protocol.authz import AUTHZ_REQ, AUTHZ_RES
 
 __all__ = ["crash_problem", "describe", "error_problem", "short", "snippet"]
 
@@ -28,7 +29,8 @@ def snippet(body: bytes | None, limit: int = 100) -> str:
 def describe(entry: JournalEntry) -> str:
     """One exchange as a table line: ``Mount {"Name":"v"} → 500 {"Err":"…"}``."""
     method = entry.method.partition(".")[2] or entry.method
-    request = short(entry.request_body.decode("utf-8", "replace"), 70) or "(empty)"
+    request = _authz_summary(entry) or short(entry.request_body.decode("utf-8", "replace"), 70)
+    request = request or "(empty)"
     if entry.status is None:
         outcome = f"✗ {short(entry.error or 'no answer', 70)}"
     else:
@@ -37,6 +39,22 @@ def describe(entry: JournalEntry) -> str:
     retry = f" #{entry.attempt}" if entry.attempt > 1 else ""
     fault = f" [{entry.fault}]" if entry.fault else ""
     return f"{method}{retry} {request} → {outcome}{fault}"
+
+
+def _authz_summary(entry: JournalEntry) -> str | None:
+    """An authz call's request in a few words: ``GET /v1.51/version body=12B status=200``."""
+    data = entry.request
+    if entry.method not in (AUTHZ_REQ, AUTHZ_RES) or not isinstance(data, dict):
+        return None
+    words = [str(data.get("RequestMethod", "?")), short(str(data.get("RequestUri", "?")), 50)]
+    for key, label in (("RequestBody", "body"), ("ResponseBody", "response body")):
+        if isinstance(data.get(key), str):
+            words.append(f"{label}={len(data[key]) * 3 // 4}B")
+    if "RequestHeaders" not in data:
+        words.append("no RequestHeaders")
+    if entry.method == AUTHZ_RES:
+        words.append(f"status={data.get('ResponseStatusCode', 'absent')}")
+    return " ".join(words)
 
 
 def _json(body: bytes | None) -> Any:

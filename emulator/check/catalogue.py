@@ -41,6 +41,13 @@ class PluginKind:
     """Its managed-plugin ``interface.types`` entry."""
     error_key: str
     """Where dockerd reads a driver error on a 200 answer (IPAM: ``Error``; others ``Err``)."""
+    prefix: str = ""
+    """Its methods' prefix when it is not ``interface`` (authz: ``AuthZPlugin``)."""
+
+    @property
+    def methods(self) -> str:
+        """The prefix of its methods: ``VolumeDriver`` in ``VolumeDriver.Mount``."""
+        return self.prefix or self.interface
 
 
 KINDS: Final[dict[str, PluginKind]] = {
@@ -49,7 +56,7 @@ KINDS: Final[dict[str, PluginKind]] = {
         PluginKind("volume", "VolumeDriver", "docker.volumedriver/1.0", "Err"),
         PluginKind("network", "NetworkDriver", "docker.networkdriver/1.0", "Err"),
         PluginKind("ipam", "IpamDriver", "docker.ipamdriver/1.0", "Error"),
-        PluginKind("authz", "authz", "docker.authz/1.0", "Err"),
+        PluginKind("authz", "authz", "docker.authz/1.0", "Err", prefix="AuthZPlugin"),
         PluginKind("log", "LogDriver", "docker.logdriver/1.0", "Err"),
     )
 }

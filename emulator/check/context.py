@@ -25,6 +25,7 @@ from emulator.check.netns import NetworkNamespace
 from emulator.engine.container_model import ContainerSpec
 from emulator.engine.containers import Container
 from emulator.engine.core import Engine
+from emulator.engine.processes import PluginProcess
 from emulator.errors import EngineError
 from emulator.journal import JournalEntry
 
@@ -52,6 +53,9 @@ class Settings:
     """Why there is no namespace (for the checks that need one)."""
     managed: bool = False
     """Whether the plugin is a managed (v2) plugin (no ``Plugin.Activate``)."""
+    process: PluginProcess | None = None
+    """The plugin's process, when the check started it (a command): checks may crash
+    and restart it."""
 
 
 @attrs.frozen
@@ -117,7 +121,7 @@ class CheckContext:
 
     def method(self, name: str) -> str:
         """``Iface.Name`` for this plugin's kind."""
-        return f"{self.kind.interface}.{name}"
+        return f"{self.kind.methods}.{name}"
 
     # -- raw calls -----------------------------------------------------------------------
 
@@ -128,7 +132,10 @@ class CheckContext:
         value: Any = None
         error: EngineError | None = None
         try:
-            value = await self.engine.plugins.call(self.plugin, method, args)
+            plugin = await self.engine.plugins.get(self.plugin, self.kind.interface)
+            assert plugin.client is not None
+            deadline = self.engine.profile.deadline_for(method)
+            value = await plugin.client.call_raw(method, args, timeout=deadline)
         except EngineError as exc:
             error = exc
         mine = [e for e in self.engine.journal.entries[before:] if e.method == method]

@@ -166,16 +166,22 @@ def _plan(
 
 async def _start(
     target: Target, options: CheckOptions, root: Path, nursery: trio.Nursery
-) -> tuple[NetworkNamespace | None, str]:
-    """Place or start the plugin; the network namespace it runs in and why not."""
+) -> tuple[NetworkNamespace | None, str, PluginProcess | None]:
+    """Place or start the plugin; the network namespace it runs in and why not, and the
+    process when the check started one."""
     if target.mode in ("socket", "url"):
         specs = root / "etc/docker/plugins"
         specs.mkdir(parents=True, exist_ok=True)
         (specs / f"{target.name}.spec").write_text(target.address + "\n")
     if target.mode != "command":
-        return None, (
-            "the check did not start this plugin, so it cannot see its interfaces: give "
-            "PLUGIN as a command (the check then starts it in a network namespace of its own)"
+        return (
+            None,
+            (
+                "the check did not start this plugin, so it cannot see its interfaces: give "
+                "PLUGIN as a command (the check then starts it in a network namespace of its "
+                "own)"
+            ),
+            None,
         )
     wanted = options.netns
     if wanted is None:
@@ -206,7 +212,7 @@ async def _start(
             with trio.CancelScope(shield=True):
                 await namespace.delete()
         raise
-    return namespace, reason
+    return namespace, reason, process
 
 
 async def run_checks(target: Target, options: CheckOptions) -> CheckRun:
@@ -221,12 +227,13 @@ async def run_checks(target: Target, options: CheckOptions) -> CheckRun:
     notes: list[str] = []
     results: list[CheckResult] = []
     reason = ""
+    process: PluginProcess | None = None
     setup_error: str | None = None
     try:
         async with trio.open_nursery() as nursery:
             root = target.root if target.mode == "name" and target.root else work / "root"
             try:
-                namespace, reason = await _start(target, options, root, nursery)
+                namespace, reason, process = await _start(target, options, root, nursery)
             except (EmulatorError, OSError) as exc:
                 setup_error = f"the plugin could not be started: {exc}"
             if setup_error is None:
@@ -240,6 +247,7 @@ async def run_checks(target: Target, options: CheckOptions) -> CheckRun:
                         netns=namespace,
                         netns_reason=reason,
                         managed=target.mode == "managed",
+                        process=process,
                     )
                     plugin, kinds, notes, results, setup_error = await _run_all(
                         engine, target, options, settings, run_id, work

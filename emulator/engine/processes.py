@@ -297,15 +297,17 @@ class PluginProcess:
             await self._wait_state(launch, stopped=False)
             LOG.info("plugin %s continued (SIGCONT)", self._name, extra={"plugin": self._name})
 
-    async def restart(self) -> None:
+    async def restart(self, *, keep_socket: bool = False) -> None:
         """Terminate the process (if still running) and start it again; wait for the socket.
 
-        Raises :class:`PluginStartError` if the new process does not come up (the
+        ``keep_socket`` leaves a stale socket file where the dead process left it (after
+        :meth:`kill`), as a host restarting a crashed plugin does: the plugin must replace
+        it.  Raises :class:`PluginStartError` if the new process does not come up (the
         :meth:`run` task keeps running, with a dead plugin).
         """
         if self._current is not None:
             await self._end(self._current, graceful=True, why="restart()")
-        await self._launch()
+        await self._launch(keep_socket=keep_socket)
 
     def remove_socket(self) -> None:
         """Unlink the socket file while the process keeps running (it stops being found)."""
@@ -331,7 +333,7 @@ class PluginProcess:
                 output=(),
             ) from exc
 
-    async def _launch(self) -> None:
+    async def _launch(self, *, keep_socket: bool = False) -> None:
         nursery = self._nursery
         if nursery is None or self._closing:
             raise RuntimeError(
@@ -340,7 +342,9 @@ class PluginProcess:
         with real_io():  # spawning, probing and waiting for the socket are real-world I/O
             command = await self._command()
             self._socket.parent.mkdir(parents=True, exist_ok=True)
-            if self._socket.is_socket():  # stale: a live one would fool the readiness check
+            # A stale socket is removed unless asked (only a live one would fool the
+            # readiness check, and the process that served it is gone).
+            if self._socket.is_socket() and not keep_socket:
                 self._socket.unlink()
             LOG.info(
                 "starting plugin %s: %s",

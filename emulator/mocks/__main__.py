@@ -2,12 +2,14 @@
 
 For running the mocks the way a real plugin runs (``plugin-emulator check`` starts
 commands, in a network namespace of its own for network drivers), with deliberate bugs
-(``--bug NAME``, repeatable; ``--bugs`` lists them).  Stops on SIGTERM or SIGINT.
+(``--bug NAME``, repeatable; ``--bugs`` lists them).  The authz mock allows everything
+but the methods given with ``--deny-method`` (repeatable).  Stops on SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import tempfile
@@ -15,10 +17,11 @@ from pathlib import Path
 
 import trio
 
+from emulator.mocks.authz import AUTHZ_BUGS, AuthzRule, MockAuthzPlugin
 from emulator.mocks.network import IPAM_BUGS, NETWORK_BUGS, MockIpamPlugin, MockNetworkPlugin
 from emulator.mocks.volume import VOLUME_BUGS, MockVolumePlugin
 
-_BUGS = {"volume": VOLUME_BUGS, "network": NETWORK_BUGS, "ipam": IPAM_BUGS}
+_BUGS = {"volume": VOLUME_BUGS, "network": NETWORK_BUGS, "ipam": IPAM_BUGS, "authz": AUTHZ_BUGS}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,13 +35,26 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--interfaces", action="store_true", help="network: make a veth pair per endpoint"
     )
+    parser.add_argument(
+        "--deny-method",
+        action="append",
+        default=[],
+        metavar="METHOD",
+        help="authz: refuse requests with this HTTP method (repeatable)",
+    )
     return parser
 
 
 async def _serve(args: argparse.Namespace, state: Path) -> None:
-    mock: MockVolumePlugin | MockNetworkPlugin | MockIpamPlugin
+    mock: MockVolumePlugin | MockNetworkPlugin | MockIpamPlugin | MockAuthzPlugin
     if args.kind == "volume":
         mock = MockVolumePlugin(state, name=args.name, bugs=args.bug)
+    elif args.kind == "authz":
+        rules = [
+            AuthzRule(allow=False, method=m, msg=f"{m} requests are not allowed")
+            for m in args.deny_method
+        ]
+        mock = MockAuthzPlugin(rules, name=args.name, bugs=args.bug)
     elif args.kind == "network":
         mock = MockNetworkPlugin(args.name, strict=False, interfaces=args.interfaces, bugs=args.bug)
     else:
@@ -65,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"error: unknown bug(s) {unknown}; --bugs lists them", file=sys.stderr)
         return 2
+    if "stale_socket" in args.bug and os.path.exists(args.socket):
+        # What a plugin calling bind() on its path without removing it first gets.
+        print(f"OSError: [Errno 98] Address already in use: {args.socket!r}", file=sys.stderr)
+        return 1
     with tempfile.TemporaryDirectory(prefix="mockvol-") as temporary:
         trio.run(_serve, args, args.state or Path(temporary))
     return 0

@@ -30,6 +30,10 @@ A rule's answer is ``allow`` with ``msg``, or, with ``error``, a plugin failure
 (HTTP 500 ``{"Err": error}``, which dockerd reports as ``plugin NAME failed with error:
 AuthZPlugin.AuthZReq: <error>``).  Every call is recorded in :attr:`MockAuthzPlugin.asked`
 (decoded: bodies as bytes, certificates as PEM) with the verdict given.
+
+``bugs`` (names from :data:`AUTHZ_BUGS`) make the plugin misbehave in the ways real authz
+plugins do, for ``plugin-emulator check``'s tests; without bugs it is the correct plugin
+every check passes against.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, Literal
 
 import attrs
@@ -45,11 +49,13 @@ import trio
 
 from emulator.golang import json as gojson
 from emulator.matching import value_matches
+from emulator.mocks.authz_bugs import AUTHZ_BUGS, AuthzBugs
+from emulator.mocks.bugs import validate_bugs
 from emulator.mocks.host import PLUGIN_CONTENT_TYPE, Handler, MockPlugin, RecordedRequest, Reply
 from emulator.protocol import authz as proto
 from emulator.protocol import engine_api as api
 
-__all__ = ["AuthzAsked", "AuthzRule", "MockAuthzPlugin"]
+__all__ = ["AUTHZ_BUGS", "AuthzAsked", "AuthzRule", "MockAuthzPlugin"]
 
 Phase = Literal["request", "response", "both"]
 PHASES: Final = ("request", "response", "both")
@@ -161,13 +167,21 @@ def _bytes(value: object) -> bytes:
 class MockAuthzPlugin:
     """A built-in authz plugin: ``rules`` decide, :attr:`asked` records (module docstring)."""
 
-    def __init__(self, rules: Sequence[AuthzRule] = (), *, name: str = "authz") -> None:
+    def __init__(
+        self,
+        rules: Sequence[AuthzRule] = (),
+        *,
+        name: str = "authz",
+        bugs: Iterable[str] = (),
+    ) -> None:
         self.rules: list[AuthzRule] = list(rules)
         self.asked: list[AuthzAsked] = []
+        self.bugs = AuthzBugs(validate_bugs(bugs, AUTHZ_BUGS))
+        activate = Reply(body=_ACTIVATE_BODY, content_type=PLUGIN_CONTENT_TYPE)
         handlers: dict[str, Handler] = {
-            "Plugin.Activate": Reply(body=_ACTIVATE_BODY, content_type=PLUGIN_CONTENT_TYPE),
-            proto.AUTHZ_REQ: lambda r: self._answer("request", r),
-            proto.AUTHZ_RES: lambda r: self._answer("response", r),
+            "Plugin.Activate": self.bugs.activation(activate),
+            proto.AUTHZ_REQ: self.bugs.wrap("request", lambda r: self._answer("request", r)),
+            proto.AUTHZ_RES: self.bugs.wrap("response", lambda r: self._answer("response", r)),
         }
         self.plugin = MockPlugin(("authz",), handlers, name=name)
 
@@ -192,20 +206,26 @@ class MockAuthzPlugin:
         try:
             wire = gojson.decode_stream(recorded.body)
         except gojson.GoJSONError as exc:
-            return _bad_request(str(exc))  # an empty body (a retry after a reset): EOF
+            # An empty body (dockerd's re-send after a reset): EOF.
+            return self.bugs.failure(_bad_request(str(exc)), str(exc), unreadable=True)
         if not isinstance(wire, dict):
-            return _bad_request(
+            text = (
                 f"json: cannot unmarshal {_go_kind(wire)} into Go value of type "
                 "authorization.Request"
             )
+            return self.bugs.failure(_bad_request(text), text, unreadable=True)
         probe = AuthzAsked(phase, wire, None, "")
-        rule = next((r for r in self.rules if r.matches(phase, probe)), AuthzRule())
+        forced = self.bugs.forced_verdict(probe.path, probe.user)
+        if forced is not None:
+            rule = AuthzRule(allow=forced[0], msg=forced[1])
+        else:
+            rule = next((r for r in self.rules if r.matches(phase, probe)), AuthzRule())
         if rule.error is not None:
             self.asked.append(probe)
-            return _error_reply(rule.error)
+            return self.bugs.failure(_error_reply(rule.error), rule.error)
         self.asked.append(attrs.evolve(probe, allowed=rule.allow, msg=rule.msg))
         return Reply(
-            body=json.dumps(_verdict(rule), separators=(",", ":")) + "\n",
+            body=json.dumps(self.bugs.verdict(_verdict(rule)), separators=(",", ":")) + "\n",
             content_type=PLUGIN_CONTENT_TYPE,
         )
 
