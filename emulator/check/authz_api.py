@@ -21,6 +21,7 @@ import attrs
 import trio
 
 from emulator.api.clients import ApiEndpoint
+from emulator.check.answers import describe
 from emulator.check.api_client import ApiAnswer, ApiRequest, send
 from emulator.check.context import CheckContext
 from emulator.errors import EngineError
@@ -73,15 +74,22 @@ class Exchanged:
     @property
     def denied(self) -> bool:
         """dockerd answered with the chain's refusal (403)."""
-        return self.answer.status == 403 and self.answer.message.startswith(DENIED_PREFIX)
+        if self.answer.status != 403:
+            return False
+        if self.answer.body:
+            return self.answer.message.startswith(DENIED_PREFIX)
+        verdict = verdict_of(self.calls[-1]) if self.calls else None  # HEAD: no body
+        return verdict is not None and not verdict.Allow
 
     @property
     def plugin_failed(self) -> bool:
         """dockerd answered ``plugin NAME failed with error: …`` (500)."""
-        text = self.answer.message
-        return (
-            self.answer.status == 500 and text.startswith(FAILED_PREFIX) and FAILED_MIDDLE in text
-        )
+        if self.answer.status != 500:
+            return False
+        if self.answer.body:
+            text = self.answer.message
+            return text.startswith(FAILED_PREFIX) and FAILED_MIDDLE in text
+        return bool(self.calls) and verdict_of(self.calls[-1]) is None  # HEAD: no body
 
     @property
     def authorized(self) -> bool:
@@ -96,8 +104,12 @@ class Exchanged:
         return self.calls[-1] if self.calls else None
 
     def describe(self) -> str:
-        """``GET /v1.51/version → 500 plugin … failed with error: …``."""
-        return f"{self.request.describe()} → {self.answer.describe()}"
+        """``GET /v1.51/version → 500 plugin … failed with error: …`` (for an answer
+        without a body, a HEAD's, what the plugin answered)."""
+        shown = f"{self.request.describe()} → {self.answer.describe()}"
+        if self.answer.status and not self.answer.body and self.calls:
+            shown += f" (no body; the plugin: {describe(self.calls[-1])})"
+        return shown
 
 
 class AuthzApi:

@@ -39,15 +39,18 @@ _CHAIN = "moby pkg/authorization/authz.go (AuthZRequest, AuthZResponse), pkg/aut
 
 def _failures(sent: list[Exchanged], method: str) -> list[str]:
     """``request → dockerd's answer (the call)`` for each request the plugin's answer to
-    ``method`` failed."""
+    ``method`` failed; those whose answer has a body (dockerd's text) first."""
     out = []
     for x in sent:
         entry = x.failed_call
         if entry is not None and entry.method.endswith(method):
-            out.append(f"{x.request.describe()} → {x.answer.describe()} ({describe(entry)})")
+            shown = f"{x.describe()} ({describe(entry)})" if x.answer.body else x.describe()
         elif x.plugin_failed and entry is None and method == "AuthZReq":
-            out.append(f"{x.request.describe()} → {x.answer.describe()}")
-    return out
+            shown = x.describe()
+        else:
+            continue
+        out.append((not x.answer.body, shown))
+    return [shown for _, shown in sorted(out, key=lambda pair: pair[0])]
 
 
 def _wire(entry: JournalEntry | None) -> dict[str, Any]:
@@ -367,7 +370,7 @@ async def ping(ctx: CheckContext) -> str:
         ]
     for x in sent:
         if not x.authorized:
-            raise Problem(f"{x.request.describe()} → {x.answer.describe()}")
+            raise Problem(f"{x.describe()}")
     return "allowed HEAD and GET /_ping"
 
 
@@ -390,6 +393,6 @@ async def no_tls_user(ctx: CheckContext) -> str:
         first = sent[0]
         raise Problem(
             f"let none of {len(sent)} requests without User through (the socket's users are "
-            f"locked out): {first.request.describe()} → {first.answer.describe()}"
+            f"locked out): {first.describe()}"
         )
     return f"{_tally(sent)} of {len(sent)} requests without User"

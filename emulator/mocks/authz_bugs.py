@@ -23,6 +23,7 @@ from emulator.protocol import authz as proto
 __all__ = ["AUTHZ_BUGS", "SLOW_ANSWER", "AuthzBugs"]
 
 AUTHZ_BUGS: Final = {
+    "implements_capitalized": 'answer Plugin.Activate with "Implements": ["Authz"]',
     "allow_as_string": 'answer "Allow": "true" (a string, as the plugin docs print it)',
     "errors_on_200": 'answer failures with 200 {"Allow": false, "Err": ...} (the docs\' Err)',
     "deny_empty_msg": "deny without a Msg",
@@ -89,6 +90,8 @@ class AuthzBugs:
 
     def activation(self, reply: Reply) -> Reply | Answer:
         """``Plugin.Activate``'s handler."""
+        if "implements_capitalized" in self:
+            reply = Reply(body={"Implements": ["Authz"]}, content_type=PLUGIN_CONTENT_TYPE)
         if "activate_once" not in self:
             return reply
 
