@@ -354,12 +354,13 @@ async def streams(ctx: CheckContext) -> str:
     severity=Verdict.WARN,
     rule="HEAD /_ping and GET /_ping are allowed.",
     source="docker/cli cli/command/cli.go (initializeFromClient: Ping before every command); "
-    "moby client/client.go (checkVersion: container create, stop, restart, wait, exec, "
-    "image ls, network create and volume rm fail with the ping's error), client/ping.go",
-    dockerd="dockerd authorizes /_ping like any request.  Refused, the CLI skips version "
-    "negotiation for most commands, but docker run, create, stop, restart, exec, images and "
-    "network create fail with 'authorization denied by plugin NAME: …', and probes that "
-    "watch /_ping see the daemon as down.",
+    "moby client/client.go (checkVersion returns the ping's error), client/container_create.go, "
+    "container_exec.go, container_wait.go, image_list.go, network_create.go, "
+    "container_stop.go (with a signal)",
+    dockerd="dockerd authorizes /_ping like any request.  Refused, the CLI goes on without "
+    "version negotiation for most commands, but docker run, create, exec, wait, images and "
+    "network create fail with 'authorization denied by plugin NAME: …' (stop and restart "
+    "too, with --signal), and probes that watch /_ping see the daemon as down.",
     hint="allow GET and HEAD /_ping for everyone (it reveals only the API version).",
 )
 async def ping(ctx: CheckContext) -> str:

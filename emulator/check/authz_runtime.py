@@ -61,7 +61,7 @@ async def concurrency(ctx: CheckContext) -> str:
     "authz.slow",
     title="Answers in time for the CLI",
     severity=Verdict.WARN,
-    rule="AuthZReq and AuthZRes of the CLI's ping answer within 2 s together.",
+    rule="A request's AuthZReq and AuthZRes answer within 2 s together (the CLI's ping budget).",
     source="moby pkg/authorization/plugin.go (Call: no deadline), pkg/plugins/client.go; "
     "docker/cli cli/command/cli.go (defaultInitTimeout = 2 s)",
     dockerd="dockerd sets no deadline on authz calls: every API request waits for the plugin "
