@@ -82,6 +82,28 @@ def test_every_authz_check_passes_against_the_correct_mock(short_tmp: Path) -> N
     assert run.exit_code == 0
 
 
+def test_the_requests_reach_the_plugin_as_dockerd_sends_them(short_tmp: Path) -> None:
+    """The checks' own requests are framed right: the chain forwards the bodies it should
+    (chunked, 1 MiB - 1) and not the others; streams end and get their AuthZRes."""
+    run = _mock_run(short_tmp, [], select="request or streams")
+    did = {r.check.id: r.did for r in run.results}
+    for case in (
+        "no body: no RequestBody: RequestBody absent",
+        "a JSON body: RequestBody present",
+        "a chunked JSON body: RequestBody present",
+        "a JSON body of 1048575 bytes (forwarded: ~1.4 MB of base64): RequestBody present",
+        "a JSON body of 1048576 bytes (not forwarded): RequestBody absent",
+        "a body that is not JSON (not forwarded): RequestBody absent",
+    ):
+        assert case in did["authz.request-body"]
+    assert "no header but Host (no RequestHeaders): absent" in did["authz.request-headers"]
+    headers = did["authz.request-headers"]
+    assert "repeated and credentials headers: ['User-Agent', 'X-Pechk-Repeated']" in headers
+    assert did["authz.streams"] == (
+        "answered AuthZReq of all 3 and AuthZRes of the 3 allowed (3 allowed, 0 denied)"
+    )
+
+
 @pytest.mark.parametrize(("bug", "check_id"), AUTHZ_CASES, ids=[c[0] for c in AUTHZ_CASES])
 def test_an_authz_bug_makes_its_check_report(short_tmp: Path, bug: str, check_id: str) -> None:
     check = CATALOGUE.get(check_id)
