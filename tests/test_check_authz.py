@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -131,12 +132,12 @@ def test_what_the_checks_report_names_dockerds_answers(short_tmp: Path) -> None:
     assert methods == {"AuthZPlugin.AuthZReq"}  # never got as far as AuthZRes
 
 
-def _command_run(argv: list[str], *options: str) -> dict[str, object]:
+def _command_run(argv: list[str], *options: str) -> dict[str, Any]:
     report = Path(f"/tmp/pe-i20b-{abs(hash(tuple(argv)))}.json")
     result = CliRunner().invoke(
         main, ["check", "--type", "authz", "--seed", "5", "--json", str(report), *options, *argv]
     )
-    data = json.loads(report.read_text())
+    data: dict[str, Any] = json.loads(report.read_text())
     report.unlink()
     data["exit_code"] = result.exit_code
     return data
@@ -152,11 +153,11 @@ def _mock_command(*bugs: str) -> list[str]:
 
 def test_the_mock_as_a_command_passes_everything_crash_and_restart_included() -> None:
     data = _command_run(_mock_command(), "--name", "gate")
-    verdicts = {r["id"]: r["verdict"] for r in data["results"]}  # type: ignore[attr-defined]
+    verdicts = {r["id"]: r["verdict"] for r in data["results"]}
     assert data["setup_error"] is None
     assert set(verdicts.values()) == {"pass"}, data["results"]
     assert data["exit_code"] == 0
-    restart = next(r for r in data["results"] if r["id"] == "authz.plugin-restart")  # type: ignore[attr-defined]
+    restart = next(r for r in data["results"] if r["id"] == "authz.plugin-restart")
     # While the plugin was down dockerd failed closed, after ~15 s of connect retries.
     assert "plugin gate failed with error: Post" in restart["did"]
     assert "(fail closed)" in restart["did"]
@@ -165,7 +166,7 @@ def test_the_mock_as_a_command_passes_everything_crash_and_restart_included() ->
 @pytest.mark.parametrize(("bug", "check_id"), COMMAND_CASES)
 def test_a_plugin_that_cannot_restart_over_its_stale_socket_warns(bug: str, check_id: str) -> None:
     data = _command_run(_mock_command(bug), "-k", "plugin-restart")
-    (result,) = data["results"]  # type: ignore[misc]
+    (result,) = data["results"]
     assert (result["id"], result["verdict"]) == (check_id, "warn")
     assert "Address already in use" in result["did"]
     assert data["exit_code"] == 0
@@ -176,7 +177,7 @@ def test_the_go_authz_plugin_passes_every_check(go_authz: Path, short_tmp: Path)
     log = short_tmp / "goauthz.jsonl"
     argv = [str(go_authz), "-socket", "{socket}", "-log", str(log)]
     data = _command_run(argv, "--name", "goauthz")
-    verdicts = {r["id"]: r["verdict"] for r in data["results"]}  # type: ignore[attr-defined]
+    verdicts = {r["id"]: r["verdict"] for r in data["results"]}
     assert data["setup_error"] is None
     assert verdicts == {c.id: "pass" for c in CATALOGUE.checks(["authz"])}, data["results"]
     assert data["exit_code"] == 0

@@ -27,6 +27,7 @@ from emulator.check.authz_api import (
 from emulator.check.catalogue import check
 from emulator.check.context import CheckContext
 from emulator.check.model import Problem, Skipped, Verdict
+from emulator.engine.container_model import ContainerSpec
 from emulator.errors import EngineError
 from emulator.journal import JournalEntry
 from emulator.protocol import authz as proto
@@ -321,7 +322,8 @@ async def _docker_run_streams(engine_api: AuthzApi, cid: str) -> list[Exchanged]
     hint="read ResponseStatusCode, ResponseHeaders and ResponseBody as optional in AuthZRes.",
 )
 async def streams(ctx: CheckContext) -> str:
-    container = await ctx.engine.containers.create("busybox", ["true"], name=ctx.unique("run"))
+    spec = ContainerSpec("busybox", ["true"], name=ctx.unique("run"))
+    container = await ctx.engine.containers.create(spec)
 
     async def remove() -> None:
         with contextlib.suppress(EngineError):
