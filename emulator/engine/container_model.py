@@ -18,7 +18,11 @@ from emulator.protocol import volume as wire
 
 
 class ContainerError(EngineError):
-    """A container operation failed; ``str()`` is dockerd's text."""
+    """A container operation failed; ``str()`` is dockerd's text.
+
+    ``exit_code`` is set on start failures that give the container an exit code
+    (dockerd's ``setExitCodeFromError``: 126, 127, 128).
+    """
 
     default_hint = (
         "check the container's name, state and volumes (`containers.list(all=True)`); "
@@ -28,6 +32,7 @@ class ContainerError(EngineError):
     def __init__(self, text: str, *, http_status: int = 500) -> None:
         super().__init__(text)
         self.http_status = http_status
+        self.exit_code: int | None = None
 
 
 def _strings(values: Iterable[str]) -> tuple[str, ...]:
@@ -42,6 +47,47 @@ def _networks(
 
 def _log_config(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return None if value is None else dict(value)
+
+
+def _texts(values: Any) -> tuple[str, ...]:
+    return tuple(str(v) for v in values or ())
+
+
+def _text_map(values: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in dict(values or {}).items()}
+
+
+@attrs.frozen
+class RunConfig:
+    """How the container's process runs (the ``Config``/``HostConfig`` fields it uses).
+
+    Honoured by real processes (:mod:`emulator.runtime`); the command table has no
+    process to apply them to.  ``hostname`` "" is the first 12 hex of the ID,
+    ``stop_timeout`` None is dockerd's 10 s.
+    """
+
+    env: tuple[str, ...] = attrs.field(default=(), converter=_texts)
+    working_dir: str = ""
+    user: str = ""
+    hostname: str = ""
+    open_stdin: bool = False
+    stdin_once: bool = False
+    tmpfs: dict[str, str] = attrs.field(factory=dict, converter=_text_map)
+    cap_add: tuple[str, ...] = attrs.field(default=(), converter=_texts)
+    cap_drop: tuple[str, ...] = attrs.field(default=(), converter=_texts)
+    group_add: tuple[str, ...] = attrs.field(default=(), converter=_texts)
+    readonly_rootfs: bool = False
+    shm_size: int = 0
+    stop_signal: str = ""
+    stop_timeout: int | None = None
+    dns: tuple[str, ...] = attrs.field(default=(), converter=_texts)
+    dns_search: tuple[str, ...] = attrs.field(default=(), converter=_texts)
+    dns_options: tuple[str, ...] = attrs.field(default=(), converter=_texts)
+    extra_hosts: tuple[str, ...] = attrs.field(default=(), converter=_texts)
+    no_new_privileges: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return attrs.asdict(self)
 
 
 @attrs.frozen
@@ -82,6 +128,8 @@ class ContainerSpec:
     log_config: dict[str, Any] | None = attrs.field(
         default=None, converter=_log_config, kw_only=True
     )
+    config: RunConfig = attrs.field(factory=lambda: RunConfig(), kw_only=True)
+    """How the process runs: ``-e``, ``-w``, ``-u``, ``--tmpfs``, ``-i`` … (:class:`RunConfig`)."""
 
 
 @attrs.define
@@ -120,8 +168,9 @@ class MountPoint:
 
 @attrs.define
 class Container:
-    """A fake container and its state (what ``containers.run``/``create`` return; the
-    object stays current: ``state`` and ``exit_code`` change as the container runs)."""
+    """A container and its state (what ``containers.run``/``create`` return; the object
+    stays current: ``state`` and ``exit_code`` change as it runs; its process, if it runs
+    one, is not persisted)."""
 
     id: str
     """64 hex digits."""
@@ -166,6 +215,10 @@ class Container:
     """When it last started (``State.StartedAt``); None if it never ran."""
     finished_at: float | None = None
     """When it last exited (``State.FinishedAt``); kept while it runs again, as in dockerd."""
+    config: RunConfig = attrs.Factory(lambda: RunConfig())
+    """How its process runs (real processes only)."""
+    pid: int = attrs.field(default=0, metadata={"persist": False})
+    """Its PID 1's host PID while a real process runs (``State.Pid``), else 0."""
 
     @property
     def running(self) -> bool:
@@ -178,6 +231,7 @@ class Container:
         )
         data["mounts"] = [mp.to_json() for mp in self.mounts]
         data["networks"] = {name: cfg.to_json() for name, cfg in self.networks.items()}
+        data["config"] = self.config.to_json()
         return data
 
     @classmethod
@@ -199,6 +253,7 @@ class Container:
                 for m in fields["mounts"]
                 if not m.anonymous
             ]
+        fields["config"] = RunConfig(**(fields.get("config") or {}))
         return cls(**fields)
 
 

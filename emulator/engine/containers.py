@@ -1,4 +1,4 @@
-"""``engine.containers``: fake containers — no processes, but dockerd's volume choreography.
+"""``engine.containers``: containers — dockerd's volume choreography, and their processes.
 
 What a volume plugin sees from a container is reproduced from moby's daemon code:
 create registers its mount points (``Get``, or ``Get`` + ``Create`` with
@@ -7,7 +7,14 @@ ID kept with the container), exit unmounts (``Get`` + ``Unmount`` with the same 
 ``docker cp`` mounts again with the existing IDs, a failed ``Mount`` is never
 unmounted (the other mounts of that start are), a failed ``Unmount`` keeps its ID
 for the next ``Mount``, and removal releases references and removes anonymous
-volumes only.  How long a container "runs" comes from :mod:`emulator.engine.lifecycle`.
+volumes only.
+
+A container's command runs as a real process where the host allows it
+(:mod:`emulator.engine.container_runtime`, :mod:`emulator.runtime`): its output goes to
+its streams (:mod:`emulator.engine.streams`) and json-file log
+(:mod:`emulator.engine.json_log`), ``stop`` is the stop signal then SIGKILL after the
+timeout on the engine's clock.  Otherwise how long it "runs" comes from the command
+table (:mod:`emulator.engine.lifecycle`).
 """
 
 from __future__ import annotations
@@ -16,13 +23,15 @@ import logging
 import math
 import secrets
 import shutil
+import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 
 import trio
 
+from emulator.clock import real_io
 from emulator.engine.container_copy import ContainerCopy
 from emulator.engine.container_create import (
     network_settings,
@@ -36,15 +45,22 @@ from emulator.engine.container_model import (
     MountPoint,
     parse_volume_spec,
 )
+from emulator.engine.container_processes import ProcessTable
+from emulator.engine.container_runtime import ContainerRuntime
 from emulator.engine.container_store import ContainerStore
+from emulator.engine.container_volumes import ContainerVolumes, missing_source
 from emulator.engine.endpoint_settings import EndpointConfig, endpoint_settings_error
+from emulator.engine.execs import ExecResult, ExecService
+from emulator.engine.json_log import JsonFileLog, LogMessage
 from emulator.engine.lifecycle import lifetime_of
 from emulator.engine.log_config import PluginGetter, check_log_driver, merged_log_config
+from emulator.engine.streams import ContainerStreams
 from emulator.engine.volume_drivers import VolumeDriverError
 from emulator.engine.volume_store import VolumeError
 from emulator.engine.volumes import VolumeService
 from emulator.errors import EngineError
-from emulator.protocol.shutdown import DIED_WITH_DAEMON_EXIT_CODE, STOP_EXIT_CODE
+from emulator.protocol.shutdown import DIED_WITH_DAEMON_EXIT_CODE, STOP_EXIT_CODE, STOP_TIMEOUT
+from emulator.protocol.signals import SignalError, parse_signal
 
 __all__ = [
     "Container",
@@ -71,9 +87,15 @@ class NetworkHook(Protocol):
 
     def endpoint_error(self, name: str, config: EndpointConfig) -> str | None: ...
 
+    async def set_key(self, container: Any, pid: int) -> None:
+        """The process's network namespace is the sandbox's (before the networks)."""
+
+    def addresses(self, container_id: str) -> list[str]:
+        """The container's endpoint addresses (for its ``/etc/hosts``)."""
+
 
 class ContainerService(ContainerCopy):
-    """Create, start, stop, kill, remove, run and copy fake containers."""
+    """Create, start, stop, kill, remove, run, exec and copy containers; read their logs."""
 
     def __init__(
         self,
@@ -86,6 +108,7 @@ class ContainerService(ContainerCopy):
         events: EventSink | None = None,
         wall: Callable[[], float] = time.time,
         plugins: PluginGetter | None = None,
+        runtime: ContainerRuntime | None = None,
     ) -> None:
         self.volumes = volumes
         self.store = store
@@ -101,6 +124,22 @@ class ContainerService(ContainerCopy):
         """The pending exit of each running container whose command ends on its own."""
         self.plugins: PluginGetter | None = plugins
         """Where logging plugins are looked up (create's log-driver check)."""
+        self.runtime = runtime if runtime is not None else ContainerRuntime("fake")
+        """Which containers run real processes, and how they start."""
+        self.processes = ProcessTable(
+            self.runtime,
+            self._root,
+            lambda: int(self._wall() * 1e9),
+            nursery,
+            self._emit,
+            lambda c: self._exited[c.id],
+            self._exit,
+        )
+        """Their running processes, streams and logs."""
+        self.mounts = ContainerVolumes(volumes, self._volume_event)
+        """dockerd's volume choreography for a container's mount points."""
+        self.execs = ExecService(self)
+        """``docker exec`` instances."""
 
     # -- lookup ---------------------------------------------------------------------
 
@@ -113,8 +152,20 @@ class ContainerService(ContainerCopy):
         return self.store.list(all=all)
 
     def rootfs(self, container: Container) -> Path:
-        """The container's (empty) root filesystem on the host."""
+        """The container's root filesystem on the host."""
         return self._root / container.id / "rootfs"
+
+    def directory(self, container: Container) -> Path:
+        """The container's directory (``DATA_ROOT/containers/<id>``)."""
+        return self._root / container.id
+
+    def streams(self, container: Container) -> ContainerStreams:
+        """The container's standard streams (attach, stdin)."""
+        return self.processes.streams(container)
+
+    def log(self, container: Container) -> JsonFileLog:
+        """The container's json-file log (``<id>-json.log``)."""
+        return self.processes.log(container)
 
     # -- create ---------------------------------------------------------------------
 
@@ -167,7 +218,9 @@ class ContainerService(ContainerCopy):
             volumes_from=list(spec.volumes_from),
             binds=list(spec.volumes),
             created=self._wall(),
+            config=spec.config,
         )
+        runs_process = self.runtime.runs(container)  # refused here, before any volume
         container.mounts = await register_mount_points(
             self, cid, spec.volumes_from, spec.volumes, spec.anonymous_volumes, spec.volume_driver
         )
@@ -176,6 +229,9 @@ class ContainerService(ContainerCopy):
             directory.mkdir(mode=0o710, exist_ok=True)
             directory.chmod(0o710)
         self.rootfs(container).mkdir(exist_ok=True)
+        if runs_process:
+            with real_io():
+                await trio.to_thread.run_sync(self.runtime.prepare, self.rootfs(container))
         self.store.add(container)
         self._exited[cid] = trio.Event()
         self._emit(container, "create")
@@ -213,17 +269,14 @@ class ContainerService(ContainerCopy):
             await self.unmount_volumes(container)
             self._save(container)
             raise
+        if self.runtime.runs(container):
+            await self._start_process(container)
+            return container
         if self._networks is not None and container.networks:
             try:
                 await self._networks.attach(container)
             except EngineError as exc:
-                container.error = str(exc)
-                container.exit_code = 128
-                await self.unmount_volumes(container)
-                self._save(container)
-                raise ContainerError(
-                    str(exc), http_status=getattr(exc, "http_status", 500)
-                ) from None
+                await self._start_failed(container, exc, networks=False)
         lifetime = lifetime_of(container.command, detach=container.detach)
         runs_for = (
             container.runs_for_override
@@ -235,18 +288,55 @@ class ContainerService(ContainerCopy):
             if container.exit_code_override is not None
             else lifetime.exit_code
         )
-        container.state = "running"
-        container.error = ""
-        container.started_at = self._wall()
-        self._exited[container.id] = trio.Event()
-        self._save(container)
-        self._emit(container, "start")
+        self._running_now(container)
         if runs_for == 0:
             await self._exit(container, code)
         elif not math.isinf(runs_for):
             scope = self._exit_timers[container.id] = trio.CancelScope()
             self._nursery.start_soon(self._exit_after, container, runs_for, code, scope)
         return container
+
+    def _running_now(self, container: Container) -> None:
+        container.state = "running"
+        container.error = ""
+        container.started_at = self._wall()
+        self._exited[container.id] = trio.Event()
+        self._save(container)
+        self._emit(container, "start")
+
+    async def _start_failed(
+        self, container: Container, exc: EngineError, *, networks: bool
+    ) -> NoReturn:
+        """``containerStart``'s deferred clean-up: networks, then volumes; raises."""
+        container.error = str(exc)
+        container.exit_code = getattr(exc, "exit_code", None) or 128
+        if networks and self._networks is not None and container.networks:
+            await self._networks.detach(container)
+        await self.unmount_volumes(container)
+        self._save(container)
+        if isinstance(exc, ContainerError):
+            raise exc
+        raise ContainerError(str(exc), http_status=getattr(exc, "http_status", 500)) from None
+
+    async def _start_process(self, container: Container) -> None:
+        """The container's command as a real process: ``NewTask``, then (dockerd's
+        ``initializeCreatedTask``) ``SetKey`` and the networks allocated, then ``Start``."""
+        hook = self._networks
+        networked = hook is not None and bool(container.networks)
+
+        async def created(container: Container, pid: int) -> None:
+            assert hook is not None
+            await hook.set_key(container, pid)
+            await hook.attach(container)
+            self.runtime.update_hosts(
+                self.directory(container), container, hook.addresses(container.id)
+            )
+
+        try:
+            await self.processes.start(container, set_key=created if networked else None)
+        except EngineError as exc:
+            await self._start_failed(container, exc, networks=networked)
+        self._running_now(container)
 
     async def _exit_after(
         self, container: Container, seconds: float, code: int, scope: trio.CancelScope
@@ -263,6 +353,7 @@ class ContainerService(ContainerCopy):
         container.state = "exited"
         container.exit_code = code
         container.finished_at = self._wall()
+        await self.processes.ended(container)  # StreamConfig.Wait, Reset: logger closed
         if self._networks is not None:
             await self._networks.detach(container)
         await self.unmount_volumes(container)
@@ -279,106 +370,140 @@ class ContainerService(ContainerCopy):
 
     async def setup_mounts(self, container: Container) -> None:
         """``setupMounts``: each volume mount gets its (kept or new) ID and is mounted."""
-        for mp in container.mounts:
-            if mp.type != "volume":
-                continue
-            mount_id = mp.id or secrets.token_hex(32)
-            try:
-                if not mp.attached:  # lazyInitializeVolume
-                    await self.volumes.get(mp.name, driver=mp.driver, reference=container.id)
-                    mp.attached = True
-                path = await self.volumes.mount(mp.name, mp.driver, mount_id)
-            except (VolumeError, VolumeDriverError) as exc:
-                raise ContainerError(
-                    f"error while mounting volume '{mp.source}': {exc}",
-                    http_status=getattr(exc, "http_status", 500),
-                ) from None
-            mp.id = mount_id
-            mp.active += 1
-            mp.path = path
-            self._volume_event("mount", container, mp)
+        await self.mounts.mount(container)
 
     def _check_sources(self, container: Container) -> None:
-        """The runtime binds every mount into the container: a missing source fails it."""
-        missing = self.missing_source(container)
-        if missing is not None:
-            source = missing.path if missing.type == "volume" else missing.source
-            raise ContainerError(
-                f'error mounting "{source}" to rootfs at "{missing.destination}": '
-                f"stat {source}: no such file or directory (the plugin's Mount "
-                "answered a Mountpoint that does not exist on the host)"
-            )
+        self.mounts.check_sources(container)
 
     @staticmethod
     def missing_source(container: Container) -> MountPoint | None:
         """The first mount whose source is not on this host (``os.Stat`` fails), if any."""
-        for mp in container.mounts:
-            source = mp.path if mp.type == "volume" else mp.source
-            if source and not Path(source).exists():
-                return mp
-        return None
+        return missing_source(container)
 
     async def unmount_volumes(self, container: Container) -> None:
         """``UnmountVolumes``: ``Get`` + ``Unmount`` for each active mount; errors only logged."""
-        for mp in container.mounts:
-            if mp.type != "volume" or mp.id == "":
-                continue
-            if mp.active == 0:
-                log.error("An attempt to decrement a zero mount count id=%s", mp.id)
-                continue
-            try:
-                await self.volumes.unmount(mp.name, mp.driver, mp.id)
-            except (VolumeError, VolumeDriverError) as exc:
-                log.error(
-                    "%s cleanup: Failed to umount volumes: error while unmounting volumes for "
-                    "container %s: error unmounting volume %s: %s",
-                    container.id,
-                    container.id,
-                    mp.name,
-                    exc,
-                )
-                continue
-            mp.active -= 1
-            self._volume_event("unmount", container, mp)
-            if mp.active == 0:
-                mp.id = ""
-                mp.path = ""
+        await self.mounts.unmount(container)
 
     # -- stop / kill / wait ---------------------------------------------------------
 
-    async def stop(self, ref: str, *, signal_code: int = STOP_EXIT_CODE) -> Container:
-        """``docker stop`` (``containerStop``): events ``kill`` (signal 15), ``die``, ``stop``.
+    async def stop(
+        self, ref: str, *, signal_name: str = "", timeout: float | None = None
+    ) -> Container:
+        """``docker stop [-s SIG] [-t N]`` (``containerStop``): events ``kill``, ``die``, ``stop``.
 
-        The fake process ends at the stop signal (exit 143 by default), so dockerd's
-        10 s wait before SIGKILL never runs out; the exit does what dockerd's does
-        (``Cleanup``: networks released, volumes unmounted; then ``--rm`` removal).
+        The stop signal (``-s``, else the container's ``--stop-signal``, else SIGTERM) is
+        sent; if the container has not exited after the timeout (``-t``, else its
+        ``--stop-timeout``, else 10 s; negative: no limit) of **engine** time, SIGKILL.
+        A real process's exit is waited for as real I/O: under virtual time the clock
+        stands still for up to the clock's grace (real seconds) while it exits, then the
+        timeout runs out at once (docs/containers.md).  The command table's process ends
+        at the stop signal (128 + its number).
         """
         container = self.get(ref)
         if not container.running:
             return container
-        self._emit(container, "kill", {"signal": "15"})
-        await self._exit(container, signal_code)
+        signum = self._stop_signal(container, signal_name)
+        if timeout is None:
+            given = container.config.stop_timeout
+            timeout = STOP_TIMEOUT if given is None else float(given)
+        if self.processes.get(container) is not None:
+            await self.processes.stop(container, signum, timeout)
+        else:
+            self._emit(container, "kill", {"signal": str(signum)})
+            await self._exit(
+                container, STOP_EXIT_CODE if signum == signal.SIGTERM else 128 + signum
+            )
         self._emit(container, "stop")
         return container
 
-    async def kill(self, ref: str) -> Container:
-        """``docker kill``: exit 137."""
+    def _stop_signal(self, container: Container, given: str) -> int:
+        try:
+            return parse_signal(given or container.config.stop_signal or "SIGTERM")
+        except SignalError as exc:
+            raise ContainerError(str(exc), http_status=400) from None
+
+    async def kill(self, ref: str, signal_name: str = "") -> Container:
+        """``docker kill [-s SIG]``: SIGKILL (waits for the exit), or another signal (does not).
+
+        The command table's process dies of any signal: exit 128 + its number.
+        """
+        try:
+            signum = parse_signal(signal_name) if signal_name else int(signal.SIGKILL)
+        except SignalError as exc:
+            raise ContainerError(str(exc), http_status=400) from None
         container = self.get(ref)
         if not container.running:
             raise ContainerError(
                 f"cannot kill container: {ref}: container {container.id} is not running",
                 http_status=409,
             )
-        self._emit(container, "kill", {"signal": "9"})
-        await self._exit(container, 137)
+        if self.processes.get(container) is None:
+            self._emit(container, "kill", {"signal": str(signum)})
+            await self._exit(container, 128 + signum)
+        elif signum == signal.SIGKILL:
+            await self.processes.force_kill(container)
+        else:
+            self.processes.signal(container, signum)
         return container
 
     async def wait(self, ref: str) -> int:
-        """Wait until the container exits; its exit code."""
+        """Wait until the container exits; its exit code.
+
+        A real process is waited for as real I/O (virtual time stands still meanwhile,
+        for up to the clock's grace).
+        """
         container = self.get(ref)
-        if container.running:
+        if container.running and self.processes.get(container) is not None:
+            await self.processes.wait(container)
+        elif container.running:
             await self._exited[container.id].wait()
         return container.exit_code
+
+    # -- exec and logs --------------------------------------------------------------
+
+    async def exec(
+        self,
+        ref: str,
+        command: Sequence[str],
+        *,
+        env: Sequence[str] = (),
+        user: str = "",
+        working_dir: str = "",
+        stdin: bytes | None = None,
+    ) -> ExecResult:
+        """``docker exec``: run ``command`` in the running container; its output and code.
+
+        ``stdin`` is given to the process, then end-of-file.  Raises
+        :class:`ContainerError` as dockerd answers (not running: 409; command not
+        found: the runtime's text).
+        """
+        return await self.execs.run(
+            ref, command, env=env, user=user, working_dir=working_dir, stdin=stdin
+        )
+
+    def log_messages(
+        self,
+        ref: str,
+        *,
+        since: int | None = None,
+        until: int | None = None,
+        tail: int = -1,
+        follow: bool = False,
+    ) -> AsyncIterator[LogMessage]:
+        """``docker logs``: the json-file log's messages (times in Unix ns); ``follow``
+        waits for new ones while the container runs."""
+        container = self.get(ref)
+        return self.log(container).read(
+            since=since, until=until, tail=tail, follow=follow and container.running
+        )
+
+    async def logs(
+        self, ref: str, *, stdout: bool = True, stderr: bool = True, tail: int = -1
+    ) -> str:
+        """``docker logs`` as text: the chosen streams' lines, in order."""
+        wanted = {name for name, on in (("stdout", stdout), ("stderr", stderr)) if on}
+        lines = [m.line async for m in self.log_messages(ref, tail=tail) if m.stream in wanted]
+        return b"".join(lines).decode(errors="replace")
 
     # -- remove ---------------------------------------------------------------------
 
@@ -394,28 +519,23 @@ class ContainerService(ContainerCopy):
                 )
             await self._exit_for_removal(container)
         self._exited.pop(container.id, None)
-        errors = []
-        for mp in container.mounts:
-            if mp.type != "volume" or not mp.attached:
-                continue
-            await self.volumes.release(mp.name, container.id)
-            if not volumes or not mp.anonymous:
-                continue
-            try:
-                await self.volumes.remove(mp.name)
-            except VolumeError as exc:
-                if exc.kind != "in_use":
-                    errors.append(str(exc))
+        errors = await self.mounts.release(container, remove_anonymous=volumes)
         self.store.remove(container)
         shutil.rmtree(self._root / container.id, ignore_errors=True)
+        self.processes.forget(container.id)
         self._emit(container, "destroy")
         if errors:
             raise ContainerError(f"failed to remove container {container.id}: " + "; ".join(errors))
 
     async def _exit_for_removal(self, container: Container) -> None:
         auto_remove, container.auto_remove = container.auto_remove, False
-        await self._exit(container, 137)
-        container.auto_remove = auto_remove
+        try:
+            if self.processes.get(container) is None:
+                await self._exit(container, 137)
+            else:
+                await self.processes.force_kill(container)
+        finally:
+            container.auto_remove = auto_remove
 
     # -- run ------------------------------------------------------------------------
 
@@ -431,12 +551,18 @@ class ContainerService(ContainerCopy):
             raise
         if not container.detach and container.running:
             await self.wait(container.id)
+        if not container.detach:
+            await self.processes.finished(container)  # docker run --rm: until removed
         return container
 
     # -- persistence and restart ----------------------------------------------------
 
     def _save(self, container: Container) -> None:
         self.store.save(container)
+
+    def emit_event(self, container: Container, action: str, extra: Mapping[str, str]) -> None:
+        """A container event (``docker events``) with the usual attributes and ``extra``."""
+        self._emit(container, action, extra)
 
     def _emit(self, container: Container, action: str, extra: Mapping[str, str] = {}) -> None:
         if self._events is not None:
@@ -469,9 +595,14 @@ class ContainerService(ContainerCopy):
             log.error("failed to shut down container %s: %s", container.id, exc)
 
     def forget_running(self) -> None:
-        """dockerd crashing: containers die with it, nothing is unmounted."""
+        """dockerd crashing: containers die with it, nothing is unmounted.
+
+        Real processes are SIGKILLed at once (with containerd they would outlive the
+        daemon until its next start, which kills them: the end is the same).
+        """
         for container in self.store.snapshot():
             self._cancel_exit_timer(container)
+        self.processes.abandon_all()
 
     async def load(self) -> None:
         """After an engine restart, before networks are restored: the stored containers.
@@ -483,6 +614,7 @@ class ContainerService(ContainerCopy):
         A record that cannot be decoded is skipped (the database reports it).
         """
         self._exited.clear()
+        self.processes.clear()
         for container in await self.store.load():
             self._exited[container.id] = trio.Event()
             self._exited[container.id].set()

@@ -16,6 +16,7 @@ import trio
 
 from emulator.discovery import LocalRegistry, PluginPaths
 from emulator.engine.authz import AuthorizationChain, AuthorizationStartError, ResolvedPlugin
+from emulator.engine.container_runtime import ContainerRuntime
 from emulator.engine.container_store import ContainerStore
 from emulator.engine.containers import ContainerService
 from emulator.engine.database import StateDB
@@ -23,6 +24,7 @@ from emulator.engine.events import EventLog
 from emulator.engine.managed import ManagedPlugins
 from emulator.engine.networks import NetworkController
 from emulator.engine.plugins import PluginRegistry
+from emulator.engine.sandbox_namespaces import OsSandboxes
 from emulator.engine.volume_drivers import DriverStore, LocalVolumeDriver
 from emulator.engine.volume_store import VolumeStore
 from emulator.engine.volumes import VolumeService
@@ -32,6 +34,7 @@ from emulator.protocol.authz import AUTHZ_IMPLEMENTS
 from emulator.protocol.profiles import EngineProfile, get_profile
 from emulator.protocol.registry_hosts import DEFAULT_CERTS_DIR, RegistryConfig
 from emulator.protocol.shutdown import SHUTDOWN_TIMEOUT
+from emulator.runtime.netns import NetnsRunner
 from emulator.transport.client import DEFAULT_BODY_LIMIT, CallSettings
 
 log = logging.getLogger("emulator.engine")
@@ -71,6 +74,11 @@ class EngineConfig:
     """``--shutdown-timeout``, engine seconds."""
     journal_limit: int | None = None
     """How many of the latest plugin call attempts the journal keeps (None: all)."""
+    containers: str | None = None
+    """Whether containers run real processes: auto, processes, fake (None: the
+    ``EMULATOR_CONTAINERS`` variable, else auto)."""
+    network_namespace: str | None = None
+    """The network namespace plugins make interfaces in (None: the engine's own)."""
 
 
 class Engine:
@@ -106,6 +114,8 @@ class Engine:
         self.registries = config.registries or RegistryConfig.load()
         self.nursery = nursery
         self.db = db
+        self.runtime = ContainerRuntime(config.containers)
+        """Whether containers run real processes, and how they start."""
         self.wall_offset = time.time() - trio.current_time()
         self._shutdown_scope: trio.CancelScope | None = None
         self._discovery = LocalRegistry(
@@ -155,6 +165,10 @@ class Engine:
         )
         stored = ContainerStore(self.db)
         networks = NetworkController(plugins, store=self.db, containers=stored)
+        busybox = self.runtime.support.busybox
+        if self.runtime.mode != "fake" and self.runtime.support.available and busybox:
+            runner = NetnsRunner(busybox, self.config.network_namespace)
+            networks.os_sandboxes = OsSandboxes(self.paths.root, runner)
         containers = ContainerService(
             volumes,
             stored,
@@ -164,6 +178,7 @@ class Engine:
             events=self.events,
             wall=self.wall_now,
             plugins=plugins,
+            runtime=self.runtime,
         )
         authz = AuthorizationChain(_authz_lookup(plugins), self.authorization_plugins)
         # Store.CallHandler after enable: remote network and IPAM drivers register.
@@ -324,6 +339,8 @@ async def open_engine(
     authorization_plugins: Sequence[str] = (),
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
     journal_limit: int | None = None,
+    containers: str | None = None,
+    network_namespace: str | None = None,
 ) -> AsyncIterator[Engine]:
     """Run an emulated dockerd for the duration of the ``async with`` block (trio).
 
@@ -348,6 +365,12 @@ async def open_engine(
     ``shutdown_timeout`` bounds, in engine seconds, the shutdown at the end of the block
     (dockerd's ``--shutdown-timeout``, see :meth:`Engine.shutdown`).  ``journal_limit``
     keeps only the latest attempts in ``engine.journal`` (None keeps every one).
+    ``containers`` says whether containers run their commands as real processes:
+    ``auto`` (where the host allows it, else the command table), ``processes`` (or an
+    error) or ``fake`` (the command table); None reads ``EMULATOR_CONTAINERS``, else
+    ``auto`` (docs/containers.md).  ``network_namespace`` is the path of the network
+    namespace dockerd would live in, where network plugins make the interfaces it moves
+    into containers (None: the engine process's own; tests give one they created).
 
     Every task the engine starts belongs to it and ends with the block, after dockerd's
     shutdown: running containers are stopped (plugins see their Leave, DeleteEndpoint,
@@ -366,6 +389,8 @@ async def open_engine(
         authorization_plugins=tuple(authorization_plugins),
         shutdown_timeout=shutdown_timeout,
         journal_limit=journal_limit,
+        containers=containers,
+        network_namespace=network_namespace,
     )
     async with _running_engine(config, reset_state=reset_state) as engine:
         yield engine

@@ -121,6 +121,8 @@ async def release_sandbox(controller: NetworkController, container_id: str) -> N
         await _leave(controller, sandbox, endpoint, in_delete=True)
         await _delete_endpoint(controller, endpoint)
     await _drop_gwbridge(controller, sandbox)
+    if controller.os_sandboxes is not None:
+        await controller.os_sandboxes.destroy(sandbox)  # osSbox.Destroy
 
 
 async def _create_endpoint(
@@ -194,6 +196,7 @@ async def _join(controller: NetworkController, sandbox: Sandbox, endpoint: Endpo
     sandbox.endpoints.append(endpoint)
     controller.save_endpoint(endpoint)
     try:
+        await _populate(controller, sandbox, endpoint)
         if needs_default_gw(sandbox.endpoints) and sandbox.gwbridge is None:
             await _setup_gwbridge(controller, sandbox)
             return
@@ -215,6 +218,8 @@ async def _join(controller: NetworkController, sandbox: Sandbox, endpoint: Endpo
         if sandbox.gwbridge is not None and not needs_default_gw(sandbox.endpoints):
             await _drop_gwbridge(controller, sandbox)  # clearDefaultGW
     except BaseException:
+        if controller.os_sandboxes is not None:
+            await undo(controller.os_sandboxes.clear(sandbox, endpoint))
         sandbox.endpoints.remove(endpoint)
         leave = driver.leave(network.id, endpoint.id)
         await undo(logged(leave, "driver leave failed while rolling back join"))
@@ -312,6 +317,8 @@ async def _leave(
         await driver.leave(endpoint.network.id, endpoint.id)
     except EngineError as exc:
         log.warning("driver error disconnecting container: %s", exc)
+    if controller.os_sandboxes is not None:  # clearNetworkResources, before DeleteEndpoint
+        await controller.os_sandboxes.clear(sandbox, endpoint)
     if endpoint in sandbox.endpoints:
         sandbox.endpoints.remove(endpoint)
     endpoint.join = None
@@ -360,6 +367,13 @@ async def _delete_endpoint(controller: NetworkController, endpoint: Endpoint) ->
 def _mac_text(configured: str) -> str:
     """A configured MAC as Go prints ``net.HardwareAddr`` (lower case, colons); "" if none."""
     return ":".join(f"{b:02x}" for b in gonet.parse_mac(configured)) if configured else ""
+
+
+async def _populate(controller: NetworkController, sandbox: Sandbox, endpoint: Endpoint) -> None:
+    """``populateNetworkResources`` when the sandbox has its namespace (a real process)."""
+    namespaces = controller.os_sandboxes
+    if namespaces is not None and namespaces.has(sandbox):
+        await namespaces.populate(sandbox, endpoint)
 
 
 def _random_mac() -> str:

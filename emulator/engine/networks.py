@@ -85,11 +85,13 @@ from emulator.engine.network_model import (
     Network,
     NetworkSpec,
     Sandbox,
+    sandbox_order,
 )
 from emulator.engine.network_restore import restore_networks
 from emulator.engine.network_store import NetworkRecords, endpoint_record, network_record
 from emulator.engine.plugins import PluginRegistry
 from emulator.engine.rollback import undo
+from emulator.engine.sandbox_namespaces import OsSandboxes
 from emulator.errors import EngineError
 from emulator.protocol import ipam as ipam_api
 from emulator.protocol import network as api
@@ -172,6 +174,8 @@ class NetworkController:
         self.store = store
         """Where networks and endpoints are persisted (None: nowhere)."""
         self._creating: set[str] = set()
+        self.os_sandboxes: OsSandboxes | None = None
+        """Set by the engine: the sandboxes' network namespaces (real processes only)."""
         self.predefine()
         # dockerd's plugins.Handle: remote drivers and IPAMs register at activation.
         plugins.on_activate(api.IFACE, self.register_driver)
@@ -620,6 +624,25 @@ class NetworkController:
     async def detach(self, container: ContainerLike) -> None:
         """At exit (``Cleanup`` → ``releaseNetwork``): the sandbox's endpoints torn down."""
         await self.release_sandbox(container.id)
+
+    async def set_key(self, container: ContainerLike, pid: int) -> None:
+        """``Sandbox.SetKey`` (``initializeCreatedTask``): the new process's network
+        namespace becomes the sandbox's, before its networks are allocated."""
+        sandbox = self.sandboxes.get(container.id)
+        if sandbox is None:
+            sandbox = self.sandboxes[container.id] = Sandbox(secrets.token_hex(32), container.id)
+        if self.os_sandboxes is not None:
+            await self.os_sandboxes.set_key(sandbox, pid)
+
+    def addresses(self, container_id: str) -> builtins.list[str]:
+        """The container's endpoint addresses (IPv4, then IPv6), for its ``/etc/hosts``."""
+        sandbox = self.sandboxes.get(container_id)
+        found: builtins.list[str] = []
+        for endpoint in sandbox_order(sandbox.endpoints) if sandbox is not None else ():
+            for address in (endpoint.iface.address, endpoint.iface.address_v6):
+                if address is not None:
+                    found.append(str(address.ip))
+        return found
 
     def endpoint_of(self, network_ref: str, container_id: str) -> Endpoint | None:
         """The container's endpoint on a network, if connected."""

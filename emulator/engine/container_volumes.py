@@ -1,0 +1,119 @@
+"""A container's volumes as dockerd mounts them: ``setupMounts``, ``UnmountVolumes``, release.
+
+What a volume plugin sees from a container (moby/moby ``daemon/volumes_unix.go``,
+``container/container.go``, ``daemon/delete.go``, v28.5.2): each volume mount point gets
+its mount ID (kept while active and after a failed ``Unmount``, else a new random
+64-hex one) and is mounted with ``Get`` + ``Mount``; unmounting is ``Get`` + ``Unmount``
+per active mount with errors only logged; removal releases the container's references
+and removes its anonymous volumes when asked.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+from emulator.engine.container_model import Container, ContainerError, MountPoint
+from emulator.engine.volume_drivers import VolumeDriverError
+from emulator.engine.volume_store import VolumeError
+from emulator.engine.volumes import VolumeService
+
+__all__ = ["ContainerVolumes", "missing_source"]
+
+log = logging.getLogger("emulator.containers")
+
+VolumeEvent = Callable[[str, Container, MountPoint], None]
+
+
+def missing_source(container: Container) -> MountPoint | None:
+    """The first mount whose source is not on this host (``os.Stat`` fails), if any."""
+    for mp in container.mounts:
+        source = mp.path if mp.type == "volume" else mp.source
+        if source and not Path(source).exists():
+            return mp
+    return None
+
+
+class ContainerVolumes:
+    """Mount, unmount and release a container's volumes through the volume service."""
+
+    def __init__(self, volumes: VolumeService, event: VolumeEvent) -> None:
+        self.volumes = volumes
+        self._event = event
+
+    async def mount(self, container: Container) -> None:
+        """``setupMounts``: each volume mount gets its (kept or new) ID and is mounted."""
+        for mp in container.mounts:
+            if mp.type != "volume":
+                continue
+            mount_id = mp.id or secrets.token_hex(32)
+            try:
+                if not mp.attached:  # lazyInitializeVolume
+                    await self.volumes.get(mp.name, driver=mp.driver, reference=container.id)
+                    mp.attached = True
+                path = await self.volumes.mount(mp.name, mp.driver, mount_id)
+            except (VolumeError, VolumeDriverError) as exc:
+                raise ContainerError(
+                    f"error while mounting volume '{mp.source}': {exc}",
+                    http_status=getattr(exc, "http_status", 500),
+                ) from None
+            mp.id = mount_id
+            mp.active += 1
+            mp.path = path
+            self._event("mount", container, mp)
+
+    @staticmethod
+    def check_sources(container: Container) -> None:
+        """The runtime binds every mount into the container: a missing source fails it."""
+        missing = missing_source(container)
+        if missing is not None:
+            source = missing.path if missing.type == "volume" else missing.source
+            raise ContainerError(
+                f'error mounting "{source}" to rootfs at "{missing.destination}": '
+                f"stat {source}: no such file or directory (the plugin's Mount "
+                "answered a Mountpoint that does not exist on the host)"
+            )
+
+    async def unmount(self, container: Container) -> None:
+        """``UnmountVolumes``: ``Get`` + ``Unmount`` for each active mount; errors only logged."""
+        for mp in container.mounts:
+            if mp.type != "volume" or mp.id == "":
+                continue
+            if mp.active == 0:
+                log.error("An attempt to decrement a zero mount count id=%s", mp.id)
+                continue
+            try:
+                await self.volumes.unmount(mp.name, mp.driver, mp.id)
+            except (VolumeError, VolumeDriverError) as exc:
+                log.error(
+                    "%s cleanup: Failed to umount volumes: error while unmounting volumes for "
+                    "container %s: error unmounting volume %s: %s",
+                    container.id,
+                    container.id,
+                    mp.name,
+                    exc,
+                )
+                continue
+            mp.active -= 1
+            self._event("unmount", container, mp)
+            if mp.active == 0:
+                mp.id = ""
+                mp.path = ""
+
+    async def release(self, container: Container, *, remove_anonymous: bool) -> list[str]:
+        """References released; anonymous volumes removed if asked.  The removal errors."""
+        errors = []
+        for mp in container.mounts:
+            if mp.type != "volume" or not mp.attached:
+                continue
+            await self.volumes.release(mp.name, container.id)
+            if not remove_anonymous or not mp.anonymous:
+                continue
+            try:
+                await self.volumes.remove(mp.name)
+            except VolumeError as exc:
+                if exc.kind != "in_use":
+                    errors.append(str(exc))
+        return errors
