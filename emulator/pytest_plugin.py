@@ -90,6 +90,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("emulator_profile", "dockerd version emulated (default 28)", default="28")
     parser.addini(
+        "emulator_containers",
+        "containers' commands: auto (default: real processes where the host allows it, "
+        "else the command table), processes or fake (docs/containers.md)",
+        default="",
+    )
+    parser.addini(
         "emulator_clock",
         "time of plugin_engine and virtual_clock: virtual (default; deadlines and injected "
         "delays cost no wall time) or real",
@@ -131,6 +137,12 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", line)
     _ini_clock(config)
     _real_io_grace(config)
+
+
+def _containers(config: pytest.Config) -> str | None:
+    """Ini ``emulator_containers`` (None: ``EMULATOR_CONTAINERS``, else auto)."""
+    value = str(config.getini("emulator_containers")).strip()
+    return value or None
 
 
 def _tmp_base(config: pytest.Config) -> str:
@@ -217,6 +229,7 @@ def _emulator_engine_thread(request: pytest.FixtureRequest) -> Iterator[EngineTh
         root,
         clock=VirtualClock(autojump_threshold=0, grace=_real_io_grace(request.config)),
         profile=str(request.config.getini("emulator_profile")),
+        containers=_containers(request.config),
     )
     try:
         thread.start()
@@ -306,7 +319,9 @@ def virtual_clock(request: pytest.FixtureRequest) -> Any:
 async def plugin_engine_async(request: pytest.FixtureRequest) -> AsyncIterator[AsyncPluginEngine]:
     """A fresh emulated dockerd in the test's trio run (pytest-trio or anyio on trio)."""
     async with open_plugin_engine(
-        _tmp_base(request.config), profile=str(request.config.getini("emulator_profile"))
+        _tmp_base(request.config),
+        profile=str(request.config.getini("emulator_profile")),
+        containers=_containers(request.config),
     ) as engine:
         _register(request.node, engine)
         engine.add_faults(marked_faults(request.node))

@@ -12,12 +12,13 @@ from werkzeug.exceptions import HTTPException
 from emulator.api import (
     control,
     routes_containers,
+    routes_exec,
     routes_networks,
     routes_plugins,
     routes_system,
     routes_volumes,
 )
-from emulator.api.attach import ATTACH_ROUTE, EngineASGI
+from emulator.api.attach import ATTACH_ROUTE, EXEC_START_ROUTE, EngineASGI
 from emulator.api.authz import ApiRoutes, AuthzMiddleware
 from emulator.api.http import error_response, note_handler_error
 from emulator.api.state import ApiState
@@ -58,6 +59,7 @@ def create_app(
         routes_volumes,
         routes_networks,
         routes_containers,
+        routes_exec,
         routes_plugins,
         control,
     ):
@@ -85,7 +87,7 @@ def create_app(
         return error_response(str(exc) or type(exc).__name__, 500)
 
     inner = EngineASGI(app, state, attached)  # type: ignore[arg-type]
-    routes = ApiRoutes(app.url_map, [("POST", ATTACH_ROUTE)])
+    routes = ApiRoutes(app.url_map, [("POST", ATTACH_ROUTE), ("POST", EXEC_START_ROUTE)])
     return AuthzMiddleware(inner, lambda: state.engine, routes)
 
 

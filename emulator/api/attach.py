@@ -1,21 +1,27 @@
-"""The ASGI layer in front of the Quart app: API versions, common headers, attach (101).
+"""The ASGI layer in front of the Quart app: API versions, common headers, hijacked streams.
 
 dockerd's router strips ``/v<version>`` and rejects versions it does not serve; every
 answer carries ``Server``, ``Api-Version``, ``Ostype`` and ``Docker-Experimental``.
-``POST /containers/{id}/attach`` answers ``101 UPGRADED`` and keeps the stream open
-(raw stdcopy frames; fake containers print nothing) until the container stops.
+``POST /containers/{id}/attach`` and ``POST /exec/{id}/start`` answer ``101 UPGRADED``
+and hijack the connection (:mod:`emulator.api.hijack`): output as stdcopy frames, stdin
+from the client, until the run (or the exec) is over.  A container that follows the
+command table prints nothing: its attachment ends when it stops.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import parse_qs
 
-from emulator.api.http import json_body, note_handler_error
+from emulator.api.hijack import AttachOptions, serve_attach, serve_exec
+from emulator.api.http import ApiError, json_body, json_object, note_handler_error
 from emulator.api.state import ApiState
 from emulator.engine.containers import ContainerError
+from emulator.errors import EngineError
 from emulator.protocol import engine_api as api
 
 Scope = MutableMapping[str, Any]
@@ -28,6 +34,9 @@ log = logging.getLogger("emulator.api")
 
 #: ``POST /containers/{id}/attach``, served here rather than by the Quart app.
 ATTACH_ROUTE = re.compile(r"^/containers/([^/]+)/attach$")
+#: ``POST /exec/{id}/start``, hijacked too.
+EXEC_START_ROUTE = re.compile(r"^/exec/([^/]+)/start$")
+_MAX_EXEC_BODY = 1 << 20
 _COMMON = [(k.lower().encode(), v.encode()) for k, v in api.COMMON_HEADERS]
 
 
@@ -64,42 +73,37 @@ class EngineASGI:
             await send(message)
 
         attach = ATTACH_ROUTE.match(path)
+        exec_start = EXEC_START_ROUTE.match(path)
         try:
             if attach and scope["method"] == "POST":
                 await self._attach(attach.group(1), scope, send_with_headers)
+            elif exec_start and scope["method"] == "POST":
+                await self._exec_start(exec_start.group(1), scope, receive, send_with_headers)
             else:
                 await self.app(scope, receive, send_with_headers)
         finally:
             self._log_plugin_calls()
 
     async def _attach(self, ref: str, scope: Scope, send: Send) -> None:
-        """``postContainersAttach``: 101, then the stream until the container stops."""
+        """``postContainersAttach``: 101, then the streams until the run is over."""
         engine = self.state.engine
         try:
             container = engine.containers.get(ref)
         except ContainerError as exc:
             await _send_json(send, exc.http_status, {"message": str(exc)})
             return
-        headers = dict(scope.get("headers", []))
-        upgrade = headers.get(b"upgrade", b"").lower() == b"tcp"
-        media = api.MULTIPLEXED_STREAM
-        if api.version_tuple(scope["emulator_api_version"]) < api.version_tuple("1.42"):
-            media = api.RAW_STREAM
+        query = parse_qs(bytes(scope.get("query_string", b"")).decode("latin-1"))
+        options = AttachOptions(**{k: _flag(query, k) for k in _ATTACH_FLAGS})
+        hijack = (scope.get("extensions") or {}).get("emulator.hijack")
         cid = container.id
-        with engine.events.subscribe() as live:
-            self.attached[cid] = self.attached.get(cid, 0) + 1
-            try:
-                response_headers = [(b"content-type", media.encode())]
-                if upgrade:
-                    response_headers += [(b"connection", b"Upgrade"), (b"upgrade", b"tcp")]
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 101 if upgrade else 200,
-                        "headers": response_headers,
-                    }
-                )
-                if container.state == "created" or container.running:
+        self.attached[cid] = self.attached.get(cid, 0) + 1
+        try:
+            with engine.events.subscribe() as live:
+                raw = hijack() if hijack is not None else None
+                upgrade = await self._upgrade(scope, send)
+                if raw is not None and engine.runtime.runs(container):
+                    await serve_attach(engine.containers, container, raw, options)
+                elif container.state == "created" or container.running:
                     async for event in live:
                         if (
                             event.type == "container"
@@ -111,10 +115,53 @@ class EngineASGI:
                     await send({"type": "http.response.body", "body": b"", "more_body": False})
                 # After a 101 the stream ends by returning without a body: hypercorn then
                 # closes the connection, which is how the CLI learns the output is over.
-            finally:
-                self.attached[cid] -= 1
-                if self.attached[cid] == 0:
-                    del self.attached[cid]
+        finally:
+            self.attached[cid] -= 1
+            if self.attached[cid] == 0:
+                del self.attached[cid]
+
+    async def _upgrade(self, scope: Scope, send: Send, *, media: str = "") -> bool:
+        """``101 UPGRADED`` when the client asked for it (else 200); True for a 101."""
+        headers = dict(scope.get("headers", []))
+        upgrade = bytes(headers.get(b"upgrade", b"")).lower() == b"tcp"
+        if not media:
+            media = api.MULTIPLEXED_STREAM
+            if api.version_tuple(scope["emulator_api_version"]) < api.version_tuple("1.42"):
+                media = api.RAW_STREAM
+        response_headers = [(b"content-type", media.encode())]
+        if upgrade:
+            response_headers += [(b"connection", b"Upgrade"), (b"upgrade", b"tcp")]
+        status = 101 if upgrade else 200
+        await send({"type": "http.response.start", "status": status, "headers": response_headers})
+        return upgrade
+
+    async def _exec_start(self, exec_id: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """``postContainerExecStart``: detached, or hijacked until the exec ends."""
+        engine = self.state.engine
+        try:
+            body = json_object(_decode(await _read_body(receive)), "container.ExecStartOptions")
+            if body.get("Tty"):
+                raise ContainerError(
+                    "plugin-emulator cannot honour a terminal for docker exec (-t): its "
+                    "containers have none",
+                    http_status=400,
+                )
+            engine.containers.execs.get(exec_id)
+            if body.get("Detach"):
+                await engine.nursery.start(engine.containers.execs.start, exec_id, _discard)
+                await send({"type": "http.response.start", "status": 200, "headers": []})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+        except EngineError as exc:
+            await _send_json(send, exc.http_status, {"message": str(exc)})
+            return
+        hijack = (scope.get("extensions") or {}).get("emulator.hijack")
+        raw = hijack() if hijack is not None else None
+        upgrade = await self._upgrade(scope, send)
+        if raw is not None:
+            await serve_exec(engine.containers, exec_id, raw)
+        if not upgrade:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     def _log_plugin_calls(self) -> None:
         """One debug line per plugin call made since the last request."""
@@ -133,6 +180,41 @@ class EngineASGI:
                 extra={"fields": {"plugin": entry.plugin, "method": entry.method}},
             )
         self.state.logged_calls = journal.recorded
+
+
+_ATTACH_FLAGS = ("stdin", "stdout", "stderr", "stream", "logs")
+
+
+def _flag(query: dict[str, list[str]], key: str) -> bool:
+    """``httputils.BoolValue``."""
+    value = (query.get(key) or [""])[0].strip().lower()
+    return value not in ("", "0", "no", "false", "none")
+
+
+async def _read_body(receive: Receive) -> bytes:
+    body = b""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return body
+        body += bytes(message.get("body", b""))
+        if len(body) > _MAX_EXEC_BODY:
+            raise ApiError("request body too large")
+        if not message.get("more_body"):
+            return body
+
+
+def _decode(body: bytes) -> Any:
+    if not body.strip():
+        return None
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise ApiError(f"invalid JSON: {exc}") from None
+
+
+async def _discard(stream: str, data: bytes) -> None:
+    """A detached exec's output goes nowhere (dockerd gives it no streams)."""
 
 
 async def _send_json(send: Send, status: int, value: Any) -> None:

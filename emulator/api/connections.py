@@ -16,7 +16,12 @@ what dockerd's ``http.Server`` does and hypercorn does not:
   (``scope["extensions"]["tls"]``, see :mod:`emulator.api.tls`);
 * on plain TCP, requests for a ``Host`` that is not a loopback name or address, or
   from a browser page of another origin, are refused (DNS rebinding, CSRF): only
-  ``localhost``, ``*.localhost``, ``127.0.0.0/8`` and ``::1`` are served.
+  ``localhost``, ``*.localhost``, ``127.0.0.0/8`` and ``::1`` are served;
+* a request may **hijack** the connection after answering ``101 UPGRADED`` (attach,
+  exec start), as dockerd's ``httputils.HijackConnection``: from then on the bytes the
+  client sends go to the handler (``scope["extensions"]["emulator.hijack"]()`` gives a
+  :class:`HijackedStream`), never to hypercorn, and the handler writes raw bytes.  When
+  the handler returns, hypercorn closes the connection (h11 cannot reuse a switched one).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import trio
 
 from emulator.api.tls import tls_scope
 
-__all__ = ["Connection", "is_loopback_host", "plain_tcp_refusal"]
+__all__ = ["Connection", "HijackedStream", "is_loopback_host", "plain_tcp_refusal"]
 
 Scope = MutableMapping[str, Any]
 #: hypercorn's app wrapper: ``app(scope, receive, send, sync_spawn, call_soon)``.
@@ -84,6 +89,67 @@ def plain_tcp_refusal(scope: Scope) -> str | None:
     return None
 
 
+class HijackedStream:
+    """A connection taken over by a request handler: raw bytes both ways.
+
+    :meth:`receive_some` gives what the client sends (``b""`` once it closed its side);
+    :meth:`send_all` writes to it directly.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._send, self._receive = trio.open_memory_channel[bytes](1)
+
+    async def feed(self, data: bytes) -> None:
+        """Bytes the client sent (from the connection's reader); ``b""`` at its end."""
+        try:
+            await self._send.send(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return
+        if not data:
+            self._send.close()
+
+    async def receive_some(self) -> bytes:
+        """The client's next bytes; ``b""`` once it closed its side.
+
+        hypercorn reads a connection only while it expects a request: after one it
+        usually waits (h11 pauses until the answer is done), so nobody reads and the
+        bytes are read here directly.  When hypercorn's reader is at the socket, it hands
+        over what it gets (:meth:`Connection.receive_some`).
+        """
+        lock = self._connection.read_lock
+        while True:
+            try:
+                return self._receive.receive_nowait()
+            except trio.WouldBlock:
+                pass
+            except (trio.EndOfChannel, trio.ClosedResourceError):
+                return b""
+            if lock.locked():
+                try:
+                    return await self._receive.receive()
+                except (trio.EndOfChannel, trio.ClosedResourceError):
+                    return b""
+            async with lock:
+                try:
+                    return self._receive.receive_nowait()  # handed over while we waited
+                except trio.WouldBlock:
+                    pass
+                except (trio.EndOfChannel, trio.ClosedResourceError):
+                    return b""
+                try:
+                    return bytes(await self._connection.receive_raw())
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                    return b""
+
+    async def send_all(self, data: bytes) -> None:
+        await self._connection.send_all(data)
+
+    def close(self) -> None:
+        self._send.close()
+        self._receive.close()
+
+
 class Connection:
     """The stream of one connection, as hypercorn's ``TCPServer`` uses it.
 
@@ -99,19 +165,41 @@ class Connection:
         self._active = 0
         self._changed = trio.Event()
         self._tls: dict[str, Any] | None = None
+        self._hijacked: HijackedStream | None = None
+        self.read_lock = trio.Lock()
+        """Held by whoever reads the stream (hypercorn, or a hijacking handler)."""
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
 
+    def hijack(self) -> HijackedStream:
+        """Give what the client sends from now on to the caller (see the module docstring)."""
+        self._hijacked = HijackedStream(self)
+        return self._hijacked
+
+    async def receive_raw(self) -> bytes | bytearray:
+        """The stream's next bytes (the caller holds :attr:`read_lock`)."""
+        data: bytes | bytearray = await self._stream.receive_some(65536)
+        return data
+
     async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
-        try:
-            data = await self._stream.receive_some(max_bytes)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            self._note(closed=True)
-            raise
-        if not data:
-            self._note(closed=True)
-        return data  # type: ignore[no-any-return]
+        while True:
+            try:
+                async with self.read_lock:
+                    data = await self._stream.receive_some(max_bytes)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self._note(closed=True)
+                if self._hijacked is not None:
+                    await self._hijacked.feed(b"")
+                raise
+            hijacked = self._hijacked
+            if hijacked is not None:
+                await hijacked.feed(bytes(data))
+                if data:
+                    continue  # hypercorn never sees a hijacked connection's bytes
+            if not data:
+                self._note(closed=True)
+            return data  # type: ignore[no-any-return]
 
     def _note(self, *, closed: bool = False, active: int = 0) -> None:
         """Something the supervisor watches changed: the peer closed, a request began or ended."""
@@ -153,9 +241,11 @@ class Connection:
                 if refusal is not None:
                     await _refuse(send, refusal)
                     return
+                extensions = {**(scope.get("extensions") or {}), "emulator.hijack": self.hijack}
                 tls = self._tls_scope()
                 if tls is not None:
-                    scope = {**scope, "extensions": {**(scope.get("extensions") or {}), "tls": tls}}
+                    extensions["tls"] = tls
+                scope = {**scope, "extensions": extensions}
                 await app(scope, receive, send, sync_spawn, call_soon)
             finally:
                 self._note(active=-1)

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from emulator.engine.containers import Container
+from emulator.engine.containers import Container, ContainerService
 from emulator.engine.endpoint_settings import EndpointConfig, is_user_defined
 from emulator.engine.network_model import Endpoint
 from emulator.engine.networks import NetworkController, NetworkError
 from emulator.golang.time import human_duration, rfc3339_nano
+from emulator.runtime.spec import DEFAULT_PATH
 
 __all__ = ["inspect_json", "mounts_json", "summary_json"]
 
@@ -173,17 +174,34 @@ def summary_json(networks: NetworkController, container: Container, now: float) 
     }
 
 
-def inspect_json(networks: NetworkController, c: Container) -> dict[str, Any]:
+def _config_env(container: Container) -> list[str]:
+    """``Config.Env``: the client's, then the image's (busybox: ``PATH``) where not set."""
+    env = list(container.config.env)
+    if not any(item.split("=", 1)[0] == "PATH" for item in env):
+        env.append(f"PATH={DEFAULT_PATH}")
+    return env
+
+
+def inspect_json(
+    networks: NetworkController, c: Container, containers: ContainerService
+) -> dict[str, Any]:
     """``GET /containers/{id}/json``: the fields an emulated container has."""
     mode_config = c.networks.get(c.network_mode)
+    run = c.config
+    directory = containers.directory(c)
     config: dict[str, Any] = {
-        "Hostname": c.id[:12],
-        "AttachStdin": False,
+        "Hostname": run.hostname or c.id[:12],
+        "User": run.user,
+        "AttachStdin": run.open_stdin and not c.detach,
         "AttachStdout": not c.detach,
         "AttachStderr": not c.detach,
         "Tty": False,
+        "OpenStdin": run.open_stdin,
+        "StdinOnce": run.stdin_once,
+        "Env": _config_env(c),
         "Cmd": c.command,
         "Image": c.image,
+        "WorkingDir": run.working_dir,
         "Volumes": {mp.destination: {} for mp in c.mounts if mp.anonymous} or None,
         "Labels": {},
     }
@@ -201,13 +219,17 @@ def inspect_json(networks: NetworkController, c: Container) -> dict[str, Any]:
             "Restarting": False,
             "OOMKilled": False,
             "Dead": False,
-            "Pid": 0,
+            "Pid": c.pid,
             "ExitCode": c.exit_code,
             "Error": c.error,
             "StartedAt": rfc3339_nano(c.started_at),
             "FinishedAt": rfc3339_nano(c.finished_at),
         },
         "Image": "sha256:" + "0" * 64,
+        "ResolvConfPath": str(directory / "resolv.conf"),
+        "HostnamePath": str(directory / "hostname"),
+        "HostsPath": str(directory / "hosts"),
+        "LogPath": str(containers.log(c).path),
         "Name": f"/{c.name}",
         "RestartCount": 0,
         "Driver": "overlay2",
@@ -221,6 +243,10 @@ def inspect_json(networks: NetworkController, c: Container) -> dict[str, Any]:
             "AutoRemove": c.auto_remove,
             "VolumeDriver": c.volume_driver,
             "VolumesFrom": list(c.volumes_from) or None,
+            "Tmpfs": dict(run.tmpfs) or None,
+            "CapAdd": list(run.cap_add) or None,
+            "CapDrop": list(run.cap_drop) or None,
+            "ReadonlyRootfs": run.readonly_rootfs,
             "LogConfig": {"Type": c.log_config["Type"], "Config": dict(c.log_config["Config"])},
         },
         "Mounts": mounts_json(c),

@@ -18,6 +18,7 @@ import attrs
 import trio
 from quart import Blueprint, Response, current_app, request
 
+from emulator.api.container_config import mount_specs, refuse_unsupported, run_config
 from emulator.api.container_views import inspect_json, summary_json
 from emulator.api.http import (
     ApiError,
@@ -34,6 +35,7 @@ from emulator.api.http import (
 )
 from emulator.api.routes_networks import endpoint_config
 from emulator.api.state import state
+from emulator.api.stdcopy import frame
 from emulator.engine.container_archive import PathStat
 from emulator.engine.container_copy import SPOOL_IN_MEMORY
 from emulator.engine.container_model import ContainerSpec
@@ -45,19 +47,21 @@ from emulator.engine.endpoint_settings import (
     normalize_network_mode,
 )
 from emulator.engine.events import Event, EventLog
+from emulator.engine.json_log import format_log_time
 from emulator.golang.time import rfc3339_nano
 from emulator.protocol import engine_api as api
 
 bp = Blueprint("containers", __name__)
-
-#: The command an image runs when ``Cmd`` is empty (busybox's).
-DEFAULT_CMD = ("sh",)
 
 
 def _attached() -> dict[str, int]:
     """Open attach streams per container ID."""
     value: dict[str, int] = current_app.config["EMULATOR_ATTACHED"]
     return value
+
+
+#: The command an image runs when ``Cmd`` is empty (busybox's).
+DEFAULT_CMD = ("sh",)
 
 
 def _words(value: Any, what: str) -> list[str]:
@@ -89,12 +93,13 @@ async def create() -> Response:
     if image == "":
         raise ApiError("no command specified" if not body else "image name cannot be blank")
     host = json_object(field(body, "HostConfig", dict, what), "container.HostConfig")
+    engine = state().engine
+    if engine.runtime.mode != "fake" and engine.runtime.support.available:
+        refuse_unsupported(body, host)  # a real process cannot honour these
     specs = [str(b) for b in (field(host, "Binds", list, "HostConfig") or [])]
-    for mount in field(host, "Mounts", list, "HostConfig") or []:
-        if isinstance(mount, dict) and mount.get("Type", "volume") == "volume":
-            ro = ":ro" if mount.get("ReadOnly") else ""
-            specs.append(f"{mount.get('Source', '')}:{mount.get('Target', '')}{ro}")
-    anonymous = list(field(body, "Volumes", dict, what) or {})
+    mounted, tmpfs = mount_specs(host)
+    specs += mounted
+    anonymous = [d for d in field(body, "Volumes", dict, what) or {} if d not in tmpfs]
     command = _words(body.get("Entrypoint"), "Config.Entrypoint")
     command += _words(body.get("Cmd"), "Config.Cmd")
     name = request.args.get("name") or None
@@ -118,8 +123,9 @@ async def create() -> Response:
             "Config": string_map(field(log_config, "Config", dict, "LogConfig"), "LogConfig"),
         },
         volumes_from=_words(field(host, "VolumesFrom", list, "HostConfig"), "VolumesFrom"),
+        config=run_config(body, host, tmpfs),
     )
-    container = await state().engine.containers.create(spec)
+    container = await engine.containers.create(spec)
     return json_response({"Id": container.id, "Warnings": warnings}, 201)
 
 
@@ -197,17 +203,28 @@ async def start(ref: str) -> Response:
 
 @bp.post("/containers/<ref>/stop")
 async def stop(ref: str) -> Response:
-    """204; 304 when not running."""
+    """204; 304 when not running.  ``t``: the timeout (seconds), ``signal`` (API 1.42+)."""
     container = _get(ref)
     if not container.running:
         return empty(304)
-    await state().engine.containers.stop(container.id)
+    timeout: float | None = None
+    if seconds := request.args.get("t", ""):
+        try:
+            timeout = float(int(seconds))
+        except ValueError:
+            raise ApiError(f'strconv.Atoi: parsing "{seconds}": invalid syntax', 500) from None
+    signal_name = ""
+    version = str(request.scope.get("emulator_api_version", api.API_VERSION))
+    if api.version_tuple(version) >= (1, 42):
+        signal_name = request.args.get("signal", "")
+    await state().engine.containers.stop(container.id, signal_name=signal_name, timeout=timeout)
     return empty(204)
 
 
 @bp.post("/containers/<ref>/kill")
 async def kill(ref: str) -> Response:
-    await state().engine.containers.kill(ref)
+    """204; ``signal`` (default SIGKILL, which waits for the exit)."""
+    await state().engine.containers.kill(ref, request.args.get("signal", ""))
     return empty(204)
 
 
@@ -290,21 +307,59 @@ async def wait(ref: str) -> Response:
 
 @bp.get("/containers/<ref>/logs")
 async def logs(ref: str) -> Response:
-    """Fake containers print nothing: an empty stream (``follow`` ends at the exit)."""
+    """``docker logs``: the json-file log as a multiplexed stream (``getContainersLogs``).
+
+    ``stdout``/``stderr`` (one at least), ``since``/``until`` (Unix seconds[.nanos]),
+    ``tail`` (a number, else all), ``timestamps``, ``details``, ``follow`` (until the
+    container stops; only while it runs).
+    """
+    show = {name: bool_value(request, name) for name in ("stdout", "stderr")}
+    if not any(show.values()):
+        raise ApiError("Bad parameters: you must choose at least one stream")
     container = _get(ref)
-    cid = container.id
-    follow = bool_value(request, "follow") and container.running
-    log = state().engine.events
-    since = log.count
+    try:
+        tail = int(request.args.get("tail", "all"))
+    except ValueError:
+        tail = -1
+    since = _timestamp(request.args.get("since", ""))
+    until_text = request.args.get("until", "")
+    until = _timestamp(until_text) if until_text not in ("", "0") else None
+    messages = state().engine.containers.log_messages(
+        container.id,
+        since=since,
+        until=until,
+        tail=tail,
+        follow=bool_value(request, "follow"),
+    )
+    timestamps, details = bool_value(request, "timestamps"), bool_value(request, "details")
 
     async def stream() -> AsyncIterator[bytes]:
         yield b""
-        if follow:
-            await _next_container_event(log, cid, ("die", "destroy"), since)
+        async for message in messages:
+            if not show.get(message.stream):
+                continue
+            line = b" " + message.line if details else message.line
+            if timestamps:
+                line = format_log_time(message.time_ns, fixed=True).encode() + b" " + line
+            yield frame(message.stream, line)
 
     response = Response(stream(), status=200, content_type=api.MULTIPLEXED_STREAM)
     response.timeout = None
     return response
+
+
+def _timestamp(text: str) -> int | None:
+    """``timetypes.ParseTimestamps``: ``seconds[.nanoseconds]`` as Unix nanoseconds."""
+    if text == "":
+        return None
+    seconds, dot, fraction = text.partition(".")
+    try:
+        whole = int(seconds)
+        nanos = int(fraction) * 10 ** (9 - len(fraction)) if dot else 0
+    except ValueError:
+        bad = seconds if not seconds.lstrip("-").isdigit() else fraction
+        raise ApiError(f'strconv.ParseInt: parsing "{bad}": invalid syntax', 500) from None
+    return whole * 1_000_000_000 + nanos
 
 
 # -- ps / inspect ----------------------------------------------------------------------
@@ -335,7 +390,8 @@ async def ps() -> Response:
 @bp.get("/containers/<ref>/json")
 async def inspect(ref: str) -> Response:
     """``docker inspect``: the fields an emulated container has."""
-    return json_response(inspect_json(state().engine.networks, _get(ref)))
+    engine = state().engine
+    return json_response(inspect_json(engine.networks, _get(ref), engine.containers))
 
 
 # -- archive (docker cp) -----------------------------------------------------------------

@@ -217,6 +217,21 @@ def _plugin_specs(
     "e.g. http://127.0.0.1:5000 (repeatable).",
 )
 @click.option(
+    "--containers",
+    type=click.Choice(["auto", "processes", "fake"]),
+    default=None,
+    help="Run containers' commands as real processes (auto: where the host allows it, "
+    "else the command table; processes: or fail; fake: the command table only) "
+    "[default: $EMULATOR_CONTAINERS, else auto].",
+)
+@click.option(
+    "--network-namespace",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The network namespace (a path such as /run/netns/NAME) where network plugins "
+    "make the interfaces moved into containers [default: serve's own].",
+)
+@click.option(
     "--shutdown-timeout",
     type=click.FloatRange(min=0),
     default=DEFAULT_SHUTDOWN_TIMEOUT,
@@ -246,6 +261,8 @@ def serve_command(
     log_format: str,
     insecure_registries: tuple[str, ...],
     registry_mirrors: tuple[str, ...],
+    containers: str | None,
+    network_namespace: Path | None,
     shutdown_timeout: float,
     command: tuple[str, ...],
 ) -> None:
@@ -289,6 +306,8 @@ def serve_command(
         profile=profile,
         registries=registries,
         authorization_plugins=authorization_plugins,
+        containers=containers,
+        network_namespace=str(network_namespace) if network_namespace else None,
     )
     try:
         _serve_until_stopped(setup, _Daemon(shutdown_timeout))
@@ -378,6 +397,8 @@ class _ServeSetup:
     profile: str
     registries: RegistryConfig
     authorization_plugins: tuple[str, ...]
+    containers: str | None = None
+    network_namespace: str | None = None
 
 
 @attrs.define
@@ -438,6 +459,8 @@ async def _run(setup: _ServeSetup, daemon: _Daemon) -> None:
                 authorization_plugins=setup.authorization_plugins,
                 shutdown_timeout=daemon.shutdown_timeout,
                 journal_limit=JOURNAL_LIMIT,
+                containers=setup.containers,
+                network_namespace=setup.network_namespace,
             ) as engine:
                 daemon.engine = engine
                 async with trio.open_nursery() as servers:

@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="METHOD",
         help="authz: refuse requests with this HTTP method (repeatable)",
     )
+    parser.add_argument(
+        "--bridge", action="store_true", help="network: a bridge per network joining them"
+    )
     return parser
 
 
@@ -56,7 +59,13 @@ async def _serve(args: argparse.Namespace, state: Path) -> None:
         ]
         mock = MockAuthzPlugin(rules, name=args.name, bugs=args.bug)
     elif args.kind == "network":
-        mock = MockNetworkPlugin(args.name, strict=False, interfaces=args.interfaces, bugs=args.bug)
+        mock = MockNetworkPlugin(
+            args.name,
+            strict=False,
+            interfaces=args.interfaces,
+            bridge=args.bridge,
+            bugs=args.bug,
+        )
     else:
         mock = MockIpamPlugin(args.name, strict=False, bugs=args.bug)
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:

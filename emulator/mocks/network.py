@@ -215,6 +215,13 @@ class MockNetworkPlugin(_StrictPlugin):
         gateway: ``Join`` answers the network's IPv4 gateway (plain IP) when True;
             False leaves it out (dockerd then takes the ``docker_gwbridge`` path).
         mac: A MAC the driver supplies in ``CreateEndpoint`` when the daemon sent none.
+        interfaces: Make a veth pair per endpoint (``veth<id>`` named in ``Join``, its
+            peer ``p<id>``), as a real driver does, in the plugin's network namespace.
+        bridge: With ``interfaces``, also a bridge per network (``br<id>``, up) with
+            every endpoint's peer in it, so containers on one network reach each other.
+        netns: The namespace to make them in (a path, e.g. ``/run/netns/NAME``; None:
+            this process's own); the daemon must look for them there
+            (``open_engine(network_namespace=...)``).
 
     Attributes:
         networks / endpoints: Live state by ID.
@@ -236,10 +243,14 @@ class MockNetworkPlugin(_StrictPlugin):
         mac: str = "",
         strict: bool = True,
         interfaces: bool = False,
+        bridge: bool = False,
+        netns: str | None = None,
         bugs: Iterable[str] = (),
     ) -> None:
         super().__init__(name, net_api.IFACE, strict=strict, bugs=validate_bugs(bugs, NETWORK_BUGS))
         self.interfaces = interfaces
+        self.bridge = bridge and interfaces
+        self.netns = netns
         self.scope = scope
         self.connectivity_scope = connectivity_scope
         self.gw_alloc_checker = gw_alloc_checker
@@ -267,6 +278,9 @@ class MockNetworkPlugin(_StrictPlugin):
     def __repr__(self) -> str:
         return f"<MockNetworkPlugin {self.name!r}>"
 
+    def _ip(self, *args: str) -> None:
+        _ip(*args, netns=self.netns)
+
     def _capabilities(self, _: None) -> object:
         return {
             "Scope": self.scope,
@@ -293,6 +307,9 @@ class MockNetworkPlugin(_StrictPlugin):
         if nid in self.networks:
             raise _Refused(f"network {nid} exists")
         self.networks[nid] = NetworkState(body["Options"], body["IPv4Data"], body["IPv6Data"])
+        if self.bridge:
+            self._ip("link", "add", _veth(nid, "br"), "type", "bridge")
+            self._ip("link", "set", _veth(nid, "br"), "up")
         return {}
 
     def _delete_network(self, body: dict[str, Any]) -> object:
@@ -302,6 +319,8 @@ class MockNetworkPlugin(_StrictPlugin):
         if any(ep.network_id == nid for ep in self.endpoints.values()):
             raise _Violation(f"DeleteNetwork of {nid} with endpoints left")
         del self.networks[nid]
+        if self.bridge:
+            self._ip("link", "del", _veth(nid, "br"))
         return {}
 
     def _create_endpoint(self, body: dict[str, Any]) -> object:
@@ -318,7 +337,9 @@ class MockNetworkPlugin(_StrictPlugin):
             raise _Refused(f"endpoint {eid} exists")
         self.endpoints[eid] = EndpointState(nid, dict(iface), body["Options"])
         if self.interfaces:
-            _ip("link", "add", _veth(eid), "type", "veth", "peer", "name", _veth(eid, "p"))
+            self._ip("link", "add", _veth(eid), "type", "veth", "peer", "name", _veth(eid, "p"))
+        if self.bridge:
+            self._ip("link", "set", _veth(eid, "p"), "master", _veth(nid, "br"), "up")
         if self.mac and not iface["MacAddress"]:
             self.endpoints[eid].interface["MacAddress"] = self.mac
             return {"Interface": {"Address": "", "AddressIPv6": "", "MacAddress": self.mac}}
@@ -342,7 +363,7 @@ class MockNetworkPlugin(_StrictPlugin):
             raise _Refused(f"endpoint {body['EndpointID']} is busy")
         del self.endpoints[body["EndpointID"]]
         if self.interfaces and "leak_interfaces" not in self.bugs:
-            _ip("link", "del", _veth(body["EndpointID"]))
+            self._ip("link", "del", _veth(body["EndpointID"]))
         return {}
 
     def _join(self, body: dict[str, Any]) -> object:
@@ -576,8 +597,9 @@ def _veth(endpoint_id: str, prefix: str = "veth") -> str:
     return f"{prefix}{endpoint_id[:7]}"
 
 
-def _ip(*args: str) -> None:
-    """Run iproute2 in the plugin's own network namespace (it runs inside one)."""
-    result = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
+def _ip(*args: str, netns: str | None = None) -> None:
+    """Run iproute2 in the plugin's network namespace (``netns``, else this process's)."""
+    prefix = ["nsenter", f"--net={netns}"] if netns else []
+    result = subprocess.run([*prefix, "ip", *args], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise _Refused(f"ip {' '.join(args)}: {result.stderr.strip()}")

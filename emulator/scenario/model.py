@@ -34,6 +34,8 @@ class EngineSettings:
     """Engine seconds after which a call nobody answers is abandoned; None: never."""
     authorization_plugins: tuple[str, ...] = ()
     """dockerd's ``--authorization-plugin`` list (each looked up when the engine starts)."""
+    containers: str | None = None
+    """``auto``, ``processes`` or ``fake`` (None: ``EMULATOR_CONTAINERS``, else auto)."""
 
 
 @attrs.frozen
@@ -112,6 +114,10 @@ class ContainerRun:
     runs_for: float | None = None
     networks: tuple[str, ...] = ()
     """``--network``: networks joined at start."""
+    env: tuple[str, ...] = ()
+    """``-e NAME=VALUE``."""
+    workdir: str = ""
+    user: str = ""
 
 
 @attrs.frozen
@@ -127,6 +133,9 @@ class ContainerCreate:
     exit_code: int | None = None
     runs_for: float | None = None
     networks: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
+    workdir: str = ""
+    user: str = ""
 
 
 @attrs.frozen
@@ -173,6 +182,28 @@ class ContainerRm:
     name: str
     force: bool = False
     volumes: bool = False
+
+
+@attrs.frozen
+class ContainerExec:
+    """``container.exec``: ``docker exec`` (``stdin`` is given, then end-of-file)."""
+
+    name: str
+    command: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
+    user: str = ""
+    workdir: str = ""
+    stdin: str | None = None
+
+
+@attrs.frozen
+class ContainerLogs:
+    """``container.logs``: ``docker logs`` of the chosen streams (``tail``: the last lines)."""
+
+    name: str
+    stdout: bool = True
+    stderr: bool = True
+    tail: int | None = None
 
 
 @attrs.frozen
@@ -293,6 +324,8 @@ StepArgs = (
     | NetworkConnect
     | ContainerAction
     | ContainerRm
+    | ContainerExec
+    | ContainerLogs
     | ContainerCp
     | PluginAction
     | EngineRestart
@@ -324,6 +357,8 @@ ACTIONS: Mapping[str, type[StepArgs]] = {
     "container.kill": ContainerAction,
     "container.rm": ContainerRm,
     "container.cp": ContainerCp,
+    "container.exec": ContainerExec,
+    "container.logs": ContainerLogs,
     "plugin.kill": PluginAction,
     "plugin.stop": PluginAction,
     "plugin.continue": PluginAction,

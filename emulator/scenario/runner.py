@@ -24,7 +24,7 @@ import trio.lowlevel
 from emulator.api.clients import ApiEndpoint
 from emulator.clock import VirtualClock
 from emulator.engine.authz import AuthorizationStartError
-from emulator.engine.container_model import ContainerSpec
+from emulator.engine.container_model import ContainerSpec, RunConfig
 from emulator.engine.core import Engine, open_engine
 from emulator.engine.network_model import NetworkSpec
 from emulator.engine.networks import IpamConfig
@@ -295,6 +295,7 @@ def _container_spec(a: Any, *, detach: bool) -> ContainerSpec:
         exit_code=a.exit_code,
         runs_for=a.runs_for,
         networks=a.networks,
+        config=RunConfig(env=a.env, working_dir=a.workdir, user=a.user),
     )
 
 
@@ -304,6 +305,25 @@ async def _container_run(run: Run, a: Any) -> Any:
 
 async def _container_create(run: Run, a: Any) -> Any:
     return await run.engine.containers.create(_container_spec(a, detach=getattr(a, "detach", True)))
+
+
+async def _container_exec(run: Run, a: Any) -> Any:
+    stdin = a.stdin.encode() if a.stdin is not None else None
+    result = await run.engine.containers.exec(
+        a.name, a.command, env=a.env, user=a.user, working_dir=a.workdir, stdin=stdin
+    )
+    return {
+        "status": result.exit_code,
+        "output": result.output,
+        "stdout": result.stdout.decode(errors="replace"),
+        "stderr": result.stderr.decode(errors="replace"),
+    }
+
+
+async def _container_logs(run: Run, a: Any) -> Any:
+    tail = -1 if a.tail is None else a.tail
+    output = await run.engine.containers.logs(a.name, stdout=a.stdout, stderr=a.stderr, tail=tail)
+    return {"output": output}
 
 
 async def _network_create(run: Run, a: Any) -> Any:
@@ -467,6 +487,8 @@ ACTIONS: Mapping[str, Callable[[Run, Any], Awaitable[Any]]] = {
     "container.kill": _container_kill,
     "container.rm": _container_rm,
     "container.cp": _container_cp,
+    "container.exec": _container_exec,
+    "container.logs": _container_logs,
     "plugin.kill": _plugin_kill,
     "plugin.stop": _plugin_stop,
     "plugin.continue": _plugin_continue,
@@ -519,6 +541,7 @@ async def run_scenario(
                         hang_guard=scenario.engine.hang_guard,
                         seed=seed,
                         authorization_plugins=scenario.engine.authorization_plugins,
+                        containers=scenario.engine.containers,
                     ) as engine:
                         run = Run(scenario, engine, plugins, progress)
                         await run.execute()

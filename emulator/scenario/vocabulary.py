@@ -66,7 +66,7 @@ CLOCKS: Final = ("virtual", "real")
 SCOPES: Final = ("local", "global")
 BUILTINS: Final = ("volume", "network", "ipam", "authz")
 #: The step actions that run the docker CLI or send an API request (``status``/``output``).
-API_ACTIONS: Final = ("docker", "api")
+API_ACTIONS: Final = ("docker", "api", "container.exec", "container.logs")
 SINCE: Final = ("start", "last_step")
 STEP_KEYS: Final = ("name", "expect")
 _PLUGIN_NAME_RE: Final = re.compile(PLUGIN_NAME_PATTERN.strip("^$"))
@@ -123,6 +123,12 @@ ENGINE = Shape(
             "authorization_plugins",
             ListOf(Str(nonempty=True)),
             "dockerd's --authorization-plugin list: every docker/api step goes through them.",
+        ),
+        Field(
+            "containers",
+            Choice(("auto", "processes", "fake")),
+            "auto (default): commands run as real processes where the host allows it; "
+            "processes: or fail; fake: the command table only.",
         ),
     ),
     build=lambda r, node, m, v: EngineSettings(**v),
@@ -502,7 +508,8 @@ class _Step(Kind):
                 if getattr(expect, word) is not None:
                     r.fail(
                         others["expect"],
-                        f"{quote(word)} in expect applies only to docker and api steps",
+                        f"{quote(word)} in expect applies only to docker, api, "
+                        "container.exec and container.logs steps",
                     )
         name = r.string(others["name"], "'name' of a step") if "name" in others else None
         return Step(action=str(key.value), args=args, expect=expect, name=name, line=line_of(node))
