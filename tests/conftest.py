@@ -12,6 +12,15 @@ from pathlib import Path
 
 import pytest
 
+# The suite's tests of plugin call sequences, restarts and the API were written for the
+# command table (no process runs, virtual time applies to `sleep N`): they pin it.  Tests
+# of real container processes ask for containers="processes" (or --containers) themselves.
+os.environ.setdefault("EMULATOR_CONTAINERS", "fake")
+
+
+_ROOTS: set[str] = set()
+"""The temporary roots this process's tests made (other xdist workers have their own)."""
+
 
 @pytest.fixture
 def short_tmp() -> Iterator[Path]:
@@ -23,6 +32,7 @@ def short_tmp() -> Iterator[Path]:
     when the test ends.
     """
     path = Path(tempfile.mkdtemp(prefix="pe-", dir="/tmp"))
+    _ROOTS.add(str(path))
     try:
         yield path
     finally:
@@ -50,3 +60,58 @@ def no_leaked_sockets() -> Iterator[None]:
         gc.collect()
         leaked = _open_sockets() - before
     assert not leaked, f"sockets left open by the test: {sorted(leaked)}"
+
+
+def _container_processes() -> set[tuple[int, str]]:
+    """This process's descendants in another PID namespace: container processes.
+
+    (The engine's container shims are children of the test process; PID 1 of each
+    container and everything under it live in a PID namespace of their own.)
+    """
+    own = os.readlink("/proc/self/ns/pid")
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = Path(f"/proc/{entry}/stat").read_text().rpartition(")")[2].split()
+                if fields[0] != "Z":
+                    parents[int(entry)] = int(fields[1])
+    found = set()
+    for pid in parents:
+        ancestor = parents.get(pid)
+        while ancestor is not None and ancestor != os.getpid():
+            ancestor = parents.get(ancestor)
+        if ancestor is None:
+            continue
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/ns/pid") != own:
+                found.add(
+                    (pid, Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
+                )
+    return found
+
+
+def _namespace_mounts() -> set[str]:
+    """Namespace files (``nsfs``) bound under this process's temporary roots: sandbox keys.
+
+    The mount table is shared by every process of the mount namespace (other xdist
+    workers too), so only the roots this process made are looked at.
+    """
+    found = set()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/mountinfo").read_text().splitlines():
+            fields = line.split()
+            if " - nsfs " in line and any(fields[4].startswith(r + "/") for r in _ROOTS):
+                found.add(fields[4])
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_container_processes() -> Iterator[None]:
+    """Fail a test that leaves a container process running or a sandbox key bound."""
+    mounts = _namespace_mounts()
+    yield
+    left = _container_processes()
+    assert not left, f"container processes left running by the test: {sorted(left)}"
+    bound = _namespace_mounts() - mounts
+    assert not bound, f"network namespaces left bound by the test: {sorted(bound)}"

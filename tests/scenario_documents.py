@@ -82,6 +82,7 @@ _ARGUMENT_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "textmap": _mostly(_TEXTMAP, bad=_VALUES),
     "filters": _mostly(st.dictionaries(st.just("name"), _mostly("v", ["a", "b"])), bad=_VALUES),
     "exit_code": _mostly(0, 3, 255, bad=st.integers(-1, 300)),
+    "count": _mostly(0, 5, bad=st.integers(-3, -1)),
     "plugin": _NAMES,
     "json": _mostly(st.dictionaries(st.sampled_from(["Name", "x"]), _VALUES, max_size=2)),
 }

@@ -69,3 +69,34 @@ async def test_docker_cli_with_rclone(short_tmp: Path) -> None:
             r = await s.docker("volume", "inspect", "rv")
             assert (r.rc, r.err) == (1, "Error response from daemon: get rv: no such volume\n")
         nursery.cancel_scope.cancel()
+
+
+async def test_a_container_reads_and_writes_an_rclone_volume(short_tmp: Path) -> None:
+    # The FUSE mount rclone makes at Mount is bound into the container's namespace.
+    from emulator.runtime.support import static_support
+
+    support = static_support()
+    if not support.available:
+        pytest.skip(support.reason)
+    backend = short_tmp / "backend"
+    backend.mkdir()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(serve_rclone, short_tmp)
+        async with served(short_tmp, mocks=(), containers="processes") as s:
+            r = await s.docker(
+                "volume", "create", "-d", "rclone", "-o", f"remote=:local:{backend}", "rv"
+            )
+            assert r.rc == 0
+            r = await s.docker(
+                "run",
+                "--rm",
+                "-v",
+                "rv:/data",
+                "busybox",
+                "sh",
+                "-c",
+                "echo hi > /data/f && cat /data/f",
+            )
+            assert (r.rc, r.out, r.err) == (0, "hi\n", "")
+            assert (backend / "f").read_text() == "hi\n"
+        nursery.cancel_scope.cancel()

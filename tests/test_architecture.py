@@ -33,7 +33,7 @@ LAYERS: Final[tuple[frozenset[str], ...]] = (
     frozenset({"errors", "hints", "clock", "protocol", "vocabulary"}),  # pure data, rules
     frozenset({"matching", "journal", "journal_assertions", "discovery", "faults"}),
     frozenset({"transport", "mocks"}),  # trio I/O: the plugin client; mock plugins
-    frozenset({"engine"}),  # dockerd's state machines
+    frozenset({"engine", "runtime"}),  # dockerd's state machines; the container runtime
     frozenset(  # the fronts
         {"api", "check", "cli", "scenario", "testing", "pytest_plugin", "__main__"}
     ),

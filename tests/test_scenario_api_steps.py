@@ -73,7 +73,8 @@ def test_an_engine_that_cannot_find_its_authz_plugin_does_not_start() -> None:
         ),
         (
             "steps: [{volume.ls: {}, expect: {status: 0}}]\n",
-            "3:33: 'status' in expect applies only to docker and api steps",
+            "3:33: 'status' in expect applies only to docker, api, container.exec and "
+            "container.logs steps",
         ),
         (
             "steps: [{docker: []}]\n",

@@ -28,6 +28,8 @@ from emulator.scenario import (
     ContainerAction,
     ContainerCp,
     ContainerCreate,
+    ContainerExec,
+    ContainerLogs,
     ContainerRm,
     ContainerRun,
     DockerCommand,
@@ -244,6 +246,10 @@ def test_every_key() -> None:
         "container.kill": ContainerAction(name="c2"),
         "container.rm": ContainerRm(name="c2", force=True, volumes=True),
         "container.cp": ContainerCp(name="c1", path="/data/f", host_path="out/f", into=True),
+        "container.exec": ContainerExec(
+            name="c1", command=("cat", "/data/f"), env=("A=1",), user="root", workdir="/", stdin="x"
+        ),
+        "container.logs": ContainerLogs(name="c1", stdout=True, stderr=False, tail=5),
         "plugin.kill": PluginAction(name="proc"),
         "plugin.stop": PluginAction(name="proc"),
         "plugin.continue": PluginAction(name="proc"),
@@ -1014,7 +1020,8 @@ ERRORS: list[tuple[str, str]] = [
     (
         HEAD + "steps:\n  - container.create: {detach: true}\n",
         "6:24: unknown key 'detach' in container.create (expected one of: name, image, "
-        "command, volumes, volume_driver, rm, exit_code, runs_for, networks)",
+        "command, volumes, volume_driver, rm, exit_code, runs_for, networks, env, workdir, "
+        "user)",
     ),
     (
         HEAD + "steps:\n  - container.run: {exit_code: 256}\n",

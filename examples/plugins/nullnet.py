@@ -1,7 +1,8 @@
 """nullnet: a small legacy (v1) Docker network plugin in plain Python (standard library only).
 
-It keeps networks and endpoints in memory and makes no interfaces (a remote driver's
-job on a real host is to create the veth pair it names in ``Join``): enough to see the
+It keeps networks and endpoints in memory and makes no interfaces, so its ``Join`` names
+none (a remote driver that names one must have created it: dockerd moves it into the
+container, and fails the start when it does not exist): enough to see the
 calls dockerd makes for ``docker network create -d nullnet``, ``docker run --network``,
 ``docker stop`` and ``docker network rm``.  It serves the NetworkDriver protocol on a
 unix socket and logs every call to stderr::
@@ -56,7 +57,7 @@ class Networks:
         if endpoint not in self.endpoints:
             return {"Err": f"no such endpoint: {endpoint}"}
         if call == "Join":
-            return {"InterfaceName": {"SrcName": f"nn{endpoint[:10]}", "DstPrefix": "eth"}}
+            return {}  # no interface: the container gets only its loopback
         if call == "EndpointOperInfo":
             return {"Value": {}}
         if call == "DeleteEndpoint":
