@@ -16,6 +16,10 @@ from emulator import ContainerSpec, EngineError, NetworkSpec, ProcessSpec
 NULLNET = Path(__file__).parent / "plugins" / "nullnet.py"
 
 
+#: A command that runs until stopped and ends at the stop signal.
+RUNS = ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+
+
 @pytest.fixture
 def nullnet(plugin_process):
     return plugin_process(
@@ -25,7 +29,9 @@ def nullnet(plugin_process):
 
 def test_a_container_joins_the_network(plugin_engine, nullnet):
     plugin_engine.networks.create(NetworkSpec("backend", driver="nullnet"))
-    plugin_engine.containers.run(ContainerSpec(networks=["backend"], name="app", detach=True))
+    plugin_engine.containers.run(
+        ContainerSpec(command=RUNS, networks=["backend"], name="app", detach=True)
+    )
     plugin_engine.containers.stop("app")
     plugin_engine.networks.remove("backend")
     plugin_engine.assert_calls(
@@ -48,5 +54,7 @@ def test_a_container_joins_the_network(plugin_engine, nullnet):
 def test_a_failed_join_fails_the_start_and_cleans_up(plugin_engine, nullnet):
     plugin_engine.networks.create(NetworkSpec("backend", driver="nullnet"))
     with pytest.raises(EngineError, match="no carrier"):
-        plugin_engine.containers.run(ContainerSpec(networks=["backend"], name="app", detach=True))
+        plugin_engine.containers.run(
+            ContainerSpec(command=RUNS, networks=["backend"], name="app", detach=True)
+        )
     plugin_engine.assert_called("NetworkDriver.DeleteEndpoint")  # dockerd undoes CreateEndpoint

@@ -104,15 +104,12 @@ def test_a_container_writes_through_the_fuse_mount(
     plugin_engine: PluginEngine, rclone: SyncPluginProcess, workdir: Path
 ) -> None:
     create(plugin_engine, workdir, "data")
-    container = plugin_engine.containers.run(
-        ContainerSpec(volumes=["data:/data"], name="app", detach=True)
-    )
+    command = ["sh", "-c", "echo through FUSE > /data/hello.txt"]
+    plugin_engine.containers.run(ContainerSpec(command=command, volumes=["data:/data"], name="app"))
     mounted = plugin_engine.assert_called_once("VolumeDriver.Mount", Name="data")
-    (Path(container.mounts[0].path) / "hello.txt").write_text("through FUSE")
-    plugin_engine.containers.stop("app")
     unmounted = plugin_engine.wait_for("VolumeDriver.Unmount", Name="data", timeout=10)
     assert unmounted.request["ID"] == mounted.request["ID"]  # dockerd reuses the mount ID
-    assert (workdir / "backend/data/hello.txt").read_text() == "through FUSE"
+    assert (workdir / "backend/data/hello.txt").read_text() == "through FUSE\n"
 
 
 def test_rclone_error_text_reaches_the_user(
@@ -131,7 +128,9 @@ def test_a_failed_mount_is_never_unmounted(
 ) -> None:
     create(plugin_engine, workdir, "data")
     with pytest.raises(EngineError, match="disk on fire"):
-        plugin_engine.containers.run(ContainerSpec(volumes=["data:/data"], name="app", detach=True))
+        plugin_engine.containers.run(
+            ContainerSpec(command=["true"], volumes=["data:/data"], name="app", detach=True)
+        )
     plugin_engine.assert_called("VolumeDriver.Mount", Name="data", fault=lambda f: f is not None)
     plugin_engine.assert_not_called("VolumeDriver.Unmount")
 

@@ -74,6 +74,7 @@ def newcomer_env(short_tmp: Path) -> dict[str, str]:
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     env |= {"XDG_RUNTIME_DIR": str(runtime), "DOCKER_CONFIG": str(short_tmp / "docker")}
     env.pop("DOCKER_HOST", None)
+    env.pop("EMULATOR_CONTAINERS", None)  # a newcomer's default: real container processes
     return env
 
 

@@ -54,6 +54,11 @@ class ProcessStartError(EngineError):
     as dockerd's ``setExitCodeFromError`` sets them.
     """
 
+    default_hint = (
+        "the container's command could not be started: check that it exists in the busybox "
+        "userland every container gets (docs/containers.md) and that its mounts' sources exist"
+    )
+
     def __init__(self, text: str, *, exit_code: int = 128) -> None:
         super().__init__(text)
         self.exit_code = exit_code
