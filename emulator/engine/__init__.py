@@ -12,6 +12,9 @@ I/O, and each kind of I/O has one home:
   their namespaces): started by :mod:`.processes` and :mod:`.private_run`, reached
   through :class:`~.processes.PluginProcess`; signalled and read from ``/proc`` by
   :mod:`.process_table` and, for what a killed daemon left, :mod:`.managed.leftovers`;
+* containers' own processes (their root, mounts, namespaces and interfaces): built by
+  :mod:`emulator.runtime`, decided and started by :mod:`.container_runtime`, supervised
+  by :mod:`.container_processes` (docs/containers.md);
 * files in the data-root (the ``local`` volume driver, containers' root directories,
   the managed-plugin store) and ``docker cp``'s archives, the latter in worker threads
   under :func:`emulator.clock.real_io`: :mod:`.volume_drivers`, :mod:`.scoped_fs`,
