@@ -237,8 +237,14 @@ async def run_checks(target: Target, options: CheckOptions) -> CheckRun:
             except (EmulatorError, OSError) as exc:
                 setup_error = f"the plugin could not be started: {exc}"
             if setup_error is None:
+                # The checks watch plugin calls and the plugin's own namespace: fake
+                # containers, so no container takes an interface out of it.
                 async with open_engine(
-                    root=root, data_root=work / "data", profile=options.profile, seed=seed
+                    root=root,
+                    data_root=work / "data",
+                    profile=options.profile,
+                    seed=seed,
+                    containers="fake",
                 ) as engine:
                     settings = Settings(
                         volume_opts=options.volume_opts,
