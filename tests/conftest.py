@@ -15,7 +15,15 @@ import pytest
 # The suite's tests of plugin call sequences, restarts and the API were written for the
 # command table (no process runs, virtual time applies to `sleep N`): they pin it.  Tests
 # of real container processes ask for containers="processes" (or --containers) themselves.
-os.environ.setdefault("EMULATOR_CONTAINERS", "fake")
+# Per test, not for the process: examples/ run in the same session keep a user's default.
+_CONTAINERS_GIVEN = "EMULATOR_CONTAINERS" in os.environ
+
+
+@pytest.fixture(autouse=True)
+def containers_follow_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``EMULATOR_CONTAINERS=fake`` for this test, unless the run was given a value."""
+    if not _CONTAINERS_GIVEN:
+        monkeypatch.setenv("EMULATOR_CONTAINERS", "fake")
 
 
 _ROOTS: set[str] = set()
