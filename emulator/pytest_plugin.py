@@ -14,7 +14,8 @@ Fixtures:
 * ``virtual_clock``: a :class:`~emulator.clock.VirtualClock`'s ``MockClock``, which
   pytest-trio runs a trio test on when the test asks for it;
 * ``mock_authz_plugin``: the built-in mock authorization plugin served as ``mockauthz``
-  (allows everything until given rules; records what it was asked).
+  (allows everything until given rules; records what it was asked);
+* ``mock_log_driver``: the built-in mock logging plugin served as ``mocklog``.
 
 ``plugin_engine.docker(*args)`` runs the real docker CLI against the engine and
 ``plugin_engine.docker_client()`` gives a docker-py client: every request goes through
@@ -53,6 +54,7 @@ from emulator.vocabulary.nodes import FaultSpecError
 
 __all__ = [
     "mock_authz_plugin",
+    "mock_log_driver",
     "mock_volume_plugin",
     "plugin_engine",
     "plugin_engine_async",
@@ -288,6 +290,12 @@ def plugin_process(plugin_engine: PluginEngine) -> Callable[[ProcessSpec], SyncP
     group is killed at teardown.  What it writes goes to the test's report on failure.
     """
     return plugin_engine.start_process
+
+
+@pytest.fixture
+def mock_log_driver(plugin_engine: PluginEngine) -> Any:
+    """The built-in mock logging plugin, served as ``mocklog`` for the test."""
+    return plugin_engine.mock_log_driver("mocklog")
 
 
 @pytest.fixture

@@ -36,6 +36,7 @@ from emulator.scenario import (
     EngineRestart,
     EngineSettings,
     ExpectCalls,
+    ExpectLogs,
     ExpectNoCalls,
     FaultsAdd,
     FaultsClear,
@@ -229,6 +230,8 @@ def test_every_key() -> None:
             exit_code=3,
             runs_for=90.0,
             networks=("n1",),
+            log_driver="mock",
+            log_opts={"tag": "x"},
         ),
         "container.create": ContainerCreate(
             name="c2",
@@ -240,6 +243,8 @@ def test_every_key() -> None:
             exit_code=0,
             runs_for=10.0,
             networks=("n1", "n2"),
+            log_driver="json-file",
+            log_opts={"max-size": "1m"},
         ),
         "container.start": ContainerAction(name="c2"),
         "container.stop": ContainerAction(name="c2"),
@@ -256,6 +261,9 @@ def test_every_key() -> None:
         "plugin.restart": PluginAction(name="proc"),
         "plugin.remove_socket": PluginAction(name="mock"),
         "plugin.start": PluginAction(name="proc"),
+        "plugin.stall": PluginAction(name="mock"),
+        "plugin.resume": PluginAction(name="mock"),
+        "expect.logs": ExpectLogs(container="c1", lines=("a", "b"), source="stdout"),
         "engine.restart": EngineRestart(crash=True),
         "engine.crash": EngineRestart(crash=True),
         "faults.add": FaultsAdd(
@@ -265,13 +273,13 @@ def test_every_key() -> None:
         "sleep": Sleep(seconds=2.5),
         "parallel": Parallel(
             steps=(
-                Step(action="container.start", args=ContainerAction(name="c1"), line=107),
+                Step(action="container.start", args=ContainerAction(name="c1"), line=111),
                 Step(
                     action="container.start",
                     args=ContainerAction(name="c2"),
                     expect=StepExpect(error="^Error"),
                     name="inner",
-                    line=108,
+                    line=112,
                 ),
             )
         ),
@@ -688,7 +696,7 @@ ERRORS: list[tuple[str, str]] = [
     ),
     (
         HEAD + "  - {name: x, builtin: nfs}\n" + STEPS,
-        "5:24: 'builtin' in plugin must be one of volume, network, ipam, authz; got 'nfs'",
+        "5:24: 'builtin' in plugin must be one of volume, network, ipam, authz, log; got 'nfs'",
     ),
     (
         HEAD + "  - {name: x, buitlin: volume}\n" + STEPS,
@@ -1021,7 +1029,7 @@ ERRORS: list[tuple[str, str]] = [
         HEAD + "steps:\n  - container.create: {detach: true}\n",
         "6:24: unknown key 'detach' in container.create (expected one of: name, image, "
         "command, volumes, volume_driver, rm, exit_code, runs_for, networks, env, workdir, "
-        "user)",
+        "user, log_driver, log_opts)",
     ),
     (
         HEAD + "steps:\n  - container.run: {exit_code: 256}\n",

@@ -200,10 +200,11 @@ def inspect_json(
         "StdinOnce": run.stdin_once,
         "Env": _config_env(c),
         "Cmd": c.command,
+        "Env": c.env,
         "Image": c.image,
         "WorkingDir": run.working_dir,
         "Volumes": {mp.destination: {} for mp in c.mounts if mp.anonymous} or None,
-        "Labels": {},
+        "Labels": c.labels or {},
     }
     if mode_config is not None and mode_config.mac_address:
         config["MacAddress"] = mode_config.mac_address  # getInspectData's migration

@@ -33,6 +33,7 @@ from emulator.api.http import (
     spool_body,
     string_map,
 )
+from emulator.api.routes_logs import container_logs
 from emulator.api.routes_networks import endpoint_config
 from emulator.api.state import state
 from emulator.api.stdcopy import frame
@@ -124,9 +125,22 @@ async def create() -> Response:
         },
         volumes_from=_words(field(host, "VolumesFrom", list, "HostConfig"), "VolumesFrom"),
         config=run_config(body, host, tmpfs),
+        labels=_labels(body.get("Labels")),
     )
     container = await engine.containers.create(spec)
     return json_response({"Id": container.id, "Warnings": warnings}, 201)
+
+
+def _labels(value: Any) -> dict[str, str] | None:
+    """``Config.Labels``: a map of strings, or null."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ApiError(
+            "invalid JSON: json: cannot unmarshal value into Go struct field "
+            "Config.Labels of type map[string]string"
+        )
+    return {str(k): v for k, v in value.items()}
 
 
 def _network_request(
@@ -317,6 +331,8 @@ async def logs(ref: str) -> Response:
     if not any(show.values()):
         raise ApiError("Bad parameters: you must choose at least one stream")
     container = _get(ref)
+    if container.log_config.get("Type") != "json-file":
+        return await container_logs(ref)  # a log driver, dockerd's cache, or none
     try:
         tail = int(request.args.get("tail", "all"))
     except ValueError:

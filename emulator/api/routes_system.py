@@ -17,6 +17,7 @@ from emulator.engine.events import Event
 from emulator.engine.network_model import BUILTIN_DRIVERS
 from emulator.protocol import engine_api as api
 from emulator.protocol import network as net_api
+from emulator.protocol.logdriver.options import BUILTIN_DRIVERS as LOG_BUILTIN_DRIVERS
 
 bp = Blueprint("system", __name__)
 
@@ -107,6 +108,7 @@ async def info() -> Response:
             "Labels": [],
             "ExperimentalBuild": False,
             "Swarm": {"LocalNodeState": "inactive", "ControlAvailable": False},
+            "LoggingDriver": engine.logs.default.type,
             "Runtimes": {"runc": {"path": "runc"}},
             "DefaultRuntime": "runc",
             "LiveRestoreEnabled": False,
@@ -119,9 +121,9 @@ async def info() -> Response:
     )
 
 
-#: The log drivers the emulator has: fake containers log nothing, through ``json-file``
-#: (what ``docker inspect`` shows); no logging plugin is emulated yet.
-LOG_DRIVERS: tuple[str, ...] = ("json-file",)
+#: ``logger.ListDrivers()``: dockerd's built-in drivers (plugins are never listed there);
+#: the emulator has json-file and local and refuses the others at create.
+LOG_DRIVERS: tuple[str, ...] = LOG_BUILTIN_DRIVERS
 
 
 def plugins_info(engine: Engine) -> dict[str, list[str] | None]:

@@ -31,6 +31,7 @@ from emulator.api.tls import ServerTLS, default_cert_dir
 from emulator.engine.authz import AuthorizationStartError
 from emulator.engine.core import DEFAULT_SHUTDOWN_TIMEOUT, Engine, open_engine
 from emulator.engine.processes import PluginStartError
+from emulator.engine.logs import LogConfig, LoggingError
 from emulator.errors import ConfigurationError
 from emulator.protocol.profiles import DEFAULT_PROFILE, PROFILES
 from emulator.protocol.registry_hosts import RegistryConfig, RegistryConfigError
@@ -42,7 +43,7 @@ from emulator.vocabulary.reader import PLUGIN_NAME_PATTERN
 
 #: The built-in mock plugins ``--mock NAME=KIND`` starts (emulator/mocks; authz allows
 #: everything and records what it is asked).
-MOCK_KINDS = ("volume", "network", "ipam", "authz")
+MOCK_KINDS = ("volume", "network", "ipam", "authz", "log")
 
 E = TypeVar("E", bound=BaseException)
 
@@ -165,7 +166,8 @@ def _plugin_specs(
     multiple=True,
     metavar="NAME=KIND",
     help="Start a built-in mock plugin NAME under ROOT/run/docker/plugins (repeatable); "
-    "KIND is volume, network, ipam or authz (allows everything, records what it is asked).",
+    "KIND is volume, network, ipam, authz (allows everything, records what it is asked) "
+    "or log (a logging driver that records what it reads).",
 )
 @click.option(
     "--plugin",
@@ -186,6 +188,21 @@ def _plugin_specs(
     metavar="NAME",
     help="Authorization plugins to load (dockerd's flag; repeatable, in chain order). "
     "Each is looked up at start: a missing one stops serve with dockerd's error.",
+)
+@click.option(
+    "--log-driver",
+    default="json-file",
+    show_default=True,
+    help="dockerd's --log-driver: the default logging driver of containers (a plugin name "
+    "works too).",
+)
+@click.option(
+    "--log-opt",
+    "log_opts",
+    multiple=True,
+    metavar="KEY=VALUE",
+    callback=lambda _ctx, _param, value: _log_opts(value),
+    help="dockerd's --log-opt: a default log option (repeatable).",
 )
 @click.option(
     "--profile", type=click.Choice(sorted(PROFILES)), default=DEFAULT_PROFILE, show_default=True
@@ -256,6 +273,8 @@ def serve_command(
     plugin: str | None,
     plugins_file: Path | None,
     authorization_plugins: tuple[str, ...],
+    log_driver: str,
+    log_opts: dict[str, str],
     profile: str,
     log_level: str,
     log_format: str,
@@ -308,6 +327,7 @@ def serve_command(
         authorization_plugins=authorization_plugins,
         containers=containers,
         network_namespace=str(network_namespace) if network_namespace else None,
+        log_config=LogConfig(log_driver, log_opts),
     )
     try:
         _serve_until_stopped(setup, _Daemon(shutdown_timeout))
@@ -356,6 +376,17 @@ def _find(exc: BaseException, kind: type[E]) -> E | None:
     return None
 
 
+def _log_opts(values: tuple[str, ...]) -> dict[str, str]:
+    """``--log-opt KEY=VALUE`` pairs (one without ``=`` is refused)."""
+    pairs = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{value!r}: use KEY=VALUE")
+        pairs[key] = rest
+    return pairs
+
+
 def _tcp(value: str | None) -> str | None:
     """``--tcp``: checked here so a bad value exits 2 with the reason."""
     if value is None:
@@ -399,6 +430,7 @@ class _ServeSetup:
     authorization_plugins: tuple[str, ...]
     containers: str | None = None
     network_namespace: str | None = None
+    log_config: LogConfig = attrs.Factory(LogConfig)
 
 
 @attrs.define
@@ -463,7 +495,12 @@ async def _run(setup: _ServeSetup, daemon: _Daemon) -> None:
                 network_namespace=setup.network_namespace,
             ) as engine:
                 daemon.engine = engine
+                try:
+                    await engine.logs.set_default(setup.log_config)
+                except LoggingError as exc:
+                    raise ConfigurationError(str(exc)) from None
                 async with trio.open_nursery() as servers:
+                    await engine.metrics.ensure_listening(servers)
                     host = await servers.start(
                         partial(serve, plugin_outputs=outputs), engine, f"unix:{setup.socket_path}"
                     )

@@ -130,6 +130,8 @@ class ContainerSpec:
     )
     config: RunConfig = attrs.field(factory=lambda: RunConfig(), kw_only=True)
     """How the process runs: ``-e``, ``-w``, ``-u``, ``--tmpfs``, ``-i`` … (:class:`RunConfig`)."""
+    labels: dict[str, str] | None = attrs.field(default=None, kw_only=True)
+    """``Config.Labels`` (a logging plugin sees them in ``Info.ContainerLabels``)."""
 
 
 @attrs.define
@@ -219,6 +221,15 @@ class Container:
     """How its process runs (real processes only)."""
     pid: int = attrs.field(default=0, metadata={"persist": False})
     """Its PID 1's host PID while a real process runs (``State.Pid``), else 0."""
+    labels: dict[str, str] | None = None
+    """``Config.Labels`` as the client sent them."""
+    exiting: bool = attrs.field(default=False, repr=False, metadata={"persist": False})
+    """True while its exit is handled (the log driver closes before it is ``exited``)."""
+
+    @property
+    def env(self) -> list[str]:
+        """``Config.Env`` as given (``-e``)."""
+        return list(self.config.env)
 
     @property
     def running(self) -> bool:

@@ -30,7 +30,7 @@ from emulator.clock import real_io
 from emulator.engine.container_model import Container, ContainerError
 from emulator.engine.container_runtime import ContainerRuntime, RunningProcess, SetKey
 from emulator.engine.json_log import JsonFileLog
-from emulator.engine.streams import ContainerStreams
+from emulator.engine.streams import ContainerStreams, OutputWriter
 
 __all__ = ["KILL_WAIT", "ProcessTable"]
 
@@ -87,14 +87,23 @@ class ProcessTable:
 
     # -- start and exit ------------------------------------------------------------------
 
-    async def start(self, container: Container, *, set_key: SetKey | None) -> None:
-        """Launch the process; its output flows to the streams and log from now on."""
+    async def start(
+        self,
+        container: Container,
+        *,
+        set_key: SetKey | None,
+        writers: list[OutputWriter] | None = None,
+    ) -> None:
+        """Launch the process; its output flows to the streams and ``writers`` from now on
+        (default: the json-file log; the log driver's copier when the container has one)."""
         running = await self.runtime.launch(container, self._root / container.id, set_key=set_key)
         self._running[container.id] = running
         self._finished[container.id] = trio.Event()
-        log = self.log(container)
-        log.begin()
-        self.streams(container).begin(running.process.stdin, [log.write])
+        if writers is None:
+            log = self.log(container)
+            log.begin()
+            writers = [log.write]
+        self.streams(container).begin(running.process.stdin, writers)
         self._nursery.start_soon(self._supervise, container, running)
 
     async def _supervise(self, container: Container, running: RunningProcess) -> None:
@@ -118,7 +127,8 @@ class ProcessTable:
         container.pid = 0
         if self._running.pop(container.id, None) is not None:
             await self.streams(container).end()
-            await self.log(container).close()
+            if self.log(container).open:
+                await self.log(container).close()
 
     def forget(self, container_id: str) -> None:
         """The container is removed: attachments end, its log is forgotten."""

@@ -25,7 +25,7 @@ import secrets
 import shutil
 import signal
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, Protocol, TypeVar
 
@@ -52,9 +52,16 @@ from emulator.engine.container_volumes import ContainerVolumes, missing_source
 from emulator.engine.endpoint_settings import EndpointConfig, endpoint_settings_error
 from emulator.engine.execs import ExecResult, ExecService
 from emulator.engine.json_log import JsonFileLog, LogMessage
+from emulator.engine.container_program import program_of, run_program
 from emulator.engine.lifecycle import lifetime_of
-from emulator.engine.log_config import PluginGetter, check_log_driver, merged_log_config
-from emulator.engine.streams import ContainerStreams
+from emulator.engine.log_config import (
+    LogConfigError,
+    PluginGetter,
+    check_log_driver,
+    merged_log_config,
+)
+from emulator.engine.logs import LoggingError, LogService
+from emulator.engine.streams import ContainerStreams, OutputWriter
 from emulator.engine.volume_drivers import VolumeDriverError
 from emulator.engine.volume_store import VolumeError
 from emulator.engine.volumes import VolumeService
@@ -121,6 +128,10 @@ class ContainerService(ContainerCopy):
         self._events = events
         self._exited: dict[str, trio.Event] = {}
         self._exit_timers: dict[str, trio.CancelScope] = {}
+        self.logs: LogService | None = None
+        """Checks log configs at create, runs the log driver from start to exit."""
+        self.action_timer: Callable[[str, float], None] | None = None
+        """Told how long each create, start and delete took (dockerd's container_actions)."""
         """The pending exit of each running container whose command ends on its own."""
         self.plugins: PluginGetter | None = plugins
         """Where logging plugins are looked up (create's log-driver check)."""
@@ -190,10 +201,8 @@ class ContainerService(ContainerCopy):
         )
         if problem is not None:
             raise problem
-        log_config = spec.log_config or {}
-        logs = merged_log_config(str(log_config.get("Type") or ""), log_config.get("Config"))
-        if self.plugins is not None:
-            await check_log_driver(self.plugins, logs["Type"])
+        began = trio.current_time()
+        logs = await self._log_config(spec.log_config)
         name = spec.name
         if name is not None:
             self._check_name(name)
@@ -219,6 +228,7 @@ class ContainerService(ContainerCopy):
             binds=list(spec.volumes),
             created=self._wall(),
             config=spec.config,
+            labels=dict(spec.labels) if spec.labels is not None else None,
         )
         runs_process = self.runtime.runs(container)  # refused here, before any volume
         container.mounts = await register_mount_points(
@@ -235,7 +245,25 @@ class ContainerService(ContainerCopy):
         self.store.add(container)
         self._exited[cid] = trio.Event()
         self._emit(container, "create")
+        self._timed("create", began)
         return container
+
+    async def _log_config(self, given: Mapping[str, Any] | None) -> dict[str, Any]:
+        """``mergeAndVerifyLogConfig``: the daemon's defaults merged in, then checked
+        (:meth:`LogService.prepare`; without one, only the driver's existence)."""
+        if self.logs is None:
+            logs = merged_log_config(str((given or {}).get("Type") or ""), (given or {}).get("Config"))
+            if self.plugins is not None:
+                await check_log_driver(self.plugins, logs["Type"])
+            return logs
+        try:
+            return await self.logs.prepare(given)
+        except LoggingError as exc:
+            raise LogConfigError(str(exc), hint=exc.hint) from None
+
+    def _timed(self, action: str, began: float) -> None:
+        if self.action_timer is not None:
+            self.action_timer(action, trio.current_time() - began)
 
     def _endpoint_error(self, network: str, config: EndpointConfig) -> str | None:
         if self._networks is not None:
@@ -259,6 +287,7 @@ class ContainerService(ContainerCopy):
         container = self.get(ref)
         if container.running:
             return container
+        began = trio.current_time()
         try:
             await self.setup_mounts(container)
             self._check_sources(container)
@@ -271,12 +300,15 @@ class ContainerService(ContainerCopy):
             raise
         if self.runtime.runs(container):
             await self._start_process(container)
+            self._timed("start", began)
             return container
         if self._networks is not None and container.networks:
             try:
                 await self._networks.attach(container)
             except EngineError as exc:
                 await self._start_failed(container, exc, networks=False)
+        writers = await self._start_logging(container, networks=True)
+        self.streams(container).begin(None, writers)
         lifetime = lifetime_of(container.command, detach=container.detach)
         runs_for = (
             container.runs_for_override
@@ -289,7 +321,14 @@ class ContainerService(ContainerCopy):
             else lifetime.exit_code
         )
         self._running_now(container)
-        if runs_for == 0:
+        self._timed("start", began)
+        steps = program_of(container, runs_for)
+        if steps:
+            scope = self._exit_timers[container.id] = trio.CancelScope()
+            self._nursery.start_soon(
+                run_program, self.streams(container), steps, scope, self._exit_later(container, code)
+            )
+        elif runs_for == 0:
             await self._exit(container, code)
         elif not math.isinf(runs_for):
             scope = self._exit_timers[container.id] = trio.CancelScope()
@@ -332,28 +371,72 @@ class ContainerService(ContainerCopy):
                 self.directory(container), container, hook.addresses(container.id)
             )
 
+        writers = await self._start_logging(container, networks=False)
         try:
-            await self.processes.start(container, set_key=created if networked else None)
+            await self.processes.start(
+                container, set_key=created if networked else None, writers=writers
+            )
         except EngineError as exc:
+            if self.log(container).open:
+                await self.log(container).close()
+            if self.logs is not None:
+                await self.logs.stop(container)
             await self._start_failed(container, exc, networks=networked)
         self._running_now(container)
+
+    async def _start_logging(self, container: Container, *, networks: bool) -> list[OutputWriter]:
+        """``InitializeStdio``: the log driver (``startLogging``), before the process runs.
+
+        The writers its output goes to: dockerd's json-file log, or the log driver's
+        copier (:mod:`emulator.engine.logs`), or none (``none``).  A failure is the
+        start's (``containerStart``'s clean-up: networks, then volumes)."""
+        if self.logs is None or container.log_config.get("Type") == "json-file":
+            log = self.log(container)
+            log.begin()
+            return [log.write]
+        try:
+            writer = await self.logs.start(container)
+        except LoggingError as exc:
+            await self._start_failed(container, exc, networks=networks)
+        return [writer] if writer is not None else []
+
+    def _exit_later(self, container: Container, code: int) -> Callable[[], Awaitable[None]]:
+        async def exited() -> None:
+            self._exit_timers.pop(container.id, None)  # ended by itself: nothing to cancel
+            await self._exit(container, code)
+
+        return exited
 
     async def _exit_after(
         self, container: Container, seconds: float, code: int, scope: trio.CancelScope
     ) -> None:
         with scope:
             await trio.sleep(seconds)
+            # Ended by itself: _exit must not cancel this task's scope (it did, and nothing
+            # after the exit's first checkpoint ran: no Unmount, no StopLogging).
+            self._exit_timers.pop(container.id, None)
+        if not scope.cancelled_caught:
             await self._exit(container, code)
 
     async def _exit(self, container: Container, code: int) -> None:
-        """``handleContainerExit``: unmount volumes, then ``--rm`` removal."""
-        if not container.running:
+        """``handleContainerExit``: the streams end and the log driver closes (``Reset``:
+        the copier drains, ``StopLogging``), networks released, volumes unmounted, then
+        ``--rm`` removal.  The container is running until its log driver is closed."""
+        if not container.running or container.exiting:
             return
+        container.exiting = True
         self._cancel_exit_timer(container)
+        if self.processes.get(container) is None:  # the command table's output ends
+            await self.streams(container).end()
+            if self.log(container).open:
+                await self.log(container).close()
+        await self.processes.ended(container)  # StreamConfig.Wait, Reset: logger closed
+        if self.logs is not None:
+            await self.logs.stop(container)
+        container.exiting = False
         container.state = "exited"
         container.exit_code = code
         container.finished_at = self._wall()
-        await self.processes.ended(container)  # StreamConfig.Wait, Reset: logger closed
         if self._networks is not None:
             await self._networks.detach(container)
         await self.unmount_volumes(container)
@@ -509,6 +592,7 @@ class ContainerService(ContainerCopy):
 
     async def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None:
         """``docker rm [-f] [-v]``: release volume references; ``-v`` removes anonymous ones."""
+        began = trio.current_time()
         container = self.get(ref)
         if container.running:
             if not force:
@@ -523,7 +607,10 @@ class ContainerService(ContainerCopy):
         self.store.remove(container)
         shutil.rmtree(self._root / container.id, ignore_errors=True)
         self.processes.forget(container.id)
+        if self.logs is not None:
+            self.logs.forget(container.id)
         self._emit(container, "destroy")
+        self._timed("delete", began)
         if errors:
             raise ContainerError(f"failed to remove container {container.id}: " + "; ".join(errors))
 

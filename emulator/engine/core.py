@@ -21,6 +21,9 @@ from emulator.engine.container_store import ContainerStore
 from emulator.engine.containers import ContainerService
 from emulator.engine.database import StateDB
 from emulator.engine.events import EventLog
+from emulator.engine.logs import LogService
+from emulator.engine.metrics import PLUGIN_TYPE as METRICS_TYPE
+from emulator.engine.metrics import MetricsService
 from emulator.engine.managed import ManagedPlugins
 from emulator.engine.networks import NetworkController
 from emulator.engine.plugins import PluginRegistry
@@ -86,7 +89,9 @@ class Engine:
 
     Attributes: ``plugins`` (the v1 plugin registry), ``managed_plugins`` (managed
     v2 plugins, see :mod:`emulator.engine.managed`), ``volumes`` (the volume
-    service), ``containers`` (fake containers), ``networks`` (networks, remote
+    service), ``containers`` (fake containers), ``logs`` (container logging and log
+    driver plugins, :mod:`emulator.engine.logs`), ``metrics`` (dockerd's metrics
+    endpoint and metrics plugins, :mod:`emulator.engine.metrics`), ``networks`` (networks, remote
     network and IPAM drivers), ``faults`` (injected faults),
     ``journal`` (every plugin call),
     ``events`` (what ``docker events`` would show), ``profile`` (the dockerd version
@@ -127,6 +132,19 @@ class Engine:
         self.events = EventLog()
         self.restarts = 0
         self.authorization_plugins = config.authorization_plugins
+        self.metrics = MetricsService(_EngineState(self), root=self.paths.root, profile=self.profile)
+        """dockerd's Prometheus endpoint and metrics plugins (:mod:`emulator.engine.metrics`)."""
+        self.logs = LogService(
+            lambda: self.plugins,
+            root=self.paths.root,
+            containers_dir=self.data_root / "containers",
+            nursery=nursery,
+            faults=lambda: self.faults,
+            acquire=lambda name: self.managed_plugins.acquire(name),
+            release=lambda name: self.managed_plugins.release(name),
+            hang_guard=config.hang_guard,
+        )
+        """Container logging and log driver plugins (:mod:`emulator.engine.logs`)."""
         self._build_services()
 
     def _build_services(self) -> None:
@@ -180,12 +198,18 @@ class Engine:
             plugins=plugins,
             runtime=self.runtime,
         )
+        containers.logs = self.logs
+        containers.action_timer = self.metrics.observe
         authz = AuthorizationChain(_authz_lookup(plugins), self.authorization_plugins)
         # Store.CallHandler after enable: remote network and IPAM drivers register.
         managed.add_handler("docker.networkdriver/1.0", networks.register_driver)
         managed.add_handler("docker.ipamdriver/1.0", networks.register_ipam)
         # Disable removes a managed authz plugin from the chain (plugin/backend_linux.go).
         managed.add_disable_handler(AUTHZ_IMPLEMENTS, authz.remove_plugin)
+        # internal/metrics: the socket bound into metrics plugins, StartMetrics once enabled.
+        managed.add_runtime_bind(METRICS_TYPE, self.metrics.socket_path, "/run/docker/metrics.sock")
+        managed.add_before_enable(METRICS_TYPE, self._metrics_listening)
+        managed.add_handler(METRICS_TYPE, self.metrics.start_plugin)
         # dockerd's refcount for a volume driver: one per volume created with it.
         managed.add_user_counter(lambda name: sum(v.driver == name for v in self.db.volumes()))
         self.managed_plugins = managed
@@ -194,6 +218,13 @@ class Engine:
         self.containers = containers
         self.networks = networks
         self.authz = authz
+
+    async def _metrics_listening(self) -> None:
+        await self.metrics.ensure_listening(self.nursery)
+
+    async def stop_metrics_plugins(self) -> None:
+        """``CleanupPlugin``: ``StopMetrics`` to every enabled metrics plugin (daemon shutdown)."""
+        await self.metrics.stop_plugins(self.managed_plugins.clients_of(METRICS_TYPE))
 
     def wall_now(self) -> float:
         """The engine clock's now as Unix time (what dockerd's ``time.Now()`` shows)."""
@@ -233,6 +264,7 @@ class Engine:
         """
         if crash:
             self.containers.forget_running()
+            await self.logs.shutdown()
             await self.managed_plugins.shutdown()
         else:
             await self.shutdown()
@@ -260,6 +292,7 @@ class Engine:
         scope.deadline = trio.current_time() + self.shutdown_timeout
         with scope:
             await self.containers.shutdown()
+            await self.stop_metrics_plugins()  # CleanupPlugin: after the containers
             await self.managed_plugins.shutdown()
         if scope.cancelled_caught:
             log.error("Force shutdown daemon")
@@ -268,6 +301,8 @@ class Engine:
                 await self.managed_plugins.shutdown(kill=True)
         else:
             log.debug("Clean shutdown succeeded")
+        with trio.CancelScope(shield=True):
+            await self.logs.shutdown()
 
     def force_shutdown(self) -> None:
         """End a :meth:`shutdown` under way now, as its timeout would."""
@@ -303,6 +338,24 @@ class Engine:
         await self.shutdown()
         await self.plugins.aclose()
         self.db.close()
+
+
+class _EngineState:
+    """The engine's numbers for the metrics collector."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def container_states(self) -> tuple[int, int, int]:
+        containers = self._engine.containers.list(all=True)
+        running = sum(1 for c in containers if c.running)
+        return running, 0, len(containers) - running
+
+    def events_logged(self) -> int:
+        return self._engine.events.count
+
+    def event_subscribers(self) -> int:
+        return self._engine.events.subscribers
 
 
 def _authz_lookup(plugins: PluginRegistry) -> Callable[[str], Awaitable[ResolvedPlugin]]:

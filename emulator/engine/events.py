@@ -72,6 +72,11 @@ class EventLog:
             send.close()
             receive.close()
 
+    @property
+    def subscribers(self) -> int:
+        """How many subscriptions are open (``engine_daemon_events_subscribers_total``)."""
+        return len(self._subscribers)
+
     def of(self, type_: str) -> list[Event]:
         """Events of one type."""
         return [e for e in self._kept if e.type == type_]

@@ -1,8 +1,10 @@
 """How long a fake container runs, from its command (no process is started).
 
-A small, documented table (see ``docs/containers.md``): ``true`` exits 0 at once,
-``false`` exits 1, ``sh -c 'exit N'`` exits N, ``sleep N`` runs N seconds of engine
-time; anything else runs until stopped when detached, and exits 0 at once when
+A small, documented table (``docs/volumes.md``, ``docs/logging.md``): ``true`` exits 0
+at once, ``false`` exits 1, ``sh -c 'exit N'`` exits N, ``sleep N`` runs N seconds of
+engine time; ``echo``, ``printf``, ``seq`` and the short scripts
+:mod:`emulator.engine.fake_shell` reads write their output, then exit with the script's
+status; anything else runs until stopped when detached, and exits 0 at once when
 attached.  ``exit_code`` and ``runs_for`` given to the API override the table.
 """
 
@@ -14,6 +16,8 @@ import shlex
 from collections.abc import Sequence
 
 import attrs
+
+from emulator.engine.fake_shell import Pause, Script, read_command
 
 #: Commands that never end by themselves.
 FOREVER = ("top", "tail -f", "sleep infinity", "cat")
@@ -32,6 +36,10 @@ def lifetime_of(command: Sequence[str], *, detach: bool) -> Lifetime:
     """Apply the table to ``command`` (as given to ``docker run``)."""
     words = list(command)
     text = " ".join(words)
+    script = script_of(words)
+    if script is not None:
+        pauses = sum(step.seconds for step in script.steps if isinstance(step, Pause))
+        return Lifetime(pauses, script.exit_code)
     if not words:
         return Lifetime(math.inf if detach else 0.0)
     head = words[0].rsplit("/", 1)[-1]
@@ -48,6 +56,13 @@ def lifetime_of(command: Sequence[str], *, detach: bool) -> Lifetime:
     if any(text.startswith(prefix) for prefix in FOREVER) or head == "top":
         return Lifetime(math.inf if detach else 0.0)
     return Lifetime(math.inf if detach else 0.0)
+
+
+def script_of(command: Sequence[str]) -> Script | None:
+    """What the command writes and when (None when the table does not know it)."""
+    if list(command[:1]) == ["sleep"] and command[1:] == ["infinity"]:
+        return None
+    return read_command(command)
 
 
 def _shell(script: str, *, detach: bool) -> Lifetime:

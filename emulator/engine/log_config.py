@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any, Final, Protocol
 
 from emulator.errors import EngineError, PluginLookupError
+from emulator.protocol.logdriver.options import BUILTIN_DRIVERS, DEFAULT_DRIVER
 
 __all__ = [
     "BUILTIN_LOG_DRIVERS",
@@ -30,19 +31,9 @@ __all__ = [
 ]
 
 #: daemon/logdrivers_linux.go: the drivers dockerd registers at start (``none`` aside).
-BUILTIN_LOG_DRIVERS: Final = (
-    "awslogs",
-    "fluentd",
-    "gcplogs",
-    "gelf",
-    "journald",
-    "json-file",
-    "local",
-    "splunk",
-    "syslog",
-)
+BUILTIN_LOG_DRIVERS: Final = BUILTIN_DRIVERS
 #: dockerd's ``--log-driver`` default (cmd/dockerd/config.go).
-DEFAULT_LOG_DRIVER: Final = "json-file"
+DEFAULT_LOG_DRIVER: Final = DEFAULT_DRIVER
 #: The capability a logging plugin implements (daemon/logger/plugin.go ``extName``).
 LOG_DRIVER_IFACE: Final = "LogDriver"
 

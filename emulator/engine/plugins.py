@@ -52,6 +52,9 @@ class Plugin:
         self.activation_error: Exception | None = None
         self.scoped_path: Callable[[str], str] | None = None
         """For a managed (v2) plugin, ``ScopedPath``: a reported path as the host sees it."""
+        self.runtime_dir: Callable[[str], tuple[Path, str]] | None = None
+        """For a managed (v2) plugin: a directory under ``/run`` in its view, as
+        ``(host path, path to give the plugin)`` (where log FIFOs go)."""
         self.handlers_run = False
         """True once the registration handlers ran for this activation (``handlersRun``)."""
         self._lock = trio.Lock()

@@ -31,6 +31,7 @@ from emulator.faults.model import (
 from emulator.faults.selection import FaultState, delay_seconds, selects
 from emulator.faults.vocabulary import fault_from_call
 from emulator.matching import decode_body
+from emulator.vocabulary.nodes import FaultSpecError
 
 __all__ = [
     "FAULT_KINDS",
@@ -74,6 +75,27 @@ class Decision:
         return self.fault.describe()
 
 
+#: The pseudo-call of a log plugin's FIFO: one decision per record the engine writes.
+FIFO_CALL = "LogDriver.FIFO"
+
+
+def fifo_fault_problem(fault: Fault) -> str | None:
+    """Why ``fault`` cannot apply to ``LogDriver.FIFO`` (a pipe has no answer), or None.
+
+    The FIFO takes ``delay`` (each matching record held), ``fault: drip`` (written at
+    ``rate`` bytes per second) and ``fault: hang`` (never written: a stuck reader)."""
+    if fault.match.call != FIFO_CALL:
+        return None
+    action = fault.action
+    if isinstance(action, Delay) or (isinstance(action, Wire) and action.kind in ("hang", "drip")):
+        return None
+    what = action.kind if isinstance(action, Wire) else "respond"
+    return (
+        f"{what} cannot apply to {FIFO_CALL} (a FIFO has no answer): use delay, "
+        "fault: drip or fault: hang"
+    )
+
+
 class FaultSet:
     """The active faults of an engine, their counters and what fired.
 
@@ -108,6 +130,9 @@ class FaultSet:
         scenario loader's message (what is wrong, where, the nearest valid word).
         """
         checked = fault_from_call(fault, words, source="engine.faults.add()")
+        problem = fifo_fault_problem(checked)
+        if problem is not None:
+            raise FaultSpecError(problem, source="engine.faults.add()")
         self._states.append(FaultState(checked))
         return checked
 

@@ -30,7 +30,7 @@ import logging
 import os
 import stat
 import sys
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping, Sequence
 from functools import partial
 from typing import Any, TypeAlias
 
@@ -118,6 +118,8 @@ class Reply:
             before answering.
         headers: Extra ``(name, value)`` header pairs.  A ``Content-Type``
             given here replaces :attr:`content_type`.
+        stream: When set, the body is sent as this iterable yields it (chunked),
+            and :attr:`body` is ignored (a ``ReadLogs`` answer that follows).
     """
 
     status: int = 200
@@ -125,6 +127,7 @@ class Reply:
     content_type: str | None = PLUGIN_CONTENT_TYPE
     delay: float = 0.0
     headers: tuple[tuple[str, str], ...] = ()
+    stream: AsyncIterable[bytes] | None = None
 
     def encoded_body(self) -> bytes:
         """The body as it goes on the wire."""
@@ -460,7 +463,9 @@ async def _call_handler(handler: Handler, recorded: RecordedRequest) -> Reply:
 
 def _to_response(reply: Reply, data: bytes) -> Response:
     """Build the Quart response for ``reply`` with body ``data``."""
-    response = Response(data, status=reply.status)
+    response = Response(reply.stream if reply.stream is not None else data, status=reply.status)
+    if reply.stream is not None:
+        response.timeout = None
     del response.headers["Content-Type"]  # Quart's text/html default
     overridden = {name.lower() for name, _ in reply.headers}
     if reply.content_type is not None and "content-type" not in overridden:

@@ -68,6 +68,10 @@ class EngineProfile:
     it only ``Content-Length`` bodies were forwarded (``pkg/authorization/authz.go``)."""
     call_deadlines: MappingProxyType[str, float] = _VOLUME_DEADLINES
     """Per-attempt deadline of a call, by ``Iface.Method``; absent means none."""
+    metrics_start_decodes_answer: bool = False
+    """``MetricsCollector.StartMetrics``'s answer is decoded as ``{"Err"}`` (an empty
+    body is then ``EOF``) and failures are wrapped ``could not start metrics plugin``
+    (v24-v27 ``daemon/metrics.go``); v28 (``internal/metrics``) ignores the body."""
 
     def deadline_for(self, method: str) -> float | None:
         """The per-attempt deadline dockerd sets for ``method``, or None."""
@@ -83,14 +87,25 @@ PROFILES: Final[MappingProxyType[str, EngineProfile]] = MappingProxyType(
             test_plugin_name_budget=None,
             userns_skips_unreadable_spec_dirs=False,
             authz_forwards_chunked_body=False,
+            metrics_start_decodes_answer=True,
         ),
         "25": EngineProfile(
-            version="25", release="v25.0.5", dial_timeout=10.0, authz_forwards_chunked_body=False
+            version="25",
+            release="v25.0.5",
+            dial_timeout=10.0,
+            authz_forwards_chunked_body=False,
+            metrics_start_decodes_answer=True,
         ),
         "26": EngineProfile(
-            version="26", release="v26.1.4", dial_timeout=10.0, authz_forwards_chunked_body=False
+            version="26",
+            release="v26.1.4",
+            dial_timeout=10.0,
+            authz_forwards_chunked_body=False,
+            metrics_start_decodes_answer=True,
         ),
-        "27": EngineProfile(version="27", release="v27.5.1", dial_timeout=10.0),
+        "27": EngineProfile(
+            version="27", release="v27.5.1", dial_timeout=10.0, metrics_start_decodes_answer=True
+        ),
         "28": EngineProfile(version="28", release="v28.5.2", dial_timeout=10.0),
     }
 )

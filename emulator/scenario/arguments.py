@@ -82,6 +82,8 @@ def _container_args(*, detach: bool) -> tuple[Argument, ...]:
         Argument("env", "words", description="-e NAME=VALUE (a real process's environment)."),
         Argument("workdir", "string", description="-w: the working directory."),
         Argument("user", "string", description="-u: user[:group] in the container."),
+        Argument("log_driver", "string", description="--log-driver (a plugin's name works)."),
+        Argument("log_opts", "textmap", description="--log-opt KEY=VALUE."),
     ]
     return tuple(a for a in args if detach or a.key != "detach")
 
@@ -154,6 +156,13 @@ ARGUMENTS: Final[dict[str, tuple[Argument, ...]]] = {
     "plugin.restart": (_PLUGIN,),
     "plugin.remove_socket": (_PLUGIN,),
     "plugin.start": (_PLUGIN,),
+    "plugin.stall": (_PLUGIN,),
+    "plugin.resume": (_PLUGIN,),
+    "expect.logs": (
+        Argument("container", "string", required=True, description="Container name or ID."),
+        Argument("lines", "words", required=True, description="The lines, in order."),
+        Argument("source", "string", description="Only this stream's: stdout or stderr."),
+    ),
     "engine.restart": (Argument("crash", "bool", description="Containers die, no unmounts."),),
     "engine.crash": (),
     "api": (
@@ -192,6 +201,9 @@ ACTION_HELP: Final[dict[str, str]] = {
     "plugin.restart": "Stop a plugin and start it again.",
     "plugin.remove_socket": "Remove a plugin's socket file.",
     "plugin.start": "Start a plugin (again).",
+    "plugin.stall": "A builtin log plugin stops reading its FIFOs (the container blocks).",
+    "plugin.resume": "A stalled builtin log plugin reads again.",
+    "expect.logs": "These lines went to log plugins for the container (engine.logs.entries).",
     "engine.restart": "Restart the daemon; {crash: true} lets containers die without unmounts.",
     "engine.crash": "A restart in which containers die and nothing is unmounted.",
     "docker": "The real docker CLI against the engine: a list of arguments or a string.",

@@ -43,7 +43,7 @@ class PluginSpec:
     """One entry of ``plugins:``; exactly one of ``builtin``, ``command``, ``address``."""
 
     name: str
-    builtin: Literal["volume", "network", "ipam", "authz"] | None = None
+    builtin: Literal["volume", "network", "ipam", "authz", "log"] | None = None
     command: tuple[str, ...] | None = None
     """argv; ``{socket}``, ``{root}`` and ``{name}`` are still to be substituted."""
     address: str | None = None
@@ -118,6 +118,10 @@ class ContainerRun:
     """``-e NAME=VALUE``."""
     workdir: str = ""
     user: str = ""
+    log_driver: str = ""
+    """``--log-driver`` (a plugin's name works)."""
+    log_opts: Mapping[str, str] = attrs.field(factory=dict)
+    """``--log-opt``."""
 
 
 @attrs.frozen
@@ -136,6 +140,8 @@ class ContainerCreate:
     env: tuple[str, ...] = ()
     workdir: str = ""
     user: str = ""
+    log_driver: str = ""
+    log_opts: Mapping[str, str] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -223,6 +229,16 @@ class PluginAction:
     ``start``: the name of a plugin declared in ``plugins:``."""
 
     name: str
+
+
+@attrs.frozen
+class ExpectLogs:
+    """``expect.logs``: the lines the engine wrote to log plugins for ``container`` (every
+    logger it had), in order; ``source`` keeps one stream's (``stdout``/``stderr``)."""
+
+    container: str
+    lines: tuple[str, ...]
+    source: str = ""
 
 
 @attrs.frozen
@@ -328,6 +344,7 @@ StepArgs = (
     | ContainerLogs
     | ContainerCp
     | PluginAction
+    | ExpectLogs
     | EngineRestart
     | DockerCommand
     | ApiCall
@@ -365,6 +382,8 @@ ACTIONS: Mapping[str, type[StepArgs]] = {
     "plugin.restart": PluginAction,
     "plugin.remove_socket": PluginAction,
     "plugin.start": PluginAction,
+    "plugin.stall": PluginAction,
+    "plugin.resume": PluginAction,
     "engine.restart": EngineRestart,
     "engine.crash": EngineRestart,
     "docker": DockerCommand,
@@ -375,6 +394,7 @@ ACTIONS: Mapping[str, type[StepArgs]] = {
     "parallel": Parallel,
     "expect.calls": ExpectCalls,
     "expect.no_calls": ExpectNoCalls,
+    "expect.logs": ExpectLogs,
 }
 """Every step action name, in the order of the format doc, with its argument class."""
 

@@ -21,6 +21,7 @@ import trio.lowlevel
 from emulator.engine.plugin_output import PluginOutput
 from emulator.errors import EmulatorError
 from emulator.mocks.authz import MockAuthzPlugin
+from emulator.mocks.log import MockLogDriver
 from emulator.mocks.network import MockIpamPlugin, MockNetworkPlugin
 from emulator.mocks.volume import MockVolumePlugin
 from emulator.scenario.model import PluginSpec
@@ -41,8 +42,12 @@ class BuiltinPlugin:
         name, scope = spec.name, spec.scope
         self.name = name
         self.socket_path = socket_path
-        self.mock: MockVolumePlugin | MockNetworkPlugin | MockIpamPlugin | MockAuthzPlugin
-        if spec.builtin == "network":
+        self.mock: (
+            MockVolumePlugin | MockNetworkPlugin | MockIpamPlugin | MockAuthzPlugin | MockLogDriver
+        )
+        if spec.builtin == "log":
+            self.mock = MockLogDriver(name, record_limit=record_limit)
+        elif spec.builtin == "network":
             self.mock = MockNetworkPlugin(name, scope=scope or "local")
         elif spec.builtin == "ipam":
             self.mock = MockIpamPlugin(name)

@@ -32,6 +32,7 @@ from emulator.errors import EmulatorError
 from emulator.faults import FiredFault
 from emulator.journal import JournalEntry
 from emulator.matching import CallSpec, call_matches, value_matches
+from emulator.mocks.log import MockLogDriver
 from emulator.scenario.api_steps import (
     StepFailure,
     api_step,
@@ -296,6 +297,11 @@ def _container_spec(a: Any, *, detach: bool) -> ContainerSpec:
         runs_for=a.runs_for,
         networks=a.networks,
         config=RunConfig(env=a.env, working_dir=a.workdir, user=a.user),
+        log_config=(
+            {"Type": a.log_driver, "Config": dict(a.log_opts)}
+            if a.log_driver or a.log_opts
+            else None
+        ),
     )
 
 
@@ -406,6 +412,35 @@ async def _plugin_start(run: Run, a: Any) -> Any:
     await run.plugin(a.name).start(run.nursery)
 
 
+async def _plugin_stall(run: Run, a: Any) -> Any:
+    await trio.lowlevel.checkpoint()
+    _log_mock(run, a.name).stall()
+
+
+async def _plugin_resume(run: Run, a: Any) -> Any:
+    await trio.lowlevel.checkpoint()
+    _log_mock(run, a.name).resume()
+
+
+def _log_mock(run: Run, name: str) -> MockLogDriver:
+    plugin = run.plugin(name)
+    if not isinstance(plugin, BuiltinPlugin) or not isinstance(plugin.mock, MockLogDriver):
+        raise StepFailed(f"plugin {name!r} is not a builtin log plugin")
+    return plugin.mock
+
+
+async def _expect_logs(run: Run, a: Any) -> Any:
+    await trio.lowlevel.checkpoint()
+    container = run.engine.containers.get(a.container)
+    lines = [
+        r.text
+        for r in run.engine.logs.entries(container.id)
+        if not a.source or r.source == a.source
+    ]
+    if lines != list(a.lines):
+        raise StepFailed(f"log lines of {a.container}: expected {list(a.lines)!r}, got {lines!r}")
+
+
 async def _engine_restart(run: Run, a: Any) -> Any:
     await run.engine.restart(crash=getattr(a, "crash", False))
 
@@ -495,6 +530,8 @@ ACTIONS: Mapping[str, Callable[[Run, Any], Awaitable[Any]]] = {
     "plugin.restart": _plugin_restart,
     "plugin.remove_socket": _plugin_remove_socket,
     "plugin.start": _plugin_start,
+    "plugin.stall": _plugin_stall,
+    "plugin.resume": _plugin_resume,
     "engine.restart": _engine_restart,
     "engine.crash": _engine_crash,
     "docker": _docker,
@@ -504,6 +541,7 @@ ACTIONS: Mapping[str, Callable[[Run, Any], Awaitable[Any]]] = {
     "sleep": _sleep,
     "expect.calls": _expect_calls,
     "expect.no_calls": _expect_no_calls,
+    "expect.logs": _expect_logs,
 }
 
 

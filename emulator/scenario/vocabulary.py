@@ -64,7 +64,7 @@ __all__ = ["ENGINE", "EXPECT", "PLUGIN", "PLUGINS_FILE", "STEP", "STEP_KEYS", "T
 
 CLOCKS: Final = ("virtual", "real")
 SCOPES: Final = ("local", "global")
-BUILTINS: Final = ("volume", "network", "ipam", "authz")
+BUILTINS: Final = ("volume", "network", "ipam", "authz", "log")
 #: The step actions that run the docker CLI or send an API request (``status``/``output``).
 API_ACTIONS: Final = ("docker", "api", "container.exec", "container.logs")
 SINCE: Final = ("start", "last_step")

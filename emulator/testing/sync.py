@@ -27,6 +27,7 @@ from emulator.journal import JournalEntry
 from emulator.journal_assertions import JournalAssertions, not_found_message
 from emulator.matching import CallSpec
 from emulator.mocks.authz import AuthzRule, MockAuthzPlugin
+from emulator.mocks.log import MockLogDriver
 from emulator.mocks.volume import MockVolumePlugin
 from emulator.testing.thread import EngineThread, TaskScope
 
@@ -117,8 +118,9 @@ class SyncPluginProcess:
 class PluginEngine(JournalAssertions):
     """An emulated dockerd for synchronous tests (the ``plugin_engine`` fixture).
 
-    ``volumes``, ``containers``, ``networks``, ``plugins`` and ``faults`` are the engine's
-    services with every coroutine method made blocking; ``journal`` is the call journal.  The
+    ``volumes``, ``containers``, ``networks``, ``plugins``, ``logs`` and ``faults`` are the
+    engine's services with every coroutine method made blocking (``logs.entries(container)``:
+    what went to log plugins for it); ``journal`` is the call journal.  The
     assertion methods come from :class:`~emulator.journal_assertions.JournalAssertions`.
     """
 
@@ -132,6 +134,7 @@ class PluginEngine(JournalAssertions):
         self.containers = Blocking(thread, lambda: self.engine.containers)
         self.plugins = Blocking(thread, lambda: self.engine.plugins)
         self.networks = Blocking(thread, lambda: self.engine.networks)
+        self.logs = Blocking(thread, lambda: self.engine.logs)
         self.faults = BlockingFaults(thread, lambda: self.engine.faults)
 
     def __repr__(self) -> str:
@@ -300,6 +303,19 @@ class PluginEngine(JournalAssertions):
     ) -> MockVolumePlugin:
         """Serve the built-in mock volume plugin as ``name`` until the test ends."""
         plugin = MockVolumePlugin(self.root / "mocks" / name, name=name, scope=scope)
+        task_scope = self._task_scope()
+        bind = f"unix:{self.socket_path(name)}"
+
+        async def started() -> None:
+            assert task_scope.nursery is not None
+            await task_scope.nursery.start(plugin.serve, bind)
+
+        self._thread.run(started)
+        return plugin
+
+    def mock_log_driver(self, name: str = "mocklog", *, read_logs: bool = True) -> MockLogDriver:
+        """Serve the built-in mock logging plugin as ``name`` until the test ends."""
+        plugin = MockLogDriver(name, read_logs=read_logs)
         task_scope = self._task_scope()
         bind = f"unix:{self.socket_path(name)}"
 

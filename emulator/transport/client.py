@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import attrs
@@ -35,8 +37,10 @@ from emulator.protocol.profiles import EngineProfile
 from emulator.protocol.retry import backoff, should_give_up
 from emulator.transport.connection import (
     BodyTooLarge,
+    Connection,
     ConnectionPool,
     RawResponse,
+    StreamedResponse,
     WireFailure,
     WriteMark,
 )
@@ -194,6 +198,93 @@ class PluginClient:
             except _Hung:
                 raise self._hung(attempt, payload) from None
             return self._answered(attempt, payload, response)
+
+    @asynccontextmanager
+    async def stream(self, method: str, args: object) -> AsyncIterator[AsyncIterator[bytes]]:
+        """``Client.Stream``: send ``args`` (JSON), retry as :meth:`request` does until an
+        answer's head arrives, then give the 200 answer's body as it comes.
+
+        dockerd sets no deadline on a stream (a ``follow`` read lasts as long as the
+        plugin sends).  A non-200 answer raises :class:`PluginStatusError` with its
+        ``Err``; a body cut short raises :class:`PluginResponseError` (``unexpected EOF``)
+        from the iteration.  The journal records the attempt when the head arrives
+        (its response body is not kept).
+        """
+        payload = gojson.encode(args)
+        call_id = self._journal.new_call_id()
+        start = trio.current_time()
+        number = 1
+        while True:
+            decision = self._faults.decide(self.plugin, method, payload) if self._faults else None
+            attempt = AttemptRecord(
+                call_id,
+                number,
+                method,
+                trio.current_time(),
+                decision.describe() if decision else None,
+            )
+            try:
+                opened = await self._open_stream(method, payload, decision)
+            except WireFailure as failure:
+                error = self._failure_error(
+                    method, self.target.url(method), failure, attempts=number
+                )
+                self._record(attempt, payload, failure.status, None, str(error))
+                if failure.written and self.profile.retry_resends_empty_body:
+                    payload = b""
+                delay = self._retry_delay(error, number - 1, start)
+                if delay is None:
+                    raise error from None
+                number += 1
+                await trio.sleep(delay)
+                continue
+            break
+        if isinstance(opened, RawResponse):
+            response = self._answered(attempt, payload, opened)
+            yield _once(response.body)
+            return
+        conn, streamed = opened
+        try:
+            if streamed.status != 200:
+                body = b"".join([c async for c in streamed.chunks()])
+                self._answered(
+                    attempt, payload, RawResponse(streamed.status, streamed.headers, body)
+                )
+            self._record(attempt, payload, 200, None, None)
+            yield self._body(method, streamed)
+        finally:
+            if streamed.complete and (decision is None or _stream_fault(decision) is None):
+                await self._pool.release(conn)
+            else:
+                await conn.aclose()
+
+    async def _open_stream(
+        self, method: str, body: bytes, decision: Decision | None
+    ) -> RawResponse | tuple[Connection, StreamedResponse]:
+        if decision is not None and isinstance(decision.action, Respond):
+            await trio.lowlevel.checkpoint()
+            return _synthesized(decision.action)
+        fault = _stream_fault(decision)
+        conn = await self._pool.acquire()
+        try:
+            streamed = await conn.open_stream(
+                request_path(method).encode(),
+                request_headers(self.target, len(body)),
+                body,
+                body_limit=self._body_limit,
+                fault=fault,
+            )
+        except BaseException:
+            await conn.aclose()
+            raise
+        return conn, streamed
+
+    async def _body(self, method: str, streamed: StreamedResponse) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in streamed.chunks():
+                yield chunk
+        except WireFailure as failure:
+            raise PluginResponseError(failure.cause, plugin=self.plugin, method=method) from None
 
     def _retry_delay(self, error: PluginCallError, retries: int, start: float) -> float | None:
         """How long to wait before retrying after ``error``, or None to give up (dockerd's
@@ -397,3 +488,9 @@ def _status_detail(body: bytes) -> str:
 def _excerpt(body: bytes, limit: int = 80) -> str:
     text = body[:limit].decode("utf-8", "replace")
     return repr(text) + ("…" if len(body) > limit else "")
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    """A synthesized answer's body as a stream."""
+    if data:
+        yield data

@@ -14,6 +14,7 @@ import select
 import socket as _stdsocket
 import ssl
 import zlib
+from collections.abc import AsyncIterator
 from typing import Literal
 
 import attrs
@@ -87,6 +88,29 @@ class RawResponse:
     body: bytes
 
 
+class StreamedResponse:
+    """An answer whose body is read as it arrives (``ReadLogs``)."""
+
+    def __init__(
+        self,
+        status: int,
+        headers: tuple[tuple[bytes, bytes], ...],
+        events: AsyncIterator[h11.Response | h11.Data | h11.EndOfMessage],
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self._events = events
+        self.complete = False
+        """True once the whole body was read (the connection may then be reused)."""
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body's bytes as they come; raises :class:`WireFailure` on a broken body."""
+        async for event in self._events:
+            if isinstance(event, h11.Data):
+                yield bytes(event.data)
+        self.complete = True
+
+
 class Connection:
     """One open connection; carries requests one after another (HTTP/1.1 keep-alive)."""
 
@@ -141,6 +165,60 @@ class Connection:
         a plugin's own would be.  Such a connection is not sound afterwards unless
         ``fault.keeps_connection``.  ``mark`` is set when the request starts on its way.
         """
+        stream = await self._send(
+            path, headers, body, fault=fault, body_limit=body_limit, mark=mark
+        )
+        status: int | None = None
+        head: tuple[tuple[bytes, bytes], ...] = ()
+        chunks: list[bytes] = []
+        size = 0
+        async for event in self._response_events(stream):
+            if isinstance(event, h11.Response):
+                status = event.status_code
+                head = tuple((bytes(k), bytes(v)) for k, v in event.headers)
+            elif isinstance(event, h11.Data):
+                size += len(event.data)
+                if size > body_limit:
+                    raise BodyTooLarge(body_limit, status or 0)
+                chunks.append(bytes(event.data))
+        assert status is not None
+        body = b"".join(chunks)
+        if self._target.compression and _header(head, b"content-encoding") == b"gzip":
+            body = _gunzip(body, status)
+        return RawResponse(status=status, headers=head, body=body)
+
+    async def open_stream(
+        self,
+        path: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        *,
+        body_limit: int,
+        fault: StreamFault | None = None,
+        mark: WriteMark | None = None,
+    ) -> StreamedResponse:
+        """Send one request and read the answer's head; the body is read from the result
+        as it arrives (``plugins.Client.Stream``)."""
+        stream = await self._send(
+            path, headers, body, fault=fault, body_limit=body_limit, mark=mark
+        )
+        events = self._response_events(stream)
+        async for event in events:
+            if isinstance(event, h11.Response):
+                head = tuple((bytes(k), bytes(v)) for k, v in event.headers)
+                return StreamedResponse(event.status_code, head, events)
+        raise AssertionError("h11 ended an answer without its head")  # pragma: no cover
+
+    async def _send(
+        self,
+        path: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        *,
+        fault: StreamFault | None,
+        body_limit: int,
+        mark: WriteMark | None,
+    ) -> trio.abc.Stream:
         mark = mark if mark is not None else WriteMark()
         stream: trio.abc.Stream = self._stream
         if fault is not None:
@@ -165,14 +243,13 @@ class Connection:
             raise WireFailure(
                 goerrors.CONNECTION_BROKEN + cause, phase="write", written=mark.written
             ) from None
-        return await self._read_response(stream, body_limit)
+        return stream
 
-    async def _read_response(self, stream: trio.abc.Stream, body_limit: int) -> RawResponse:
+    async def _response_events(
+        self, stream: trio.abc.Stream
+    ) -> AsyncIterator[h11.Response | h11.Data | h11.EndOfMessage]:
+        """The answer's head, body pieces and end, with Go's texts for what goes wrong."""
         status: int | None = None
-        head: tuple[tuple[bytes, bytes], ...] = ()
-        chunks: list[bytes] = []
-        size = 0
-        received_any = False
         first_bytes = b""
         while True:
             try:
@@ -196,8 +273,6 @@ class Connection:
                         written=True,
                         status=status,
                     ) from None
-                if not received_any and chunk:
-                    received_any = True
                 if status is None and len(first_bytes) < 1024:
                     first_bytes += chunk
                 if not chunk:
@@ -222,22 +297,17 @@ class Connection:
                 continue
             if isinstance(event, h11.Response):
                 status = event.status_code
-                head = tuple((bytes(k), bytes(v)) for k, v in event.headers)
+                yield event
                 continue
             if isinstance(event, h11.Data):
-                size += len(event.data)
-                if size > body_limit:
-                    raise BodyTooLarge(body_limit, status or 0)
-                chunks.append(bytes(event.data))
+                yield event
                 continue
             if isinstance(event, h11.EndOfMessage):
                 assert status is not None
-                body = b"".join(chunks)
-                if self._target.compression and _header(head, b"content-encoding") == b"gzip":
-                    body = _gunzip(body, status)
                 if self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE:
                     self._h11.start_next_cycle()
-                return RawResponse(status=status, headers=head, body=body)
+                yield event
+                return
             if isinstance(event, h11.ConnectionClosed):
                 if status is None:
                     raise WireFailure("EOF", phase="head", written=True)

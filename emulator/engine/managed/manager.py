@@ -140,6 +140,8 @@ class ManagedPlugins:
         self._users: list[Callable[[str], int]] = []
         self._handlers: dict[str, list[Handler]] = {}
         self._disable_handlers: dict[str, list[Callable[[str], None]]] = {}
+        self._runtime_binds: dict[str, list[tuple[Path, str]]] = {}
+        self._before_enable: dict[str, list[Callable[[], Awaitable[None]]]] = {}
         self._default_handlers: dict[str, Handler] = {
             typ: _capabilities_handler(method) for typ, method in _HANDLER_CALLS.items()
         }
@@ -205,6 +207,24 @@ class ManagedPlugins:
         engine registers ``engine.networks``' handlers).
         """
         self._handlers.setdefault(iface_type, []).append(handler)
+
+    def add_runtime_bind(self, iface_type: str, source: Path, destination: str) -> None:
+        """``RegisterRuntimeOpt``: bind ``source`` at ``destination`` in the view of every
+        plugin of type ``iface_type`` (the metrics socket for metrics collectors)."""
+        self._runtime_binds.setdefault(iface_type, []).append((source, destination))
+
+    def add_before_enable(self, iface_type: str, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run ``hook`` before a plugin of type ``iface_type`` starts (the metrics socket
+        must exist before it is bound)."""
+        self._before_enable.setdefault(iface_type, []).append(hook)
+
+    def clients_of(self, iface_type: str) -> builtins.list[tuple[str, PluginClient]]:
+        """``GetAllManagedPluginsByCap``: name and client of every enabled plugin of the type."""
+        return [
+            (p.name, p.client)
+            for p in self._plugins.values()
+            if p.enabled and p.client is not None and iface_type in _types(p)
+        ]
 
     def add_disable_handler(self, capability: str, handler: Callable[[str], None]) -> None:
         """Call ``handler(name)`` when a plugin with ``capability`` is disabled, before it
@@ -506,6 +526,11 @@ class ManagedPlugins:
             LOG.error("failed to enable plugin %s: %s", plugin.id, exc)
 
     async def _enable(self, plugin: ManagedPlugin) -> None:
+        plugin.runtime_binds = []
+        for typ in _types(plugin):
+            plugin.runtime_binds += self._runtime_binds.get(typ, [])
+            for hook in self._before_enable.get(typ, ()):
+                await hook()
         supervisor = plugin.supervisor = await launch(plugin)
         try:
             await self._nursery.start(supervisor.run)
@@ -584,3 +609,8 @@ def _new_id() -> str:
         value = secrets.token_hex(32)
         if not value[:12].isdigit():
             return value
+
+
+def _types(plugin: ManagedPlugin) -> set[str]:
+    """The plugin's interface types as strings (``docker.metricscollector/1.0``)."""
+    return {str(t) for t in plugin.obj.Config.Interface.Types or ()}

@@ -99,6 +99,20 @@ class ManagedPlugin:
         self.client: PluginClient | None = None
         self.supervisor: Supervisor | None = None
         """The process and its supervision while enabled (:mod:`.runtime`)."""
+        self.private_run = False
+        """True while its process runs in a mount namespace where ``/run`` is its own."""
+        self.runtime_binds: list[tuple[Path, str]] = []
+        """Extra binds into its namespace (``RegisterRuntimeOpt``: the metrics socket)."""
+
+    def runtime_dir(self, path: str) -> tuple[Path, str]:
+        """A directory under ``/run`` as the plugin sees it: ``(host path, its name)``.
+
+        The plugin's ``/run`` is ``DATA_ROOT/plugins/<id>/run`` (dockerd: inside the
+        plugin's rootfs).  Without a private namespace the plugin runs in the host's
+        and is given the host path instead."""
+        inside = os.path.normpath("/" + path.lstrip("/"))
+        host = self.data_dir / "run" / inside.removeprefix("/run").lstrip("/")
+        return host, (inside if self.private_run else str(host))
 
     @property
     def process(self) -> PluginProcess | None:
@@ -181,6 +195,7 @@ class ManagedPlugin:
         view.manifest = Manifest(Implements=[t.Capability for t in self.obj.Config.types])
         view.client = self.client
         view.scoped_path = self.scoped_path
+        view.runtime_dir = self.runtime_dir
         return view
 
     def __repr__(self) -> str:

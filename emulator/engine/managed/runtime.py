@@ -255,7 +255,9 @@ async def _namespace(
             socket_dir,
             extra={"plugin": plugin.id},
         )
+        plugin.private_run = False
         return argv, {**env, "EMULATOR_PLUGIN_SOCKET_DIR": str(socket_dir)}
+    plugin.private_run = True
     run_dir = plugin.data_dir / "run"
     (run_dir / "docker/plugins").mkdir(parents=True, exist_ok=True)
     unshare = list(prefix[: prefix.index("--") + 1])
@@ -265,6 +267,11 @@ async def _namespace(
     propagated = _propagated_target(plugin, run_dir)
     if propagated is not None:
         binds.append((str(plugin.data_dir / "propagated-mount"), propagated))
+    for source, destination in plugin.runtime_binds:
+        target = run_dir / destination.removeprefix("/run/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.touch(exist_ok=True)
+        binds.append((str(source), destination))
     script = " && ".join(
         f"{shlex.quote(mount)} --bind {shlex.quote(src)} {shlex.quote(dst)}" for src, dst in binds
     )

@@ -1,0 +1,158 @@
+"""dockerd's metrics endpoint and metrics collector plugins (moby/moby v28.5.2
+``internal/metrics``; v24-v27 ``daemon/metrics.go``), and a managed logging plugin's FIFO.
+
+A managed metrics plugin is started on enable (``StartMetrics``, empty body), reads
+``GET /metrics`` through ``/run/docker/metrics.sock`` in its own view, and is stopped at
+shutdown (``StopMetrics``).  The names are dockerd's.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from emulator.engine.core import open_engine
+from emulator.engine.processes import private_run_support
+from emulator.protocol.logdriver.sequences import METRICS_SEQUENCES
+
+SCRIPT = f"""#!{sys.executable}
+import os, socket, trio
+from emulator.mocks import MockPlugin
+
+sock_dir = os.environ.get("EMULATOR_PLUGIN_SOCKET_DIR", "/run/docker/plugins")
+seen = os.path.join(os.getcwd(), "seen.txt")
+
+def scrape():
+    s = socket.socket(socket.AF_UNIX)
+    s.connect("/run/docker/metrics.sock")
+    s.sendall(b"GET /metrics HTTP/1.0\\r\\nHost: x\\r\\n\\r\\n")
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    return data.decode()
+
+async def start(request):
+    try:
+        text = await trio.to_thread.run_sync(scrape)
+    except OSError as exc:
+        text = "scrape failed: " + str(exc)
+    with open(seen, "w") as f:
+        f.write(text)
+    return {{}}
+
+plugin = MockPlugin(("MetricsCollector",), {{
+    "MetricsCollector.StartMetrics": start,
+    "MetricsCollector.StopMetrics": {{}},
+}})
+trio.run(plugin.serve, "unix:" + sock_dir + "/metrics.sock")
+"""
+
+CONFIG: dict[str, Any] = {
+    "description": "a metrics collector that scrapes once on StartMetrics",
+    "documentation": "https://example.invalid/",
+    "entrypoint": ["/bin/collector"],
+    "interface": {"socket": "metrics.sock", "types": ["docker.metricscollector/1.0"]},
+    "network": {"type": "host"},
+    "workdir": "/work",
+}
+
+
+def plugin_dir(base: Path) -> Path:
+    directory = base / "pkg"
+    (directory / "rootfs/bin").mkdir(parents=True)
+    (directory / "rootfs/work").mkdir()
+    exe = directory / "rootfs/bin/collector"
+    exe.write_text(SCRIPT)
+    exe.chmod(0o755)
+    (directory / "config.json").write_text(json.dumps(CONFIG))
+    return directory
+
+
+def http_get(path: Path, target: str) -> tuple[str, str]:
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(str(path))
+        s.sendall(f"GET {target} HTTP/1.0\r\nHost: x\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.decode().partition("\r\n\r\n")
+    return head, body
+
+
+async def test_endpoint_serves_dockerd_names(short_tmp: Path) -> None:
+    async with open_engine(short_tmp) as engine:
+        await engine.metrics.ensure_listening(engine.nursery)
+        await engine.containers.run(command=["true"])
+        path = short_tmp / "run/docker/metrics.sock"
+        head, body = await trio.to_thread.run_sync(http_get, path, "/metrics")
+        assert head.startswith("HTTP/1.1 200")
+        assert "text/plain; version=0.0.4" in head
+        for name in (
+            'engine_daemon_container_actions_seconds_count{action="create"} 2.0',
+            'engine_daemon_container_actions_seconds_count{action="commit"} 1.0',
+            'engine_daemon_container_states_containers{state="stopped"} 1.0',
+            "engine_daemon_engine_cpus_cpus",
+            "engine_daemon_events_total",
+            'engine_daemon_engine_info{architecture="',
+            "logger_log_write_operations_failed_total",
+        ):
+            assert name in body
+        assert "_created" not in body
+        head, body = await trio.to_thread.run_sync(http_get, path, "/other")
+        assert head.startswith("HTTP/1.1 404")
+        assert body == "404 page not found\n"
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("profile", ["28", "27"])
+async def test_metrics_plugin_started_on_enable_and_stopped_at_shutdown(
+    short_tmp: Path, profile: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    source = plugin_dir(short_tmp)
+    async with open_engine(short_tmp, profile=profile) as engine:
+        managed = engine.managed_plugins
+        managed.create("collector", source)
+        await managed.enable("collector")
+        (start,) = engine.journal.calls("MetricsCollector.StartMetrics")
+        assert start.request_body == b""
+        assert engine.metrics.started == ["collector:latest"]
+        plugin = managed.resolve("collector")
+        seen = plugin.rootfs / "work/seen.txt"
+        prefix, _ = await private_run_support()
+        if prefix is not None:  # inside its namespace the socket is at /run/docker/metrics.sock
+            text = seen.read_text()
+            assert "engine_daemon_engine_info" in text, text
+        assert engine.journal.calls("MetricsCollector.StopMetrics") == []
+    (stop,) = engine.journal.calls("MetricsCollector.StopMetrics")
+    assert stop.request_body == b""
+    calls = [e.method.removeprefix("MetricsCollector.") for e in engine.journal.calls()]
+    table = METRICS_SEQUENCES
+    expected = table["plugin enable (managed metrics collector)"].calls
+    assert tuple(calls) == expected + table["daemon shutdown"].calls
+    # The mock answers {}: v28 ignores the body; v24-v27 decode {"Err"} and find none.
+    assert "Error starting metrics collector plugin" not in caplog.text
+
+
+async def test_v27_decodes_the_start_answer(
+    short_tmp: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR)
+    source = plugin_dir(short_tmp)
+    async with open_engine(short_tmp, profile="27") as engine:
+        engine.faults.add(call="MetricsCollector.StartMetrics", respond={"status": 200, "body": ""})
+        engine.managed_plugins.create("collector", source)
+        await engine.managed_plugins.enable("collector")
+    assert "could not start metrics plugin: EOF" in caplog.text
+    caplog.clear()
+    async with open_engine(short_tmp, profile="28") as engine:
+        engine.faults.add(call="MetricsCollector.StartMetrics", respond={"status": 200, "body": ""})
+        await engine.managed_plugins.disable("collector")
+        await engine.managed_plugins.enable("collector")
+    assert "Error starting metrics collector plugin" not in caplog.text
