@@ -26,6 +26,7 @@ import pytest
 import trio
 
 from emulator.clock import real_sleep
+from emulator.engine.process_spec import ProcessSpec
 from emulator.engine.processes import PluginProcess
 from emulator.protocol.logdriver.entry import encode_frame
 from tests.engine_api import DOCKER, Served, served
@@ -103,12 +104,13 @@ class Env:
 async def env(short_tmp: Path, go_logdriver: Path) -> AsyncIterator[Env]:
     log = short_tmp / "golog.jsonl"
     sock = short_tmp / "run/docker/plugins/golog.sock"
-    process = PluginProcess(
+    spec = ProcessSpec(
         "golog",
         [str(go_logdriver), "-socket", str(sock), "-log", str(log)],
         socket=sock,
-        root=short_tmp,
+        private_run=False,
     )
+    process = PluginProcess(spec, root=short_tmp)
     async with trio.open_nursery() as nursery:
         await nursery.start(process.run)
         async with served(short_tmp, mocks=()) as s:

@@ -16,6 +16,7 @@ from emulator.engine.log_store import ReadOptions
 from emulator.engine.logs import LoggingError
 from emulator.mocks.log import MockLogDriver
 from emulator.protocol.logdriver.sequences import LOG_SEQUENCES
+from tests.logspec import spec
 
 P = "p"
 
@@ -32,15 +33,15 @@ async def _read(engine: Engine, cid: str, *, running: bool) -> None:
 
 
 async def _create(engine: Engine, driver: MockLogDriver) -> None:
-    await engine.containers.create(command=["true"], log_driver=P)
+    await engine.containers.create(spec(command=["true"], log_driver=P))
 
 
 async def _run(engine: Engine, driver: MockLogDriver) -> None:
-    await engine.containers.run(command=["echo", "x"], log_driver=P)
+    await engine.containers.run(spec(command=["echo", "x"], log_driver=P))
 
 
 async def _logs_running(engine: Engine, driver: MockLogDriver) -> None:
-    c = await engine.containers.run(command=["sleep", "100"], log_driver=P, detach=True)
+    c = await engine.containers.run(spec(command=["sleep", "100"], log_driver=P, detach=True))
     driver.plugin.reset()
     await _read(engine, c.id, running=True)
     during = list(driver.plugin.requests)
@@ -49,7 +50,7 @@ async def _logs_running(engine: Engine, driver: MockLogDriver) -> None:
 
 
 async def _logs_stopped(engine: Engine, driver: MockLogDriver, **opts: str) -> None:
-    c = await engine.containers.run(command=["echo", "x"], log_driver=P, log_opts=opts)
+    c = await engine.containers.run(spec(command=["echo", "x"], log_driver=P, log_opts=opts))
     driver.plugin.reset()
     await _read(engine, c.id, running=False)
 
@@ -57,7 +58,7 @@ async def _logs_stopped(engine: Engine, driver: MockLogDriver, **opts: str) -> N
 async def _start_fails(engine: Engine, driver: MockLogDriver) -> None:
     driver.plugin.on("LogDriver.StartLogging", {"Err": "no"})
     with pytest.raises(ContainerError):
-        await engine.containers.run(command=["echo", "x"], log_driver=P)
+        await engine.containers.run(spec(command=["echo", "x"], log_driver=P))
 
 
 OPERATIONS: dict[str, tuple[Callable[[Engine, MockLogDriver], Awaitable[None]], bool]] = {

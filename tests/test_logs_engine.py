@@ -12,6 +12,7 @@ import os
 import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -26,6 +27,7 @@ from emulator.engine.log_store import ReadOptions
 from emulator.engine.logs import LoggingError
 from emulator.mocks.log import MockLogDriver
 from emulator.mocks.volume import MockVolumePlugin
+from tests.logspec import spec
 
 DRIVER = "mocklog"
 
@@ -57,11 +59,9 @@ async def env(short_tmp: Path) -> AsyncIterator[Env]:
         nursery.cancel_scope.cancel()
 
 
-async def run(e: Env, script: str, **options: object) -> str:
+async def run(e: Env, script: str, **options: Any) -> str:
     container = await e.engine.containers.run(
-        command=["sh", "-c", script],
-        log_driver=DRIVER,
-        **options,  # type: ignore[arg-type]
+        spec(command=["sh", "-c", script], log_driver=DRIVER, **options)
     )
     return container.id
 
@@ -123,7 +123,7 @@ async def test_capabilities_body_is_empty_and_file_is_the_fifo(env: Env) -> None
 
 async def test_fifo_is_a_0700_fifo_while_logging(env: Env) -> None:
     container = await env.engine.containers.run(
-        command=["sh", "-c", "echo a; sleep 5; echo b"], log_driver=DRIVER, detach=True
+        spec(command=["sh", "-c", "echo a; sleep 5; echo b"], log_driver=DRIVER, detach=True)
     )
     file = Path(env.bodies("StartLogging")[0]["File"])  # type: ignore[index]
     mode = file.stat().st_mode
@@ -160,7 +160,7 @@ async def test_unknown_driver_is_refused_at_create(
     async with open_engine(root=short_tmp) as engine:
         with trio.move_on_after(30):
             with pytest.raises(LogConfigError) as caught:
-                await engine.containers.create(command=["true"], log_driver="nosuch")
+                await engine.containers.create(spec(command=["true"], log_driver="nosuch"))
         assert caught.value.http_status == 400
         assert str(caught.value) == (
             'error looking up logging plugin nosuch: plugin "nosuch" not found'
@@ -169,7 +169,7 @@ async def test_unknown_driver_is_refused_at_create(
 
 
 async def test_create_only_looks_the_plugin_up(env: Env) -> None:
-    await env.engine.containers.create(command=["true"], log_driver=DRIVER)
+    await env.engine.containers.create(spec(command=["true"], log_driver=DRIVER))
     assert env.calls() == []
     assert env.driver.plugin.count("Plugin.Activate") == 1
 
@@ -193,7 +193,7 @@ async def test_stop_logging_comes_before_unmount(short_tmp: Path) -> None:
         await nursery.start(volumes.serve, f"unix:{plugins / 'vd'}.sock")
         async with open_engine(root=short_tmp) as engine:
             await engine.containers.run(
-                command=["echo", "x"], volumes=["v:/d"], volume_driver="vd", log_driver=DRIVER
+                spec(command=["echo", "x"], volumes=["v:/d"], volume_driver="vd", log_driver=DRIVER)
             )
             order = [
                 e.method
@@ -214,11 +214,11 @@ async def test_stalled_plugin_blocks_the_container_until_it_reads(
 ) -> None:
     env.driver.stall()
     container = await env.engine.containers.run(
-        command=["seq", "30000"], log_driver=DRIVER, detach=True
+        spec(command=["seq", "30000"], log_driver=DRIVER, detach=True)
     )
     await trio.sleep(60)
     assert container.running  # blocked writing its output
-    output = container.output
+    output = env.engine.logs.output_of(container.id)
     assert output is not None
     assert output.stdout.buffered == output.stdout.capacity
     env.driver.resume()
@@ -231,12 +231,14 @@ async def test_non_blocking_mode_drops_instead_of_blocking(
 ) -> None:
     env.driver.stall()
     container = await env.engine.containers.run(
-        command=["seq", "20000"],
-        log_driver=DRIVER,
-        log_opts={"mode": "non-blocking", "max-buffer-size": "4k"},
-        detach=True,
+        spec(
+            command=["seq", "20000"],
+            log_driver=DRIVER,
+            log_opts={"mode": "non-blocking", "max-buffer-size": "4k"},
+            detach=True,
+        )
     )
-    output = container.output
+    output = env.engine.logs.output_of(container.id)
     assert output is not None
     await trio.sleep(60)
     # The process wrote everything (the ring took it) although the plugin reads nothing.
@@ -277,7 +279,7 @@ async def test_without_read_logs_the_local_cache_answers(short_tmp: Path) -> Non
         await nursery.start(driver.serve, f"unix:{short_tmp / 'run/docker/plugins' / DRIVER}.sock")
         async with open_engine(root=short_tmp) as engine:
             container = await engine.containers.run(
-                command=["sh", "-c", "echo hello world"], log_driver=DRIVER
+                spec(command=["sh", "-c", "echo hello world"], log_driver=DRIVER)
             )
             reading = await engine.logs.open(container, ReadOptions(), running=False)
             lines = [line.line async for line in reading.lines()]
@@ -285,7 +287,7 @@ async def test_without_read_logs_the_local_cache_answers(short_tmp: Path) -> Non
             assert lines == [b"hello world\n"]
             assert driver.plugin.count("LogDriver.ReadLogs") == 0
             disabled = await engine.containers.run(
-                command=["echo", "x"], log_driver=DRIVER, log_opts={"cache-disabled": "true"}
+                spec(command=["echo", "x"], log_driver=DRIVER, log_opts={"cache-disabled": "true"})
             )
             with pytest.raises(LoggingError) as caught:
                 await engine.logs.open(disabled, ReadOptions(), running=False)
@@ -308,7 +310,7 @@ def _fifo_fds(root: Path) -> list[str]:
 
 async def test_no_fifo_or_fd_left_behind(env: Env) -> None:
     container = await env.engine.containers.run(
-        command=["sh", "-c", "echo a; sleep 5"], log_driver=DRIVER, detach=True
+        spec(command=["sh", "-c", "echo a; sleep 5"], log_driver=DRIVER, detach=True)
     )
     assert len(_fifo_fds(env.root)) == 2  # the engine's read-write end, the plugin's reader
     await env.engine.containers.wait(container.id)
@@ -348,7 +350,7 @@ async def test_plugin_dying_mid_stream_blocks_the_container_and_leaves_the_fifo(
     env: Env, autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     container = await env.engine.containers.run(
-        command=["sh", "-c", "echo a; sleep 5; seq 100000"], log_driver=DRIVER, detach=True
+        spec(command=["sh", "-c", "echo a; sleep 5; seq 100000"], log_driver=DRIVER, detach=True)
     )
     file = Path(env.bodies("StartLogging")[0]["File"])  # type: ignore[index]
     await trio.sleep(1)
@@ -405,13 +407,13 @@ async def test_log_opts_are_checked_as_dockerd_does(
     env: Env, driver: str, opts: dict[str, str], text: str
 ) -> None:
     with pytest.raises(LogConfigError) as caught:
-        await env.engine.containers.create(command=["true"], log_driver=driver, log_opts=opts)
+        await env.engine.containers.create(spec(command=["true"], log_driver=driver, log_opts=opts))
     assert text in str(caught.value)
     assert caught.value.http_status == 400
 
 
 async def test_builtin_drivers_the_emulator_lacks_fail_at_start(env: Env) -> None:
-    created = await env.engine.containers.create(command=["true"], log_driver="syslog")
+    created = await env.engine.containers.create(spec(command=["true"], log_driver="syslog"))
     with pytest.raises(ContainerError) as caught:
         await env.engine.containers.start(created.id)
     assert str(caught.value) == (
@@ -439,11 +441,13 @@ async def test_a_container_that_ends_by_itself_unmounts_and_stops_logging(
         await nursery.start(volumes.serve, f"unix:{plugins / 'vd'}.sock")
         async with open_engine(root=short_tmp) as engine:
             container = await engine.containers.run(
-                command=["sleep", "5"],
-                volumes=["v:/d"],
-                volume_driver="vd",
-                log_driver=DRIVER,
-                detach=True,
+                spec(
+                    command=["sleep", "5"],
+                    volumes=["v:/d"],
+                    volume_driver="vd",
+                    log_driver=DRIVER,
+                    detach=True,
+                )
             )
             await engine.containers.wait(container.id)
             assert container.state == "exited"

@@ -18,6 +18,7 @@ import pytest
 from emulator.engine.core import open_engine
 from emulator.engine.managed import ManagedPluginError
 from emulator.engine.processes import private_run_support
+from tests.logspec import spec
 
 SCRIPT = f"""#!{sys.executable}
 import json, os, trio
@@ -70,7 +71,9 @@ async def test_fifo_is_in_the_plugin_s_view_and_the_plugin_is_in_use(short_tmp: 
         await managed.enable("mylog")
         plugin = managed.resolve("mylog")
         container = await engine.containers.run(
-            command=["sh", "-c", "echo a; sleep 5; echo b >&2"], log_driver="mylog", detach=True
+            spec(
+                command=["sh", "-c", "echo a; sleep 5; echo b >&2"], log_driver="mylog", detach=True
+            )
         )
         (start,) = engine.journal.calls("LogDriver.StartLogging")
         file = start.request["File"]

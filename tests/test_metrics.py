@@ -21,6 +21,7 @@ import trio
 from emulator.engine.core import open_engine
 from emulator.engine.processes import private_run_support
 from emulator.protocol.logdriver.sequences import METRICS_SEQUENCES
+from tests.logspec import spec
 
 SCRIPT = f"""#!{sys.executable}
 import os, socket, trio
@@ -89,7 +90,7 @@ def http_get(path: Path, target: str) -> tuple[str, str]:
 async def test_endpoint_serves_dockerd_names(short_tmp: Path) -> None:
     async with open_engine(short_tmp) as engine:
         await engine.metrics.ensure_listening(engine.nursery)
-        await engine.containers.run(command=["true"])
+        await engine.containers.run(spec(command=["true"]))
         path = short_tmp / "run/docker/metrics.sock"
         head, body = await trio.to_thread.run_sync(http_get, path, "/metrics")
         assert head.startswith("HTTP/1.1 200")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.logspec import spec
+
 
 def test_entries_of_a_container_as_a_plugin_author_reads_them(
     plugin_engine: Any, mock_log_driver: Any
 ) -> None:
     container = plugin_engine.containers.run(
-        command=["sh", "-c", "echo out; echo err >&2"], log_driver="mocklog"
+        spec(command=["sh", "-c", "echo out; echo err >&2"], log_driver="mocklog")
     )
     sent = plugin_engine.logs.entries(container.id)
     assert sorted((r.source, r.text) for r in sent) == [("stderr", "err"), ("stdout", "out")]

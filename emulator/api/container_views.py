@@ -200,7 +200,6 @@ def inspect_json(
         "StdinOnce": run.stdin_once,
         "Env": _config_env(c),
         "Cmd": c.command,
-        "Env": c.env,
         "Image": c.image,
         "WorkingDir": run.working_dir,
         "Volumes": {mp.destination: {} for mp in c.mounts if mp.anonymous} or None,

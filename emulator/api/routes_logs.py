@@ -28,7 +28,7 @@ from typing import Final
 from quart import Response, request
 
 from emulator.api.http import ApiError, bool_value
-from emulator.api.routes_system import state
+from emulator.api.state import state
 from emulator.engine.containers import ContainerError
 from emulator.engine.log_drivers import LogReadError
 from emulator.engine.log_store import LogLine, ReadOptions

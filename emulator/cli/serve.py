@@ -30,8 +30,8 @@ from emulator.api.server import PLAIN_TCP_REFUSED, default_socket_path, serve
 from emulator.api.tls import ServerTLS, default_cert_dir
 from emulator.engine.authz import AuthorizationStartError
 from emulator.engine.core import DEFAULT_SHUTDOWN_TIMEOUT, Engine, open_engine
-from emulator.engine.processes import PluginStartError
 from emulator.engine.logs import LogConfig, LoggingError
+from emulator.engine.processes import PluginStartError
 from emulator.errors import ConfigurationError
 from emulator.protocol.profiles import DEFAULT_PROFILE, PROFILES
 from emulator.protocol.registry_hosts import RegistryConfig, RegistryConfigError

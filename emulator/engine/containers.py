@@ -19,6 +19,7 @@ table (:mod:`emulator.engine.lifecycle`).
 
 from __future__ import annotations
 
+import builtins
 import logging
 import math
 import secrets
@@ -46,13 +47,13 @@ from emulator.engine.container_model import (
     parse_volume_spec,
 )
 from emulator.engine.container_processes import ProcessTable
+from emulator.engine.container_program import program_of, run_program
 from emulator.engine.container_runtime import ContainerRuntime
 from emulator.engine.container_store import ContainerStore
 from emulator.engine.container_volumes import ContainerVolumes, missing_source
 from emulator.engine.endpoint_settings import EndpointConfig, endpoint_settings_error
 from emulator.engine.execs import ExecResult, ExecService
 from emulator.engine.json_log import JsonFileLog, LogMessage
-from emulator.engine.container_program import program_of, run_program
 from emulator.engine.lifecycle import lifetime_of
 from emulator.engine.log_config import (
     LogConfigError,
@@ -128,7 +129,7 @@ class ContainerService(ContainerCopy):
         self._events = events
         self._exited: dict[str, trio.Event] = {}
         self._exit_timers: dict[str, trio.CancelScope] = {}
-        self.logs: LogService | None = None
+        self.log_service: LogService | None = None
         """Checks log configs at create, runs the log driver from start to exit."""
         self.action_timer: Callable[[str, float], None] | None = None
         """Told how long each create, start and delete took (dockerd's container_actions)."""
@@ -251,13 +252,15 @@ class ContainerService(ContainerCopy):
     async def _log_config(self, given: Mapping[str, Any] | None) -> dict[str, Any]:
         """``mergeAndVerifyLogConfig``: the daemon's defaults merged in, then checked
         (:meth:`LogService.prepare`; without one, only the driver's existence)."""
-        if self.logs is None:
-            logs = merged_log_config(str((given or {}).get("Type") or ""), (given or {}).get("Config"))
+        if self.log_service is None:
+            logs = merged_log_config(
+                str((given or {}).get("Type") or ""), (given or {}).get("Config")
+            )
             if self.plugins is not None:
                 await check_log_driver(self.plugins, logs["Type"])
             return logs
         try:
-            return await self.logs.prepare(given)
+            return await self.log_service.prepare(given)
         except LoggingError as exc:
             raise LogConfigError(str(exc), hint=exc.hint) from None
 
@@ -326,7 +329,11 @@ class ContainerService(ContainerCopy):
         if steps:
             scope = self._exit_timers[container.id] = trio.CancelScope()
             self._nursery.start_soon(
-                run_program, self.streams(container), steps, scope, self._exit_later(container, code)
+                run_program,
+                self.streams(container),
+                steps,
+                scope,
+                self._exit_later(container, code),
             )
         elif runs_for == 0:
             await self._exit(container, code)
@@ -379,23 +386,25 @@ class ContainerService(ContainerCopy):
         except EngineError as exc:
             if self.log(container).open:
                 await self.log(container).close()
-            if self.logs is not None:
-                await self.logs.stop(container)
+            if self.log_service is not None:
+                await self.log_service.stop(container)
             await self._start_failed(container, exc, networks=networked)
         self._running_now(container)
 
-    async def _start_logging(self, container: Container, *, networks: bool) -> list[OutputWriter]:
+    async def _start_logging(
+        self, container: Container, *, networks: bool
+    ) -> builtins.list[OutputWriter]:
         """``InitializeStdio``: the log driver (``startLogging``), before the process runs.
 
         The writers its output goes to: dockerd's json-file log, or the log driver's
         copier (:mod:`emulator.engine.logs`), or none (``none``).  A failure is the
         start's (``containerStart``'s clean-up: networks, then volumes)."""
-        if self.logs is None or container.log_config.get("Type") == "json-file":
+        if self.log_service is None or container.log_config.get("Type") == "json-file":
             log = self.log(container)
             log.begin()
             return [log.write]
         try:
-            writer = await self.logs.start(container)
+            writer = await self.log_service.start(container)
         except LoggingError as exc:
             await self._start_failed(container, exc, networks=networks)
         return [writer] if writer is not None else []
@@ -431,8 +440,8 @@ class ContainerService(ContainerCopy):
             if self.log(container).open:
                 await self.log(container).close()
         await self.processes.ended(container)  # StreamConfig.Wait, Reset: logger closed
-        if self.logs is not None:
-            await self.logs.stop(container)
+        if self.log_service is not None:
+            await self.log_service.stop(container)
         container.exiting = False
         container.state = "exited"
         container.exit_code = code
@@ -607,8 +616,8 @@ class ContainerService(ContainerCopy):
         self.store.remove(container)
         shutil.rmtree(self._root / container.id, ignore_errors=True)
         self.processes.forget(container.id)
-        if self.logs is not None:
-            self.logs.forget(container.id)
+        if self.log_service is not None:
+            self.log_service.forget(container.id)
         self._emit(container, "destroy")
         self._timed("delete", began)
         if errors:

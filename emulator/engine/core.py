@@ -22,9 +22,9 @@ from emulator.engine.containers import ContainerService
 from emulator.engine.database import StateDB
 from emulator.engine.events import EventLog
 from emulator.engine.logs import LogService
+from emulator.engine.managed import ManagedPlugins
 from emulator.engine.metrics import PLUGIN_TYPE as METRICS_TYPE
 from emulator.engine.metrics import MetricsService
-from emulator.engine.managed import ManagedPlugins
 from emulator.engine.networks import NetworkController
 from emulator.engine.plugins import PluginRegistry
 from emulator.engine.sandbox_namespaces import OsSandboxes
@@ -132,7 +132,9 @@ class Engine:
         self.events = EventLog()
         self.restarts = 0
         self.authorization_plugins = config.authorization_plugins
-        self.metrics = MetricsService(_EngineState(self), root=self.paths.root, profile=self.profile)
+        self.metrics = MetricsService(
+            _EngineState(self), root=self.paths.root, profile=self.profile
+        )
         """dockerd's Prometheus endpoint and metrics plugins (:mod:`emulator.engine.metrics`)."""
         self.logs = LogService(
             lambda: self.plugins,
@@ -198,7 +200,7 @@ class Engine:
             plugins=plugins,
             runtime=self.runtime,
         )
-        containers.logs = self.logs
+        containers.log_service = self.logs
         containers.action_timer = self.metrics.observe
         authz = AuthorizationChain(_authz_lookup(plugins), self.authorization_plugins)
         # Store.CallHandler after enable: remote network and IPAM drivers register.

@@ -51,8 +51,8 @@ from emulator.engine.log_drivers import (
 )
 from emulator.engine.log_store import LogLine, LogStore, ReadOptions, store_config
 from emulator.engine.output import ContainerOutput, OutputStream
-from emulator.engine.streams import OutputWriter
 from emulator.engine.plugins import PluginRegistry
+from emulator.engine.streams import OutputWriter
 from emulator.errors import EngineError, PluginLookupError
 from emulator.faults import FaultSet
 from emulator.protocol.logdriver import options as opts
@@ -283,6 +283,11 @@ class LogService:
         in the order written, over every logger it had (the newest 100 000)."""
         cid = container if isinstance(container, str) else container.id
         return list(self._sent.get(cid, ()))
+
+    def output_of(self, container_id: str) -> ContainerOutput | None:
+        """The copier's side of a running container's stdout and stderr (its pipes)."""
+        session = self._sessions.get(container_id)
+        return session.output if session else None
 
     def running_logger(self, container_id: str) -> Logger | None:
         """The logger of a running container (None when it has none)."""
