@@ -27,6 +27,7 @@ from emulator.engine.log_store import ReadOptions
 from emulator.engine.logs import LoggingError
 from emulator.mocks.log import MockLogDriver
 from emulator.mocks.volume import MockVolumePlugin
+from emulator.runtime.support import static_support
 from tests.logspec import spec
 
 DRIVER = "mocklog"
@@ -453,4 +454,36 @@ async def test_a_container_that_ends_by_itself_unmounts_and_stops_logging(
             assert container.state == "exited"
             assert engine.journal.count("VolumeDriver.Unmount") == 1
             assert engine.journal.count("LogDriver.StopLogging") == 1
+        nursery.cancel_scope.cancel()
+
+
+_SUPPORT = static_support()
+
+
+@pytest.mark.skipif(not _SUPPORT.available, reason=_SUPPORT.reason or "no container runtime")
+async def test_a_real_process_s_output_reaches_the_plugin(short_tmp: Path) -> None:
+    """The same path for a container that runs its command: its pipes → the streams → the
+    log driver's copier → the FIFO."""
+    driver = MockLogDriver(DRIVER)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(driver.serve, f"unix:{short_tmp / 'run/docker/plugins' / DRIVER}.sock")
+        async with open_engine(root=short_tmp, containers="processes") as engine:
+            container = await engine.containers.run(
+                spec(
+                    command=[
+                        "sh",
+                        "-c",
+                        "echo out; echo err >&2; head -c 40960 /dev/zero | tr '\\0' x; echo",
+                    ],
+                    log_driver=DRIVER,
+                )
+            )
+            assert container.exit_code == 0
+            records = driver.entries(container.id)
+            assert {(r.source, r.text) for r in records[:2]} | {
+                (r.source, r.text) for r in records if r.partial is None
+            } >= {("stdout", "out"), ("stderr", "err")}
+            long = [r for r in records if r.partial is not None]
+            assert [len(r.line) for r in long] == [16384, 16384, 8192]
+            assert engine.logs.entries(container.id) == records
         nursery.cancel_scope.cancel()

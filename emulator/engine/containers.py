@@ -19,16 +19,14 @@ table (:mod:`emulator.engine.lifecycle`).
 
 from __future__ import annotations
 
-import builtins
 import logging
-import math
 import secrets
 import shutil
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, Protocol, TypeVar
+from typing import TypeVar
 
 import trio
 
@@ -39,6 +37,7 @@ from emulator.engine.container_create import (
     networking_error,
     register_mount_points,
 )
+from emulator.engine.container_logging import ContainerLogging
 from emulator.engine.container_model import (
     Container,
     ContainerError,
@@ -47,22 +46,15 @@ from emulator.engine.container_model import (
     parse_volume_spec,
 )
 from emulator.engine.container_processes import ProcessTable
-from emulator.engine.container_program import program_of, run_program
 from emulator.engine.container_runtime import ContainerRuntime
+from emulator.engine.container_start import ContainerStarts, NetworkHook
 from emulator.engine.container_store import ContainerStore
 from emulator.engine.container_volumes import ContainerVolumes, missing_source
 from emulator.engine.endpoint_settings import EndpointConfig, endpoint_settings_error
 from emulator.engine.execs import ExecResult, ExecService
 from emulator.engine.json_log import JsonFileLog, LogMessage
-from emulator.engine.lifecycle import lifetime_of
-from emulator.engine.log_config import (
-    LogConfigError,
-    PluginGetter,
-    check_log_driver,
-    merged_log_config,
-)
-from emulator.engine.logs import LoggingError, LogService
-from emulator.engine.streams import ContainerStreams, OutputWriter
+from emulator.engine.log_config import PluginGetter
+from emulator.engine.streams import ContainerStreams
 from emulator.engine.volume_drivers import VolumeDriverError
 from emulator.engine.volume_store import VolumeError
 from emulator.engine.volumes import VolumeService
@@ -86,23 +78,7 @@ EventSink = Callable[[str, str, Mapping[str, str]], None]
 T = TypeVar("T")
 
 
-class NetworkHook(Protocol):
-    """The network controller as containers use it (:mod:`emulator.engine.networks`)."""
-
-    async def attach(self, container: Any) -> None: ...
-
-    async def detach(self, container: Any) -> None: ...
-
-    def endpoint_error(self, name: str, config: EndpointConfig) -> str | None: ...
-
-    async def set_key(self, container: Any, pid: int) -> None:
-        """The process's network namespace is the sandbox's (before the networks)."""
-
-    def addresses(self, container_id: str) -> list[str]:
-        """The container's endpoint addresses (for its ``/etc/hosts``)."""
-
-
-class ContainerService(ContainerCopy):
+class ContainerService(ContainerCopy, ContainerStarts):
     """Create, start, stop, kill, remove, run, exec and copy containers; read their logs."""
 
     def __init__(
@@ -129,10 +105,8 @@ class ContainerService(ContainerCopy):
         self._events = events
         self._exited: dict[str, trio.Event] = {}
         self._exit_timers: dict[str, trio.CancelScope] = {}
-        self.log_service: LogService | None = None
-        """Checks log configs at create, runs the log driver from start to exit."""
-        self.action_timer: Callable[[str, float], None] | None = None
-        """Told how long each create, start and delete took (dockerd's container_actions)."""
+        self.logging = ContainerLogging(plugins, self.log)
+        """Log configs at create, the log driver from start to exit, action timings."""
         """The pending exit of each running container whose command ends on its own."""
         self.plugins: PluginGetter | None = plugins
         """Where logging plugins are looked up (create's log-driver check)."""
@@ -203,7 +177,7 @@ class ContainerService(ContainerCopy):
         if problem is not None:
             raise problem
         began = trio.current_time()
-        logs = await self._log_config(spec.log_config)
+        logs = await self.logging.config(spec.log_config)
         name = spec.name
         if name is not None:
             self._check_name(name)
@@ -246,27 +220,8 @@ class ContainerService(ContainerCopy):
         self.store.add(container)
         self._exited[cid] = trio.Event()
         self._emit(container, "create")
-        self._timed("create", began)
+        self.logging.timed("create", began)
         return container
-
-    async def _log_config(self, given: Mapping[str, Any] | None) -> dict[str, Any]:
-        """``mergeAndVerifyLogConfig``: the daemon's defaults merged in, then checked
-        (:meth:`LogService.prepare`; without one, only the driver's existence)."""
-        if self.log_service is None:
-            logs = merged_log_config(
-                str((given or {}).get("Type") or ""), (given or {}).get("Config")
-            )
-            if self.plugins is not None:
-                await check_log_driver(self.plugins, logs["Type"])
-            return logs
-        try:
-            return await self.log_service.prepare(given)
-        except LoggingError as exc:
-            raise LogConfigError(str(exc), hint=exc.hint) from None
-
-    def _timed(self, action: str, began: float) -> None:
-        if self.action_timer is not None:
-            self.action_timer(action, trio.current_time() - began)
 
     def _endpoint_error(self, network: str, config: EndpointConfig) -> str | None:
         if self._networks is not None:
@@ -285,148 +240,6 @@ class ContainerService(ContainerCopy):
 
     # -- start / exit ---------------------------------------------------------------
 
-    async def start(self, ref: str) -> Container:
-        """``docker start``: mount every volume (``Get`` + ``Mount``), then run."""
-        container = self.get(ref)
-        if container.running:
-            return container
-        began = trio.current_time()
-        try:
-            await self.setup_mounts(container)
-            self._check_sources(container)
-        except ContainerError as exc:
-            # The deferred cleanup of containerStart: unmount what this start mounted.
-            container.error = str(exc)
-            container.exit_code = 128
-            await self.unmount_volumes(container)
-            self._save(container)
-            raise
-        if self.runtime.runs(container):
-            await self._start_process(container)
-            self._timed("start", began)
-            return container
-        if self._networks is not None and container.networks:
-            try:
-                await self._networks.attach(container)
-            except EngineError as exc:
-                await self._start_failed(container, exc, networks=False)
-        writers = await self._start_logging(container, networks=True)
-        self.streams(container).begin(None, writers)
-        lifetime = lifetime_of(container.command, detach=container.detach)
-        runs_for = (
-            container.runs_for_override
-            if container.runs_for_override is not None
-            else lifetime.runs_for
-        )
-        code = (
-            container.exit_code_override
-            if container.exit_code_override is not None
-            else lifetime.exit_code
-        )
-        self._running_now(container)
-        self._timed("start", began)
-        steps = program_of(container, runs_for)
-        if steps:
-            scope = self._exit_timers[container.id] = trio.CancelScope()
-            self._nursery.start_soon(
-                run_program,
-                self.streams(container),
-                steps,
-                scope,
-                self._exit_later(container, code),
-            )
-        elif runs_for == 0:
-            await self._exit(container, code)
-        elif not math.isinf(runs_for):
-            scope = self._exit_timers[container.id] = trio.CancelScope()
-            self._nursery.start_soon(self._exit_after, container, runs_for, code, scope)
-        return container
-
-    def _running_now(self, container: Container) -> None:
-        container.state = "running"
-        container.error = ""
-        container.started_at = self._wall()
-        self._exited[container.id] = trio.Event()
-        self._save(container)
-        self._emit(container, "start")
-
-    async def _start_failed(
-        self, container: Container, exc: EngineError, *, networks: bool
-    ) -> NoReturn:
-        """``containerStart``'s deferred clean-up: networks, then volumes; raises."""
-        container.error = str(exc)
-        container.exit_code = getattr(exc, "exit_code", None) or 128
-        if networks and self._networks is not None and container.networks:
-            await self._networks.detach(container)
-        await self.unmount_volumes(container)
-        self._save(container)
-        if isinstance(exc, ContainerError):
-            raise exc
-        raise ContainerError(str(exc), http_status=getattr(exc, "http_status", 500)) from None
-
-    async def _start_process(self, container: Container) -> None:
-        """The container's command as a real process: ``NewTask``, then (dockerd's
-        ``initializeCreatedTask``) ``SetKey`` and the networks allocated, then ``Start``."""
-        hook = self._networks
-        networked = hook is not None and bool(container.networks)
-
-        async def created(container: Container, pid: int) -> None:
-            assert hook is not None
-            await hook.set_key(container, pid)
-            await hook.attach(container)
-            self.runtime.update_hosts(
-                self.directory(container), container, hook.addresses(container.id)
-            )
-
-        writers = await self._start_logging(container, networks=False)
-        try:
-            await self.processes.start(
-                container, set_key=created if networked else None, writers=writers
-            )
-        except EngineError as exc:
-            if self.log(container).open:
-                await self.log(container).close()
-            if self.log_service is not None:
-                await self.log_service.stop(container)
-            await self._start_failed(container, exc, networks=networked)
-        self._running_now(container)
-
-    async def _start_logging(
-        self, container: Container, *, networks: bool
-    ) -> builtins.list[OutputWriter]:
-        """``InitializeStdio``: the log driver (``startLogging``), before the process runs.
-
-        The writers its output goes to: dockerd's json-file log, or the log driver's
-        copier (:mod:`emulator.engine.logs`), or none (``none``).  A failure is the
-        start's (``containerStart``'s clean-up: networks, then volumes)."""
-        if self.log_service is None or container.log_config.get("Type") == "json-file":
-            log = self.log(container)
-            log.begin()
-            return [log.write]
-        try:
-            writer = await self.log_service.start(container)
-        except LoggingError as exc:
-            await self._start_failed(container, exc, networks=networks)
-        return [writer] if writer is not None else []
-
-    def _exit_later(self, container: Container, code: int) -> Callable[[], Awaitable[None]]:
-        async def exited() -> None:
-            self._exit_timers.pop(container.id, None)  # ended by itself: nothing to cancel
-            await self._exit(container, code)
-
-        return exited
-
-    async def _exit_after(
-        self, container: Container, seconds: float, code: int, scope: trio.CancelScope
-    ) -> None:
-        with scope:
-            await trio.sleep(seconds)
-            # Ended by itself: _exit must not cancel this task's scope (it did, and nothing
-            # after the exit's first checkpoint ran: no Unmount, no StopLogging).
-            self._exit_timers.pop(container.id, None)
-        if not scope.cancelled_caught:
-            await self._exit(container, code)
-
     async def _exit(self, container: Container, code: int) -> None:
         """``handleContainerExit``: the streams end and the log driver closes (``Reset``:
         the copier drains, ``StopLogging``), networks released, volumes unmounted, then
@@ -437,11 +250,8 @@ class ContainerService(ContainerCopy):
         self._cancel_exit_timer(container)
         if self.processes.get(container) is None:  # the command table's output ends
             await self.streams(container).end()
-            if self.log(container).open:
-                await self.log(container).close()
-        await self.processes.ended(container)  # StreamConfig.Wait, Reset: logger closed
-        if self.log_service is not None:
-            await self.log_service.stop(container)
+        await self.processes.ended(container)  # StreamConfig.Wait, then Reset:
+        await self.logging.stop(container)  # the copier drains, the log driver closes
         container.exiting = False
         container.state = "exited"
         container.exit_code = code
@@ -616,10 +426,9 @@ class ContainerService(ContainerCopy):
         self.store.remove(container)
         shutil.rmtree(self._root / container.id, ignore_errors=True)
         self.processes.forget(container.id)
-        if self.log_service is not None:
-            self.log_service.forget(container.id)
+        self.logging.forget(container)
         self._emit(container, "destroy")
-        self._timed("delete", began)
+        self.logging.timed("delete", began)
         if errors:
             raise ContainerError(f"failed to remove container {container.id}: " + "; ".join(errors))
 

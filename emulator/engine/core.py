@@ -200,8 +200,8 @@ class Engine:
             plugins=plugins,
             runtime=self.runtime,
         )
-        containers.log_service = self.logs
-        containers.action_timer = self.metrics.observe
+        containers.logging.service = self.logs
+        containers.logging.action_timer = self.metrics.observe
         authz = AuthorizationChain(_authz_lookup(plugins), self.authorization_plugins)
         # Store.CallHandler after enable: remote network and IPAM drivers register.
         managed.add_handler("docker.networkdriver/1.0", networks.register_driver)

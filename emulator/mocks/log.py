@@ -59,11 +59,11 @@ class LogStream:
     open: bool = True
     error: str = ""
     """Why reading stopped early (a cut or undecodable frame)."""
-    _fd: trio.lowlevel.FdStream | None = attrs.field(default=None, repr=False)
-    _scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
-    _done: trio.Event = attrs.Factory(trio.Event)
-    _decoder: FrameDecoder = attrs.Factory(FrameDecoder)
-    _changed: trio.Event = attrs.Factory(trio.Event)
+    fd: trio.lowlevel.FdStream | None = attrs.field(default=None, repr=False)
+    reader: trio.CancelScope = attrs.Factory(trio.CancelScope)
+    done: trio.Event = attrs.Factory(trio.Event)
+    decoder: FrameDecoder = attrs.Factory(FrameDecoder)
+    changed: trio.Event = attrs.Factory(trio.Event)
 
     @property
     def container_id(self) -> str:
@@ -135,7 +135,7 @@ class MockLogDriver:
         """Die mid-stream: stop serving (the socket goes away) and reading every FIFO."""
         self.crashed = True
         for stream in self.streams:
-            stream._scope.cancel()
+            stream.reader.cancel()
             stream.open = False
         if self._serving is not None:
             self._serving.cancel()
@@ -167,7 +167,7 @@ class MockLogDriver:
             fd = os.open(self._path_map(file), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError as exc:
             return Reply(status=500, body={"Err": f"open {file}: {os.strerror(exc.errno or 0)}"})
-        stream._fd = trio.lowlevel.FdStream(fd)
+        stream.fd = trio.lowlevel.FdStream(fd)
         self.streams.append(stream)
         assert self._nursery is not None
         self._nursery.start_soon(self._read, stream)
@@ -175,42 +175,42 @@ class MockLogDriver:
 
     async def _read(self, stream: LogStream) -> None:
         try:
-            with stream._scope:
-                while stream._fd is not None:
+            with stream.reader:
+                while stream.fd is not None:
                     if self._resumed is not None:
                         await self._resumed.wait()
                         continue
                     size = (
                         _READ_CHUNK if self.read_rate is None else max(1, int(self.read_rate / 10))
                     )
-                    data = await stream._fd.receive_some(size)
+                    data = await stream.fd.receive_some(size)
                     if not data:
                         break
                     self._take(stream, data)
                     if self.read_rate is not None:
                         await trio.sleep(len(data) / self.read_rate)
         finally:
-            stream._done.set()
+            stream.done.set()
 
     def _take(self, stream: LogStream, data: bytes) -> None:
         try:
-            stream.records.extend(stream._decoder.feed(data))
+            stream.records.extend(stream.decoder.feed(data))
             limit = self.record_limit
             if limit is not None and len(stream.records) > 2 * limit:
                 del stream.records[:-limit]
         except FrameError as exc:
             stream.error = str(exc)
-            stream._scope.cancel()
-        stream._changed.set()
-        stream._changed = trio.Event()
+            stream.reader.cancel()
+        stream.changed.set()
+        stream.changed = trio.Event()
 
     async def _stop(self, request: RecordedRequest) -> Reply:
         body = request.json() or {}
         file = str(body.get("File", ""))
         for stream in self.streams:
             if stream.file == file and stream.open:
-                stream._scope.cancel()
-                await stream._done.wait()
+                stream.reader.cancel()
+                await stream.done.wait()
                 self._drain(stream)
                 await _close(stream)
                 return Reply(body={})
@@ -218,11 +218,11 @@ class MockLogDriver:
 
     def _drain(self, stream: LogStream) -> None:
         """Read what the pipe holds now, without waiting (the writer keeps its end open)."""
-        if stream._fd is None:
+        if stream.fd is None:
             return
         while True:
             try:
-                data = os.read(stream._fd.fileno(), _READ_CHUNK)
+                data = os.read(stream.fd.fileno(), _READ_CHUNK)
             except BlockingIOError:
                 return
             except OSError as exc:
@@ -265,7 +265,7 @@ class MockLogDriver:
         stream = live[-1]
         seen = len(stream.records)
         while stream.open:
-            await stream._changed.wait()
+            await stream.changed.wait()
             fresh, seen = stream.records[seen:], len(stream.records)
             for record in fresh:
                 if until is not None and record.time_nano > until:
@@ -292,7 +292,7 @@ def _nanos(text: object) -> int | None:
 
 async def _close(stream: LogStream) -> None:
     stream.open = False
-    stream._changed.set()
-    if stream._fd is not None:
-        fd, stream._fd = stream._fd, None
+    stream.changed.set()
+    if stream.fd is not None:
+        fd, stream.fd = stream.fd, None
         await fd.aclose()
