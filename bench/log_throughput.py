@@ -1,8 +1,8 @@
 """Benchmark: container output through the engine to a log plugin's FIFO, against a bare
 FIFO writer/reader pair in the same run.
 
-Emulator path: a fake container writes N lines (``yes LINE | head -n N``) to its output
-stream; the copier cuts them, the plugin logger frames each as a ``LogEntry`` and writes
+Emulator path: a container on the command table writes N lines (``yes LINE | head -n N``)
+to its streams; the copier cuts them, the plugin logger frames each as a ``LogEntry`` and writes
 it to the FIFO; the built-in mock log driver (in the same process, as a plugin would be
 in its own) reads and decodes the records.  Baseline: the same records, framed in
 advance, written one ``write`` each to a FIFO by one trio task and read and decoded by
@@ -24,6 +24,7 @@ from pathlib import Path
 import trio
 
 from emulator import open_engine
+from emulator.engine.container_model import ContainerSpec
 from emulator.mocks.log import MockLogDriver
 from emulator.protocol.logdriver.entry import FrameDecoder, LogRecord, encode_frame
 
@@ -61,10 +62,13 @@ async def through_engine(directory: Path, lines: int, line: str) -> float:
     driver = MockLogDriver("bench")
     async with trio.open_nursery() as nursery:
         await nursery.start(driver.serve, f"unix:{directory / 'run/docker/plugins/bench.sock'}")
-        async with open_engine(root=directory) as engine:
+        async with open_engine(root=directory, containers="fake") as engine:
             started = time.perf_counter()
             await engine.containers.run(
-                command=["sh", "-c", f"yes {line} | head -n {lines}"], log_driver="bench"
+                ContainerSpec(
+                    command=["sh", "-c", f"yes {line} | head -n {lines}"],
+                    log_config={"Type": "bench", "Config": {}},
+                )
             )
             took = time.perf_counter() - started
             assert len(driver.entries()) == lines, len(driver.entries())
