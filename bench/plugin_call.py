@@ -4,8 +4,11 @@ Both clients talk to the same plugin on the same unix socket in the same run, so
 the ratio is the engine's own cost (lookup, Go-JSON encoding, journal, retry
 bookkeeping, decoding).  Two plugins are used: the project's mock host (Quart on
 hypercorn, what tests use) and a minimal h11 server, whose low cost makes the
-client's share visible.  Also measured: activation latency (fresh engine → first
-activated plugin) against a bare Activate round trip on a new connection.
+client's share visible; it runs once in the benchmark's own trio run and once as a
+process of its own, as real plugins run (the engine yields once before it reuses a
+connection to a plugin of its own process, see ``ConnectionPool.acquire``).  Also
+measured: activation latency (fresh engine → first activated plugin) against a bare
+Activate round trip on a new connection.
 
 Run: ``.venv/bin/python bench/plugin_call.py [--calls N]``
 """
@@ -29,7 +32,7 @@ from emulator import open_engine
 from emulator.mocks import MockPlugin
 
 sys.path.insert(0, str(Path(__file__).parent))
-from h11_plugin import serve_h11_plugin
+from h11_plugin import plugin_process, serve_h11_plugin
 
 LIST_BODY = b"{}\n"
 HEADERS = [
@@ -165,6 +168,13 @@ async def main(calls: int) -> dict[str, object]:
             await nursery.start(serve_h11_plugin, fast, fixed_answer)
             results["call_via_mock_host"] = await measure_server(root, "mock", calls)
             results["call_via_minimal_server"] = await measure_server(root, "fast", calls)
+            with plugin_process(root / "run/docker/plugins/proc.sock", "plugin_call:fixed_answer"):
+                results["call_via_minimal_server_process"] = await measure_server(
+                    root, "proc", calls
+                )
+                results["activation_minimal_server_process"] = await measure_activation(
+                    root, "proc", 200
+                )
             results["activation_minimal_server"] = await measure_activation(root, "fast", 200)
             nursery.cancel_scope.cancel()
         return results

@@ -20,6 +20,7 @@ import attrs
 import trio
 
 from emulator.discovery import DiscoveryError, LocalRegistry, PluginNotFound, PluginSpec
+from emulator.engine.locks import QuickLock
 from emulator.errors import EngineError, PluginLookupError
 from emulator.golang.time import duration_string as go_duration
 from emulator.protocol.activation import (
@@ -57,10 +58,10 @@ class Plugin:
         ``(host path, path to give the plugin)`` (where log FIFOs go)."""
         self.handlers_run = False
         """True once the registration handlers ran for this activation (``handlersRun``)."""
-        self._lock = trio.Lock()
+        self._lock = QuickLock()
 
     @property
-    def activation_lock(self) -> trio.Lock:
+    def activation_lock(self) -> QuickLock:
         """Held for the whole of an activation, handlers included (``p.activateWait``)."""
         return self._lock
 
@@ -389,6 +390,8 @@ class PluginRegistry:
 
     async def _activate(self, plugin: Plugin) -> None:
         """Activate once; later calls return at once (or retry a failed activation)."""
+        if plugin.handlers_run and plugin.activated and not plugin.activation_lock.locked():
+            return  # active and registered: what the lock would find (no task switch)
         async with plugin.activation_lock:
             if plugin.activated:
                 await self._run_handlers(plugin)

@@ -20,6 +20,7 @@ from typing import Any, Protocol, TypeVar
 
 import trio
 
+from emulator.engine.locks import QuickLock
 from emulator.engine.plugins import PluginRegistry
 from emulator.errors import (
     EngineError,
@@ -314,7 +315,7 @@ class DriverStore:
         self._registry = registry
         self.local = local
         self._extensions: dict[str, VolumeDriver] = {local.name: local}
-        self._locks: dict[str, trio.Lock] = {}
+        self._locks: dict[str, QuickLock] = {}
 
     def names(self) -> list[str]:
         """``GetDriverList``: the drivers known so far, sorted (``local`` and every v1
@@ -325,7 +326,9 @@ class DriverStore:
         """``GetDriver``/``CreateDriver`` for v1 plugins (no reference counting)."""
         if name == "":
             raise VolumeDriverError(wire.EMPTY_DRIVER_NAME, http_status=400)
-        lock = self._locks.setdefault(name, trio.Lock())
+        lock = self._locks.get(name)
+        if lock is None:
+            lock = self._locks[name] = QuickLock()
         async with lock:
             known = self._extensions.get(name)
             if known is not None:

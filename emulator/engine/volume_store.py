@@ -10,13 +10,13 @@ every driver for a name the engine does not know.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Mapping
 
 import attrs
 import trio
 
 from emulator.engine.database import StateDB, VolumeMetadata
+from emulator.engine.locks import QuickLock
 from emulator.engine.volume_drivers import (
     DriverStore,
     DriverVolume,
@@ -96,13 +96,14 @@ class VolumeStore:
         self.refs: dict[str, set[str]] = {}
         self.labels: dict[str, dict[str, str] | None] = {}
         self.options: dict[str, dict[str, str] | None] = {}
-        self._locks: dict[str, trio.Lock] = {}
+        self._locks: dict[str, QuickLock] = {}
 
-    @asynccontextmanager
-    async def _locked(self, name: str) -> AsyncIterator[None]:
-        lock = self._locks.setdefault(name, trio.Lock())
-        async with lock:
-            yield
+    def _locked(self, name: str) -> QuickLock:
+        """The lock of volume ``name`` (dockerd's per-name ``locker``)."""
+        lock = self._locks.get(name)
+        if lock is None:
+            lock = self._locks[name] = QuickLock()
+        return lock
 
     # -- references -------------------------------------------------------------------
 

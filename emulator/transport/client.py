@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -101,6 +102,7 @@ class PluginClient:
         self._journal = settings.journal
         self._hang_guard = settings.hang_guard
         self._body_limit = settings.body_limit
+        self._paths: dict[str, bytes] = {}  # method → request target, made once
         self._pool = ConnectionPool(
             target, dial_timeout=settings.profile.dial_timeout, ssl_context=ssl_context
         )
@@ -350,16 +352,20 @@ class PluginClient:
         self, method: str, body: bytes, timeout: float | None, decision: Decision | None
     ) -> RawResponse:
         client = self.client_timeout or None
-        bounds = [t for t in (timeout, client) if t is not None]
-        deadline = min(bounds) if bounds else self._hang_guard
+        # The shorter of the two bounds (None when neither is set).
+        shorter = client is None or (timeout is not None and timeout <= client)
+        bound = timeout if shorter else client
+        deadline = bound if bound is not None else self._hang_guard
         mark = WriteMark()
-        with trio.move_on_after(deadline if deadline is not None else float("inf")) as scope:
+        with trio.CancelScope(
+            deadline=trio.current_time() + deadline if deadline is not None else math.inf
+        ) as scope:
             if decision is not None and isinstance(decision.action, Respond):
                 await trio.lowlevel.checkpoint()  # answered instead of the plugin
                 return _synthesized(decision.action)
             return await self._exchange(method, body, mark, _stream_fault(decision))
         assert scope.cancelled_caught
-        if not bounds:
+        if bound is None:
             raise _Hung
         # The request buffer is drained only if the request was being written.
         if client is not None and (timeout is None or client < timeout):
@@ -372,11 +378,14 @@ class PluginClient:
         """One round trip on a pooled connection; ``fault`` shapes its bytes (see
         ``emulator.transport.faulty``): the connection's own parser and error paths
         report what the fault does."""
+        path = self._paths.get(method)
+        if path is None:
+            path = self._paths[method] = request_path(method).encode()
         conn = await self._pool.acquire()
         ok = False
         try:
             response = await conn.round_trip(
-                request_path(method).encode(),
+                path,
                 request_headers(self.target, len(body)),
                 body,
                 body_limit=self._body_limit,

@@ -20,8 +20,9 @@ from typing import Literal
 import attrs
 import h11
 import trio
+from trio.lowlevel import current_clock
 
-from emulator.clock import is_in_process_peer, real_io
+from emulator.clock import VirtualClock, is_in_process_peer, real_io
 from emulator.golang import errors as goerrors
 from emulator.golang import net as gonet
 from emulator.golang.strconv import quote as go_quote
@@ -126,6 +127,11 @@ class Connection:
         self._target = target
         self._local = local
         self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_RESPONSE_HEAD)
+
+    @property
+    def in_process(self) -> bool:
+        """True when the plugin on the other end is served by this very process."""
+        return self._stream.in_process
 
     @property
     def socket(self) -> trio.socket.SocketType:
@@ -389,10 +395,17 @@ class _RealIOStream(trio.abc.Stream):
 
     def __init__(self, inner: trio.abc.Stream, sock: trio.socket.SocketType) -> None:
         self._inner = inner
-        self._external = not is_in_process_peer(sock)  # asked once, not per read
+        self._in_process = is_in_process_peer(sock)
+        # Asked once, not per read: the peer does not change, nor does a run's clock.
+        self._guarded = not self._in_process and VirtualClock.of(current_clock()) is not None
+
+    @property
+    def in_process(self) -> bool:
+        """True when the peer is a unix socket of this process (see :func:`is_in_process_peer`)."""
+        return self._in_process
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        if not self._external:
+        if not self._guarded:
             await self._inner.send_all(data)
             return
         with real_io():
@@ -402,7 +415,7 @@ class _RealIOStream(trio.abc.Stream):
         await self._inner.wait_send_all_might_not_block()
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
-        if not self._external:
+        if not self._guarded:
             return await self._inner.receive_some(max_bytes)
         with real_io():
             return await self._inner.receive_some(max_bytes)
@@ -430,7 +443,16 @@ class ConnectionPool:
         self.dials = 0
 
     async def acquire(self) -> Connection:
-        """An idle live connection, or a new one."""
+        """An idle live connection, or a new one.
+
+        Go's transport watches each idle connection in a goroutine of its own and drops
+        one the plugin closed as soon as the close arrives.  A plugin in this process
+        (a mock) runs only when the engine yields, so the engine yields once before it
+        reuses a connection to one: a close the plugin was about to make is seen first,
+        as Go would see it.  A plugin in another process closes on its own time.
+        """
+        if self._idle and self._idle[-1].in_process:
+            await trio.lowlevel.checkpoint()
         while self._idle:
             conn = self._idle.pop()
             if conn.peer_closed():

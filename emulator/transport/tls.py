@@ -24,6 +24,7 @@ device in a plugin's ``TLSConfig`` is refused rather than waited on, as Go would
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import ssl
 from typing import Final
@@ -76,13 +77,33 @@ def client_context(options: TLSOptions | None) -> ssl.SSLContext:
     ``None`` (a ``.json`` file without ``TLSConfig``) is Go's default client: TLS 1.2 or
     later, verified against the system roots.  Raises :class:`TLSConfigError`.
     """
+    if options is None or not (options.ca_file or options.cert_file or options.key_file):
+        return _context_without_files(options)
+    return _build_context(options)
+
+
+@functools.lru_cache(maxsize=16)
+def _context_without_files(options: TLSOptions | None) -> ssl.SSLContext:
+    """The shared context of options that name no file: such a context depends on the
+    options alone, and every ``.sock`` and ``.spec`` plugin has the same options
+    (making an OpenSSL context costs a few hundred microseconds, loading the system
+    roots tens of milliseconds: once per process, as Go loads its system pool once).
+    Contexts are never changed after they are made."""
     if options is None:
         context = ssl.create_default_context()
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         return context
+    return _build_context(options)
+
+
+def _build_context(options: TLSOptions) -> ssl.SSLContext:
+    """``tlsconfig.Client``'s steps, in Go's order."""
     exclusive = options.exclusive_root_pools and bool(options.ca_file)
     verify = not options.insecure_skip_verify
-    context = ssl.create_default_context() if not exclusive else _empty_pool_context()
+    # A context that verifies nothing never reads a trust store: loading the system
+    # roots (tens of milliseconds) is skipped for it, as for an exclusive pool.
+    roots = verify and not exclusive
+    context = ssl.create_default_context() if roots else _empty_pool_context()
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.set_ciphers(GO_CLIENT_CIPHERS)
     if not verify:

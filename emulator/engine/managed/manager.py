@@ -247,6 +247,8 @@ class ManagedPlugins:
         None when ``name`` is no managed plugin (the caller falls back to v1); a
         disabled one is ``plugin NAME found but disabled`` (no fallback).
         """
+        if not self._plugins:
+            return None  # no managed plugin at all: every lookup is a v1 one
         try:
             plugin = self.resolve(name)
         except ManagedPluginError as exc:
