@@ -60,7 +60,7 @@ from collections.abc import Iterator
 import trio
 import trio.testing
 
-__all__ = ["VirtualClock", "is_in_process_peer", "real_io", "real_sleep"]
+__all__ = ["VirtualClock", "is_in_process_peer", "park_when_idle", "real_io", "real_sleep"]
 
 LOG = logging.getLogger("emulator.clock")
 
@@ -119,6 +119,7 @@ class VirtualClock:
         self._keys = itertools.count()
         self._suspended = False
         self._real_time = False
+        self._parked = False
         self._watched_run: trio.lowlevel.TrioToken | None = None
         self._wake_watcher: trio.Event | None = None
         self._watcher_sleep: tuple[trio.CancelScope, float] | None = None
@@ -216,6 +217,13 @@ class VirtualClock:
             del self._pending[key]
             self._apply()
 
+    def park(self, parked: bool) -> None:
+        """Park autojump (``inf``) while the run is idle with no deadline, or unpark it
+        (see :func:`park_when_idle`); from inside the run."""
+        if parked != self._parked:
+            self._parked = parked
+            self._apply()
+
     def _fresh_until(self) -> float:
         """Real time at which the youngest pending stretch stops holding autojump off."""
         if not self._pending:
@@ -234,7 +242,8 @@ class VirtualClock:
                 len(self._pending),
             )
         self._suspended = suspend
-        target = math.inf if suspend or self._real_time else self._threshold
+        idle = suspend or self._real_time or self._parked
+        target = math.inf if idle else self._threshold
         if self._clock.autojump_threshold != target:
             self._clock.autojump_threshold = target
         if suspend:
@@ -296,3 +305,60 @@ def real_io(
     if guard is None or (peer is not None and is_in_process_peer(peer)):
         return contextlib.nullcontext()
     return guard.real_io()
+
+
+#: Consecutive zero-timeout passes of the run loop after which it is asked whether it
+#: is idle (anything less than a few passes of a busy loop is left alone).
+_IDLE_PASSES = 8
+
+
+class _IdleParking(trio.abc.Instrument):
+    """Blocks an idle run loop that an autojumping clock would otherwise spin.
+
+    With ``autojump_threshold=0`` trio polls for I/O with a zero timeout whenever no
+    task is runnable, ready to jump to the next deadline; when there is no deadline at
+    all (every task waits for I/O, an event, another thread) it finds nothing to jump
+    to and polls again at once, for as long as the run stays idle.  An engine thread
+    between two calls of a synchronous test spun so, a core's worth of CPU and the
+    GIL taken from the test.  After a few empty passes this instrument looks: nothing
+    runnable and no deadline means nothing can happen but I/O, so autojump is parked
+    (``inf``) and trio sleeps in the kernel; the first wake-up unparks it, before any
+    task runs.  Virtual time is unchanged: it had nowhere to jump to.
+    """
+
+    def __init__(self, clock: VirtualClock) -> None:
+        self._clock = clock
+        self._passes = 0
+
+    def before_io_wait(self, timeout: float) -> None:
+        if timeout != 0:
+            self._passes = 0
+            return
+        self._passes += 1
+        if self._passes < _IDLE_PASSES:
+            return
+        self._passes = 0
+        stats = trio.lowlevel.current_statistics()
+        if stats.tasks_runnable == 0 and stats.seconds_to_next_deadline == math.inf:
+            self._clock.park(True)
+
+    def after_io_wait(self, timeout: float) -> None:
+        if timeout != 0:
+            self._clock.park(False)
+
+
+@contextlib.contextmanager
+def park_when_idle() -> Iterator[None]:
+    """While the body runs, an idle trio run on a :class:`VirtualClock` sleeps in the
+    kernel instead of spinning (see :class:`_IdleParking`); a no-op on other clocks."""
+    guard = VirtualClock.of(trio.lowlevel.current_clock())
+    if guard is None:
+        yield
+        return
+    instrument = _IdleParking(guard)
+    trio.lowlevel.add_instrument(instrument)
+    try:
+        yield
+    finally:
+        trio.lowlevel.remove_instrument(instrument)
+        guard.park(False)

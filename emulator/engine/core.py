@@ -14,6 +14,7 @@ from pathlib import Path
 import attrs
 import trio
 
+from emulator.clock import park_when_idle
 from emulator.discovery import LocalRegistry, PluginPaths
 from emulator.engine.authz import AuthorizationChain, AuthorizationStartError, ResolvedPlugin
 from emulator.engine.container_runtime import ContainerRuntime
@@ -458,22 +459,24 @@ async def _running_engine(config: EngineConfig, *, reset_state: bool) -> AsyncIt
     _prepare_data_root(config.data_root)
     db = StateDB(config.data_root / "emulator.db", reset=reset_state)
     refused: AuthorizationStartError | None = None
-    async with trio.open_nursery() as nursery:
-        try:
-            engine = Engine(config, nursery=nursery, db=db)
-        except BaseException:
-            db.close()
-            raise
-        try:
-            await engine.start()
-        except AuthorizationStartError as exc:
-            refused = exc  # raised as itself below, not inside the nursery's group
-        try:
-            if refused is None:
-                yield engine
-        finally:
-            with trio.CancelScope(shield=True):
-                await engine.aclose()
-            nursery.cancel_scope.cancel()
+    # On a virtual clock, the engine's idle run loop sleeps rather than spins.
+    with park_when_idle():
+        async with trio.open_nursery() as nursery:
+            try:
+                engine = Engine(config, nursery=nursery, db=db)
+            except BaseException:
+                db.close()
+                raise
+            try:
+                await engine.start()
+            except AuthorizationStartError as exc:
+                refused = exc  # raised as itself below, not inside the nursery's group
+            try:
+                if refused is None:
+                    yield engine
+            finally:
+                with trio.CancelScope(shield=True):
+                    await engine.aclose()
+                nursery.cancel_scope.cancel()
     if refused is not None:
         raise refused
