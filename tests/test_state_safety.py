@@ -187,3 +187,35 @@ def test_serve_says_what_is_wrong_and_exits_2(short_tmp: Path) -> None:
         proc.terminate()
         proc.wait(timeout=30)
     assert proc.returncode == 0
+
+
+@pytest.mark.parametrize(("durable", "synchronous"), [(False, 1), (True, 2)])
+def test_commits_wait_for_the_disk_only_when_durable(
+    short_tmp: Path, durable: bool, synchronous: int
+) -> None:
+    """WAL always; ``synchronous=NORMAL`` by default (a commit survives a killed process,
+    tests/test_crash_consistency.py), ``FULL`` with ``durable`` (``serve --durable``)."""
+    from emulator.engine.database import StateDB, VolumeMetadata
+
+    path = short_tmp / "state" / "emulator.db"
+    for _ in range(2):  # made, then opened again
+        db = StateDB(path, durable=durable)
+        try:
+            db.put_volume(VolumeMetadata("v1", "local"))
+            assert db.durable is durable
+            assert db.synchronous == synchronous
+        finally:
+            db.close()
+        assert _mode(path) == 0o600
+        check = sqlite3.connect(path)
+        try:
+            assert check.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        finally:
+            check.close()
+
+
+def test_serve_durable_is_a_documented_flag() -> None:
+    shown = subprocess.run(
+        [*EMULATOR, "serve", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "--durable" in shown

@@ -161,6 +161,12 @@ def _plugin_specs(
     "database the emulator reports as damaged.",
 )
 @click.option(
+    "--durable",
+    is_flag=True,
+    help="Make every commit of the state database wait for the disk, as dockerd's stores "
+    "do. Without it a commit survives the emulator being killed, not a power cut.",
+)
+@click.option(
     "--mock",
     "mocks",
     multiple=True,
@@ -269,6 +275,7 @@ def serve_command(
     root: Path | None,
     data_root: Path | None,
     reset_state: bool,
+    durable: bool,
     mocks: tuple[str, ...],
     plugin: str | None,
     plugins_file: Path | None,
@@ -319,6 +326,7 @@ def serve_command(
         tls=tls,
         insecure=tcp_insecure,
         reset_state=reset_state,
+        durable=durable,
         root=root,
         data_root=data_root,
         plugins=tuple(parsed),
@@ -422,6 +430,7 @@ class _ServeSetup:
     tls: ServerTLS | None
     insecure: bool
     reset_state: bool
+    durable: bool
     root: Path
     data_root: Path | None
     plugins: tuple[PluginSpec, ...]
@@ -488,6 +497,7 @@ async def _run(setup: _ServeSetup, daemon: _Daemon) -> None:
                 profile=setup.profile,
                 registries=setup.registries,
                 reset_state=setup.reset_state,
+                durable=setup.durable,
                 authorization_plugins=setup.authorization_plugins,
                 shutdown_timeout=daemon.shutdown_timeout,
                 journal_limit=JOURNAL_LIMIT,

@@ -83,6 +83,9 @@ class EngineConfig:
     ``EMULATOR_CONTAINERS`` variable, else auto)."""
     network_namespace: str | None = None
     """The network namespace plugins make interfaces in (None: the engine's own)."""
+    durable: bool = False
+    """Every state commit waits for the disk (``serve --durable``; see
+    :mod:`emulator.engine.database`)."""
 
 
 class Engine:
@@ -397,6 +400,7 @@ async def open_engine(
     journal_limit: int | None = None,
     containers: str | None = None,
     network_namespace: str | None = None,
+    durable: bool = False,
 ) -> AsyncIterator[Engine]:
     """Run an emulated dockerd for the duration of the ``async with`` block (trio).
 
@@ -427,6 +431,9 @@ async def open_engine(
     ``auto`` (docs/containers.md).  ``network_namespace`` is the path of the network
     namespace dockerd would live in, where network plugins make the interfaces it moves
     into containers (None: the engine process's own; tests give one they created).
+    ``durable`` makes every commit of the state database wait for the disk, as dockerd's
+    do; without it a commit survives the process being killed, not a power cut (see
+    :mod:`emulator.engine.database`).
 
     Every task the engine starts belongs to it and ends with the block, after dockerd's
     shutdown: running containers are stopped (plugins see their Leave, DeleteEndpoint,
@@ -447,6 +454,7 @@ async def open_engine(
         journal_limit=journal_limit,
         containers=containers,
         network_namespace=network_namespace,
+        durable=durable,
     )
     async with _running_engine(config, reset_state=reset_state) as engine:
         yield engine
@@ -457,7 +465,7 @@ async def _running_engine(config: EngineConfig, *, reset_state: bool) -> AsyncIt
     """:func:`open_engine`'s body: the database, the nursery, start and the shutdown."""
     # Before the nursery, so a StateError reaches the caller as itself, not in a group.
     _prepare_data_root(config.data_root)
-    db = StateDB(config.data_root / "emulator.db", reset=reset_state)
+    db = StateDB(config.data_root / "emulator.db", reset=reset_state, durable=config.durable)
     refused: AuthorizationStartError | None = None
     # On a virtual clock, the engine's idle run loop sleeps rather than spins.
     with park_when_idle():
