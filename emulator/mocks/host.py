@@ -6,8 +6,9 @@ plugin: dockerd (or the emulator standing in for it) sends ``POST
 answers from a table of per-method *handlers*.  Every request is recorded
 (before its handler runs) so tests can assert on what the daemon sent.
 
-The server is a Quart (quart-trio) application served by hypercorn's trio
-worker on a unix socket or a loopback TCP port::
+The server is a small h11 server on trio sockets (:mod:`emulator.mocks.http_server`,
+which sends the bytes the earlier Quart-on-hypercorn server sent) on a unix socket or a
+loopback TCP port::
 
     plugin = MockPlugin(("VolumeDriver",), {"VolumeDriver.Create": {"Err": ""}})
     async with trio.open_nursery() as nursery:
@@ -28,18 +29,15 @@ import ipaddress
 import json
 import logging
 import os
+import socket as _stdsocket
 import stat
-import sys
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping, Sequence
-from functools import partial
 from typing import Any, TypeAlias
 
 import attrs
-import hypercorn.trio
 import trio
-from hypercorn.config import Config
-from quart import Response, request
-from quart_trio import QuartTrio
+
+from emulator.mocks.http_server import ServerRequest, ServerResponse, serve_http
 
 __all__ = [
     "PLUGIN_CONTENT_TYPE",
@@ -58,13 +56,9 @@ PLUGIN_CONTENT_TYPE = "application/vnd.docker.plugins.v1.1+json"
 MAX_UNIX_PATH_BYTES = 107
 
 _log = logging.getLogger(__name__)
-# Hypercorn's "Running on ..." messages and connection errors go here; it is an
-# ordinary logger, so it is silent unless the application configures logging.
-_server_log = logging.getLogger(f"{__name__}.hypercorn")
 
-# Methods routed to the catch-all view.  Go's ServeMux, which real plugins use,
-# does not look at the method either.
-_HTTP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+#: The listen backlog of a mock's socket (hypercorn's default).
+BACKLOG = 100
 
 
 @attrs.frozen
@@ -76,8 +70,8 @@ class RecordedRequest:
             (``"Plugin.Activate"``, ``"VolumeDriver.Mount"``).
         http_method: The HTTP method (``"POST"``).
         path: The request path (``"/VolumeDriver.Mount"``), without query.
-        headers: Header ``(name, value)`` pairs in the order received.  Names
-            are as the ASGI server reports them, i.e. lower-cased.
+        headers: Header ``(name, value)`` pairs in the order received, names
+            lower-cased.
         body: The raw request body.
         time: :func:`trio.current_time` when the request was received.
     """
@@ -231,14 +225,35 @@ def _parse_bind(bind: str) -> _UnixBind | _TcpBind:
     raise BindError(f"bind must start with 'unix:' or 'tcp:', got {bind!r}")
 
 
-def _reported_address(target: _UnixBind | _TcpBind, binds: Sequence[str]) -> str:
-    """Turn what hypercorn reports (``http://127.0.0.1:PORT``) into a spec URL."""
+def _bound_socket(target: _UnixBind | _TcpBind) -> trio.socket.SocketType:
+    """A listening socket on ``target``, as hypercorn made them: a stale unix socket at
+    the path is replaced; TCP with ``SO_REUSEADDR`` and ``TCP_NODELAY``."""
+    if isinstance(target, _UnixBind):
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISSOCK(os.stat(target.path).st_mode):
+                os.unlink(target.path)
+        raw = _stdsocket.socket(_stdsocket.AF_UNIX, _stdsocket.SOCK_STREAM)
+        address: str | tuple[str, int] = target.path
+    else:
+        family = _stdsocket.AF_INET6 if ":" in target.host else _stdsocket.AF_INET
+        raw = _stdsocket.socket(family, _stdsocket.SOCK_STREAM)
+        raw.setsockopt(_stdsocket.IPPROTO_TCP, _stdsocket.TCP_NODELAY, 1)
+        address = (target.host, target.port)
+    try:
+        raw.setsockopt(_stdsocket.SOL_SOCKET, _stdsocket.SO_REUSEADDR, 1)
+        raw.bind(address)  # a unix bind is a quick local call: no worker thread
+        raw.listen(BACKLOG)
+    except BaseException:
+        raw.close()
+        raise
+    return trio.socket.from_stdlib_socket(raw)
+
+
+def _reported_address(target: _UnixBind | _TcpBind, sock: trio.socket.SocketType) -> str:
+    """The bound address as a spec URL (``unix:///…``, ``tcp://127.0.0.1:PORT``)."""
     if isinstance(target, _UnixBind):
         return f"unix://{target.path}"
-    if len(binds) != 1:
-        raise RuntimeError(f"hypercorn reported {len(binds)} binds, expected one: {binds!r}")
-    reported = binds[0].removeprefix("http://")
-    _, _, port = reported.rpartition(":")
+    port = sock.getsockname()[1]
     host = f"[{target.host}]" if ":" in target.host else target.host
     return f"tcp://{host}:{int(port)}"
 
@@ -340,37 +355,23 @@ class MockPlugin:
         created is removed.
         """
         target = _parse_bind(bind)
-        config = Config()
-        config.accesslog = None
-        config.errorlog = _server_log
-        config.include_server_header = False  # Go's net/http sends none
-        # Go's http.Server (what plugins run) has no idle timeout and no
-        # per-connection request limit; hypercorn's defaults (5 s, 1000) would
-        # also fire at once under an autojumping MockClock.
-        config.keep_alive_timeout = float("inf")
-        config.keep_alive_max_requests = sys.maxsize
         if isinstance(target, _UnixBind):
             os.makedirs(os.path.dirname(target.path), exist_ok=True)
-            config.bind = [f"unix:{target.path}"]
-        else:
-            host = f"[{target.host}]" if ":" in target.host else target.host
-            config.bind = [f"{host}:{target.port}"]
-
-        # Identity of whatever sits at the socket path before we bind (hypercorn
-        # replaces a stale socket there), so that cleanup also works when we
-        # are cancelled between hypercorn's bind and its start report.
+        # Identity of whatever sits at the socket path before we bind (a stale socket
+        # there is replaced), so that cleanup also works when we are cancelled between
+        # the bind and the start report.
         before = _socket_identity(target.path) if isinstance(target, _UnixBind) else None
         created: tuple[int, int] | None = None
         try:
-            async with trio.open_nursery() as nursery:
-                binds: list[str] = await nursery.start(
-                    partial(hypercorn.trio.serve, self._make_app(), config)
-                )
-                if isinstance(target, _UnixBind):
-                    created = _socket_identity(target.path)
-                address = _reported_address(target, binds)
-                _log.debug("%r serving on %s", self, address)
-                task_status.started(address)
+            sock = _bound_socket(target)
+            if isinstance(target, _UnixBind):
+                created = _socket_identity(target.path)
+            with sock:
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(serve_http, trio.SocketListener(sock), self._respond)
+                    address = _reported_address(target, sock)
+                    _log.debug("%r serving on %s", self, address)
+                    task_status.started(address)
         finally:
             if isinstance(target, _UnixBind):
                 current = _socket_identity(target.path)
@@ -379,44 +380,15 @@ class MockPlugin:
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(target.path)
 
-    def _make_app(self) -> QuartTrio:
-        """A fresh Quart app whose catch-all view answers through this plugin."""
-        app = QuartTrio(__name__, static_folder=None)
-        app.config["BODY_TIMEOUT"] = None
-        app.config["RESPONSE_TIMEOUT"] = None
-        app.url_map.merge_slashes = False
-        app.add_url_rule(
-            "/",
-            "root",
-            self._view,
-            methods=_HTTP_METHODS,
-            defaults={"path": ""},
-            provide_automatic_options=False,
-        )
-        app.add_url_rule(
-            "/<path:path>",
-            "catch_all",
-            self._view,
-            methods=_HTTP_METHODS,
-            provide_automatic_options=False,
-        )
-        return app
-
-    async def _view(self, path: str) -> Response:
+    async def _respond(self, request: ServerRequest) -> ServerResponse:
         """Record the request, run its handler and build the response."""
-        received = trio.current_time()
-        body = await request.get_data(cache=False)
-        assert isinstance(body, bytes)
         recorded = RecordedRequest(
             method=request.path.removeprefix("/"),
-            http_method=request.method,
+            http_method=request.http_method,
             path=request.path,
-            headers=tuple(
-                (name.decode("latin-1"), value.decode("latin-1"))
-                for name, value in request.scope["headers"]
-            ),
-            body=body,
-            time=received,
+            headers=request.headers,
+            body=request.body,
+            time=request.received,
         )
         self.requests.append(recorded)
         if self.record_limit is not None and len(self.requests) > 2 * self.record_limit:
@@ -426,7 +398,7 @@ class MockPlugin:
         reply, data = await self._answer(recorded)
         if reply.delay > 0:
             await trio.sleep(reply.delay)
-        return _to_response(reply, data)
+        return ServerResponse(reply.status, _reply_headers(reply), data, stream=reply.stream)
 
     async def _answer(self, recorded: RecordedRequest) -> tuple[Reply, bytes]:
         """Run the handler; any exception becomes ``500 {"Err": "..."}``."""
@@ -461,18 +433,12 @@ async def _call_handler(handler: Handler, recorded: RecordedRequest) -> Reply:
     )
 
 
-def _to_response(reply: Reply, data: bytes) -> Response:
-    """Build the Quart response for ``reply`` with body ``data``."""
-    response = Response(reply.stream if reply.stream is not None else data, status=reply.status)
-    if reply.stream is not None:
-        response.timeout = None
-    del response.headers["Content-Type"]  # Quart's text/html default
-    overridden = {name.lower() for name, _ in reply.headers}
-    if reply.content_type is not None and "content-type" not in overridden:
-        response.headers["Content-Type"] = reply.content_type
-    for name, value in reply.headers:
-        response.headers.add(name, value)
-    return response
+def _reply_headers(reply: Reply) -> tuple[tuple[str, str], ...]:
+    """``reply``'s headers in order: its ``content_type`` unless a header overrides it."""
+    overridden = any(name.lower() == "content-type" for name, _ in reply.headers)
+    if reply.content_type is not None and not overridden:
+        return (("Content-Type", reply.content_type), *reply.headers)
+    return reply.headers
 
 
 def _socket_identity(path: str) -> tuple[int, int] | None:

@@ -19,7 +19,7 @@ HTTP 400 with a text body, so tests can assert ``violations == []``.
 **Real accounting.**  The IPAM hands out pools (``10.200.N.0/24`` by default)
 and addresses (the lowest free one; network and broadcast addresses never), and
 refuses addresses already out.  Every handler is synchronous, so each state
-change is atomic however many requests hypercorn runs at once.
+change is atomic however many requests the server runs at once.
 """
 
 from __future__ import annotations
