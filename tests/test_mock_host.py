@@ -1,4 +1,4 @@
-"""Tests for :mod:`emulator.mocks.host`: real sockets, real hypercorn.
+"""Tests for :mod:`emulator.mocks.host`: real sockets, its real h11 server.
 
 The client here is a deliberately tiny h11 client so these tests do not depend
 on the project's own plugin client.
@@ -7,6 +7,7 @@ on the project's own plugin client.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -582,3 +583,81 @@ async def test_stale_socket_file_is_replaced(short_tmp: Path) -> None:
     async with serving(MockPlugin(), f"unix:{sock}") as address, connect(address) as client:
         assert (await client.request("/Plugin.Activate")).status == 200
     assert not sock.exists()
+
+
+# --------------------------------------------------------------------------- wire bytes
+
+_DATE = rb"date: (Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT\r\n"
+
+
+async def _raw_exchange(address: str, data: bytes, *, then: bytes = b"") -> bytes:
+    """Send ``data`` (then ``then`` after the first answer bytes), read until EOF or quiet."""
+    stream = await _open_stream(address)
+    received = b""
+    async with stream:
+        await stream.send_all(data)
+        if then:
+            received += await stream.receive_some(65536)
+            await stream.send_all(then)
+        with trio.move_on_after(0.5):
+            while chunk := await stream.receive_some(65536):
+                received += chunk
+            received += b"<EOF>"
+    return received
+
+
+async def test_answer_bytes_are_hypercorns(short_tmp: Path) -> None:
+    """No reason phrase, lower-case names, content-length first, date last, no server."""
+    plugin = MockPlugin(handlers={"VolumeDriver.Get": Reply(headers=(("X-Extra", "1"),))})
+    async with serving(plugin, _sock(short_tmp)) as address:
+        raw = await _raw_exchange(
+            address, b"POST /VolumeDriver.Get HTTP/1.1\r\nHost: p\r\nContent-Length: 0\r\n\r\n"
+        )
+    pattern = (
+        rb"HTTP/1\.1 200 \r\ncontent-length: 0\r\ncontent-type: "
+        + re.escape(PLUGIN_JSON.encode())
+        + rb"\r\nx-extra: 1\r\n"
+        + _DATE
+        + rb"\r\n"
+    )
+    assert re.fullmatch(pattern, raw), raw
+
+
+async def test_unparsable_request_is_400_then_closed(short_tmp: Path) -> None:
+    async with serving(MockPlugin(), _sock(short_tmp)) as address:
+        raw = await _raw_exchange(address, b"GARBAGE\r\n\r\n")
+    pattern = rb"HTTP/1\.1 400 \r\ncontent-length: 0\r\nconnection: close\r\n" + _DATE
+    assert re.fullmatch(pattern + rb"\r\n<EOF>", raw), raw
+
+
+async def test_expect_continue_is_answered_before_the_body(short_tmp: Path) -> None:
+    plugin = MockPlugin(handlers={"VolumeDriver.Create": lambda r: {"Len": len(r.body)}})
+    head = b"POST /VolumeDriver.Create HTTP/1.1\r\nHost: p\r\nContent-Length: 2\r\n"
+    async with serving(plugin, _sock(short_tmp)) as address:
+        raw = await _raw_exchange(address, head + b"Expect: 100-continue\r\n\r\n", then=b"{}")
+    assert re.match(rb"HTTP/1\.1 100 \r\n" + _DATE + rb"\r\nHTTP/1\.1 200 ", raw), raw
+    assert raw.endswith(b'{"Len":2}\n')
+
+
+async def test_any_method_reaches_the_handler_and_head_gets_no_body(short_tmp: Path) -> None:
+    """Go's ServeMux in a plugin does not look at the method."""
+    plugin = MockPlugin(handlers={"VolumeDriver.List": {"Volumes": []}})
+    async with serving(plugin, _sock(short_tmp)) as address, connect(address) as client:
+        traced = await client.request("/VolumeDriver.List", method="TRACE")
+        raw = await _raw_exchange(address, b"HEAD /VolumeDriver.List HTTP/1.1\r\nHost: p\r\n\r\n")
+    assert (traced.status, traced.body) == (200, b'{"Volumes":[]}\n')
+    assert raw.startswith(b"HTTP/1.1 200 \r\ncontent-length: 15\r\n")
+    assert raw.endswith(b"\r\n\r\n")  # the length of the body a GET would get, no body
+    assert [r.http_method for r in plugin.requests] == ["TRACE", "HEAD"]
+
+
+async def test_request_path_is_decoded_without_query(short_tmp: Path) -> None:
+    plugin = MockPlugin(handlers={"VolumeDriver.List": {"Volumes": []}})
+    async with serving(plugin, _sock(short_tmp)) as address, connect(address) as client:
+        for target in ("/Volume%44river.List?x=1", "//VolumeDriver.List", "/VolumeDriver.List/"):
+            await client.request(target)
+    assert [r.path for r in plugin.requests] == [
+        "/VolumeDriver.List",
+        "/VolumeDriver.List",
+        "/VolumeDriver.List/",
+    ]
