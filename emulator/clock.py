@@ -53,12 +53,16 @@ import math
 import os
 import socket as _stdsocket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import trio
-import trio.testing
+
+if TYPE_CHECKING:
+    import trio.testing
 
 __all__ = ["VirtualClock", "is_in_process_peer", "park_when_idle", "real_io", "real_sleep"]
 
@@ -86,7 +90,7 @@ async def real_sleep(seconds: float) -> None:
     if seconds <= 0:
         await trio.lowlevel.checkpoint()
         return
-    if not isinstance(trio.lowlevel.current_clock(), trio.testing.MockClock):
+    if not _is_mock_clock(trio.lowlevel.current_clock()):
         await trio.sleep(seconds)
         return
     wake = threading.Event()
@@ -94,6 +98,32 @@ async def real_sleep(seconds: float) -> None:
         await trio.to_thread.run_sync(wake.wait, seconds, abandon_on_cancel=True, limiter=_SLEEPERS)
     finally:
         wake.set()  # an abandoned (cancelled) sleeper returns to trio's thread cache now
+
+
+def _mock_clock_type() -> type[trio.testing.MockClock]:
+    """trio's ``MockClock``, importing ``trio.testing`` on first use.
+
+    ``trio.testing`` imports pytest whenever pytest is installed, only to borrow its
+    ``ExceptionInfo`` for ``RaisesGroup`` (a tenth of a second, a quarter of a scenario
+    run's start-up).  A process that has not imported pytest itself (the command line)
+    imports ``trio.testing`` with pytest hidden, and trio uses its own ``ExceptionInfo``;
+    under pytest, pytest is already imported and is used as usual.
+    """
+    if "trio.testing" not in sys.modules and "pytest" not in sys.modules:
+        sys.modules["pytest"] = None  # type: ignore[assignment]  # import pytest -> ImportError
+        try:
+            import trio.testing
+        finally:
+            del sys.modules["pytest"]
+    import trio.testing
+
+    return trio.testing.MockClock
+
+
+def _is_mock_clock(clock: trio.abc.Clock) -> bool:
+    """True for trio's ``MockClock`` (which exists only once ``trio.testing`` is imported)."""
+    testing = sys.modules.get("trio.testing")
+    return testing is not None and isinstance(clock, testing.MockClock)
 
 
 class VirtualClock:
@@ -110,7 +140,7 @@ class VirtualClock:
     def __init__(self, autojump_threshold: float = 0.0, *, grace: float = 1.0) -> None:
         if not grace >= 0:
             raise ValueError(f"grace must be a number of seconds >= 0, not {grace!r}")
-        self._clock = trio.testing.MockClock(autojump_threshold=autojump_threshold)
+        self._clock = _mock_clock_type()(autojump_threshold=autojump_threshold)
         self._threshold = self._clock.autojump_threshold
         self._grace = float(grace)
         # Pending stretches of real I/O: key -> real start time.  Keys only grow, so

@@ -18,16 +18,17 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import h11
 import trio
 
-from emulator.api.server import serve
 from emulator.clock import real_io, real_sleep
-from emulator.engine.core import Engine
 from emulator.errors import EmulatorError
+
+if TYPE_CHECKING:
+    from emulator.engine.core import Engine
 
 __all__ = [
     "ApiAnswer",
@@ -187,6 +188,10 @@ class ApiEndpoint:
         if self.host is not None:
             await trio.lowlevel.checkpoint()
             return self.host
+        # Imported here: the server is Quart on hypercorn, a quarter of a second to load,
+        # paid only by a run that serves the API.
+        from emulator.api.server import serve
+
         scope = trio.CancelScope()
         done = trio.Event()
 

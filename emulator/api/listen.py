@@ -16,9 +16,27 @@ import attrs
 
 from emulator.errors import ConfigurationError
 
-__all__ = ["Listening", "TCPAddress", "listen", "parse_tcp", "somaxconn"]
+__all__ = [
+    "DEFAULT_SOCKET_NAME",
+    "Listening",
+    "TCPAddress",
+    "default_socket_path",
+    "listen",
+    "parse_tcp",
+    "somaxconn",
+]
 
 _SOMAXCONN = Path("/proc/sys/net/core/somaxconn")
+#: Where ``plugin-emulator serve`` listens unless told otherwise (dockerd: /var/run/docker.sock).
+DEFAULT_SOCKET_NAME = "plugin-emulator.sock"
+
+
+def default_socket_path() -> Path:
+    """``$XDG_RUNTIME_DIR/plugin-emulator.sock``, else ``/tmp/plugin-emulator-<uid>.sock``."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isdir(runtime):
+        return Path(runtime) / DEFAULT_SOCKET_NAME
+    return Path(f"/tmp/plugin-emulator-{os.getuid()}.sock")
 
 
 def somaxconn() -> int:

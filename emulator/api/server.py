@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import ssl
 from collections.abc import Mapping
 from functools import partial
-from pathlib import Path
 from typing import Any, Final
 
 import trio
@@ -34,7 +32,7 @@ from hypercorn.utils import wrap_app
 
 from emulator.api.app import MAX_BODY, create_app
 from emulator.api.connections import Connection
-from emulator.api.listen import Listening, listen
+from emulator.api.listen import DEFAULT_SOCKET_NAME, Listening, default_socket_path, listen
 from emulator.api.tls import ServerTLS
 from emulator.engine.core import Engine
 from emulator.engine.plugin_output import PluginOutput
@@ -44,8 +42,6 @@ __all__ = ["DEFAULT_SOCKET_NAME", "IDLE_TIMEOUT", "default_socket_path", "serve"
 
 log = logging.getLogger("emulator.api")
 
-#: Where ``plugin-emulator serve`` listens unless told otherwise (dockerd: /var/run/docker.sock).
-DEFAULT_SOCKET_NAME = "plugin-emulator.sock"
 #: dockerd's ``ReadHeaderTimeout`` (5 min), which is also its idle keep-alive timeout.
 IDLE_TIMEOUT: Final = 300.0
 #: Go's ``http.DefaultMaxHeaderBytes``.
@@ -65,14 +61,6 @@ PLAIN_TCP_REFUSED: Final = (
     "every local user and to scripts in web pages; serve TLS (--tlsverify --tlscacert "
     "--tlscert --tlskey) or accept the risk with --tcp-insecure"
 )
-
-
-def default_socket_path() -> Path:
-    """``$XDG_RUNTIME_DIR/plugin-emulator.sock``, else ``/tmp/plugin-emulator-<uid>.sock``."""
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime and os.path.isdir(runtime):
-        return Path(runtime) / DEFAULT_SOCKET_NAME
-    return Path(f"/tmp/plugin-emulator-{os.getuid()}.sock")
 
 
 def _config() -> Config:

@@ -1,4 +1,9 @@
-"""The ``plugin-emulator`` command: the group and its small commands (``cli/*.py``: the rest)."""
+"""The ``plugin-emulator`` command: the group and its small commands (``cli/*.py``: the rest).
+
+The engine, trio and rich are imported inside the commands that use them, never at the
+top of a ``cli`` module: ``plugin-emulator --help`` loads click and the command
+definitions only.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +14,18 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import trio
-from rich.console import Console
-from rich.table import Table
 
 from emulator.cli.check import check_command
 from emulator.cli.plugin import plugin_command
 from emulator.cli.run import run_command
 from emulator.cli.serve import serve_command
-from emulator.engine.core import open_engine
-from emulator.engine.plugins import PluginReport
 from emulator.protocol.profiles import DEFAULT_PROFILE, PROFILES
+
+if TYPE_CHECKING:
+    from emulator.engine.plugins import PluginReport
 
 
 @click.group()
@@ -80,6 +83,8 @@ def plugins_ls(root: Path, as_json: bool, profile: str, demo: bool) -> None:
     same ~15 s of connect retries it costs dockerd.  Exits 1 when any plugin fails
     (except with --demo, whose broken spec file is deliberate).
     """
+    import trio
+
     reports, shown_root = trio.run(_survey, root, profile, demo)
     if as_json:
         click.echo(json.dumps([_report_json(r) for r in reports], indent=2))
@@ -90,6 +95,10 @@ def plugins_ls(root: Path, as_json: bool, profile: str, demo: bool) -> None:
 
 
 async def _survey(root: Path, profile: str, demo: bool) -> tuple[list[PluginReport], Path]:
+    import trio
+
+    from emulator.engine.core import open_engine
+
     if not demo:
         async with open_engine(root=root, profile=profile) as engine:
             return await engine.plugins.survey(), root
@@ -121,6 +130,9 @@ def _report_json(report: PluginReport) -> dict[str, Any]:
 
 
 def _print_table(reports: Sequence[PluginReport], root: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console(width=max(Console().width, 160))
     if not reports:
         console.print(f"No plugins found under {root}.")

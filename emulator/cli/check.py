@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 
 from emulator.protocol.profiles import DEFAULT_PROFILE, PROFILES
 
@@ -156,6 +155,8 @@ def check_command(
         grace=grace,
     )
     run = run_checks_sync(target, options)
+    from rich.console import Console
+
     print_run(Console(highlight=False, width=max(Console().width, 200)), run)
     write_reports(run, junit=junit, json_path=json_path)
     sys.exit(run.exit_code)

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import shutil
 import socket
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import click
 
-from emulator.api.server import default_socket_path
-from emulator.engine.managed.lint import lint_plugin_dir
+from emulator.api.listen import default_socket_path
+
+if TYPE_CHECKING:
+    import http.client
 
 
 @click.group("plugin")
@@ -33,6 +34,8 @@ def lint_command(directory: Path, as_json: bool) -> None:
 
     Exit status: 0 when clean or only warnings, 1 when any error is found.
     """
+    from emulator.engine.managed.lint import lint_plugin_dir  # here: the engine is heavy
+
     findings = lint_plugin_dir(directory)
     if as_json:
         click.echo(json.dumps([attrs.asdict(f) for f in findings], indent=2))
@@ -49,18 +52,18 @@ def lint_command(directory: Path, as_json: bool) -> None:
 # -- debugging a running `serve`: the equivalents of `runc list` and `runc exec` ------------
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    """HTTP over the engine's unix socket."""
+def _unix_connection(path: str) -> http.client.HTTPConnection:
+    """HTTP over the engine's unix socket (``http.client`` is imported only for this)."""
+    import http.client
 
-    def __init__(self, path: str) -> None:
-        super().__init__("localhost", timeout=30)
-        self._path = path
+    class UnixConnection(http.client.HTTPConnection):
+        def connect(self) -> None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.timeout)
+            sock.connect(path)
+            self.sock = sock
 
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self._path)
-        self.sock = sock
+    return UnixConnection("localhost", timeout=30)
 
 
 def _engine_socket(host: str | None) -> str:
@@ -75,7 +78,7 @@ def _engine_socket(host: str | None) -> str:
 
 def _running(host: str | None) -> list[dict[str, Any]]:
     path = _engine_socket(host)
-    conn = _UnixConnection(path)
+    conn = _unix_connection(path)
     try:
         conn.request("GET", "/emulator/managed-plugins")
         response = conn.getresponse()

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 
-from emulator.scenario.loader import ScenarioError, load_scenario
-from emulator.scenario.report import print_step, print_summary, write_reports
-from emulator.scenario.runner import ScenarioResult, run_scenario_sync
+if TYPE_CHECKING:
+    from emulator.scenario.runner import ScenarioResult
 
 
 @click.command("run")
@@ -51,6 +50,13 @@ def run_command(
     The output of the plugins a scenario starts (plugins: with command:) is shown in the
     report of a failed scenario, and kept in the JSON and JUnit reports.
     """
+    # Imported here, not at the top: ``plugin-emulator --help`` does not load the engine.
+    from rich.console import Console
+
+    from emulator.scenario.loader import ScenarioError, load_scenario
+    from emulator.scenario.report import print_step, print_summary, write_reports
+    from emulator.scenario.runner import run_scenario_sync
+
     console = Console(highlight=False)
     scenarios = []
     invalid = False

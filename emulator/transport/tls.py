@@ -27,13 +27,15 @@ import errno
 import functools
 import os
 import ssl
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from emulator.discovery import TLSOptions
 from emulator.golang import pem
-from emulator.golang import x509 as gox509
 from emulator.golang.errors import PathError
 from emulator.golang.strconv import quote as go_quote
+
+if TYPE_CHECKING:
+    from emulator.golang import x509 as gox509
 
 __all__ = [
     "FILE_LIMIT",
@@ -130,6 +132,8 @@ def _ca_certificates(ca_file: str) -> list[bytes]:
         data = read_file(ca_file)
     except PathError as exc:
         raise TLSConfigError(f"could not read CA certificate {go_quote(ca_file)}: {exc}") from None
+    from emulator.golang import x509 as gox509  # here: cryptography loads in 30 ms
+
     found = gox509.append_certs_from_pem(data)
     if not found:
         raise TLSConfigError(f"failed to append certificates from PEM file: {go_quote(ca_file)}")
@@ -140,6 +144,8 @@ def _load_key_pair(context: ssl.SSLContext, options: TLSOptions) -> None:
     """``getCert``: nothing when both names are empty, else both files, checked as Go does."""
     if not options.cert_file and not options.key_file:
         return
+    from emulator.golang import x509 as gox509  # here: cryptography loads in 30 ms
+
     try:
         cert_pem = read_file(options.cert_file)
         key_pem = _private_key(read_file(options.key_file), options.passphrase)
@@ -151,6 +157,8 @@ def _load_key_pair(context: ssl.SSLContext, options: TLSOptions) -> None:
 def _private_key(key_pem: bytes, passphrase: str) -> bytes:
     """``getPrivateKey``: the first PEM block must exist; a legacy-encrypted one is
     decrypted with ``passphrase`` and re-encoded alone; other input passes unchanged."""
+    from emulator.golang import x509 as gox509
+
     block, _ = pem.decode(key_pem)
     if block is None:
         raise gox509.GoCryptoError("no valid private key found")
