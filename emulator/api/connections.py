@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -163,7 +164,10 @@ class Connection:
         self._plain_tcp = plain_tcp
         self._closed_by_peer = False
         self._active = 0
-        self._changed = trio.Event()
+        self._idle_timeout = math.inf
+        self._timer: trio.CancelScope | None = None
+        """The supervisor's wait: its deadline is when the connection is closed for being
+        idle (none while a request runs); cancelled when the peer closed an idle one."""
         self._tls: dict[str, Any] | None = None
         self._hijacked: HijackedStream | None = None
         self.read_lock = trio.Lock()
@@ -202,11 +206,19 @@ class Connection:
             return data  # type: ignore[no-any-return]
 
     def _note(self, *, closed: bool = False, active: int = 0) -> None:
-        """Something the supervisor watches changed: the peer closed, a request began or ended."""
+        """The peer closed, or a request began or ended: the supervisor's deadline moves
+        (it is not woken: no task switch per request)."""
         self._closed_by_peer = self._closed_by_peer or closed
         self._active += active
-        self._changed.set()
-        self._changed = trio.Event()
+        timer = self._timer
+        if timer is None:
+            return
+        if self._active:
+            timer.deadline = math.inf
+        elif self._closed_by_peer:
+            timer.cancel()
+        elif active:  # the last running request ended: idle from now
+            timer.deadline = trio.current_time() + self._idle_timeout
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         await self._stream.send_all(data)
@@ -267,17 +279,12 @@ class Connection:
     async def supervise(self, scope: trio.CancelScope, idle_timeout: float) -> None:
         """Cancel ``scope`` (the connection) once no request runs and the peer has closed,
         or no request has started for ``idle_timeout`` seconds."""
-        while True:
-            changed = self._changed
-            if self._active == 0:
-                if self._closed_by_peer:
-                    break
-                with trio.move_on_after(idle_timeout):
-                    await changed.wait()
-                if not changed.is_set() and self._active == 0:
-                    break
-            else:
-                await changed.wait()
+        self._idle_timeout = idle_timeout
+        with trio.CancelScope(deadline=trio.current_time() + idle_timeout) as timer:
+            self._timer = timer
+            self._note()  # what happened before the supervisor started
+            await trio.sleep_forever()
+        self._timer = None
         scope.cancel()
 
 
