@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from typing import IO, Any
+from typing import IO, Any, Final
 
 import attrs
 import trio
@@ -59,8 +59,17 @@ def json_body(value: Any) -> bytes:
     return (text + "\n").encode()
 
 
+#: Values ``_go_numbers`` passes through as they are.
+_LEAVES: Final = frozenset({str, int, bool, type(None)})
+
+
 def _go_numbers(value: Any) -> Any:
     """``value`` with whole floats (below 1e21, where Go switches to exponents) as ints."""
+    kind = type(value)
+    if kind in _LEAVES:
+        return value  # the common leaves, answered before the isinstance checks below
+    if kind is dict:
+        return {k: v if type(v) in _LEAVES else _go_numbers(v) for k, v in value.items()}
     if isinstance(value, float):
         negative_zero = value == 0 and math.copysign(1.0, value) < 0
         if value.is_integer() and abs(value) < 1e21 and not negative_zero:

@@ -6,6 +6,7 @@ Errors are :class:`~emulator.engine.volume_store.VolumeError` with dockerd's tex
 
 from __future__ import annotations
 
+import copy
 import re
 import secrets
 from collections.abc import Mapping, Sequence
@@ -17,8 +18,6 @@ from emulator.engine.volume_drivers import VolumeDriverError
 from emulator.engine.volume_store import StoredVolume, VolumeError, VolumeStore
 from emulator.golang.time import ZERO_TIME
 from emulator.protocol import volume as wire
-
-_GO_RFC3339 = "%Y-%m-%dT%H:%M:%SZ"
 
 
 @attrs.frozen
@@ -43,20 +42,35 @@ class VolumeInfo:
     """The plugin's ``Status`` (``inspect`` only; None for ``list`` and without one)."""
 
     def to_api(self) -> dict[str, Any]:
-        """The JSON object dockerd answers (``Status`` only when set)."""
-        data = attrs.asdict(self)
-        if self.Status is None:
-            del data["Status"]
+        """The JSON object dockerd answers (``Status`` only when set), in field order.
+
+        Built field by field rather than with ``attrs.asdict`` (a third of a 10,000-volume
+        ``docker volume ls``); the maps are copies, as ``asdict`` made them.
+        """
+        data: dict[str, Any] = {
+            "Name": self.Name,
+            "Driver": self.Driver,
+            "Mountpoint": self.Mountpoint,
+            "CreatedAt": self.CreatedAt,
+            "Labels": None if self.Labels is None else dict(self.Labels),
+            "Scope": self.Scope,
+            "Options": None if self.Options is None else dict(self.Options),
+        }
+        if self.Status is not None:
+            data["Status"] = copy.deepcopy(self.Status)
         return data
 
 
 def _created_at(v: StoredVolume) -> str:
     created = v.volume.created_at or ZERO_TIME
-    if created.utcoffset() is not None:
-        offset = created.utcoffset()
-        if offset is not None and offset.total_seconds() != 0:
-            return created.isoformat(timespec="seconds")
-    return created.strftime(_GO_RFC3339) if created.year >= 1000 else "0001-01-01T00:00:00Z"
+    if created.utcoffset():  # not UTC (a zero offset is false, as is a naive time's None)
+        return created.isoformat(timespec="seconds")
+    if created.year < 1000:
+        return "0001-01-01T00:00:00Z"
+    return (  # Go's RFC 3339 for UTC, written out (strftime is slower)
+        f"{created.year:04d}-{created.month:02d}-{created.day:02d}"
+        f"T{created.hour:02d}:{created.minute:02d}:{created.second:02d}Z"
+    )
 
 
 def to_info(v: StoredVolume, *, status: bool = False) -> VolumeInfo:
