@@ -112,6 +112,10 @@ class StateDB:
         self.bad_rows: list[str] = []
         """One line per row skipped because it could not be decoded."""
         self._written = True  # not known to be empty: clear() must look
+        self._volume_cache: dict[str, VolumeMetadata | None] = {}
+        """What ``get_volume`` found (None: no row), kept in step with every write:
+        this process is the database's only writer.  A row that cannot be decoded is
+        never kept, so it is reported at each read as before."""
         if reset:
             move_aside(path)
         fresh = _check_file(path)
@@ -145,10 +149,19 @@ class StateDB:
     # -- volumes --------------------------------------------------------------------
 
     def get_volume(self, name: str) -> VolumeMetadata | None:
+        """The volume's metadata, or None (dockerd's ``getMeta``); read once, then kept."""
+        if name in self._volume_cache:
+            return _fresh(self._volume_cache[name])
         row = self._db.execute(
             "SELECT name, driver, labels, options FROM volumes WHERE name = ?", (name,)
         ).fetchone()
-        return self._volume(row) if row else None
+        if row is None:
+            self._volume_cache[name] = None
+            return None
+        meta = self._volume(row)
+        if meta is not None:
+            self._volume_cache[name] = meta
+        return _fresh(meta)
 
     def put_volume(self, meta: VolumeMetadata) -> None:
         self._written = True
@@ -156,9 +169,11 @@ class StateDB:
             "INSERT OR REPLACE INTO volumes (name, driver, labels, options) VALUES (?, ?, ?, ?)",
             (meta.name, meta.driver, _dump(meta.labels), _dump(meta.options)),
         )
+        self._volume_cache[meta.name] = _fresh(meta)
 
     def delete_volume(self, name: str) -> None:
         self._db.execute("DELETE FROM volumes WHERE name = ?", (name,))
+        self._volume_cache[name] = None
 
     def volumes(self) -> list[VolumeMetadata]:
         rows = self._db.execute("SELECT name, driver, labels, options FROM volumes ORDER BY name")
@@ -247,6 +262,7 @@ class StateDB:
     def clear(self) -> None:
         """Delete every record in one transaction (``Engine.reset``); nothing to do when
         nothing was written since the database was made or last cleared."""
+        self._volume_cache.clear()
         if not self._written:
             return
         self._db.executescript(
@@ -254,6 +270,15 @@ class StateDB:
             "DELETE FROM networks;\nDELETE FROM endpoints;\nCOMMIT;\n"
         )
         self._written = False
+
+
+def _fresh(meta: VolumeMetadata | None) -> VolumeMetadata | None:
+    """A copy whose maps nobody else holds (what decoding the row afresh would give)."""
+    if meta is None:
+        return None
+    labels = dict(meta.labels) if meta.labels is not None else None
+    options = dict(meta.options) if meta.options is not None else None
+    return VolumeMetadata(meta.name, meta.driver, labels, options)
 
 
 def _dump(value: Mapping[str, str] | None) -> str:
