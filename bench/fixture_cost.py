@@ -8,7 +8,9 @@ happens in teardown).  The fixture's cost is the median difference to the empty 
 
 Cold start: a new engine thread (thread, ``trio.run``, state database) up to an activated
 plugin — a minimal h11 plugin already listening, and the built-in mock plugin started for
-the occasion.
+the occasion — in a root where the fixture makes them (``/dev/shm`` when it can).
+Baseline, same run: a new thread running ``trio.run`` that opens a connection to the same
+listening plugin and makes a bare ``/Plugin.Activate`` round trip.
 
 Run: ``.venv/bin/python bench/fixture_cost.py [--tests N] [--starts N]``
 """
@@ -16,15 +18,19 @@ Run: ``.venv/bin/python bench/fixture_cost.py [--tests N] [--starts N]``
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import h11
 import pytest
+import trio
 
 from emulator.testing import EngineThread, PluginEngine
 
@@ -86,9 +92,39 @@ async def _activate(engine: PluginEngine, name: str) -> None:
     await engine.engine.plugins.get(name, "VolumeDriver")
 
 
-def cold_start(mock: bool) -> float:
-    """Seconds from nothing to an activated plugin (minimal h11 plugin, or the mock)."""
-    root = Path(tempfile.mkdtemp(prefix="pe-"))
+def _temp_base() -> str | None:
+    """Where the pytest plugin puts its roots (``/dev/shm`` when writable)."""
+    return "/dev/shm" if os.access("/dev/shm", os.W_OK | os.X_OK) else None
+
+
+def bare_start(sock: Path) -> float:
+    """Seconds for a new thread to run trio and make one bare Activate round trip."""
+
+    async def activate() -> None:
+        stream = await trio.open_unix_socket(str(sock))
+        conn = h11.Connection(h11.CLIENT)
+        head = [("Host", "plugin.moby.localhost"), ("Content-Length", "0")]
+        data = conn.send(h11.Request(method="POST", target="/Plugin.Activate", headers=head))
+        await stream.send_all(data + conn.send(h11.EndOfMessage()))
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                conn.receive_data(await stream.receive_some(65536))
+            elif isinstance(event, h11.EndOfMessage):
+                break
+        await stream.aclose()
+
+    start = time.perf_counter()
+    thread = threading.Thread(target=trio.run, args=(activate,))
+    thread.start()
+    thread.join()
+    return time.perf_counter() - start
+
+
+def cold_start(mock: bool, *, baseline: list[float] | None = None) -> float:
+    """Seconds from nothing to an activated plugin (minimal h11 plugin, or the mock);
+    with ``baseline``, a bare start (:func:`bare_start`) is measured too, first."""
+    root = Path(tempfile.mkdtemp(prefix="pe-", dir=_temp_base()))
     sock = root / "engine/run/docker/plugins/fast.sock"
     sock.parent.mkdir(parents=True)
     try:
@@ -103,6 +139,8 @@ def cold_start(mock: bool) -> float:
                     await scope.nursery.start(serve_h11_plugin, sock, lambda t, b: ACTIVATE)
 
                 server.run(serve)
+                if baseline is not None:
+                    baseline.append(bare_start(sock))
             start = time.perf_counter()
             thread = EngineThread(root / "engine")
             thread.start()
@@ -136,13 +174,18 @@ def main() -> None:
             f"  {kind:12} {med * 1e3:7.3f} ms  fixture cost {(med - empty) * 1e3:7.3f} ms"
             f"  ratio {med / empty:6.1f}x"
         )
+    bare: list[float] = []
     for mock in (False, True):
-        samples = [cold_start(mock) for _ in range(args.starts)]
+        samples = [cold_start(mock, baseline=None if mock else bare) for _ in range(args.starts)]
         label = "built-in mock plugin" if mock else "minimal h11 plugin"
         print(
             f"cold engine start -> activated {label}: median "
             f"{statistics.median(samples) * 1e3:.2f} ms, max {max(samples) * 1e3:.2f} ms"
         )
+    print(
+        f"baseline: new thread, trio.run, bare Activate on a new connection: median "
+        f"{statistics.median(bare) * 1e3:.2f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -247,6 +247,11 @@ class VirtualClock:
             del self._pending[key]
             self._apply()
 
+    @property
+    def parked(self) -> bool:
+        """True while an idle run's autojump is parked (see :func:`park_when_idle`)."""
+        return self._parked
+
     def park(self, parked: bool) -> None:
         """Park autojump (``inf``) while the run is idle with no deadline, or unpark it
         (see :func:`park_when_idle`); from inside the run."""
@@ -352,8 +357,10 @@ class _IdleParking(trio.abc.Instrument):
     between two calls of a synchronous test spun so, a core's worth of CPU and the
     GIL taken from the test.  After a few empty passes this instrument looks: nothing
     runnable and no deadline means nothing can happen but I/O, so autojump is parked
-    (``inf``) and trio sleeps in the kernel; the first wake-up unparks it, before any
-    task runs.  Virtual time is unchanged: it had nowhere to jump to.
+    (``inf``) and trio sleeps in the kernel.  Any task step unparks it first (a task is
+    what can set a deadline: a wake-up by I/O, another thread, even the zero-timeout
+    poll during which it was parked), as does any wait that ends.  Virtual time is
+    unchanged: it had nowhere to jump to.
     """
 
     def __init__(self, clock: VirtualClock) -> None:
@@ -372,8 +379,13 @@ class _IdleParking(trio.abc.Instrument):
         if stats.tasks_runnable == 0 and stats.seconds_to_next_deadline == math.inf:
             self._clock.park(True)
 
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        if self._clock.parked:
+            self._passes = 0
+            self._clock.park(False)
+
     def after_io_wait(self, timeout: float) -> None:
-        if timeout != 0:
+        if timeout != 0 and self._clock.parked:
             self._clock.park(False)
 
 

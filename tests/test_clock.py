@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -376,3 +377,79 @@ async def test_through_the_pytest_trio_clock_fixture(
         await ping(plugin(-1), 120)
     assert 0.6 <= time.monotonic() - start < 1.5
     assert trio.current_time() == 120
+
+
+# --------------------------------------------------------------------------- idle parking
+
+
+def _run_in_thread(main: Callable[[], object], clock: VirtualClock) -> None:
+    """``trio.run(main)`` on ``clock`` in a thread; a run still going after 30 s fails the
+    test (a parked loop that missed a deadline sleeps for a day)."""
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            trio.run(main, clock=clock.clock)  # type: ignore[arg-type]
+        except BaseException as exc:  # reported below
+            failure.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive(), "the run hung: a deadline was set while autojump was parked"
+    if failure:
+        raise failure[0]
+
+
+class _Passes(trio.abc.Instrument):
+    """Counts the run loop's passes, and can wake the loop in the pass that parks it."""
+
+    def __init__(self, clock: VirtualClock) -> None:
+        self.clock = clock
+        self.passes = 0
+        self.wake: Callable[[], None] | None = None
+
+    def before_io_wait(self, timeout: float) -> None:
+        self.passes += 1
+        if self.wake is not None and self.clock.parked:
+            wake, self.wake = self.wake, None
+            trio.lowlevel.current_trio_token().run_sync_soon(wake)
+
+
+def test_an_idle_run_sleeps_instead_of_spinning() -> None:
+    """With nothing runnable and no deadline, an autojumping clock has nothing to jump to:
+    the loop parks after a few passes instead of polling again and again."""
+    from emulator.clock import park_when_idle
+
+    clock = VirtualClock(autojump_threshold=0)
+    counted = _Passes(clock)
+
+    async def main() -> None:
+        trio.lowlevel.add_instrument(counted)
+        with park_when_idle():
+            await trio.to_thread.run_sync(time.sleep, 0.2)  # idle: waits on a thread
+        assert counted.passes < 50  # spinning made thousands in 0.2 s
+        assert not clock.parked
+
+    _run_in_thread(main, clock)
+
+
+def test_a_deadline_set_as_the_loop_parks_is_still_jumped_to() -> None:
+    """The wake-up lands in the very pass that parks autojump and its task sets a
+    deadline: the task's step unparks autojump, so virtual time still jumps."""
+    from emulator.clock import park_when_idle
+
+    clock = VirtualClock(autojump_threshold=0)
+    counted = _Passes(clock)
+
+    async def main() -> None:
+        woken = trio.Event()
+        with park_when_idle():
+            trio.lowlevel.add_instrument(counted)  # after the parking one: same pass
+            counted.wake = woken.set  # delivered in the pass that parks the loop
+            await woken.wait()
+            start = trio.current_time()
+            await trio.sleep(100)
+            assert trio.current_time() - start == pytest.approx(100)
+
+    _run_in_thread(main, clock)
