@@ -15,7 +15,7 @@ from typing import Any, Literal
 import attrs
 
 from emulator.faults.model import Fault
-from emulator.mocks.authz import AuthzRule
+from emulator.mocks.authz_rules import AuthzRule
 
 # -- engine and plugins -------------------------------------------------------------
 

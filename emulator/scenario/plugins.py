@@ -13,18 +13,20 @@ from __future__ import annotations
 import socket as stdsocket
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 import trio.lowlevel
 
 from emulator.engine.plugin_output import PluginOutput
 from emulator.errors import EmulatorError
-from emulator.mocks.authz import MockAuthzPlugin
-from emulator.mocks.log import MockLogDriver
-from emulator.mocks.network import MockIpamPlugin, MockNetworkPlugin
-from emulator.mocks.volume import MockVolumePlugin
 from emulator.scenario.model import PluginSpec
+
+if TYPE_CHECKING:
+    from emulator.mocks.authz import MockAuthzPlugin
+    from emulator.mocks.log import MockLogDriver
+    from emulator.mocks.network import MockIpamPlugin, MockNetworkPlugin
+    from emulator.mocks.volume import MockVolumePlugin
 
 __all__ = ["BuiltinPlugin", "NoSuchPlugin", "PluginSet", "ProcessPlugin"]
 
@@ -45,15 +47,26 @@ class BuiltinPlugin:
         self.mock: (
             MockVolumePlugin | MockNetworkPlugin | MockIpamPlugin | MockAuthzPlugin | MockLogDriver
         )
+        # Each mock is imported when a scenario uses it (a run starts quicker).
         if spec.builtin == "log":
+            from emulator.mocks.log import MockLogDriver
+
             self.mock = MockLogDriver(name, record_limit=record_limit)
         elif spec.builtin == "network":
+            from emulator.mocks.network import MockNetworkPlugin
+
             self.mock = MockNetworkPlugin(name, scope=scope or "local")
         elif spec.builtin == "ipam":
+            from emulator.mocks.network import MockIpamPlugin
+
             self.mock = MockIpamPlugin(name)
         elif spec.builtin == "authz":
+            from emulator.mocks.authz import MockAuthzPlugin
+
             self.mock = MockAuthzPlugin(spec.rules, name=name)
         else:
+            from emulator.mocks.volume import MockVolumePlugin
+
             self.mock = MockVolumePlugin(
                 root / "plugin-state" / name,
                 name=name,

@@ -13,7 +13,7 @@ import attrs
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from emulator.faults.vocabulary import FAULT
-from emulator.mocks.authz import PHASES, AuthzRule
+from emulator.mocks.authz_rules import PHASES, AuthzRule
 from emulator.protocol.profiles import PROFILES
 from emulator.scenario.arguments import ACTION_HELP, ARGUMENTS, Arguments
 from emulator.scenario.model import (
