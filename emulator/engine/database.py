@@ -122,7 +122,7 @@ class StateDB:
         if fresh:
             _create(path, durable=durable)
             self._written = False
-        self._db = _open(path, durable=durable)
+        self._db = _open(path, durable=durable, fresh=fresh)
 
     @property
     def synchronous(self) -> int:
@@ -366,8 +366,9 @@ def _check_file(path: Path) -> bool:
 def _create(path: Path, *, durable: bool) -> None:
     """A new database, schema included, renamed into place only when complete (mode 0600).
 
-    The file is written without syncs (nothing refers to it until the rename); a
-    durable database is synced once, before the rename, and so is its directory after.
+    The file is written without a journal or syncs (nothing refers to it until the
+    rename); a durable database is synced once, before the rename, and so is its
+    directory after.  WAL mode is set when it is first opened.
     """
     tmp = path.with_name(f".{path.name}.new")
     for stale in (tmp, *(tmp.with_name(tmp.name + s) for s in _SIDE_FILES)):
@@ -376,10 +377,10 @@ def _create(path: Path, *, durable: bool) -> None:
     db = sqlite3.connect(tmp, isolation_level=None)
     try:
         db.execute("PRAGMA synchronous=OFF")
-        db.execute("PRAGMA journal_mode=WAL")  # kept in the file: no switch at each open
+        db.execute("PRAGMA journal_mode=OFF")
         db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         db.executescript("BEGIN;\n" + SCHEMA + "COMMIT;\n")
-    finally:  # closing the last connection moves the log into the file and removes it
+    finally:
         db.close()
     if durable:
         _fsync(tmp)
@@ -409,14 +410,16 @@ def _check_contents(db: sqlite3.Connection, path: Path) -> int:
     return application_id
 
 
-def _open(path: Path, *, durable: bool) -> sqlite3.Connection:
-    """The open database, checked; :class:`StateError` when it is not usable."""
+def _open(path: Path, *, durable: bool, fresh: bool = False) -> sqlite3.Connection:
+    """The open database, checked (unless ``fresh``: just made by :func:`_create`);
+    :class:`StateError` when it is not usable."""
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
-        application_id = _check_contents(db, path)
-        db.execute("PRAGMA journal_mode=WAL")
+        application_id = APPLICATION_ID if fresh else _check_contents(db, path)
+        db.execute("PRAGMA journal_mode=WAL")  # kept in the file once set
         db.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=NORMAL")
-        db.executescript("BEGIN;\n" + SCHEMA + "COMMIT;\n")
+        if not fresh:
+            db.executescript("BEGIN;\n" + SCHEMA + "COMMIT;\n")
         if application_id == 0:
             db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     except sqlite3.DatabaseError as exc:
