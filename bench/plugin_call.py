@@ -2,8 +2,8 @@
 
 Both clients talk to the same plugin on the same unix socket in the same run, so
 the ratio is the engine's own cost (lookup, Go-JSON encoding, journal, retry
-bookkeeping, decoding).  Two plugins are used: the project's mock host (Quart on
-hypercorn, what tests use) and a minimal h11 server, whose low cost makes the
+bookkeeping, decoding).  Two plugins are used: the project's mock host (its small
+h11 server, what tests use) and a minimal h11 server, whose low cost makes the
 client's share visible; it runs once in the benchmark's own trio run and once as a
 process of its own, as real plugins run (the engine yields once before it reuses a
 connection to a plugin of its own process, see ``ConnectionPool.acquire``).  Also
