@@ -14,7 +14,11 @@ same recorded statuses, headers and bodies from a bare Quart app on hypercorn (w
 Engine API is built on), for the commands without an attach stream: the floor that
 framework sets.
 
+With ``--containers fake`` the engine runs containers on its command table instead of as
+real processes (``open_engine(containers=...)``; default ``auto``).
+
     .venv/bin/python bench/engine_api.py [--runs 30] [--driver local|mock] [--framework]
+        [--containers auto|processes|fake]
 """
 
 from __future__ import annotations
@@ -236,7 +240,9 @@ async def _start_plugins(nursery: trio.Nursery, tmp: Path) -> None:
     await nursery.start(MockNetworkPlugin(name="mn").serve, f"unix:{plugins}/mn.sock")
 
 
-async def main(runs: int, driver: str, framework: bool) -> dict[str, object]:
+async def main(
+    runs: int, driver: str, framework: bool, containers: str = "auto"
+) -> dict[str, object]:
     tmp = Path(tempfile.mkdtemp(prefix="pe-bench-", dir="/tmp"))
     config = tmp / "docker-config"
     config.mkdir()
@@ -245,7 +251,7 @@ async def main(runs: int, driver: str, framework: bool) -> dict[str, object]:
         async with trio.open_nursery() as nursery:
             if driver == "mock":
                 await _start_plugins(nursery, tmp)
-            async with open_engine(root=tmp) as engine:
+            async with open_engine(root=tmp, containers=containers) as engine:
                 host = await nursery.start(serve, engine, f"unix:{tmp}/emu.sock")
                 if driver == "mock":
                     network = ["network", "create", "-d", "mn", "bn"]
@@ -255,7 +261,11 @@ async def main(runs: int, driver: str, framework: bool) -> dict[str, object]:
                 await nursery.start(serve_replay, tmp / "static.sock", recording)
                 if framework:
                     await nursery.start(serve_framework, tmp / "quart.sock", recording)
-                results: dict[str, object] = {"runs": runs, "driver": driver}
+                results: dict[str, object] = {
+                    "runs": runs,
+                    "driver": driver,
+                    "containers": containers,
+                }
                 for name, args in commands(driver).items():
                     await trio.to_thread.run_sync(run, host, args)  # the state it leaves
                     await trio.to_thread.run_sync(run, f"unix://{tmp}/rec.sock", args)
@@ -292,5 +302,7 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--driver", choices=["local", "mock"], default="local")
     parser.add_argument("--framework", action="store_true", help="also a bare Quart app")
+    parser.add_argument("--containers", choices=["auto", "processes", "fake"], default="auto")
     options = parser.parse_args()
-    print(json.dumps(trio.run(main, options.runs, options.driver, options.framework), indent=2))
+    results = trio.run(main, options.runs, options.driver, options.framework, options.containers)
+    print(json.dumps(results, indent=2))
