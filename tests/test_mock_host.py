@@ -661,3 +661,28 @@ async def test_request_path_is_decoded_without_query(short_tmp: Path) -> None:
         "/VolumeDriver.List",
         "/VolumeDriver.List/",
     ]
+
+
+async def test_a_streamed_reply_is_chunked_as_hypercorn_sent_it(short_tmp: Path) -> None:
+    """No content-length; h11's Transfer-Encoding after date; each piece as it comes (an
+    HTTP/1.0 client gets the pieces unchunked, then the close)."""
+
+    async def pieces() -> Any:
+        yield b'{"a":1}\n'
+        await trio.lowlevel.checkpoint()
+        yield b""  # nothing to send: no empty chunk (that would end the body)
+        yield b'{"b":2}\n'
+
+    def read_logs(_: RecordedRequest) -> Reply:
+        return Reply(stream=pieces(), content_type="application/x-json-stream")
+
+    plugin = MockPlugin(handlers={"LogDriver.ReadLogs": read_logs})
+    request = b"POST /LogDriver.ReadLogs HTTP/1.%d\r\nHost: p\r\nContent-Length: 2\r\n\r\n{}"
+    async with serving(plugin, _sock(short_tmp)) as address:
+        chunked = await _raw_exchange(address, request % 1)
+        plain = await _raw_exchange(address, request % 0)
+    head = rb"HTTP/1\.1 200 \r\ncontent-type: application/x-json-stream\r\n" + _DATE
+    body = b'8\r\n{"a":1}\n\r\n8\r\n{"b":2}\n\r\n0\r\n\r\n'
+    assert re.fullmatch(head + rb"Transfer-Encoding: chunked\r\n\r\n" + re.escape(body), chunked)
+    tail = re.escape(b'{"a":1}\n{"b":2}\n<EOF>')
+    assert re.fullmatch(head + rb"Connection: close\r\n\r\n" + tail, plain), plain
