@@ -39,6 +39,14 @@ def scrape():
         data += chunk
     return data.decode()
 
+def mount_options():
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if fields[4] == "/run/docker/metrics.sock":
+                return fields[5]
+    return "not mounted"
+
 async def start(request):
     try:
         text = await trio.to_thread.run_sync(scrape)
@@ -46,6 +54,8 @@ async def start(request):
         text = "scrape failed: " + str(exc)
     with open(seen, "w") as f:
         f.write(text)
+    with open(seen + ".mount", "w") as f:
+        f.write(mount_options())
     return {{}}
 
 plugin = MockPlugin(("MetricsCollector",), {{
@@ -130,6 +140,9 @@ async def test_metrics_plugin_started_on_enable_and_stopped_at_shutdown(
         if prefix is not None:  # inside its namespace the socket is at /run/docker/metrics.sock
             text = seen.read_text()
             assert "engine_daemon_engine_info" in text, text
+            # internal/metrics/plugin_unix.go: Options {"bind", "ro"}
+            options = Path(f"{seen}.mount").read_text().split(",")
+            assert "ro" in options, options
         assert engine.journal.calls("MetricsCollector.StopMetrics") == []
     (stop,) = engine.journal.calls("MetricsCollector.StopMetrics")
     assert stop.request_body == b""

@@ -24,6 +24,7 @@ from emulator.engine.database import StateDB
 from emulator.engine.events import EventLog
 from emulator.engine.logs import LogService
 from emulator.engine.managed import ManagedPlugins
+from emulator.engine.managed.plugin import RuntimeBind
 from emulator.engine.metrics import PLUGIN_TYPE as METRICS_TYPE
 from emulator.engine.metrics import MetricsService
 from emulator.engine.networks import NetworkController
@@ -213,7 +214,9 @@ class Engine:
         # Disable removes a managed authz plugin from the chain (plugin/backend_linux.go).
         managed.add_disable_handler(AUTHZ_IMPLEMENTS, authz.remove_plugin)
         # internal/metrics: the socket bound into metrics plugins, StartMetrics once enabled.
-        managed.add_runtime_bind(METRICS_TYPE, self.metrics.socket_path, "/run/docker/metrics.sock")
+        managed.add_runtime_bind(
+            METRICS_TYPE, RuntimeBind(self.metrics.socket_path, "/run/docker/metrics.sock")
+        )
         managed.add_before_enable(METRICS_TYPE, self._metrics_listening)
         managed.add_handler(METRICS_TYPE, self.metrics.start_plugin)
         # dockerd's refcount for a volume driver: one per volume created with it.

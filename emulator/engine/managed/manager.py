@@ -54,6 +54,7 @@ from emulator.engine.managed.plugin import (
     FULL_ID,
     ManagedPlugin,
     RunningPlugin,
+    RuntimeBind,
     load_plugins,
     plugin_filter,
     save_plugin,
@@ -140,7 +141,7 @@ class ManagedPlugins:
         self._users: list[Callable[[str], int]] = []
         self._handlers: dict[str, list[Handler]] = {}
         self._disable_handlers: dict[str, list[Callable[[str], None]]] = {}
-        self._runtime_binds: dict[str, list[tuple[Path, str]]] = {}
+        self._runtime_binds: dict[str, list[RuntimeBind]] = {}
         self._before_enable: dict[str, list[Callable[[], Awaitable[None]]]] = {}
         self._default_handlers: dict[str, Handler] = {
             typ: _capabilities_handler(method) for typ, method in _HANDLER_CALLS.items()
@@ -208,10 +209,10 @@ class ManagedPlugins:
         """
         self._handlers.setdefault(iface_type, []).append(handler)
 
-    def add_runtime_bind(self, iface_type: str, source: Path, destination: str) -> None:
-        """``RegisterRuntimeOpt``: bind ``source`` at ``destination`` in the view of every
-        plugin of type ``iface_type`` (the metrics socket for metrics collectors)."""
-        self._runtime_binds.setdefault(iface_type, []).append((source, destination))
+    def add_runtime_bind(self, iface_type: str, bind: RuntimeBind) -> None:
+        """``RegisterRuntimeOpt``: ``bind`` in the view of every plugin of type
+        ``iface_type`` (the metrics socket for metrics collectors)."""
+        self._runtime_binds.setdefault(iface_type, []).append(bind)
 
     def add_before_enable(self, iface_type: str, hook: Callable[[], Awaitable[None]]) -> None:
         """Run ``hook`` before a plugin of type ``iface_type`` starts (the metrics socket

@@ -38,6 +38,7 @@ __all__ = [
     "FULL_ID",
     "ManagedPlugin",
     "RunningPlugin",
+    "RuntimeBind",
     "load_plugins",
     "plugin_filter",
     "save_plugin",
@@ -47,6 +48,20 @@ LOG = logging.getLogger("emulator.managed")
 
 #: A full plugin ID: 64 lower-case hex digits.
 FULL_ID = re.compile(r"^[a-f0-9]{64}$")
+
+
+@attrs.frozen
+class RuntimeBind:
+    """A host path bound into a plugin's namespace by the daemon (``RegisterRuntimeOpt``).
+
+    dockerd binds the metrics socket with ``bind,ro`` (moby/moby
+    internal/metrics/plugin_unix.go, v28.5.2): a read-only bind still lets the
+    plugin connect to a socket, but not replace or remove it.
+    """
+
+    source: Path
+    destination: str
+    read_only: bool = True
 
 
 @attrs.frozen
@@ -101,7 +116,7 @@ class ManagedPlugin:
         """The process and its supervision while enabled (:mod:`.runtime`)."""
         self.private_run = False
         """True while its process runs in a mount namespace where ``/run`` is its own."""
-        self.runtime_binds: list[tuple[Path, str]] = []
+        self.runtime_binds: list[RuntimeBind] = []
         """Extra binds into its namespace (``RegisterRuntimeOpt``: the metrics socket)."""
 
     def runtime_dir(self, path: str) -> tuple[Path, str]:

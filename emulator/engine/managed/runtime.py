@@ -267,14 +267,19 @@ async def _namespace(
     propagated = _propagated_target(plugin, run_dir)
     if propagated is not None:
         binds.append((str(plugin.data_dir / "propagated-mount"), propagated))
-    for source, destination in plugin.runtime_binds:
-        target = run_dir / destination.removeprefix("/run/")
+    read_only = []
+    for bind in plugin.runtime_binds:
+        target = run_dir / bind.destination.removeprefix("/run/")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.touch(exist_ok=True)
-        binds.append((str(source), destination))
-    script = " && ".join(
-        f"{shlex.quote(mount)} --bind {shlex.quote(src)} {shlex.quote(dst)}" for src, dst in binds
-    )
+        binds.append((str(bind.source), bind.destination))
+        if bind.read_only:
+            read_only.append(bind.destination)
+    commands = [f"{shlex.quote(mount)} --bind {shlex.quote(s)} {shlex.quote(d)}" for s, d in binds]
+    # A read-only bind is a bind, then a remount of that bind alone (mount(8) cannot
+    # make a bind read-only in one call on every kernel).
+    commands += [f"{shlex.quote(mount)} -o remount,bind,ro {shlex.quote(d)}" for d in read_only]
+    script = " && ".join(commands)
     wrapped = [*unshare, sh, "-c", f'{script} && exec "$@"', "sh", *argv]
     return wrapped, {**env, "EMULATOR_PLUGIN_SOCKET_DIR": pc.RUNTIME_SOCKET_DIR}
 
