@@ -393,3 +393,21 @@ def test_serve_tlsverify_with_the_docker_cli(short_tmp: Path, pki: dict[str, Pat
         _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "without --tlsverify" not in err
+
+
+async def test_a_connection_serves_any_number_of_requests(short_tmp: Path) -> None:
+    # Go's http.Server has no per-connection request limit (hypercorn's default closes
+    # after 1000); docker-py and the CLI keep one connection for a whole session.
+    count = 1_100
+    async with serving(short_tmp, f"unix:{short_tmp / 'e.sock'}"):
+
+        def ask() -> bytes:
+            with _unix(short_tmp / "e.sock") as sock:
+                ping = b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n"
+                sock.sendall(ping * count)
+                sock.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                return _read_until_eof(sock, timeout=30)
+
+        answer = await trio.to_thread.run_sync(ask)
+    assert answer.count(b"HTTP/1.1 200 ") == count + 1
+    assert answer.lower().count(b"\r\nconnection: close\r\n") == 1

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import ssl
 from collections.abc import Mapping
 from functools import partial
@@ -67,6 +68,9 @@ def _config() -> Config:
     config = Config()
     config.include_server_header = False
     config.keep_alive_timeout = IDLE_TIMEOUT
+    # Go's http.Server serves any number of requests on one connection; hypercorn
+    # closes one after 1000 by default.
+    config.keep_alive_max_requests = sys.maxsize
     config.graceful_timeout = 1
     config.h11_max_incomplete_size = MAX_HEADER_BYTES
     config.accesslog = None
