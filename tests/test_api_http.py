@@ -80,6 +80,17 @@ async def test_unknown_paths_and_methods(short_tmp: Path) -> None:
             assert _is_docker_error(await _req(s, method, path), 404, "page not found"), path
 
 
+async def test_options_answers_every_path(short_tmp: Path) -> None:
+    # api/server/router/system/system.go: OPTIONS /{anyroute:.*} -> optionsHandler, 200,
+    # nothing else (no Allow, no body, no Content-Type), for routes and non-routes alike.
+    async with served(short_tmp) as s:
+        for path in ("/containers/json", "/v1.51/volumes/x", "/nope/at/all", "/"):
+            r = await _req(s, "OPTIONS", path)
+            assert (r.status, r.body) == (200, b""), path
+            assert "allow" not in r.headers and "content-type" not in r.headers, r.headers
+            assert r.headers["api-version"] == "1.51"
+
+
 async def test_bad_json(short_tmp: Path) -> None:
     async with served(short_tmp) as s:
         ct = "application/json"

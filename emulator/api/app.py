@@ -50,6 +50,8 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = max_body
     app.config["BODY_TIMEOUT"] = 60
     app.config["RESPONSE_TIMEOUT"] = None
+    # dockerd answers OPTIONS itself, on every path (routes_system.options).
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     state = ApiState(engine, plugin_outputs=dict(plugin_outputs or {}))
     attached: dict[str, int] = {}
     app.config["EMULATOR_STATE"] = state

@@ -22,6 +22,14 @@ from emulator.protocol.logdriver.options import BUILTIN_DRIVERS as LOG_BUILTIN_D
 bp = Blueprint("system", __name__)
 
 
+@bp.route("/", methods=["OPTIONS"], defaults={"anyroute": ""})
+@bp.route("/<path:anyroute>", methods=["OPTIONS"])
+async def options(anyroute: str) -> Response:
+    """``optionsHandler``: OPTIONS on any path is 200 with nothing more (dockerd registers
+    ``OPTIONS /{anyroute:.*}``; no ``Allow`` header, no body)."""
+    return empty(200)
+
+
 @bp.route("/_ping", methods=["GET", "HEAD"])
 async def ping() -> Response:
     """``pingHandler``: ``OK`` (HEAD: empty, text/plain), no-cache headers, swarm state."""
