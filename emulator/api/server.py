@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import sys
 import ssl
+import sys
 from collections.abc import Mapping
 from functools import partial
 from typing import Any, Final

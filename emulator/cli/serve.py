@@ -13,14 +13,16 @@ imported when ``serve`` runs (not for ``--help``, which stays quick).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import attrs
 import click
 
 from emulator.api.listen import default_socket_path, parse_tcp
 from emulator.protocol.profiles import DEFAULT_PROFILE, PROFILES
 from emulator.protocol.shutdown import SHUTDOWN_TIMEOUT
 
-__all__ = ["serve_command"]
+__all__ = ["ServeOptions", "serve_command"]
 
 
 def _log_opts(values: tuple[str, ...]) -> dict[str, str]:
@@ -43,6 +45,39 @@ def _tcp(value: str | None) -> str | None:
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     return value
+
+
+@attrs.frozen(kw_only=True)
+class ServeOptions:
+    """``plugin-emulator serve``'s command line as click parsed it (one field per option)."""
+
+    engine_socket: Path | None
+    tcp: str | None
+    tlsverify: bool
+    tls_only: bool
+    tlscacert: Path | None
+    tlscert: Path | None
+    tlskey: Path | None
+    tcp_insecure: bool
+    root: Path | None
+    data_root: Path | None
+    reset_state: bool
+    durable: bool
+    mocks: tuple[str, ...]
+    plugin: str | None
+    plugins_file: Path | None
+    authorization_plugins: tuple[str, ...]
+    log_driver: str
+    log_opts: dict[str, str]
+    profile: str
+    log_level: str
+    log_format: str
+    insecure_registries: tuple[str, ...]
+    registry_mirrors: tuple[str, ...]
+    containers: str | None
+    network_namespace: Path | None
+    shutdown_timeout: float
+    command: tuple[str, ...]
 
 
 @click.command("serve")
@@ -206,35 +241,7 @@ def _tcp(value: str | None) -> str | None:
     help="How long the shutdown (stopping running containers) may take, as dockerd's.",
 )
 @click.argument("command", nargs=-1, metavar="[-- COMMAND...]")
-def serve_command(
-    engine_socket: Path | None,
-    tcp: str | None,
-    tlsverify: bool,
-    tls_only: bool,
-    tlscacert: Path | None,
-    tlscert: Path | None,
-    tlskey: Path | None,
-    tcp_insecure: bool,
-    root: Path | None,
-    data_root: Path | None,
-    reset_state: bool,
-    durable: bool,
-    mocks: tuple[str, ...],
-    plugin: str | None,
-    plugins_file: Path | None,
-    authorization_plugins: tuple[str, ...],
-    log_driver: str,
-    log_opts: dict[str, str],
-    profile: str,
-    log_level: str,
-    log_format: str,
-    insecure_registries: tuple[str, ...],
-    registry_mirrors: tuple[str, ...],
-    containers: str | None,
-    network_namespace: Path | None,
-    shutdown_timeout: float,
-    command: tuple[str, ...],
-) -> None:
+def serve_command(**options: Any) -> None:
     """Serve the Docker Engine API (1.51) so the docker CLI and docker-py drive the emulator.
 
     Prints the 'export DOCKER_HOST=...' line to use.  SIGINT/SIGTERM stop it at any
@@ -246,32 +253,4 @@ def serve_command(
     """
     from emulator.cli.serve_daemon import serve_main  # the engine: imported only to run
 
-    serve_main(
-        engine_socket=engine_socket,
-        tcp=tcp,
-        tlsverify=tlsverify,
-        tls_only=tls_only,
-        tlscacert=tlscacert,
-        tlscert=tlscert,
-        tlskey=tlskey,
-        tcp_insecure=tcp_insecure,
-        root=root,
-        data_root=data_root,
-        reset_state=reset_state,
-        durable=durable,
-        mocks=mocks,
-        plugin=plugin,
-        plugins_file=plugins_file,
-        authorization_plugins=authorization_plugins,
-        log_driver=log_driver,
-        log_opts=log_opts,
-        profile=profile,
-        log_level=log_level,
-        log_format=log_format,
-        insecure_registries=insecure_registries,
-        registry_mirrors=registry_mirrors,
-        containers=containers,
-        network_namespace=network_namespace,
-        shutdown_timeout=shutdown_timeout,
-        command=command,
-    )
+    serve_main(ServeOptions(**options))

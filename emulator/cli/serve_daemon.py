@@ -24,6 +24,7 @@ from emulator.api.listen import default_socket_path
 from emulator.api.logging import setup_logging
 from emulator.api.server import PLAIN_TCP_REFUSED, serve
 from emulator.api.tls import ServerTLS, default_cert_dir
+from emulator.cli.serve import ServeOptions
 from emulator.engine.authz import AuthorizationStartError
 from emulator.engine.core import Engine, open_engine
 from emulator.engine.logs import LogConfig, LoggingError
@@ -97,74 +98,48 @@ def _plugin_specs(
     return specs
 
 
-def serve_main(
-    engine_socket: Path | None,
-    tcp: str | None,
-    tlsverify: bool,
-    tls_only: bool,
-    tlscacert: Path | None,
-    tlscert: Path | None,
-    tlskey: Path | None,
-    tcp_insecure: bool,
-    root: Path | None,
-    data_root: Path | None,
-    reset_state: bool,
-    durable: bool,
-    mocks: tuple[str, ...],
-    plugin: str | None,
-    plugins_file: Path | None,
-    authorization_plugins: tuple[str, ...],
-    log_driver: str,
-    log_opts: dict[str, str],
-    profile: str,
-    log_level: str,
-    log_format: str,
-    insecure_registries: tuple[str, ...],
-    registry_mirrors: tuple[str, ...],
-    containers: str | None,
-    network_namespace: Path | None,
-    shutdown_timeout: float,
-    command: tuple[str, ...],
-) -> None:
+def serve_main(options: ServeOptions) -> None:
     """``plugin-emulator serve`` once its command line is parsed (see :mod:`emulator.cli.serve`)."""
-    setup_logging(log_level, log_format)
-    parsed = _plugin_specs(mocks, plugin, command, plugins_file)
+    setup_logging(options.log_level, options.log_format)
+    parsed = _plugin_specs(options.mocks, options.plugin, options.command, options.plugins_file)
     try:
-        registries = RegistryConfig.load(insecure_registries, registry_mirrors)
+        registries = RegistryConfig.load(options.insecure_registries, options.registry_mirrors)
     except RegistryConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     temporary: Path | None = None
+    root = options.root
     if root is None:
         if parsed:
             temporary = Path(tempfile.mkdtemp(prefix="pe-serve-", dir="/tmp"))
             root = temporary
         else:
             root = Path("/")
-    socket_path = engine_socket or default_socket_path()
-    tls = _server_tls(tlsverify or tls_only, tlscacert, tlscert, tlskey)
-    if tcp is not None and tls is None and not tcp_insecure:
-        click.echo(f"error: {PLAIN_TCP_REFUSED.format(host='tcp://' + tcp)}", err=True)
+    tls = _server_tls(
+        options.tlsverify or options.tls_only, options.tlscacert, options.tlscert, options.tlskey
+    )
+    if options.tcp is not None and tls is None and not options.tcp_insecure:
+        click.echo(f"error: {PLAIN_TCP_REFUSED.format(host='tcp://' + options.tcp)}", err=True)
         sys.exit(2)
     setup = _ServeSetup(
-        socket_path=socket_path,
-        tcp=tcp,
+        socket_path=options.engine_socket or default_socket_path(),
+        tcp=options.tcp,
         tls=tls,
-        insecure=tcp_insecure,
-        reset_state=reset_state,
-        durable=durable,
+        insecure=options.tcp_insecure,
+        reset_state=options.reset_state,
+        durable=options.durable,
         root=root,
-        data_root=data_root,
+        data_root=options.data_root,
         plugins=tuple(parsed),
-        profile=profile,
+        profile=options.profile,
         registries=registries,
-        authorization_plugins=authorization_plugins,
-        containers=containers,
-        network_namespace=str(network_namespace) if network_namespace else None,
-        log_config=LogConfig(log_driver, log_opts),
+        authorization_plugins=options.authorization_plugins,
+        containers=options.containers,
+        network_namespace=str(options.network_namespace) if options.network_namespace else None,
+        log_config=LogConfig(options.log_driver, options.log_opts),
     )
     try:
-        _serve_until_stopped(setup, _Daemon(shutdown_timeout))
+        _serve_until_stopped(setup, _Daemon(options.shutdown_timeout))
     finally:
         if temporary is not None:
             shutil.rmtree(temporary, ignore_errors=True)
