@@ -10,7 +10,6 @@ integration/plugin/authz/authz_plugin_v2_test.go (``TestAuthZPluginV2Disable``,
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 
 from emulator.engine.authz import AuthorizationStartError
 from tests.engine_api import DOCKER, raw_request_trio, request_bytes, served
+from tests.plugin_package import script_package
 
 pytestmark = pytest.mark.skipif(DOCKER is None, reason="the docker CLI (v28) is not installed")
 docker = pytest.importorskip("docker")
@@ -43,13 +43,7 @@ CONFIG = {
 
 
 def authz_plugin_dir(base: Path) -> Path:
-    directory = base / "authz-pkg"
-    (directory / "rootfs/bin").mkdir(parents=True)
-    exe = directory / "rootfs/bin/authz"
-    exe.write_text(SCRIPT)
-    exe.chmod(0o755)
-    (directory / "config.json").write_text(json.dumps(CONFIG))
-    return directory
+    return script_package(base / "authz-pkg", SCRIPT, CONFIG)
 
 
 async def test_disable_takes_a_managed_plugin_out_of_the_chain(short_tmp: Path) -> None:

@@ -19,6 +19,7 @@ from emulator.engine.core import open_engine
 from emulator.engine.managed import ManagedPluginError
 from emulator.engine.processes import private_run_support
 from tests.logspec import spec
+from tests.plugin_package import script_package
 
 SCRIPT = f"""#!{sys.executable}
 import json, os, trio
@@ -50,14 +51,7 @@ CONFIG: dict[str, Any] = {
 
 
 def plugin_dir(base: Path) -> Path:
-    directory = base / "pkg"
-    (directory / "rootfs/bin").mkdir(parents=True)
-    (directory / "rootfs/work").mkdir()
-    exe = directory / "rootfs/bin/logger"
-    exe.write_text(SCRIPT)
-    exe.chmod(0o755)
-    (directory / "config.json").write_text(json.dumps(CONFIG))
-    return directory
+    return script_package(base / "pkg", SCRIPT, CONFIG)
 
 
 async def test_fifo_is_in_the_plugin_s_view_and_the_plugin_is_in_use(short_tmp: Path) -> None:

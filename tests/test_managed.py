@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from emulator.engine.core import open_engine
 from emulator.engine.managed import ManagedPluginError
 from emulator.engine.processes import private_run_support
 from emulator.errors import EngineError
+from tests.plugin_package import script_package
 
 SCRIPT = f"""#!{sys.executable}
 import os, sys
@@ -63,14 +63,7 @@ CONFIG: dict[str, Any] = {
 
 def plugin_dir(base: Path, config: dict[str, Any] | None = None) -> Path:
     """A ``docker plugin create`` directory with the mock volume plugin as its entrypoint."""
-    directory = base / "pkg"
-    (directory / "rootfs/bin").mkdir(parents=True)
-    (directory / "rootfs/work").mkdir()
-    exe = directory / "rootfs/bin/mockvol"
-    exe.write_text(SCRIPT)
-    exe.chmod(0o755)
-    (directory / "config.json").write_text(json.dumps(config or CONFIG))
-    return directory
+    return script_package(base / "pkg", SCRIPT, config or CONFIG, "/bin/mockvol")
 
 
 async def test_seed_flow(short_tmp: Path, caplog: pytest.LogCaptureFixture) -> None:

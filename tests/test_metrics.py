@@ -8,7 +8,6 @@ shutdown (``StopMetrics``).  The names are dockerd's.
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
 import sys
@@ -22,6 +21,7 @@ from emulator.engine.core import open_engine
 from emulator.engine.processes import private_run_support
 from emulator.protocol.logdriver.sequences import METRICS_SEQUENCES
 from tests.logspec import spec
+from tests.plugin_package import script_package
 
 SCRIPT = f"""#!{sys.executable}
 import os, socket, trio
@@ -76,14 +76,7 @@ CONFIG: dict[str, Any] = {
 
 
 def plugin_dir(base: Path) -> Path:
-    directory = base / "pkg"
-    (directory / "rootfs/bin").mkdir(parents=True)
-    (directory / "rootfs/work").mkdir()
-    exe = directory / "rootfs/bin/collector"
-    exe.write_text(SCRIPT)
-    exe.chmod(0o755)
-    (directory / "config.json").write_text(json.dumps(CONFIG))
-    return directory
+    return script_package(base / "pkg", SCRIPT, CONFIG)
 
 
 def http_get(path: Path, target: str) -> tuple[str, str]:
