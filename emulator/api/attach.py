@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qs
 
+from emulator.api.connections import HijackedStream
 from emulator.api.hijack import AttachOptions, serve_attach, serve_exec
 from emulator.api.http import ApiError, json_body, json_object, note_handler_error
 from emulator.api.state import ApiState
@@ -100,7 +101,7 @@ class EngineASGI:
         try:
             with engine.events.subscribe() as live:
                 raw = hijack() if hijack is not None else None
-                upgrade = await self._upgrade(scope, send)
+                switched = await self._upgrade("attach", scope, send, raw)
                 if raw is not None and engine.runtime.runs(container):
                     await serve_attach(engine.containers, container, raw, options)
                 elif container.state == "created" or container.running:
@@ -111,29 +112,42 @@ class EngineASGI:
                             and event.action in ("die", "destroy")
                         ):
                             break
-                if not upgrade:
+                if not switched:
                     await send({"type": "http.response.body", "body": b"", "more_body": False})
-                # After a 101 the stream ends by returning without a body: hypercorn then
-                # closes the connection, which is how the CLI learns the output is over.
+                # The connection is then closed, which is how the CLI learns the output
+                # is over.
         finally:
             self.attached[cid] -= 1
             if self.attached[cid] == 0:
                 del self.attached[cid]
 
-    async def _upgrade(self, scope: Scope, send: Send, *, media: str = "") -> bool:
-        """``101 UPGRADED`` when the client asked for it (else 200); True for a 101."""
+    async def _upgrade(
+        self, kind: str, scope: Scope, send: Send, raw: HijackedStream | None
+    ) -> bool:
+        """dockerd's ``101 UPGRADED`` (the client sent ``Upgrade``) or ``200 OK`` head,
+        written on the hijacked connection.  True when the ASGI answer is a 101 (no body
+        follows it).
+
+        The ASGI answer still goes to hypercorn, which writes nothing on a hijacked
+        connection: a 200 there, whatever the head (h11 refuses a 101 to a client that
+        did not also send ``Connection: Upgrade``, which dockerd does not ask for).
+        Without a hijackable connection, the 101 goes through ASGI.
+        """
         headers = dict(scope.get("headers", []))
-        upgrade = bytes(headers.get(b"upgrade", b"")).lower() == b"tcp"
-        if not media:
-            media = api.MULTIPLEXED_STREAM
-            if api.version_tuple(scope["emulator_api_version"]) < api.version_tuple("1.42"):
-                media = api.RAW_STREAM
-        response_headers = [(b"content-type", media.encode())]
-        if upgrade:
-            response_headers += [(b"connection", b"Upgrade"), (b"upgrade", b"tcp")]
-        status = 101 if upgrade else 200
+        upgrade = b"upgrade" in headers
+        version = scope["emulator_api_version"]
+        head = api.hijack_head(kind, upgrade=upgrade, multiplexed=True, version=version)
+        lines = head.decode("latin-1").split("\r\n")
+        response_headers = [
+            (name.lower().encode(), value.encode())
+            for name, _, value in (line.partition(": ") for line in lines[1:] if line)
+        ]
+        switched = upgrade and raw is None
+        if raw is not None:
+            await raw.send_all(head)
+        status = 101 if switched else 200
         await send({"type": "http.response.start", "status": status, "headers": response_headers})
-        return upgrade
+        return switched
 
     async def _exec_start(self, exec_id: str, scope: Scope, receive: Receive, send: Send) -> None:
         """``postContainerExecStart``: detached, or hijacked until the exec ends."""
@@ -157,10 +171,10 @@ class EngineASGI:
             return
         hijack = (scope.get("extensions") or {}).get("emulator.hijack")
         raw = hijack() if hijack is not None else None
-        upgrade = await self._upgrade(scope, send)
+        switched = await self._upgrade("exec", scope, send, raw)
         if raw is not None:
             await serve_exec(engine.containers, exec_id, raw)
-        if not upgrade:
+        if not switched:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     def _log_plugin_calls(self) -> None:

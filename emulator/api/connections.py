@@ -20,8 +20,9 @@ what dockerd's ``http.Server`` does and hypercorn does not:
 * a request may **hijack** the connection after answering ``101 UPGRADED`` (attach,
   exec start), as dockerd's ``httputils.HijackConnection``: from then on the bytes the
   client sends go to the handler (``scope["extensions"]["emulator.hijack"]()`` gives a
-  :class:`HijackedStream`), never to hypercorn, and the handler writes raw bytes.  When
-  the handler returns, hypercorn closes the connection (h11 cannot reuse a switched one).
+  :class:`HijackedStream`), never to hypercorn, and the handler writes raw bytes, its
+  answer's head included (dockerd writes it by hand; what hypercorn would write for the
+  request is dropped).  When the handler returns, the connection is closed.
 """
 
 from __future__ import annotations
@@ -144,7 +145,7 @@ class HijackedStream:
                     return b""
 
     async def send_all(self, data: bytes) -> None:
-        await self._connection.send_all(data)
+        await self._connection.send_raw(data)
 
     def close(self) -> None:
         self._send.close()
@@ -215,12 +216,18 @@ class Connection:
             return
         if self._active:
             timer.deadline = math.inf
-        elif self._closed_by_peer:
-            timer.cancel()
+        elif self._closed_by_peer or self._hijacked is not None:
+            timer.cancel()  # a hijacked connection is never reused
         elif active:  # the last running request ended: idle from now
             timer.deadline = trio.current_time() + self._idle_timeout
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        if self._hijacked is not None:
+            return  # the hijacking handler writes its own answer, head included
+        await self._stream.send_all(data)
+
+    async def send_raw(self, data: bytes | bytearray | memoryview) -> None:
+        """Bytes from a hijacking handler (:meth:`HijackedStream.send_all`)."""
         await self._stream.send_all(data)
 
     async def send_eof(self) -> None:

@@ -40,6 +40,35 @@ JSON_CONTENT_TYPE: Final = "application/json"
 MULTIPLEXED_STREAM: Final = "application/vnd.docker.multiplexed-stream"
 RAW_STREAM: Final = "application/vnd.docker.raw-stream"
 
+
+def hijack_head(kind: str, *, upgrade: bool, multiplexed: bool, version: str) -> bytes:
+    """The answer head dockerd writes by hand on a connection it hijacked.
+
+    ``kind`` is ``attach`` (``postContainersAttach``, api/server/router/container/
+    container_routes.go) or ``exec`` (``postContainerExecStart``, .../exec.go).  With the
+    client's ``Upgrade`` header: ``101 UPGRADED`` and the multiplexed media type for a
+    stream without a terminal from API 1.42; without it: ``200 OK`` and the raw-stream
+    type (even for multiplexed frames).  Exec then copies the middlewares' headers
+    (Go's ``Header.WriteSubset``: keys sorted); attach writes none of them.  No ``Date``:
+    Go's server adds it only to answers it writes itself.
+    """
+    if upgrade:
+        media = RAW_STREAM
+        if multiplexed and version_tuple(version) >= version_tuple("1.42"):
+            media = MULTIPLEXED_STREAM
+        lines = [
+            "HTTP/1.1 101 UPGRADED",
+            f"Content-Type: {media}",
+            "Connection: Upgrade",
+            "Upgrade: tcp",
+        ]
+    else:
+        lines = ["HTTP/1.1 200 OK", f"Content-Type: {RAW_STREAM}"]
+    if kind == "exec":
+        lines += [f"{name}: {value}" for name, value in sorted(COMMON_HEADERS)]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
 #: ``/v1.51/containers/json`` → version ``1.51``, path ``/containers/json``.
 VERSIONED_PATH: Final = re.compile(r"^/v([0-9.]+)(/.*)$")
 
