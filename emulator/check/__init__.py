@@ -12,6 +12,8 @@ from emulator.check import (  # noqa: F401 (registers)
     authz_runtime,
     common,
     ipam,
+    log,
+    log_read,
     network,
     volume,
     volume_mounts,

@@ -14,6 +14,7 @@ import attrs
 from emulator.check.answers import crash_problem, describe, error_problem, snippet
 from emulator.check.catalogue import KINDS, register
 from emulator.check.context import CheckContext, Exchange, random_mount_id
+from emulator.check.log_harness import raw_fifo
 from emulator.check.model import Check, Problem, Skipped, Verdict
 
 #: A request as dockerd would send it: the method (without its interface) and the body.
@@ -136,6 +137,26 @@ async def _ipam_resent(ctx: CheckContext) -> Request:
     return ("ReleasePool", {"PoolID": pool_id})
 
 
+async def _log_harmless(ctx: CheckContext) -> Request:
+    return ("Capabilities", None)
+
+
+async def _log_extra(ctx: CheckContext) -> Request:
+    _file, body = await raw_fifo(ctx)
+    return ("StartLogging", {**body, "PluginEmulatorFutureField": {"added": "later"}})
+
+
+async def _log_refused(ctx: CheckContext) -> Request:
+    _file, body = await raw_fifo(ctx)
+    missing = body["File"].rsplit("/", 1)[0] + "/" + secrets.token_hex(32)
+    return ("StartLogging", {**body, "File": missing})
+
+
+async def _log_resent(ctx: CheckContext) -> Request:
+    _file, body = await raw_fifo(ctx)
+    return ("StartLogging", body)
+
+
 @attrs.frozen
 class Situation:
     """The requests one plugin type gets for the shared checks."""
@@ -154,6 +175,7 @@ SITUATIONS: Final[dict[str, Situation]] = {
     "volume": Situation(_volume_harmless, _volume_extra, _volume_refused, _volume_resent),
     "network": Situation(_network_harmless, _network_extra, _network_refused, _network_resent),
     "ipam": Situation(_ipam_harmless, _ipam_extra, _ipam_refused, _ipam_resent),
+    "log": Situation(_log_harmless, _log_extra, _log_refused, _log_resent),
 }
 
 
@@ -322,7 +344,7 @@ _COMMON: Final = (
 
 
 def _register_common() -> None:
-    for kind in ("volume", "network", "ipam"):
+    for kind in ("volume", "network", "ipam", "log"):
         for name, title, severity, body, rule, source, dockerd, hint in _COMMON:
             register(
                 Check(

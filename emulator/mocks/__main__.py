@@ -3,7 +3,9 @@
 For running the mocks the way a real plugin runs (``plugin-emulator check`` starts
 commands, in a network namespace of its own for network drivers), with deliberate bugs
 (``--bug NAME``, repeatable; ``--bugs`` lists them).  The authz mock allows everything
-but the methods given with ``--deny-method`` (repeatable).  Stops on SIGTERM or SIGINT.
+but the methods given with ``--deny-method`` (repeatable); the log mock answers
+``ReadLogs`` false and serves no ``ReadLogs`` with ``--no-read-logs``.  Stops on SIGTERM
+or SIGINT.
 """
 
 from __future__ import annotations
@@ -18,10 +20,17 @@ from pathlib import Path
 import trio
 
 from emulator.mocks.authz import AUTHZ_BUGS, AuthzRule, MockAuthzPlugin
+from emulator.mocks.log import LOG_BUGS, MockLogDriver
 from emulator.mocks.network import IPAM_BUGS, NETWORK_BUGS, MockIpamPlugin, MockNetworkPlugin
 from emulator.mocks.volume import VOLUME_BUGS, MockVolumePlugin
 
-_BUGS = {"volume": VOLUME_BUGS, "network": NETWORK_BUGS, "ipam": IPAM_BUGS, "authz": AUTHZ_BUGS}
+_BUGS = {
+    "volume": VOLUME_BUGS,
+    "network": NETWORK_BUGS,
+    "ipam": IPAM_BUGS,
+    "authz": AUTHZ_BUGS,
+    "log": LOG_BUGS,
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,11 +54,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--bridge", action="store_true", help="network: a bridge per network joining them"
     )
+    parser.add_argument(
+        "--no-read-logs",
+        action="store_true",
+        help="log: answer Capabilities with ReadLogs false and serve no ReadLogs",
+    )
     return parser
 
 
 async def _serve(args: argparse.Namespace, state: Path) -> None:
-    mock: MockVolumePlugin | MockNetworkPlugin | MockIpamPlugin | MockAuthzPlugin
+    mock: MockVolumePlugin | MockNetworkPlugin | MockIpamPlugin | MockAuthzPlugin | MockLogDriver
     if args.kind == "volume":
         mock = MockVolumePlugin(state, name=args.name, bugs=args.bug)
     elif args.kind == "authz":
@@ -58,6 +72,8 @@ async def _serve(args: argparse.Namespace, state: Path) -> None:
             for m in args.deny_method
         ]
         mock = MockAuthzPlugin(rules, name=args.name, bugs=args.bug)
+    elif args.kind == "log":
+        mock = MockLogDriver(args.name, read_logs=not args.no_read_logs, bugs=args.bug)
     elif args.kind == "network":
         mock = MockNetworkPlugin(
             args.name,

@@ -27,7 +27,12 @@ HANDLER_BUGS: Final = {
 }
 
 #: Methods whose request has no body (dockerd sends an empty one).
-_BODYLESS: Final = ("Plugin.Activate", ".GetCapabilities", ".GetDefaultAddressSpaces")
+_BODYLESS: Final = (
+    "Plugin.Activate",
+    ".GetCapabilities",
+    ".GetDefaultAddressSpaces",
+    "LogDriver.Capabilities",
+)
 
 
 def crash_page(status: int = 500) -> Reply:

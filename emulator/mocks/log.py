@@ -26,14 +26,20 @@ For faults on the plugin's side: :meth:`stall` stops reading the FIFOs (a slow o
 reader: the pipe fills, the daemon's writes block, the container blocks),
 :meth:`resume` reads again, ``read_rate`` limits reading to that many bytes per
 second, and :meth:`crash` makes the plugin die mid-stream: its socket and FIFO readers
-are gone at once.
+are gone at once.  ``read_logs=False`` answers ``ReadLogs`` false and does not serve
+``ReadLogs`` at all (404, as a plugin without it).
+
+``bugs`` (names from :data:`~emulator.mocks.log_bugs.LOG_BUGS`) make it misbehave in
+the ways real logging plugins do, for ``plugin-emulator check``'s tests; without bugs it
+is the correct plugin the checks pass against.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-from collections.abc import AsyncIterator, Callable
+import stat
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +47,18 @@ import attrs
 import trio
 
 from emulator.golang.time import TimeParseError, parse_rfc3339
+from emulator.mocks.bugs import validate_bugs
 from emulator.mocks.host import MockPlugin, RecordedRequest, Reply
-from emulator.protocol.logdriver.entry import FrameDecoder, FrameError, LogRecord, encode_frame
+from emulator.mocks.log_bugs import EOF_WAIT, LAG_PER_RECORD, LOG_BUGS, LogBugs, json_lines
+from emulator.protocol.logdriver.entry import (
+    FRAME_HEADER,
+    FrameDecoder,
+    FrameError,
+    LogRecord,
+    encode_frame,
+)
 
-__all__ = ["LogStream", "MockLogDriver"]
+__all__ = ["LOG_BUGS", "LogStream", "MockLogDriver"]
 
 _READ_CHUNK = 65536
 
@@ -81,20 +95,31 @@ class MockLogDriver:
         read_rate: float | None = None,
         path_map: Callable[[str], Path] | None = None,
         record_limit: int | None = None,
+        bugs: Iterable[str] = (),
     ) -> None:
         self.name = name
         self.read_logs = read_logs
+        self.bugs = LogBugs(validate_bugs(bugs, LOG_BUGS))
         self.read_rate = read_rate
         """Bytes per second it reads its FIFOs at (None: as fast as they come)."""
         self._path_map = path_map or Path
         self.streams: list[LogStream] = []
         self.record_limit = record_limit
         """Keep only about this many records per stream, and requests (None: all)."""
-        self.plugin = MockPlugin(("LogDriver",), name=name, record_limit=record_limit)
-        self.plugin.on("LogDriver.Capabilities", {"Cap": {"ReadLogs": read_logs}})
-        self.plugin.on("LogDriver.StartLogging", self._start)
-        self.plugin.on("LogDriver.StopLogging", self._stop)
-        self.plugin.on("LogDriver.ReadLogs", self._read_logs)
+        self.plugin = MockPlugin(self.bugs.implements, name=name, record_limit=record_limit)
+        self.plugin.on("Plugin.Activate", self.bugs.activation())
+        capabilities = Reply(body=self.bugs.capabilities(read_logs))
+        handlers: dict[str, Callable[[RecordedRequest], Any]] = {
+            "LogDriver.Capabilities": lambda _recorded: capabilities,
+            "LogDriver.StartLogging": self._start,
+            "LogDriver.StopLogging": self._stop,
+        }
+        if read_logs:
+            handlers["LogDriver.ReadLogs"] = self._read_logs
+        for method, handler in handlers.items():
+            self.plugin.on(method, self.bugs.wrap(method, handler))
+        self.leaked: list[trio.lowlevel.FdStream] = []
+        """FIFO readers ``keep_fifo_open`` never closed (closed when serving ends)."""
         self._nursery: trio.Nursery | None = None
         self._serving: trio.CancelScope | None = None
         self._resumed: trio.Event | None = None
@@ -158,19 +183,34 @@ class MockLogDriver:
         finally:
             for stream in self.streams:
                 await _close(stream)
+            for fd in self.leaked:
+                await fd.aclose()
+            self.leaked.clear()
 
     async def _start(self, request: RecordedRequest) -> Reply:
         body = request.json() or {}
         file = str(body.get("File", ""))
         stream = LogStream(file=file, info=dict(body.get("Info") or {}))
+        if not file:
+            return Reply(status=400, body={"Err": "StartLogging without a File"})
+        refused = self.bugs.start_refusal(stream.info, (s.container_id for s in self.streams))
+        if refused is not None:
+            return refused
         try:
             fd = os.open(self._path_map(file), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError as exc:
             return Reply(status=500, body={"Err": f"open {file}: {os.strerror(exc.errno or 0)}"})
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            os.close(fd)
+            return Reply(status=500, body={"Err": f"open {file}: not a FIFO"})
         stream.fd = trio.lowlevel.FdStream(fd)
         self.streams.append(stream)
+        if "never_reads" in self.bugs:
+            stream.done.set()
+            return Reply(body={})
         assert self._nursery is not None
-        self._nursery.start_soon(self._read, stream)
+        reader = self._read_lagging if "stop_without_drain" in self.bugs else self._read
+        self._nursery.start_soon(reader, stream)
         return Reply(body={})
 
     async def _read(self, stream: LogStream) -> None:
@@ -192,26 +232,48 @@ class MockLogDriver:
         finally:
             stream.done.set()
 
-    def _take(self, stream: LogStream, data: bytes) -> None:
+    async def _read_lagging(self, stream: LogStream) -> None:
+        """``stop_without_drain``'s reader: one frame at a time, a backend call each."""
         try:
-            stream.records.extend(stream.decoder.feed(data))
+            with stream.reader:
+                while stream.fd is not None:
+                    head = await _receive_exactly(stream.fd, FRAME_HEADER.size)
+                    if not head:
+                        break
+                    (size,) = FRAME_HEADER.unpack(head)
+                    self._take(stream, head + await _receive_exactly(stream.fd, size))
+                    await trio.sleep(LAG_PER_RECORD)
+        finally:
+            stream.done.set()
+
+    def _take(self, stream: LogStream, data: bytes) -> None:
+        target = self.streams[-1] if "misfiled_records" in self.bugs else stream
+        try:
+            target.records.extend(self.bugs.kept(stream.decoder.feed(data)))
             limit = self.record_limit
-            if limit is not None and len(stream.records) > 2 * limit:
-                del stream.records[:-limit]
+            if limit is not None and len(target.records) > 2 * limit:
+                del target.records[:-limit]
         except FrameError as exc:
             stream.error = str(exc)
             stream.reader.cancel()
-        stream.changed.set()
-        stream.changed = trio.Event()
+        target.changed.set()
+        target.changed = trio.Event()
 
     async def _stop(self, request: RecordedRequest) -> Reply:
         body = request.json() or {}
         file = str(body.get("File", ""))
         for stream in self.streams:
             if stream.file == file and stream.open:
+                if "stop_waits_for_eof" in self.bugs:
+                    with trio.move_on_after(EOF_WAIT):
+                        await stream.done.wait()
                 stream.reader.cancel()
                 await stream.done.wait()
-                self._drain(stream)
+                if not {"never_reads", "stop_without_drain"} & self.bugs.bugs:
+                    self._drain(stream)
+                if "keep_fifo_open" in self.bugs and stream.fd is not None:
+                    self.leaked.append(stream.fd)
+                    stream.fd = None
                 await _close(stream)
                 return Reply(body={})
         return Reply(status=500, body={"Err": f"no logging stream for {file}"})
@@ -245,11 +307,23 @@ class MockLogDriver:
         tail = int(config.get("Tail", -1))
         follow = bool(config.get("Follow", False))
         cid = str(info.get("ContainerID", ""))
-        return Reply(stream=self._records(cid, since, until, tail, follow), content_type=None)
+        if "ignore_tail" in self.bugs:
+            tail = -1
+        if "ignore_since" in self.bugs:
+            since = until = None
+        if "ignore_follow" in self.bugs:
+            follow = False
+        records = self._records(cid, since, until, tail, follow)
+        if "unframed_read_logs" in self.bugs:
+            return Reply(stream=json_lines(records), content_type="application/x-json-stream")
+        return Reply(stream=_framed(records), content_type=None)
 
     async def _records(
         self, cid: str, since: int | None, until: int | None, tail: int, follow: bool
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncIterator[LogRecord]:
+        """The records of container ``cid`` to send back, newline put back unless the
+        ``no_newlines`` bug is on."""
+        mark = _same if "no_newlines" in self.bugs else _with_newline
         mine = [s for s in self.streams if s.container_id == cid]
         records = [r for s in mine for r in s.records]
         if tail >= 0:
@@ -258,7 +332,7 @@ class MockLogDriver:
             if until is not None and record.time_nano > until:
                 return
             if since is None or record.time_nano >= since:
-                yield encode_frame(_with_newline(record))
+                yield mark(record)
         live = [s for s in mine if s.open]
         if not follow or not live:
             return
@@ -270,7 +344,27 @@ class MockLogDriver:
             for record in fresh:
                 if until is not None and record.time_nano > until:
                     return
-                yield encode_frame(_with_newline(record))
+                yield mark(record)
+
+
+async def _framed(records: AsyncIterator[LogRecord]) -> AsyncIterator[bytes]:
+    async for record in records:
+        yield encode_frame(record)
+
+
+async def _receive_exactly(fd: trio.lowlevel.FdStream, size: int) -> bytes:
+    """``size`` bytes from ``fd`` (fewer only at EOF)."""
+    data = b""
+    while len(data) < size:
+        more = await fd.receive_some(size - len(data))
+        if not more:
+            break
+        data += more
+    return data
+
+
+def _same(record: LogRecord) -> LogRecord:
+    return record
 
 
 def _with_newline(record: LogRecord) -> LogRecord:
