@@ -1,7 +1,8 @@
-"""How long ``plugin-emulator check`` takes against the correct built-in mock volume and authz
-plugins, as a ratio to the engine's bare activation of that plugin (open an engine,
+"""How long ``plugin-emulator check`` takes against the correct built-in mock volume, authz
+and log plugins, as a ratio to the engine's bare activation of that plugin (open an engine,
 Plugin.Activate), both measured in this run, on virtual time.  Run: ``python
-bench/check_run.py [volume|authz ...]`` (both by default)."""
+bench/check_run.py [volume|authz|log ...]`` (all by default); ``--go-log BINARY`` measures
+the Go log driver of the tests (tests/go/logdriver, built) started as a process instead."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ import trio
 from emulator import open_engine
 from emulator.check import CATALOGUE, CheckOptions, Target, run_checks
 from emulator.clock import VirtualClock
+from emulator.engine.processes import PluginProcess, ProcessSpec
 from emulator.mocks.authz import AuthzRule, MockAuthzPlugin
+from emulator.mocks.log import MockLogDriver
 from emulator.mocks.volume import MockVolumePlugin
 
 #: Per kind: the mock's name, the interface to activate, and how to make the mock.
@@ -29,7 +32,24 @@ MOCKS: dict[str, tuple[str, str, Callable[[Path], Any]]] = {
         "authz",
         lambda _root: MockAuthzPlugin([AuthzRule(allow=False, method="DELETE", msg="no")]),
     ),
+    "log": ("mocklog", "LogDriver", lambda _root: MockLogDriver("mocklog")),
 }
+
+
+class _GoLog:
+    """The Go log driver as a process, served like a mock (``serve(task_status, address)``)."""
+
+    def __init__(self, binary: str, root: Path) -> None:
+        self.binary = binary
+        self.root = root
+
+    async def serve(self, address: str, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        socket = Path(address.removeprefix("unix:"))
+        argv = [self.binary, "-socket", str(socket), "-log", str(self.root / "golog.jsonl")]
+        process = PluginProcess(
+            ProcessSpec("golog", argv, socket=socket, private_run=False), root=self.root
+        )
+        await process.run(task_status=task_status)
 
 
 async def measure(kind: str, rounds: int = 5) -> tuple[float, float]:
@@ -59,7 +79,12 @@ async def measure(kind: str, rounds: int = 5) -> tuple[float, float]:
 
 
 if __name__ == "__main__":
-    for kind in sys.argv[1:] or list(MOCKS):
+    words = sys.argv[1:]
+    if "--go-log" in words:
+        binary = words[words.index("--go-log") + 1]
+        MOCKS["log"] = ("golog", "LogDriver", lambda root: _GoLog(binary, root))
+        words = ["log"]
+    for kind in words or list(MOCKS):
         base, full = trio.run(measure, kind, clock=VirtualClock(grace=30).clock)
         count = len(CATALOGUE.checks([kind]))
         print(

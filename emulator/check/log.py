@@ -53,10 +53,11 @@ async def capabilities_answer(ctx: CheckContext) -> bool:
     cap = body.get("Cap")
     if not isinstance(cap, dict):
         if "ReadLogs" in body:
+            shown = snippet(answer.entry.response_body if answer.entry else None)
             raise Problem(
-                f"Capabilities answered {snippet(answer.entry.response_body if answer.entry else None)}"
+                f"Capabilities answered {shown}"
                 ': a top-level "ReadLogs" (as the plugin docs print it) is ignored; dockerd '
-                'reads only Cap.ReadLogs, so it never calls ReadLogs'
+                "reads only Cap.ReadLogs, so it never calls ReadLogs"
             )
         return False
     return cap.get("ReadLogs") is True
@@ -211,9 +212,7 @@ async def records_intact(ctx: CheckContext) -> str:
     return f"{len(sent)} records (3 partial pieces of one 40 KiB line) came back intact"
 
 
-def _difference(
-    expected: list[tuple[str, int, bytes]], got: list[tuple[str, int, bytes]]
-) -> str:
+def _difference(expected: list[tuple[str, int, bytes]], got: list[tuple[str, int, bytes]]) -> str:
     if len(got) != len(expected):
         return (
             f"ReadLogs gave {len(got)} messages for the {len(expected)} records dockerd wrote "
@@ -246,8 +245,7 @@ def _show(line: bytes) -> str:
     dockerd="dockerd sends StopLogging while it still holds the FIFO open and closes it only "
     "after the answer, so a plugin waiting for EOF waits for itself; meanwhile the "
     "container's exit is held (no deadline).",
-    hint="at StopLogging read what is readable (non-blocking), then answer; do not wait "
-    "for EOF.",
+    hint="at StopLogging read what is readable (non-blocking), then answer; do not wait for EOF.",
 )
 async def stop_answer(ctx: CheckContext) -> str:
     logged = await start_logged(ctx, "stop")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import trio
@@ -40,6 +40,7 @@ __all__ = [
     "raw_fifo",
     "read_back",
     "read_raw",
+    "real_until",
     "start_logged",
     "wait_sent",
 ]
@@ -133,16 +134,23 @@ async def start_logged(
     return Logged(ctx, container, logger)
 
 
-async def wait_sent(logged: Logged, count: int, bound: float = REAL_BOUND) -> bool:
-    """Wait until dockerd wrote ``count`` records to the FIFO: True, or False when the
-    writes are still blocked after ``bound`` real seconds (the plugin does not read)."""
+async def real_until(predicate: Callable[[], bool], bound: float = REAL_BOUND) -> bool:
+    """Wait (real time, marked real I/O) until ``predicate()`` holds: True, or False
+    after ``bound`` real seconds.  For waits on a plugin's own work (reading a FIFO,
+    sending a followed record), which no engine time can hurry."""
     began = time.monotonic()
-    while len(logged.sent()) < count:
+    while not predicate():
         if time.monotonic() - began >= bound:
             return False
         with real_io():
             await real_sleep(0.005)
     return True
+
+
+async def wait_sent(logged: Logged, count: int, bound: float = REAL_BOUND) -> bool:
+    """Wait until dockerd wrote ``count`` records to the FIFO: True, or False when the
+    writes are still blocked after ``bound`` real seconds (the plugin does not read)."""
+    return await real_until(lambda: len(logged.sent()) >= count, bound)
 
 
 async def read_back(ctx: CheckContext, logged: Logged, options: ReadOptions) -> list[LogLine]:

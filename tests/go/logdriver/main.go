@@ -9,7 +9,8 @@
 // when a FIFO ends (or "error" with the decoder's text) and one "stop" per StopLogging.
 // ReadLogs answers the container's records with moby's encoder, a newline put back on
 // every line that ended one (as dockerd's own files do), filtered by Since, Until and
-// Tail; Follow is not implemented (the answer ends with what is stored).
+// Tail; with Follow it goes on with new records until the container has no FIFO open
+// (or the reader goes away).
 package main
 
 import (
@@ -61,6 +62,7 @@ type driver struct {
 	mu      sync.Mutex
 	out     *os.File
 	records []record
+	live    map[string]int
 	wg      sync.WaitGroup
 }
 
@@ -82,6 +84,11 @@ func encode(e *logdriver.LogEntry) string {
 func (d *driver) consume(file, container string, stream io.ReadCloser) {
 	defer d.wg.Done()
 	defer stream.Close()
+	defer func() {
+		d.mu.Lock()
+		d.live[container]--
+		d.mu.Unlock()
+	}()
 	dec := logdriver.NewLogEntryDecoder(stream)
 	for {
 		var e logdriver.LogEntry
@@ -128,6 +135,9 @@ func (d *driver) start(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.wg.Add(1)
+	d.mu.Lock()
+	d.live[req.Info.ContainerID]++
+	d.mu.Unlock()
 	go d.consume(req.File, req.Info.ContainerID, stream)
 	reply(w, http.StatusOK, map[string]string{"Err": ""})
 }
@@ -139,39 +149,60 @@ func (d *driver) stop(w http.ResponseWriter, r *http.Request) {
 	reply(w, http.StatusOK, map[string]string{"Err": ""})
 }
 
+// since returns the container's records from index from on, and whether it still logs.
+func (d *driver) since(container string, from int) ([]logdriver.LogEntry, int, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var mine []logdriver.LogEntry
+	for i := from; i < len(d.records); i++ {
+		if d.records[i].container == container {
+			mine = append(mine, d.records[i].entry)
+		}
+	}
+	return mine, len(d.records), d.live[container] > 0
+}
+
 func (d *driver) read(w http.ResponseWriter, r *http.Request) {
 	var req readRequest
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 		reply(w, http.StatusBadRequest, map[string]string{"Err": err.Error()})
 		return
 	}
-	d.mu.Lock()
-	var mine []logdriver.LogEntry
-	for _, rec := range d.records {
-		if rec.container == req.Info.ContainerID {
-			mine = append(mine, rec.entry)
-		}
-	}
-	d.mu.Unlock()
+	mine, seen, live := d.since(req.Info.ContainerID, 0)
 	if req.Config.Tail >= 0 && req.Config.Tail < len(mine) {
 		mine = mine[len(mine)-req.Config.Tail:]
 	}
 	w.Header().Set("Content-Type", "application/x-json-stream")
 	enc := logdriver.NewLogEntryEncoder(w)
-	for _, e := range mine {
-		t := time.Unix(0, e.TimeNano)
-		if !req.Config.Since.IsZero() && t.Before(req.Config.Since) {
-			continue
+	flusher, _ := w.(http.Flusher)
+	for {
+		for _, e := range mine {
+			t := time.Unix(0, e.TimeNano)
+			if !req.Config.Since.IsZero() && t.Before(req.Config.Since) {
+				continue
+			}
+			if !req.Config.Until.IsZero() && t.After(req.Config.Until) {
+				return
+			}
+			if e.PartialLogMetadata == nil || e.PartialLogMetadata.Last {
+				e.Line = append(append([]byte{}, e.Line...), '\n')
+			}
+			if err := enc.Encode(&e); err != nil {
+				return
+			}
 		}
-		if !req.Config.Until.IsZero() && t.After(req.Config.Until) {
-			break
-		}
-		if e.PartialLogMetadata == nil || e.PartialLogMetadata.Last {
-			e.Line = append(append([]byte{}, e.Line...), '\n')
-		}
-		if err := enc.Encode(&e); err != nil {
+		if !req.Config.Follow || !live {
 			return
 		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+		mine, seen, live = d.since(req.Info.ContainerID, seen)
 	}
 }
 
@@ -185,7 +216,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	d := &driver{out: out}
+	d := &driver{out: out, live: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/Plugin.Activate", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusOK, map[string][]string{"Implements": {"LogDriver"}})
