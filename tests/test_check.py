@@ -183,7 +183,7 @@ def test_plugin_arguments_are_understood(short_tmp: Path) -> None:
 def test_usage_errors_exit_2() -> None:
     runner = CliRunner()
     assert runner.invoke(main, ["check"]).exit_code == 2
-    assert runner.invoke(main, ["check", "--type", "log", "x"]).exit_code == 2
+    assert runner.invoke(main, ["check", "--type", "metrics", "x"]).exit_code == 2
     assert runner.invoke(main, ["check", "-k", "a and", "x"]).exit_code == 2
 
 
