@@ -101,7 +101,10 @@ async def test_attach_head_frames_and_end(
                 assert (await s.docker("start", "c1")).rc == 0
                 while chunk := await stream.receive_some():
                     answer += chunk
+        actions = [e.action for e in s.engine.events.of("container")]
     assert _split(answer, head.encode()) == b"hi\nbye\n"
+    # daemon/attach.go containerAttach: the attach event, before the start it follows
+    assert actions[:3] == ["create", "attach", "start"], actions
 
 
 @pytest.mark.parametrize(

@@ -17,11 +17,14 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qs
 
+import trio
+
 from emulator.api.connections import HijackedStream
 from emulator.api.hijack import AttachOptions, serve_attach, serve_exec
 from emulator.api.http import ApiError, json_body, json_object, note_handler_error
 from emulator.api.state import ApiState
 from emulator.engine.containers import ContainerError
+from emulator.engine.events import Event
 from emulator.errors import EngineError
 from emulator.protocol import engine_api as api
 
@@ -104,14 +107,10 @@ class EngineASGI:
                 switched = await self._upgrade("attach", scope, send, raw)
                 if raw is not None and engine.runtime.runs(container):
                     await serve_attach(engine.containers, container, raw, options)
-                elif container.state == "created" or container.running:
-                    async for event in live:
-                        if (
-                            event.type == "container"
-                            and event.attributes.get("id") == cid
-                            and event.action in ("die", "destroy")
-                        ):
-                            break
+                else:
+                    engine.containers.emit_event(container, "attach", {})
+                    if container.state == "created" or container.running:
+                        await _until_ended(live, cid)
                 if not switched:
                     await send({"type": "http.response.body", "body": b"", "more_body": False})
                 # The connection is then closed, which is how the CLI learns the output
@@ -197,6 +196,17 @@ class EngineASGI:
 
 
 _ATTACH_FLAGS = ("stdin", "stdout", "stderr", "stream", "logs")
+
+
+async def _until_ended(live: trio.MemoryReceiveChannel[Event], cid: str) -> None:
+    """Until the container dies or is removed (a container of the command table)."""
+    async for event in live:
+        if (
+            event.type == "container"
+            and event.attributes.get("id") == cid
+            and event.action in ("die", "destroy")
+        ):
+            return
 
 
 def _flag(query: dict[str, list[str]], key: str) -> bool:

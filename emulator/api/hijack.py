@@ -57,6 +57,7 @@ async def serve_attach(
         async for message in containers.log_messages(container.id):
             if message.stream in wanted and not await _send(raw, message.stream, message.line):
                 return
+    containers.emit_event(container, "attach", {})  # daemon/attach.go: after the logs
     if not options.stream:
         return
     streams = containers.streams(container)
