@@ -80,6 +80,26 @@ def test_failures_say_what_was_expected_and_what_was_seen() -> None:
     assert [s.line for s in result.steps] == [8, 9, 10, 12, 14, 15, 17]
 
 
+def test_a_status_expectation_never_passes_a_step_that_failed() -> None:
+    # A failed action gives no status: expect.status cannot hide its error.
+    text = """
+version: 1
+name: exec where nothing runs
+engine: {containers: fake}
+steps:
+  - container.exec: {name: nosuch, command: [cat, /x]}
+    expect: {status: 0}
+  - container.logs: nosuch
+    expect: {output: "^$"}
+"""
+    result = run_scenario_sync(load_scenario_text(text, filename="exec.yaml"))
+    assert [s.message for s in result.steps] == [
+        "failed: No such container: nosuch",
+        "failed: No such container: nosuch",
+    ]
+    assert not result.passed
+
+
 def test_junit_and_json_reports() -> None:
     result = run_scenario_sync(load_scenario_text(FAILING, filename="failing.yaml"))
     root = ET.fromstring(junit_xml([result]))

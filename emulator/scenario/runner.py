@@ -190,6 +190,8 @@ class Run:
         expect = step.expect
         wanted_error = expect.error if expect is not None else None
         if expect is not None and (expect.status is not None or expect.output is not None):
+            if not isinstance(result, dict):  # the action failed before giving a status
+                raise StepFailed(f"failed: {error}" if error else "no status or output to check")
             problem = check_status_and_output(expect, result)
             if problem is not None:
                 raise StepFailed(problem)
