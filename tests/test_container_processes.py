@@ -276,3 +276,27 @@ async def test_an_interface_the_driver_did_not_make_fails_the_start(short_tmp: P
             assert plugin.endpoints == {}  # rolled back: Leave, DeleteEndpoint
             assert plugin.violations == []
         nursery.cancel_scope.cancel()
+
+
+async def test_a_container_in_a_user_namespace_mounts_and_execs(env: Env) -> None:
+    # Rootless: the container's user namespace maps one user and one group, so no mount
+    # may name another (runc's specconv.ToRootless drops gid=/uid=: devpts' gid=5 would be
+    # EINVAL), and docker exec joins that user namespace before the others it owns.
+    # Run here with the user namespace the rootless path makes (root maps to root alone).
+    assert SUPPORT.busybox is not None
+    runtime = type(env.engine.runtime)("processes", RuntimeSupport(SUPPORT.busybox, True))
+    containers = env.engine.containers
+    env.engine.runtime = containers.runtime = containers.processes.runtime = runtime
+    await env.engine.volumes.create("v1", driver="mv")
+    detached = spec("sh", "-c", "trap 'exit 0' TERM; sleep 300 & wait", volumes=["v1:/data"])
+    c = await env.engine.containers.run(attrs.evolve(detached, name="c", detach=True))
+    assert c.running
+    result = await env.engine.containers.exec(
+        "c", ["sh", "-c", "echo hi > /data/f; cat /data/f; grep ' /dev/pts ' /proc/self/mountinfo"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "hi"
+    assert "gid=" not in lines[1], lines[1]
+    assert (env.root / "plugin/volumes/v1/data/f").read_text() == "hi\n"
+    await env.engine.containers.stop("c")

@@ -248,7 +248,9 @@ class ContainerRuntime:
         workdir = config.working_dir or "/"
         _make_workdir(rootfs, workdir, container)
         try:
-            operations = plan.resolve(rootfs, self._mounts(container, directory, busybox))
+            operations = plan.resolve(
+                rootfs, self._mounts(container, directory, busybox, self.support.rootless)
+            )
         except plan.MountTargetError as exc:
             raise _start_error(str(exc), 127) from None
         return {
@@ -263,7 +265,9 @@ class ContainerRuntime:
         }
 
     @staticmethod
-    def _mounts(container: Container, directory: Path, busybox: Path) -> list[plan.MountSpec]:
+    def _mounts(
+        container: Container, directory: Path, busybox: Path, rootless: bool
+    ) -> list[plan.MountSpec]:
         """The container's own mounts: volumes, binds, tmpfs, then dockerd's /etc files."""
         config = container.config
         user: list[plan.MountSpec] = []
@@ -283,7 +287,7 @@ class ContainerRuntime:
                 writable = not config.readonly_rootfs
                 user.append(plan.bind_mount(destination, str(directory / name), writable=writable))
         shm = config.shm_size or plan.DEFAULT_SHM_SIZE
-        return plan.plan_mounts(user, busybox=busybox, shm_size=shm)
+        return plan.plan_mounts(user, busybox=busybox, shm_size=shm, rootless=rootless)
 
 
 def _process(

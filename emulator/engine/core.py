@@ -154,6 +154,23 @@ class Engine:
         """Container logging and log driver plugins (:mod:`emulator.engine.logs`)."""
         self._build_services()
 
+    def _os_sandboxes(self) -> OsSandboxes | None:
+        """Containers' network namespaces, where real processes run as root."""
+        support = self.runtime.support
+        if self.runtime.mode == "fake" or not support.available or support.busybox is None:
+            return None
+        if support.rootless:
+            # Binding a namespace at its sandbox key and moving interfaces between
+            # namespaces need root in the host's namespaces.
+            log.warning(
+                "not running as root: containers run in their own network namespace "
+                "with only a loopback; network plugins' interfaces are not moved "
+                "into them (run as root for that)"
+            )
+            return None
+        runner = NetnsRunner(support.busybox, self.config.network_namespace)
+        return OsSandboxes(self.paths.root, runner)
+
     def _build_services(self) -> None:
         """A new daemon's services, each constructed with what it uses, in that order.
 
@@ -190,10 +207,7 @@ class Engine:
         )
         stored = ContainerStore(self.db)
         networks = NetworkController(plugins, store=self.db, containers=stored)
-        busybox = self.runtime.support.busybox
-        if self.runtime.mode != "fake" and self.runtime.support.available and busybox:
-            runner = NetnsRunner(busybox, self.config.network_namespace)
-            networks.os_sandboxes = OsSandboxes(self.paths.root, runner)
+        networks.os_sandboxes = self._os_sandboxes()
         containers = ContainerService(
             volumes,
             stored,

@@ -88,6 +88,7 @@ PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 CAP_LAST = 63
 NAMESPACE_FLAGS = {
+    "user": 0x10000000,
     "ipc": 0x08000000,
     "uts": 0x04000000,
     "net": 0x40000000,
@@ -364,13 +365,17 @@ def run(process: dict[str, Any], status: Status | None, go: int | None) -> None:
 def exec_in(plan: dict[str, Any], status: Status) -> int:
     """``docker exec``: join the container's namespaces, fork the command, wait for it."""
     target = plan["target_pid"]
+    # Rootless, the container's user namespace owns the others: it is joined first.
+    kinds: tuple[str, ...] = ("ipc", "uts", "net", "pid", "mnt")
+    if plan["process"].get("in_user_namespace"):
+        kinds = ("user", *kinds)
     fds = {}
     try:
-        for kind in ("ipc", "uts", "net", "pid", "mnt"):
+        for kind in kinds:
             fds[kind] = os.open(f"/proc/{target}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
         raise InitError(f"container process {target} is gone: {_reason(exc)}") from None
-    for kind in ("ipc", "uts", "net", "pid", "mnt"):
+    for kind in kinds:
         setns(fds.pop(kind), kind)
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     child = os.fork()

@@ -259,10 +259,29 @@ def _dev_contents(dev: str) -> list[dict[str, Any]]:
     return operations
 
 
+#: Options a rootless container cannot pass: its user namespace maps one user and one
+#: group only, so ``gid=5`` (devpts' tty group) is not mapped and the mount fails with
+#: EINVAL.  runc's ``specconv.ToRootless`` drops them the same way.
+ROOTLESS_DROPPED: Final = ("uid=", "gid=")
+
+
 def plan_mounts(
-    user: Iterable[MountSpec], *, busybox: Path, shm_size: int = DEFAULT_SHM_SIZE
+    user: Iterable[MountSpec],
+    *,
+    busybox: Path,
+    shm_size: int = DEFAULT_SHM_SIZE,
+    rootless: bool = False,
 ) -> list[MountSpec]:
-    """Defaults, ``/dev/shm``, the host's busybox over the root's placeholder, the user's."""
+    """Defaults, ``/dev/shm``, the host's busybox over the root's placeholder, the user's
+    (rootless: without the options that name an unmapped user or group)."""
     defaults = [*DEFAULT_MOUNTS, shm_mount(shm_size)]
     image = [MountSpec("/bin/busybox", "bind", str(busybox), ("bind", "ro"))]
-    return ordered(defaults, [*image, *user])
+    mounts = ordered(defaults, [*image, *user])
+    if rootless:
+        mounts = [
+            attrs.evolve(
+                m, options=tuple(o for o in m.options if not o.startswith(ROOTLESS_DROPPED))
+            )
+            for m in mounts
+        ]
+    return mounts
