@@ -10,9 +10,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from emulator.scenario.loader import load_scenario, load_scenario_text
-from emulator.scenario.report import json_report, junit_xml
+from emulator.scenario.report import json_report, junit_xml, print_summary
 from emulator.scenario.runner import run_scenario_sync
 from tests.rclone import rclone_available
 
@@ -98,6 +99,28 @@ steps:
         "failed: No such container: nosuch",
     ]
     assert not result.passed
+
+
+def test_containers_that_followed_the_command_table_are_reported() -> None:
+    # A green run must say what it did not do as asked: here, no process ran.
+    text = """
+version: 1
+name: a fake exit status
+engine: {containers: auto}
+steps:
+  - container.run: {name: c, command: [myapp], exit_code: 3}
+    expect: {result: {exit_code: 3}}
+"""
+    result = run_scenario_sync(load_scenario_text(text, filename="fake.yaml"))
+    assert result.passed, [s.message for s in result.steps]
+    assert result.notes == (
+        "containers given exit_code or runs_for follow the command table (no process runs "
+        "for them)",
+    )
+    assert json_report([result])["scenarios"][0]["notes"] == list(result.notes)
+    console = Console(record=True, width=200)
+    print_summary(console, [result])
+    assert "note: containers given exit_code" in console.export_text()
 
 
 def test_junit_and_json_reports() -> None:

@@ -122,7 +122,7 @@ class ContainerRuntime:
         self.mode = resolve_mode(mode)
         self._support = support
         """What the host allows (looked at on first use unless given, e.g. by a test)."""
-        self._said: set[str] = set()
+        self._said: dict[str, str] = {}
 
     @property
     def support(self) -> RuntimeSupport:
@@ -134,8 +134,13 @@ class ContainerRuntime:
     def say_once(self, key: str, message: str, *args: object) -> None:
         """Log a fall-back the first time it happens (once per engine)."""
         if key not in self._said:
-            self._said.add(key)
+            self._said[key] = message % args if args else message
             LOG.warning(message, *args)
+
+    @property
+    def fallbacks(self) -> tuple[str, ...]:
+        """What was said so far: why containers followed the command table."""
+        return tuple(self._said.values())
 
     def runs(self, container: Container) -> bool:
         """True when ``container``'s command runs as a real process.

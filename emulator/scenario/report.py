@@ -41,6 +41,8 @@ def print_summary(
             f"{len(result.faults_fired)} faults fired, seed {result.seed}, "
             f"{result.engine_seconds:.1f}s engine time in {result.wall_seconds:.2f}s"
         )
+        for note in result.notes:
+            console.print(f"    [yellow]note: {escape(note)}[/yellow]")
         if result.setup_error:
             console.print(f"    [red]{escape(result.setup_error)}[/red]")
         if not result.passed:
@@ -124,6 +126,7 @@ def json_report(results: Sequence[ScenarioResult]) -> dict[str, Any]:
                 "seed": r.seed,
                 "passed": r.passed,
                 "setup_error": r.setup_error,
+                "notes": list(r.notes),
                 "engine_seconds": r.engine_seconds,
                 "wall_seconds": r.wall_seconds,
                 "steps": [

@@ -77,6 +77,9 @@ class ScenarioResult:
     setup_error: str | None = None
     plugin_output: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """What each ``command:`` plugin wrote (stdout and stderr interleaved), by name."""
+    notes: tuple[str, ...] = ()
+    """What the run could not do as asked and did otherwise (containers that followed
+    the command table, and why)."""
 
     def journal_excerpt(self, limit: int = 15) -> list[str]:
         """The last calls, one line each, for failure reports."""
@@ -566,6 +569,7 @@ async def run_scenario(
     journal: tuple[JournalEntry, ...] = ()
     fired: tuple[FiredFault, ...] = ()
     output: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    notes: tuple[str, ...] = ()
     try:
         async with trio.open_nursery() as nursery:
             plugins = PluginSet(scenario.plugins, work, nursery)
@@ -587,6 +591,7 @@ async def run_scenario(
                         await run.execute()
                         journal = engine.journal.entries
                         fired = tuple(engine.faults.fired)
+                        notes = engine.runtime.fallbacks
             except AuthorizationStartError as exc:
                 setup_error = f"the engine could not start: {exc}"
             nursery.cancel_scope.cancel()
@@ -608,6 +613,7 @@ async def run_scenario(
         journal=journal,
         setup_error=setup_error,
         plugin_output=output,
+        notes=notes,
     )
 
 
