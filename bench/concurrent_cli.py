@@ -6,11 +6,13 @@ create on the mock plugin and on ``local``, volume inspect and ls, ``run --rm -v
 network inspect and ls, ``ps -a``), on names of its own.  Baseline, same run: the same
 commands one at a time.  Reported: failures (any non-zero exit), the p50 and p99 of
 the commands' wall times against the sequential p50, and the CPU the round cost — the
-CLI processes' own and ``serve``'s (from /proc).  All of it on the machine's cores sets
-a floor for the last command to finish, ``(CLI CPU + serve CPU) / cores``, printed
-beside p99: a p99 near that floor means the machine, not a queue, made it wait.
+CLI processes' own and ``serve``'s with its containers' processes (from /proc).  All of
+it on the machine's cores sets a floor for the last command to finish, ``(CLI CPU + serve
+CPU) / cores``, printed beside p99: a p99 near that floor means the machine, not a queue,
+made it wait.  ``--containers`` is passed to ``serve`` (``fake``: the command table, as
+before containers ran their commands).
 
-    .venv/bin/python bench/concurrent_cli.py [--clients 200] [--rounds 3]
+    .venv/bin/python bench/concurrent_cli.py [--clients 200] [--rounds 3] [--containers fake]
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def _command(index: int) -> list[str]:
     return [part.format(i=index) for part in MIX[index % len(MIX)]]
 
 
-def _start_serve(tmp: Path) -> tuple[subprocess.Popen[str], str]:
+def _start_serve(tmp: Path, containers: str) -> tuple[subprocess.Popen[str], str]:
     socket = tmp / "engine.sock"
     proc = subprocess.Popen(
         [
@@ -60,6 +62,8 @@ def _start_serve(tmp: Path) -> tuple[subprocess.Popen[str], str]:
             "mv=volume",
             "--log-level",
             "error",
+            "--containers",
+            containers,
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -120,9 +124,10 @@ def _run_together(
 
 
 def _cpu_seconds(pid: int) -> float:
-    """A running process's user + system CPU so far (/proc/PID/stat)."""
+    """A running process's user + system CPU so far, with that of the children it has
+    reaped — its containers' processes (/proc/PID/stat: utime, stime, cutime, cstime)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return sum(int(field) for field in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -130,10 +135,10 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
-def main(clients: int, rounds: int) -> dict[str, object]:
+def main(clients: int, rounds: int, containers: str = "auto") -> dict[str, object]:
     tmp = Path(tempfile.mkdtemp(prefix="pe-conc-", dir="/tmp"))
     (tmp / "docker-config").mkdir()
-    proc, host = _start_serve(tmp)
+    proc, host = _start_serve(tmp, containers)
     env = _env(host, tmp)
     try:
         _run_one(["volume", "create", "shared"], env)
@@ -148,6 +153,7 @@ def main(clients: int, rounds: int) -> dict[str, object]:
         per_command_cpu = (cpu_each.ru_utime + cpu_each.ru_stime) / (len(sequential) + 1)
         report: dict[str, object] = {
             "clients": clients,
+            "containers": containers,
             "single_client_p50_ms": round(single_p50 * 1e3, 1),
         }
         for round_ in range(rounds):
@@ -180,5 +186,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--containers", choices=["auto", "processes", "fake"], default="auto")
     options = parser.parse_args()
-    print(json.dumps(main(options.clients, options.rounds), indent=2))
+    print(json.dumps(main(options.clients, options.rounds, options.containers), indent=2))
