@@ -47,6 +47,7 @@ from emulator.clock import VirtualClock
 from emulator.engine.process_spec import ProcessSpec
 from emulator.faults import Fault
 from emulator.faults.vocabulary import read_fault
+from emulator.tempdirs import temp_base
 from emulator.testing.sync import PluginEngine, SyncPluginProcess
 from emulator.testing.thread import EngineThread
 from emulator.testing.trio_engine import AsyncPluginEngine, open_plugin_engine
@@ -153,11 +154,7 @@ def _tmp_base(config: pytest.Config) -> str:
     /dev/shm (tmpfs) is preferred: the engine commits its state with fsync, which costs
     milliseconds per volume on a busy disk and nothing on tmpfs.
     """
-    base = os.environ.get("EMULATOR_TMPDIR") or str(config.getini("emulator_tmpdir"))
-    if not base:
-        base = "/dev/shm" if os.access("/dev/shm", os.W_OK | os.X_OK) else "/tmp"
-    os.makedirs(base, exist_ok=True)
-    return base
+    return temp_base(os.environ.get("EMULATOR_TMPDIR") or str(config.getini("emulator_tmpdir")))
 
 
 def _engine_scope(fixture_name: str, config: pytest.Config) -> Any:

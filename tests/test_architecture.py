@@ -30,7 +30,7 @@ OWN: Final = frozenset({"self", "cls"})
 #: placed here (a new one must be).
 LAYERS: Final[tuple[frozenset[str], ...]] = (
     frozenset({"golang"}),  # what Go does; imports nothing of the emulator
-    frozenset({"errors", "hints", "clock", "protocol", "vocabulary"}),  # pure data, rules
+    frozenset({"errors", "hints", "clock", "protocol", "vocabulary", "tempdirs"}),  # pure
     frozenset({"matching", "journal", "journal_assertions", "discovery", "faults"}),
     frozenset({"transport", "mocks"}),  # trio I/O: the plugin client; mock plugins
     frozenset({"engine", "runtime"}),  # dockerd's state machines; the container runtime

@@ -12,7 +12,6 @@ deadlines, slow answers) costs no wall time.
 from __future__ import annotations
 
 import logging
-import os
 import random
 import secrets
 import shutil
@@ -33,6 +32,7 @@ from emulator.clock import VirtualClock
 from emulator.engine.core import Engine, open_engine
 from emulator.engine.processes import PluginProcess, ProcessSpec
 from emulator.errors import EmulatorError, EngineError, PluginLookupError
+from emulator.tempdirs import temp_base
 
 __all__ = ["CheckOptions", "CheckRun", "run_checks", "run_checks_sync"]
 
@@ -84,14 +84,6 @@ class CheckRun:
     def exit_code(self) -> int:
         """0 when nothing failed, 1 otherwise."""
         return 1 if self.setup_error or self.count(Verdict.FAIL) else 0
-
-
-def _tmp_base() -> str:
-    base = os.environ.get("EMULATOR_TMPDIR") or (
-        "/dev/shm" if os.access("/dev/shm", os.W_OK | os.X_OK) else "/tmp"
-    )
-    os.makedirs(base, exist_ok=True)
-    return base
 
 
 async def _discover(
@@ -219,7 +211,7 @@ async def run_checks(target: Target, options: CheckOptions) -> CheckRun:
     """Run the catalogue against ``target`` in the current trio run."""
     seed = options.seed if options.seed is not None else secrets.randbelow(2**31)
     run_id = f"{random.Random(seed).randrange(16**4):04x}"
-    work = Path(tempfile.mkdtemp(prefix="pe-check-", dir=_tmp_base()))
+    work = Path(tempfile.mkdtemp(prefix="pe-check-", dir=temp_base()))
     started, wall = trio.current_time(), time.perf_counter()
     namespace: NetworkNamespace | None = None
     plugin = target.name

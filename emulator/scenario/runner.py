@@ -41,6 +41,7 @@ from emulator.scenario.api_steps import (
 )
 from emulator.scenario.model import CallPattern, Scenario, Step
 from emulator.scenario.plugins import BuiltinPlugin, NoSuchPlugin, PluginSet, ProcessPlugin
+from emulator.tempdirs import temp_base
 
 Progress = Callable[["StepResult"], None]
 
@@ -562,7 +563,7 @@ async def run_scenario(
     if seed is None:
         seed = secrets.randbelow(2**31)
     own_root = root is None
-    work = root or Path(tempfile.mkdtemp(prefix="pe-sc-", dir="/tmp"))
+    work = root or Path(tempfile.mkdtemp(prefix="pe-sc-", dir=temp_base()))
     t0, w0 = trio.current_time(), time.perf_counter()
     run: Run | None = None
     setup_error: str | None = None
