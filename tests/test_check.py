@@ -13,18 +13,17 @@ import sys
 from pathlib import Path
 
 import pytest
-import trio
 from click.testing import CliRunner
 
-from emulator.check import CATALOGUE, CheckOptions, CheckRun, Target, Verdict, run_checks
+from emulator.check import CATALOGUE, CheckOptions, CheckRun, Target, Verdict
 from emulator.check.catalogue import SelectionError, selection
 from emulator.check.netns import netns_support
 from emulator.check.report import catalogue_markdown, junit_xml
 from emulator.check.runner import run_checks_sync
 from emulator.check.target import TargetError, parse_target
 from emulator.cli import main
-from emulator.clock import VirtualClock
 from emulator.mocks.volume import MockVolumePlugin
+from tests.check_runs import run_against_mock, verdicts_of
 
 #: Each volume bug and the check that must catch it.
 VOLUME_CASES = [
@@ -51,29 +50,15 @@ VOLUME_CASES = [
 
 
 def _mock_run(root: Path, bugs: list[str], select: str = "") -> CheckRun:
-    async def main() -> CheckRun:
-        mock = MockVolumePlugin(root / "state", name="mockvol", bugs=bugs)
-        async with trio.open_nursery() as nursery:
-            await nursery.start(mock.serve, f"unix:{root}/run/docker/plugins/mockvol.sock")
-            run = await run_checks(
-                Target("name", "mockvol", root=root),
-                CheckOptions(kinds=("volume",), select=select, seed=7),
-            )
-            nursery.cancel_scope.cancel()
-        return run
-
-    return trio.run(main, clock=VirtualClock(grace=30).clock)
-
-
-def _verdicts(run: CheckRun) -> dict[str, Verdict]:
-    return {r.check.id: r.verdict for r in run.results}
+    mock = MockVolumePlugin(root / "state", name="mockvol", bugs=bugs)
+    return run_against_mock(root, mock, "mockvol", "volume", select=select, seed=7)
 
 
 def test_every_volume_check_passes_against_the_correct_mock(short_tmp: Path) -> None:
     run = _mock_run(short_tmp, [])
     assert run.setup_error is None
     assert {r.check.id: r.did for r in run.results if r.verdict is not Verdict.PASS} == {}
-    assert set(_verdicts(run)) == {c.id for c in CATALOGUE.checks(["volume"])}
+    assert set(verdicts_of(run)) == {c.id for c in CATALOGUE.checks(["volume"])}
     assert run.exit_code == 0
 
 
@@ -81,7 +66,7 @@ def test_every_volume_check_passes_against_the_correct_mock(short_tmp: Path) -> 
 def test_a_volume_bug_makes_its_check_report(short_tmp: Path, bug: str, check_id: str) -> None:
     check = CATALOGUE.get(check_id)
     run = _mock_run(short_tmp, [bug], select=check_id.partition(".")[2])
-    assert _verdicts(run)[check_id] is check.severity, run.results
+    assert verdicts_of(run)[check_id] is check.severity, run.results
     assert run.exit_code == (1 if check.severity is Verdict.FAIL else 0)
 
 

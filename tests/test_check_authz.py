@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import trio
 from click.testing import CliRunner
 
-from emulator.check import CATALOGUE, CheckOptions, CheckRun, Target, Verdict, run_checks
+from emulator.check import CATALOGUE, CheckRun, Verdict
 from emulator.cli import main
-from emulator.clock import VirtualClock
 from emulator.mocks.authz import AUTHZ_BUGS, AuthzRule, MockAuthzPlugin
+from tests.check_runs import run_against_mock, verdicts_of
 from tests.test_go_authz import _missing as go_missing
 from tests.test_go_authz import go_authz  # noqa: F401 (the session fixture that builds it)
 
@@ -53,28 +52,14 @@ DENY_DELETE = AuthzRule(allow=False, method="DELETE", msg="DELETE requests are n
 
 
 def _mock_run(root: Path, bugs: list[str], select: str = "") -> CheckRun:
-    async def main() -> CheckRun:
-        mock = MockAuthzPlugin([DENY_DELETE], name="gate", bugs=bugs)
-        async with trio.open_nursery() as nursery:
-            await nursery.start(mock.serve, f"unix:{root}/run/docker/plugins/gate.sock")
-            run = await run_checks(
-                Target("name", "gate", root=root),
-                CheckOptions(kinds=("authz",), select=select, seed=11),
-            )
-            nursery.cancel_scope.cancel()
-        return run
-
-    return trio.run(main, clock=VirtualClock(grace=30).clock)
-
-
-def _verdicts(run: CheckRun) -> dict[str, Verdict]:
-    return {r.check.id: r.verdict for r in run.results}
+    mock = MockAuthzPlugin([DENY_DELETE], name="gate", bugs=bugs)
+    return run_against_mock(root, mock, "gate", "authz", select=select, seed=11)
 
 
 def test_every_authz_check_passes_against_the_correct_mock(short_tmp: Path) -> None:
     run = _mock_run(short_tmp, [])
     assert run.setup_error is None
-    verdicts = _verdicts(run)
+    verdicts = verdicts_of(run)
     assert set(verdicts) == {c.id for c in CATALOGUE.checks(["authz"])}
     not_passed = {r.check.id: r.did for r in run.results if r.verdict is not Verdict.PASS}
     # Only the crash-and-restart check needs a plugin the check started itself.
@@ -109,7 +94,7 @@ def test_the_requests_reach_the_plugin_as_dockerd_sends_them(short_tmp: Path) ->
 def test_an_authz_bug_makes_its_check_report(short_tmp: Path, bug: str, check_id: str) -> None:
     check = CATALOGUE.get(check_id)
     run = _mock_run(short_tmp, [bug], select=check_id.partition(".")[2])
-    assert _verdicts(run)[check_id] is check.severity, run.results
+    assert verdicts_of(run)[check_id] is check.severity, run.results
     assert run.exit_code == (1 if check.severity is Verdict.FAIL else 0)
 
 

@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import trio
 from click.testing import CliRunner
 
-from emulator.check import CATALOGUE, CheckOptions, CheckRun, Target, Verdict, run_checks
+from emulator.check import CATALOGUE, CheckRun, Verdict
 from emulator.cli import main
-from emulator.clock import VirtualClock
 from emulator.mocks.log import LOG_BUGS, MockLogDriver
+from tests.check_runs import run_against_mock, verdicts_of
 from tests.test_go_logdriver import _missing as go_missing
 from tests.test_go_logdriver import go_logdriver  # noqa: F401 (the session fixture)
 
@@ -62,28 +61,14 @@ READ_CHECKS = {
 
 
 def _mock_run(root: Path, bugs: list[str], select: str = "", *, read_logs: bool = True) -> CheckRun:
-    async def main() -> CheckRun:
-        mock = MockLogDriver("mlog", read_logs=read_logs, bugs=bugs)
-        async with trio.open_nursery() as nursery:
-            await nursery.start(mock.serve, f"unix:{root}/run/docker/plugins/mlog.sock")
-            run = await run_checks(
-                Target("name", "mlog", root=root),
-                CheckOptions(kinds=("log",), select=select, seed=12),
-            )
-            nursery.cancel_scope.cancel()
-        return run
-
-    return trio.run(main, clock=VirtualClock(grace=30).clock)
-
-
-def _verdicts(run: CheckRun) -> dict[str, Verdict]:
-    return {r.check.id: r.verdict for r in run.results}
+    mock = MockLogDriver("mlog", read_logs=read_logs, bugs=bugs)
+    return run_against_mock(root, mock, "mlog", "log", select=select, seed=12)
 
 
 def test_every_log_check_passes_against_the_correct_mock(short_tmp: Path) -> None:
     run = _mock_run(short_tmp, [])
     assert run.setup_error is None
-    verdicts = _verdicts(run)
+    verdicts = verdicts_of(run)
     assert set(verdicts) == {c.id for c in CATALOGUE.checks(["log"])}
     not_passed = {r.check.id: r.did for r in run.results if r.verdict is not Verdict.PASS}
     assert not_passed == {}
@@ -95,7 +80,7 @@ def test_every_log_check_passes_against_the_correct_mock(short_tmp: Path) -> Non
 
 def test_without_read_logs_the_read_checks_skip_and_the_rest_pass(short_tmp: Path) -> None:
     run = _mock_run(short_tmp, [], read_logs=False)
-    verdicts = _verdicts(run)
+    verdicts = verdicts_of(run)
     assert {c for c, v in verdicts.items() if v is Verdict.SKIP} == READ_CHECKS
     assert {c for c, v in verdicts.items() if v is not Verdict.SKIP} == (
         {c.id for c in CATALOGUE.checks(["log"])} - READ_CHECKS
@@ -109,7 +94,7 @@ def test_without_read_logs_the_read_checks_skip_and_the_rest_pass(short_tmp: Pat
 def test_a_log_bug_makes_its_check_report(short_tmp: Path, bug: str, check_id: str) -> None:
     check = CATALOGUE.get(check_id)
     run = _mock_run(short_tmp, [bug], select=check_id)
-    assert _verdicts(run)[check_id] is check.severity, run.results
+    assert verdicts_of(run)[check_id] is check.severity, run.results
     assert run.exit_code == (1 if check.severity is Verdict.FAIL else 0)
 
 
