@@ -31,19 +31,25 @@ import logging
 import os
 import platform
 from collections.abc import Iterable, Iterator
+from functools import cached_property
 from pathlib import Path
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 import h11
 import trio
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from emulator.engine.log_drivers import COUNTERS
 from emulator.errors import EngineError
 from emulator.protocol import engine_api
 from emulator.protocol.profiles import EngineProfile
 from emulator.transport.client import PluginClient
+
+# prometheus_client is imported when the registry is first needed (a scrape, or many
+# observations): ≈30 ms of start-up for every command that opens an engine, measured
+# with ``python -X importtime`` (bench/startup.py); most never serve metrics.
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry, Histogram
+    from prometheus_client.core import Metric
 
 __all__ = ["METRICS_SOCKET", "MetricsService", "StateSource"]
 
@@ -56,6 +62,8 @@ PLUGIN_TYPE: Final = "docker.metricscollector/1.0"
 START: Final = "MetricsCollector.StartMetrics"
 STOP: Final = "MetricsCollector.StopMetrics"
 _ACTIONS: Final = ("start", "changes", "commit", "create", "delete")
+#: Observations kept before the registry is made; past this many it is made at once.
+_PENDING_LIMIT: Final = 1000
 #: Go's promhttp answer type for the text format.
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -84,6 +92,8 @@ class _EngineCollector:
         return ()
 
     def collect(self) -> Iterable[Metric]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
         info = GaugeMetricFamily(
             "engine_daemon_engine_info",
             "The information related to the engine and the OS it is running on",
@@ -190,16 +200,9 @@ class MetricsService:
         self.socket_path = root / METRICS_SOCKET
         """``ROOT/run/docker/metrics.sock``."""
         self.profile = profile
-        self.registry = CollectorRegistry(auto_describe=True)
-        self.registry.register(_EngineCollector(source, "plugin-emulator"))
-        self.container_actions = Histogram(
-            "engine_daemon_container_actions_seconds",
-            "The number of seconds it takes to process each container action",
-            ["action"],
-            registry=self.registry,
-        )
-        for action in _ACTIONS:
-            self.container_actions.labels(action).observe(0)
+        self._source = source
+        # Every action starts with one observation of 0, as dockerd's ``init`` makes them.
+        self._pending: list[tuple[str, float]] = [(action, 0.0) for action in _ACTIONS]
         self._listening = False
         self.started: list[str] = []
         """Metrics plugins sent ``StartMetrics`` (names, in order)."""
@@ -214,12 +217,44 @@ class MetricsService:
                 self._listening = False
                 raise
 
+    @cached_property
+    def registry(self) -> CollectorRegistry:
+        """The Prometheus registry: the engine's collector and :attr:`container_actions`,
+        made on first use with the observations made before it, in their order."""
+        from prometheus_client import CollectorRegistry
+
+        registry = CollectorRegistry(auto_describe=True)
+        registry.register(_EngineCollector(self._source, "plugin-emulator"))
+        return registry
+
+    @cached_property
+    def container_actions(self) -> Histogram:
+        """``engine_daemon_container_actions_seconds``, by action."""
+        from prometheus_client import Histogram
+
+        histogram = Histogram(
+            "engine_daemon_container_actions_seconds",
+            "The number of seconds it takes to process each container action",
+            ["action"],
+            registry=self.registry,
+        )
+        pending, self._pending = self._pending, []
+        for action, seconds in pending:
+            histogram.labels(action).observe(seconds)
+        return histogram
+
     def observe(self, action: str, seconds: float) -> None:
         """A container action took ``seconds`` (``container_actions``)."""
-        self.container_actions.labels(action).observe(seconds)
+        if "container_actions" in self.__dict__ or len(self._pending) >= _PENDING_LIMIT:
+            self.container_actions.labels(action).observe(seconds)
+        else:
+            self._pending.append((action, seconds))
 
     def render(self) -> bytes:
         """The exposition ``GET /metrics`` answers (Go's client has no ``_created`` series)."""
+        from prometheus_client import generate_latest
+
+        self.container_actions  # noqa: B018 -- made, with the pending observations
         return generate_latest(_WithoutCreated(self.registry))
 
     async def serve(self, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:

@@ -35,8 +35,9 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from functools import cached_property
 from pathlib import Path
-from typing import IO, Final
+from typing import IO, TYPE_CHECKING, Final
 
 import attrs
 import trio
@@ -48,7 +49,6 @@ from emulator.engine.managed.blobs import (
 )
 from emulator.engine.managed.blobstore import BlobStore
 from emulator.engine.managed.create import Prepared, read_config, stage_plugin
-from emulator.engine.managed.install import PluginInstaller
 from emulator.engine.managed.leftovers import shut_down_leftover
 from emulator.engine.managed.plugin import (
     FULL_ID,
@@ -58,11 +58,6 @@ from emulator.engine.managed.plugin import (
     load_plugins,
     plugin_filter,
     save_plugin,
-)
-from emulator.engine.managed.remote import (
-    RegistryAccess,
-    RemoteOptions,
-    user_agent,
 )
 from emulator.engine.managed.runtime import dial_error, launch, running_view, start_failure
 from emulator.engine.managed.settings import SettingError, apply_setting
@@ -79,6 +74,10 @@ from emulator.protocol import plugin_config as pc
 from emulator.protocol.http import target_for
 from emulator.protocol.registry_hosts import RegistryConfig
 from emulator.transport.client import CallSettings, PluginClient
+
+if TYPE_CHECKING:
+    from emulator.engine.managed.install import PluginInstaller
+    from emulator.engine.managed.remote import RegistryAccess, RemoteOptions
 
 __all__ = ["ManagedPlugin", "ManagedPluginError", "ManagedPlugins", "RunningPlugin"]
 
@@ -117,18 +116,8 @@ class ManagedPlugins:
         self.root = data_root / "plugins"
         self.blobs = BlobStore(self.root / "storage")
         """``DATA_ROOT/plugins/storage``: layers, configs and manifests by digest."""
-        self.registry = RegistryAccess(
-            registries or RegistryConfig.load(),
-            certs_dir or Path("/etc/docker/certs.d"),
-            self.blobs,
-            lambda client: user_agent(
-                profile.release.removeprefix("v"),
-                engine_api.ENGINE_GO_VERSION,
-                engine_api.ENGINE_GIT_COMMIT,
-                client,
-            ),
-        )
-        """How registries are reached (``--insecure-registry``, mirrors, ``certs.d``)."""
+        self._registries = registries or RegistryConfig.load()
+        self._certs_dir = certs_dir or Path("/etc/docker/certs.d")
         self._events = events
         self.exec_root = exec_root
         self._settings = settings
@@ -146,7 +135,6 @@ class ManagedPlugins:
         self._default_handlers: dict[str, Handler] = {
             typ: _capabilities_handler(method) for typ, method in _HANDLER_CALLS.items()
         }
-        self._installer = PluginInstaller(self)
         self._plugins = load_plugins(self.root, self.exec_root)
 
     # -- queries -------------------------------------------------------------------
@@ -407,13 +395,43 @@ class ManagedPlugins:
         plugin.refcount = max(0, plugin.refcount - 1)
 
     # -- registries: install, upgrade, push (emulator.engine.managed.install) -----------
+    # The registry half (install, remote, registry_session, registry_auth and their
+    # models) is imported on first use: ≈45 ms of start-up measured for every command
+    # that opens an engine, most of which never reaches a registry (bench/startup.py).
+
+    @cached_property
+    def registry(self) -> RegistryAccess:
+        """How registries are reached (``--insecure-registry``, mirrors, ``certs.d``)."""
+        from emulator.engine.managed.remote import RegistryAccess, user_agent
+
+        release = self.profile.release.removeprefix("v")
+        return RegistryAccess(
+            self._registries,
+            self._certs_dir,
+            self.blobs,
+            lambda client: user_agent(
+                release, engine_api.ENGINE_GO_VERSION, engine_api.ENGINE_GIT_COMMIT, client
+            ),
+        )
+
+    @cached_property
+    def _installer(self) -> PluginInstaller:
+        from emulator.engine.managed.install import PluginInstaller
+
+        return PluginInstaller(self)
+
+    @staticmethod
+    def _remote_options(options: RemoteOptions | None) -> RemoteOptions:
+        from emulator.engine.managed.remote import RemoteOptions
+
+        return options or RemoteOptions()
 
     async def remote_privileges(
         self, remote: str, options: RemoteOptions | None = None
     ) -> builtins.list[pc.PluginPrivilege] | None:
         """``GET /plugins/privileges?remote=``: None when the plugin asks for nothing
         (``null``), ``[]`` when it cannot be fetched (dockerd swallows the error)."""
-        return await self._installer.privileges(remote, options or RemoteOptions())
+        return await self._installer.privileges(remote, self._remote_options(options))
 
     async def pull(
         self,
@@ -431,7 +449,7 @@ class ManagedPlugins:
         gets dockerd's progress events.  Installed disabled, as dockerd leaves it.
         """
         return await self._installer.pull(
-            remote, name, privileges, options or RemoteOptions(), out or _discard
+            remote, name, privileges, self._remote_options(options), out or _discard
         )
 
     async def upgrade(
@@ -446,7 +464,7 @@ class ManagedPlugins:
         """``POST /plugins/{name}/upgrade``: a disabled plugin gets the remote's rootfs
         and config; ID, name and settings are kept (any repository: the CLI asks)."""
         await self._installer.upgrade(
-            ref, remote, privileges, options or RemoteOptions(), out or _discard
+            ref, remote, privileges, self._remote_options(options), out or _discard
         )
 
     async def push(
@@ -458,7 +476,7 @@ class ManagedPlugins:
     ) -> dist.Descriptor:
         """``POST /plugins/{name}/push``: to the repository in the plugin's name; returns
         the manifest's descriptor (the stream's aux ``Digest`` and ``Size``)."""
-        return await self._installer.push(ref, options or RemoteOptions(), out or _discard)
+        return await self._installer.push(ref, self._remote_options(options), out or _discard)
 
     def gc(self) -> builtins.list[str]:
         """``Manager.GC``: delete blobs no plugin's config or layers refer to."""

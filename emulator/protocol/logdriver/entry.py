@@ -15,14 +15,13 @@ Go's texts (``unexpected EOF`` for a cut frame), because dockerd reports them as
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Iterator
 from importlib import resources
 from typing import Any, Final
 
 import attrs
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-from google.protobuf.message import DecodeError
 
 __all__ = [
     "FRAME_HEADER",
@@ -39,22 +38,24 @@ __all__ = [
 FRAME_HEADER: Final = struct.Struct(">I")
 
 
-def _load_classes() -> tuple[type[Any], type[Any]]:
-    """``LogEntry`` and ``PartialLogEntryMetadata`` from the checked-in descriptor.
+@functools.cache
+def _message_class() -> type[Any]:
+    """``LogEntry`` (with ``PartialLogEntryMetadata``) from the checked-in descriptor.
 
-    A private pool, so the emulator's messages never clash with another library's.
+    A private pool, so the emulator's messages never clash with another library's.  Made
+    on first use: importing protobuf and building the pool is ≈20 ms of the start-up of
+    every command that opens an engine, most of which never writes a ``LogEntry``
+    (measured with ``python -X importtime``, bench/startup.py).
     """
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
     data = resources.files(__package__).joinpath("entry.desc").read_bytes()
     files = descriptor_pb2.FileDescriptorSet.FromString(data)
     pool = descriptor_pool.DescriptorPool()
     for file in files.file:
         pool.Add(file)
-    entry = message_factory.GetMessageClass(pool.FindMessageTypeByName("LogEntry"))
-    meta = message_factory.GetMessageClass(pool.FindMessageTypeByName("PartialLogEntryMetadata"))
-    return entry, meta
-
-
-LogEntryMessage, PartialMetadataMessage = _load_classes()
+    entry: type[Any] = message_factory.GetMessageClass(pool.FindMessageTypeByName("LogEntry"))
+    return entry
 
 
 @attrs.frozen
@@ -90,7 +91,7 @@ class LogRecord:
     def to_message(self) -> Any:
         """The protobuf ``LogEntry`` (``partial`` set exactly when there is metadata,
         as ``pluginAdapter.Log`` sets it)."""
-        message = LogEntryMessage(source=self.source, time_nano=self.time_nano, line=self.line)
+        message = _message_class()(source=self.source, time_nano=self.time_nano, line=self.line)
         if self.partial is not None:
             message.partial = True
             meta = message.partial_log_metadata
@@ -179,7 +180,9 @@ class FrameDecoder:
 
 
 def _parse(body: bytes) -> LogRecord:
-    message = LogEntryMessage()
+    from google.protobuf.message import DecodeError  # loaded by _message_class
+
+    message = _message_class()()
     try:
         message.ParseFromString(body)
     except DecodeError as exc:
