@@ -15,7 +15,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
@@ -32,7 +32,6 @@ from emulator.errors import EmulatorError
 from emulator.faults import FiredFault
 from emulator.journal import JournalEntry
 from emulator.matching import CallSpec, call_matches, value_matches
-from emulator.mocks.log import MockLogDriver
 from emulator.scenario.api_steps import (
     StepFailure,
     api_step,
@@ -42,6 +41,9 @@ from emulator.scenario.api_steps import (
 from emulator.scenario.model import CallPattern, Scenario, Step
 from emulator.scenario.plugins import BuiltinPlugin, NoSuchPlugin, PluginSet, ProcessPlugin
 from emulator.tempdirs import temp_base
+
+if TYPE_CHECKING:
+    from emulator.mocks.log import MockLogDriver
 
 Progress = Callable[["StepResult"], None]
 
@@ -429,6 +431,9 @@ async def _plugin_resume(run: Run, a: Any) -> Any:
 
 
 def _log_mock(run: Run, name: str) -> MockLogDriver:
+    # Imported here, as scenario.plugins imports each mock: only log scenarios need it.
+    from emulator.mocks.log import MockLogDriver
+
     plugin = run.plugin(name)
     if not isinstance(plugin, BuiltinPlugin) or not isinstance(plugin.mock, MockLogDriver):
         raise StepFailed(f"plugin {name!r} is not a builtin log plugin")
