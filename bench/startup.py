@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -20,45 +21,66 @@ ROOT = Path(__file__).resolve().parent.parent
 CLI = str(Path(sys.executable).with_name("plugin-emulator"))
 
 
-def _commands(fake_scenario: Path) -> dict[str, list[str]]:
-    return {
-        "python -c pass": [sys.executable, "-c", "pass"],
-        "--help": [CLI, "--help"],
-        "run quickstart (containers: fake)": [CLI, "run", str(fake_scenario)],
-        "run quickstart (as shipped)": [CLI, "run", str(ROOT / "scenarios/quickstart.yaml")],
+def _commands(cli: str, fake_scenario: Path, shipped: bool, tag: str) -> dict[str, list[str]]:
+    commands = {
+        f"--help{tag}": [cli, "--help"],
+        f"run quickstart (containers: fake){tag}": [cli, "run", str(fake_scenario)],
     }
+    if shipped:
+        commands[f"run quickstart (as shipped){tag}"] = [
+            cli,
+            "run",
+            str(ROOT / "scenarios/quickstart.yaml"),
+        ]
+    return commands
 
 
-def _wall(argv: list[str], env: dict[str, str], cwd: str) -> float:
-    start = time.perf_counter()
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _time(argv: list[str], env: dict[str, str], cwd: str) -> tuple[float, float]:
+    """Wall and CPU seconds of one run of ``argv``."""
+    cpu, start = _cpu(), time.perf_counter()
     subprocess.run(argv, env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, _cpu() - cpu
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--skip-shipped", action="store_true", help="no real containers")
+    parser.add_argument("--against", type=Path, help="another venv's bin directory")
     args = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     with tempfile.TemporaryDirectory() as work:
         fake = Path(work) / "qs-fake.yaml"
         text = (ROOT / "scenarios/quickstart.yaml").read_text()
         fake.write_text(text.replace("containers: auto", "containers: fake"))
-        commands = _commands(fake)
-        if args.skip_shipped:
-            del commands["run quickstart (as shipped)"]
+        commands = {"python -c pass": [sys.executable, "-c", "pass"]}
+        commands.update(_commands(CLI, fake, not args.skip_shipped, ""))
+        if args.against is not None:
+            other = str(args.against / "plugin-emulator")
+            commands.update(_commands(other, fake, not args.skip_shipped, " [against]"))
         for argv in commands.values():  # warm the bytecode cache
-            _wall(argv, env, work)
-        times: dict[str, list[float]] = {name: [] for name in commands}
+            _time(argv, env, work)
+        walls: dict[str, list[float]] = {name: [] for name in commands}
+        cpus: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.runs):
             for name, argv in commands.items():
-                times[name].append(_wall(argv, env, work))
-    base = statistics.median(times["python -c pass"])
+                wall, cpu = _time(argv, env, work)
+                walls[name].append(wall)
+                cpus[name].append(cpu)
+    base = statistics.median(walls["python -c pass"])
+    base_cpu = statistics.median(cpus["python -c pass"])
     print(f"load average {os.getloadavg()[0]:.2f}, median of {args.runs} runs")
-    for name, values in times.items():
-        median = statistics.median(values)
-        print(f"{name:38} {median:.3f} s  {median / base:5.1f}x  (min {min(values):.3f})")
+    for name, values in walls.items():
+        wall, cpu = statistics.median(values), statistics.median(cpus[name])
+        print(
+            f"{name:48} wall {wall:.3f} s {wall / base:5.1f}x (min {min(values):.3f})"
+            f"  cpu {cpu:.3f} s {cpu / base_cpu:5.1f}x"
+        )
 
 
 if __name__ == "__main__":
