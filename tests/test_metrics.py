@@ -18,8 +18,10 @@ import pytest
 import trio
 
 from emulator.engine.core import open_engine
+from emulator.engine.metrics import MetricsService
 from emulator.engine.processes import private_run_support
 from emulator.protocol.logdriver.sequences import METRICS_SEQUENCES
+from emulator.protocol.profiles import get_profile
 from tests.logspec import spec
 from tests.plugin_package import script_package
 
@@ -163,3 +165,42 @@ async def test_v27_decodes_the_start_answer(
         await engine.managed_plugins.disable("collector")
         await engine.managed_plugins.enable("collector")
     assert "Error starting metrics collector plugin" not in caplog.text
+
+
+class _NoContainers:
+    """A :class:`~emulator.engine.metrics.StateSource` for a registry on its own."""
+
+    def container_states(self) -> tuple[int, int, int]:
+        return (0, 0, 0)
+
+    def events_logged(self) -> int:
+        return 0
+
+    def event_subscribers(self) -> int:
+        return 0
+
+
+def _count_and_sum(body: str, action: str) -> tuple[str, str]:
+    lines = body.splitlines()
+    prefix = "engine_daemon_container_actions_seconds"
+    count = next(line for line in lines if line.startswith(f'{prefix}_count{{action="{action}"}}'))
+    total = next(line for line in lines if line.startswith(f'{prefix}_sum{{action="{action}"}}'))
+    return count.split()[-1], total.split()[-1]
+
+
+def test_observations_before_the_first_scrape_are_all_counted(tmp_path: Path) -> None:
+    """The registry (prometheus_client) is made on first use; what was observed before,
+    and the one observation of 0 per action dockerd's ``init`` makes, are all in it."""
+    service = MetricsService(_NoContainers(), root=tmp_path, profile=get_profile("28"))
+    body = service.render().decode()
+    for action in ("start", "changes", "commit", "create", "delete"):
+        assert _count_and_sum(body, action) == ("1.0", "0.0")
+    fresh = MetricsService(_NoContainers(), root=tmp_path, profile=get_profile("28"))
+    for _ in range(2500):  # past the observations kept before the registry is made
+        fresh.observe("start", 0.5)
+    fresh.observe("create", 0.25)
+    body = fresh.render().decode()
+    assert _count_and_sum(body, "start") == ("2501.0", "1250.0")
+    assert _count_and_sum(body, "create") == ("2.0", "0.25")
+    fresh.observe("create", 0.25)
+    assert _count_and_sum(fresh.render().decode(), "create") == ("3.0", "0.5")
