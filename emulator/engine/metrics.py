@@ -154,24 +154,31 @@ class _EngineCollector:
             "The number of current subscribers to events",
             value=self._source.event_subscribers(),
         )
-        for name, text, value in (
-            (
-                "logger_log_write_operations_failed",
-                "Number of log write operations that failed",
-                COUNTERS.write_failures,
-            ),
-            (
-                "logger_log_read_operations_failed",
-                "Number of log reads from container stdio that failed",
-                COUNTERS.read_failures,
-            ),
-            (
-                "logger_log_entries_size_greater_than_buffer",
-                "Number of log entries which are larger than the log buffer",
-                COUNTERS.partial_lines,
-            ),
-        ):
-            yield CounterMetricFamily(name, text, value=value)
+        yield from _logger_counters()
+
+
+def _logger_counters() -> Iterator[Metric]:
+    """The ``logger_*_total`` counters (moby/moby ``daemon/logger/metrics.go``)."""
+    from prometheus_client.core import CounterMetricFamily
+
+    for name, text, value in (
+        (
+            "logger_log_write_operations_failed",
+            "Number of log write operations that failed",
+            COUNTERS.write_failures,
+        ),
+        (
+            "logger_log_read_operations_failed",
+            "Number of log reads from container stdio that failed",
+            COUNTERS.read_failures,
+        ),
+        (
+            "logger_log_entries_size_greater_than_buffer",
+            "Number of log entries which are larger than the log buffer",
+            COUNTERS.partial_lines,
+        ),
+    ):
+        yield CounterMetricFamily(name, text, value=value)
 
 
 def _memory() -> int:
