@@ -1,6 +1,7 @@
 """What a ``plugin-emulator run`` loads: subsystems a scenario does not use stay unloaded.
 
-The managed plugins' registry half, protobuf (the ``LogEntry`` codec), ``prometheus_client``
+The managed plugins' manager (made when a data-root has plugins, else on first use),
+protobuf (the ``LogEntry`` codec), ``prometheus_client``
 (the metrics registry), the log mock and the Engine API server are imported on first use,
 for start-up time (docs/performance.md, "Command-line start-up").  A module-level import
 of one of them again fails here; each is loaded by the tests of its own feature.
@@ -20,10 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 UNUSED = (
     "prometheus_client",
     "google.protobuf",
-    "emulator.engine.managed.install",
-    "emulator.engine.managed.remote",
-    "emulator.engine.managed.registry_session",
-    "emulator.engine.managed.registry_auth",
+    "emulator.engine.managed",
     "emulator.mocks.log",
     "emulator.api.app",
     "emulator.check",

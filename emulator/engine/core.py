@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 import trio
@@ -23,12 +24,10 @@ from emulator.engine.containers import ContainerService
 from emulator.engine.database import StateDB
 from emulator.engine.events import EventLog
 from emulator.engine.logs import LogService
-from emulator.engine.managed import ManagedPlugins
-from emulator.engine.managed.plugin import RuntimeBind
 from emulator.engine.metrics import PLUGIN_TYPE as METRICS_TYPE
 from emulator.engine.metrics import MetricsService
 from emulator.engine.networks import NetworkController
-from emulator.engine.plugins import PluginRegistry
+from emulator.engine.plugins import Plugin, PluginRegistry
 from emulator.engine.sandbox_namespaces import OsSandboxes
 from emulator.engine.volume_drivers import DriverStore, LocalVolumeDriver
 from emulator.engine.volume_store import VolumeStore
@@ -41,6 +40,9 @@ from emulator.protocol.registry_hosts import DEFAULT_CERTS_DIR, RegistryConfig
 from emulator.protocol.shutdown import SHUTDOWN_TIMEOUT
 from emulator.runtime.netns import NetnsRunner
 from emulator.transport.client import DEFAULT_BODY_LIMIT, CallSettings
+
+if TYPE_CHECKING:
+    from emulator.engine.managed import ManagedPlugins
 
 log = logging.getLogger("emulator.engine")
 
@@ -174,11 +176,11 @@ class Engine:
     def _build_services(self) -> None:
         """A new daemon's services, each constructed with what it uses, in that order.
 
-        Managed plugins first (``plugin.Store``), then the v1 registry that consults
-        them, the volume service, the containers (shared by the network controller for
-        ``docker network connect``), the network controller, the container service
-        (which connects networks at start), the authorization chain; last, what runs
-        after a managed plugin is enabled or disabled (``Store.CallHandler``).
+        The v1 registry that consults the managed plugins first (``plugin.Store``; the
+        manager is made on first use, :meth:`_make_managed`), the volume service, the
+        containers (shared by the network controller for ``docker network connect``),
+        the network controller, the container service (which connects networks at
+        start), the authorization chain.
         """
         settings = CallSettings(
             self.profile,
@@ -187,19 +189,10 @@ class Engine:
             hang_guard=self.config.hang_guard,
             body_limit=self.config.body_limit,
         )
-        managed = ManagedPlugins(
-            data_root=self.data_root,
-            exec_root=self.paths.sockets_dir,
-            settings=settings,
-            nursery=self.nursery,
-            events=self.events,
-            registries=self.registries,
-            certs_dir=self.paths.root / DEFAULT_CERTS_DIR,
-        )
         plugins = PluginRegistry(
             self._discovery,
             settings,
-            v2=managed,  # names resolve as managed plugins first
+            v2=_ManagedLookup(self),  # names resolve as managed plugins first
         )
         local = LocalVolumeDriver(self.data_root / "volumes")
         volumes = VolumeService(
@@ -222,11 +215,50 @@ class Engine:
         containers.logging.service = self.logs
         containers.logging.action_timer = self.metrics.observe
         authz = AuthorizationChain(_authz_lookup(plugins), self.authorization_plugins)
+        self.plugins = plugins
+        self.volumes = volumes
+        self.containers = containers
+        self.networks = networks
+        self.authz = authz
+        self._call_settings = settings
+        # dockerd's plugin manager is made now when DATA_ROOT/plugins exists (there may be
+        # plugins to restore), else on first use: importing and building it is ≈25 ms of
+        # the start-up of every command and fixture that opens an engine (measured on top
+        # of the rest of an engine's imports, bench/startup.py), and an engine without
+        # managed plugins has nothing in it to look up, restore or stop.
+        self._managed_restore = (self.data_root / "plugins").is_dir()
+        self._managed: ManagedPlugins | None = None
+        if self._managed_restore:
+            self._managed = self._make_managed()
+
+    @property
+    def managed_plugins(self) -> ManagedPlugins:
+        """Managed (v2) plugins (:mod:`emulator.engine.managed`), made on first use."""
+        if self._managed is None:
+            self._managed = self._make_managed()
+        return self._managed
+
+    def _make_managed(self) -> ManagedPlugins:
+        """This daemon's plugin manager, with what runs after a plugin is enabled or
+        disabled (``Store.CallHandler``)."""
+        from emulator.engine.managed import ManagedPlugins
+        from emulator.engine.managed.plugin import RuntimeBind
+
+        managed = ManagedPlugins(
+            data_root=self.data_root,
+            exec_root=self.paths.sockets_dir,
+            settings=self._call_settings,
+            nursery=self.nursery,
+            events=self.events,
+            registries=self.registries,
+            certs_dir=self.paths.root / DEFAULT_CERTS_DIR,
+            restore=self._managed_restore,
+        )
         # Store.CallHandler after enable: remote network and IPAM drivers register.
-        managed.add_handler("docker.networkdriver/1.0", networks.register_driver)
-        managed.add_handler("docker.ipamdriver/1.0", networks.register_ipam)
+        managed.add_handler("docker.networkdriver/1.0", self.networks.register_driver)
+        managed.add_handler("docker.ipamdriver/1.0", self.networks.register_ipam)
         # Disable removes a managed authz plugin from the chain (plugin/backend_linux.go).
-        managed.add_disable_handler(AUTHZ_IMPLEMENTS, authz.remove_plugin)
+        managed.add_disable_handler(AUTHZ_IMPLEMENTS, self.authz.remove_plugin)
         # internal/metrics: the socket bound into metrics plugins, StartMetrics once enabled.
         managed.add_runtime_bind(
             METRICS_TYPE, RuntimeBind(self.metrics.socket_path, "/run/docker/metrics.sock")
@@ -235,19 +267,23 @@ class Engine:
         managed.add_handler(METRICS_TYPE, self.metrics.start_plugin)
         # dockerd's refcount for a volume driver: one per volume created with it.
         managed.add_user_counter(lambda name: sum(v.driver == name for v in self.db.volumes()))
-        self.managed_plugins = managed
-        self.plugins = plugins
-        self.volumes = volumes
-        self.containers = containers
-        self.networks = networks
-        self.authz = authz
+        return managed
 
     async def _metrics_listening(self) -> None:
         await self.metrics.ensure_listening(self.nursery)
 
     async def stop_metrics_plugins(self) -> None:
         """``CleanupPlugin``: ``StopMetrics`` to every enabled metrics plugin (daemon shutdown)."""
-        await self.metrics.stop_plugins(self.managed_plugins.clients_of(METRICS_TYPE))
+        managed = self._managed.clients_of(METRICS_TYPE) if self._managed is not None else []
+        await self.metrics.stop_plugins(managed)
+
+    def managed_or_none(self) -> ManagedPlugins | None:
+        """The plugin manager if it has been made (None: no managed plugin exists)."""
+        return self._managed
+
+    async def _shutdown_managed(self, *, kill: bool = False) -> None:
+        if self._managed is not None:
+            await self._managed.shutdown(kill=kill)
 
     def wall_now(self) -> float:
         """The engine clock's now as Unix time (what dockerd's ``time.Now()`` shows)."""
@@ -263,7 +299,10 @@ class Engine:
         fresh data-root costs nothing.
         """
         self._shutdown_scope = None
-        await self.managed_plugins.start()
+        if self._managed is not None:
+            await self._managed.start()
+        else:  # as the manager's empty nursery would: one schedule point
+            await trio.lowlevel.cancel_shielded_checkpoint()
         await self.volumes.store.restore()
         await self.containers.load()
         await self.networks.restore()
@@ -288,7 +327,7 @@ class Engine:
         if crash:
             self.containers.forget_running()
             await self.logs.shutdown()
-            await self.managed_plugins.shutdown()
+            await self._shutdown_managed()
         else:
             await self.shutdown()
         await self.plugins.aclose()
@@ -316,12 +355,12 @@ class Engine:
         with scope:
             await self.containers.shutdown()
             await self.stop_metrics_plugins()  # CleanupPlugin: after the containers
-            await self.managed_plugins.shutdown()
+            await self._shutdown_managed()
         if scope.cancelled_caught:
             log.error("Force shutdown daemon")
             self.containers.forget_running()
             with trio.CancelScope(shield=True):
-                await self.managed_plugins.shutdown(kill=True)
+                await self._shutdown_managed(kill=True)
         else:
             log.debug("Clean shutdown succeeded")
         with trio.CancelScope(shield=True):
@@ -361,6 +400,22 @@ class Engine:
         await self.shutdown()
         await self.plugins.aclose()
         self.db.close()
+
+
+class _ManagedLookup:
+    """``engine.managed_plugins`` for the v1 registry's lookups: while the manager has not
+    been made there is no managed plugin, and every lookup is a v1 one."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def lookup_v2(self, name: str, iface: str) -> Plugin | None:
+        managed = self._engine.managed_or_none()
+        return managed.lookup_v2(name, iface) if managed is not None else None
+
+    def all_v2(self, iface: str) -> list[Plugin]:
+        managed = self._engine.managed_or_none()
+        return managed.all_v2(iface) if managed is not None else []
 
 
 class _EngineState:

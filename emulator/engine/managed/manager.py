@@ -111,7 +111,10 @@ class ManagedPlugins:
         events: Callable[[str, str, Mapping[str, str]], None] | None = None,
         registries: RegistryConfig | None = None,
         certs_dir: Path | None = None,
+        restore: bool = True,
     ) -> None:
+        """``restore=False``: the data-root had no plugins directory when the daemon started,
+        so there is nothing saved to load (the engine makes its manager on first use)."""
         profile = settings.profile
         self.root = data_root / "plugins"
         self.blobs = BlobStore(self.root / "storage")
@@ -135,7 +138,7 @@ class ManagedPlugins:
         self._default_handlers: dict[str, Handler] = {
             typ: _capabilities_handler(method) for typ, method in _HANDLER_CALLS.items()
         }
-        self._plugins = load_plugins(self.root, self.exec_root)
+        self._plugins = load_plugins(self.root, self.exec_root) if restore else {}
 
     # -- queries -------------------------------------------------------------------
 
