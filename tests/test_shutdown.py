@@ -118,6 +118,33 @@ async def test_leaving_open_engine_stops_running_containers_as_dockerd(plugins: 
     assert engine.containers.get(cid).state == "exited"
 
 
+async def test_an_exit_under_way_is_finished_before_the_daemon_ends(
+    plugins: Plugins, autojump_clock: trio.testing.MockClock
+) -> None:
+    # A container that ended by itself an instant before the shutdown is no longer
+    # running, but its handleContainerExit (releaseNetwork, UnmountVolumes) is under
+    # way: the shutdown waits for it instead of cancelling it half-way.
+    async with open_engine(root=plugins.root) as engine:
+        await engine.networks.create(NetworkSpec("n1", driver=NET, ipam_driver=IPAM))
+        await engine.volumes.create("v1", driver=VOL)
+        engine.faults.add(call="VolumeDriver.Unmount", delay=5)
+        await engine.containers.run(
+            ContainerSpec(
+                command=["top"],
+                name="c",
+                volumes=["v1:/data"],
+                networks=["n1"],
+                detach=True,
+                runs_for=1,
+            )
+        )
+        await trio.sleep(2)  # it exited at 1 s; its Unmount answers at 6 s
+        assert not engine.containers.get("c").running
+    assert plugins.vol.mount_count("v1") == 0
+    assert plugins.net.endpoints == {}
+    assert engine.containers.get("c").state == "exited"
+
+
 async def test_reset_leaves_plugins_as_dockerds_shutdown_would(plugins: Plugins) -> None:
     async with open_engine(root=plugins.root) as engine:
         await _running_container(engine)

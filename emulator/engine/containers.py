@@ -105,6 +105,8 @@ class ContainerService(ContainerCopy, ContainerStarts):
         self._events = events
         self._exited: dict[str, trio.Event] = {}
         self._exit_timers: dict[str, trio.CancelScope] = {}
+        self._exits_in_flight: dict[str, trio.Event] = {}
+        """Exit handlings under way (set when done): the shutdown waits for them."""
         self.logging = ContainerLogging(plugins, self.log)
         """Log configs at create, the log driver from start to exit, action timings."""
         """The pending exit of each running container whose command ends on its own."""
@@ -246,6 +248,14 @@ class ContainerService(ContainerCopy, ContainerStarts):
         ``--rm`` removal.  The container is running until its log driver is closed."""
         if not container.running or container.exiting:
             return
+        done = self._exits_in_flight[container.id] = trio.Event()
+        try:
+            await self._handle_exit(container, code)
+        finally:
+            del self._exits_in_flight[container.id]
+            done.set()
+
+    async def _handle_exit(self, container: Container, code: int) -> None:
         container.exiting = True
         self._cancel_exit_timer(container)
         if self.processes.get(container) is None:  # the command table's output ends
@@ -492,6 +502,10 @@ class ContainerService(ContainerCopy, ContainerStarts):
             for container in self.store.snapshot():
                 if container.running:
                     nursery.start_soon(self._shutdown_one, container)
+        # A container that exited by itself just before is still being handled (its
+        # sandbox released, its volumes unmounted): that ends before the daemon does.
+        while self._exits_in_flight:
+            await next(iter(self._exits_in_flight.values())).wait()
 
     async def _shutdown_one(self, container: Container) -> None:
         try:
