@@ -198,3 +198,28 @@ def test_cli_exit_codes_and_reports(short_tmp: Path) -> None:
     assert "Traceback" not in rejected.stderr
     seeded = run_cli("run", str(good), "--seed", "77")
     assert "seed 77" in seeded.stdout
+
+
+def test_cli_prints_names_as_written_and_survives_a_closed_pipe(short_tmp: Path) -> None:
+    odd = short_tmp / "odd.yaml"
+    odd.write_text(
+        "version: 1\nname: 'a :smile: [red]x[/red]'\n"
+        "steps:\n  - volume.create: {name: vol}\n    name: ':thumbs_up: [b]step'\n"
+    )
+    printed = run_cli("run", str(odd))
+    assert printed.returncode == 0, printed.stderr
+    assert "a :smile: [red]x[/red]" in printed.stdout
+    assert ":thumbs_up: [b]step" in printed.stdout
+    # `| head -1`: the reader goes away after the first line; the runs end quietly and
+    # their report is still written.
+    report = short_tmp / "r.json"
+    command = [sys.executable, "-m", "emulator", "run", str(odd), str(odd), "--json", str(report)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        proc.stdout.readline()
+        proc.stdout.close()
+        errors = proc.stderr.read().decode()
+        assert proc.wait(timeout=60) == 0
+    assert "Traceback" not in errors, errors
+    assert len(json.loads(report.read_text())["scenarios"]) == 2

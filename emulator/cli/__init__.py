@@ -133,7 +133,7 @@ def _print_table(reports: Sequence[PluginReport], root: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=max(Console().width, 160))
+    console = Console(emoji=False, width=max(Console().width, 160))
     if not reports:
         console.print(f"No plugins found under {root}.")
         return

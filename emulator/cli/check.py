@@ -157,7 +157,7 @@ def check_command(
     run = run_checks_sync(target, options)
     from rich.console import Console
 
-    print_run(Console(highlight=False, width=max(Console().width, 200)), run)
+    print_run(Console(highlight=False, emoji=False, width=max(Console().width, 200)), run)
     write_reports(run, junit=junit, json_path=json_path)
     sys.exit(run.exit_code)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from emulator.scenario.runner import ScenarioResult
+    from emulator.scenario.runner import ScenarioResult, StepResult
 
 
 @click.command("run")
@@ -52,12 +53,15 @@ def run_command(
     """
     # Imported here, not at the top: ``plugin-emulator --help`` does not load the engine.
     from rich.console import Console
+    from rich.markup import escape
 
     from emulator.scenario.loader import ScenarioError, load_scenario
     from emulator.scenario.report import print_step, print_summary, write_reports
     from emulator.scenario.runner import run_scenario_sync
 
-    console = Console(highlight=False)
+    # Scenario names, step labels and plugin texts are printed as they are: no emoji
+    # codes (":smile:") or markup read into them.
+    console = Console(highlight=False, emoji=False)
     scenarios = []
     invalid = False
     for path in files:
@@ -71,15 +75,19 @@ def run_command(
             invalid = True
     if invalid:
         sys.exit(2)
+
+    def progress(step: StepResult) -> None:
+        # rich meeting a closed pipe (`| head`) sends stdout to /dev/null and raises
+        # SystemExit: the scenarios still run to their end and their reports are written.
+        with contextlib.suppress(SystemExit):
+            print_step(console, step)
+
     results: list[ScenarioResult] = []
     for scenario in scenarios:
-        where = f" ({scenario.path})" if scenario.path else ""
-        console.print(f"[bold]{scenario.name}[/bold]{where}")
-        result = run_scenario_sync(
-            scenario, seed=seed, progress=lambda step: print_step(console, step)
-        )
-        results.append(result)
+        where = f" ({escape(str(scenario.path))})" if scenario.path else ""
+        console.print(f"[bold]{escape(scenario.name)}[/bold]{where}")
+        results.append(run_scenario_sync(scenario, seed=seed, progress=progress))
+    write_reports(results, junit=junit, json_path=json_path)
     console.print()
     print_summary(console, results, plugin_output=plugin_output)
-    write_reports(results, junit=junit, json_path=json_path)
     sys.exit(0 if all(r.passed for r in results) else 1)
