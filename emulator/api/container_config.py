@@ -13,15 +13,16 @@ runs nothing, so these settings are moot there and kept as before (not refused).
 
 from __future__ import annotations
 
+import os
 import posixpath
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from emulator.api.http import ApiError, field, string_map
-from emulator.engine.container_model import RunConfig
+from emulator.api.http import ApiError, field, json_object, string_map
+from emulator.engine.container_model import MountRequest, RunConfig
 from emulator.protocol.signals import SignalError, parse_signal
 
-__all__ = ["REFUSED", "mount_specs", "refuse_unsupported", "run_config"]
+__all__ = ["REFUSED", "mount_requests", "refuse_restart_policy", "refuse_unsupported", "run_config"]
 
 Check = Callable[[Any], bool]
 
@@ -102,6 +103,21 @@ REFUSED: Final[tuple[tuple[str, str, Check, str, str], ...]] = (
 )
 
 
+def refuse_restart_policy(host: Mapping[str, Any]) -> None:
+    """501 for ``--restart`` other than ``no``, whatever runs the container: dockerd
+    would start it again after each exit (a new volume ``Mount`` each time), which the
+    emulator does not do."""
+    policy = json_object(field(host, "RestartPolicy", dict, "HostConfig"), "RestartPolicy")
+    name = field(policy, "Name", str, "HostConfig.RestartPolicy") or ""
+    if name not in ("", "no"):
+        raise ApiError(
+            f"plugin-emulator cannot honour --restart {name} (HostConfig.RestartPolicy): "
+            "its containers are never restarted after they exit; run without it and "
+            "start the container again with docker start",
+            501,
+        )
+
+
 def refuse_unsupported(body: Mapping[str, Any], host: Mapping[str, Any]) -> None:
     """400 for the first :data:`REFUSED` setting the request makes."""
     for where, key, is_set, flag, why in REFUSED:
@@ -126,29 +142,135 @@ def _strings(host: Mapping[str, Any], key: str, what: str) -> list[str]:
     return [str(v) for v in field(host, key, list, what) or []]
 
 
-def mount_specs(host: Mapping[str, Any]) -> tuple[list[str], dict[str, str]]:
-    """``HostConfig.Mounts`` as ``-v`` specs and tmpfs entries."""
-    specs: list[str] = []
+def _mount_error(kind: str, text: str) -> ApiError:
+    """``errMountConfig``: ``invalid mount config for type "bind": …``."""
+    return ApiError(f'invalid mount config for type "{kind}": {text}')
+
+
+#: ``mount.BindOptions`` fields the emulator's mounts do not honour (``Propagation`` is).
+_BIND_REFUSED: Final = (
+    ("NonRecursive", "bind-recursive=disabled"),
+    ("ReadOnlyNonRecursive", "bind-recursive=writable"),
+    ("ReadOnlyForceRecursive", "bind-recursive=readonly"),
+    ("CreateMountpoint", "CreateMountpoint (compose: bind.create_host_path)"),
+)
+
+_PROPAGATIONS: Final = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
+
+
+def _check_mount(mount: Mapping[str, Any], kind: str, i: int) -> None:
+    """``validateMountConfigImpl`` (moby/moby volume/mounts/linux_parser.go, v28.5.2)."""
+    target = str(mount.get("Target") or "")
+    if target == "":
+        raise _mount_error(kind, "field Target must not be empty")
+    if posixpath.normpath(target) == "/":
+        raise _mount_error(kind, "invalid specification: destination can't be '/'")
+    if not posixpath.isabs(target):
+        raise _mount_error(kind, f"invalid mount path: '{target}' mount path must be absolute")
+    source = str(mount.get("Source") or "")
+    present = {k for k in ("BindOptions", "VolumeOptions", "ImageOptions") if mount.get(k)}
+    extra = {"bind": ("VolumeOptions", "ImageOptions"), "volume": ("BindOptions", "ImageOptions")}
+    for name in extra.get(kind, ("BindOptions", "ImageOptions")):
+        if name in present:
+            raise _mount_error(kind, f"field {name} must not be specified")
+    if kind == "bind":
+        if source == "":
+            raise _mount_error(kind, "field Source must not be empty")
+        bind = json_object(mount.get("BindOptions"), "mount.BindOptions")
+        propagation = str(bind.get("Propagation") or "")
+        if propagation and propagation not in _PROPAGATIONS:
+            raise _mount_error(kind, f"invalid propagation mode: {propagation}")
+        if not posixpath.isabs(source):
+            raise _mount_error(kind, f"invalid mount path: '{source}' mount path must be absolute")
+        for key, flag in _BIND_REFUSED:
+            if bind.get(key):
+                raise ApiError(
+                    f"plugin-emulator cannot honour --mount type=bind,{flag} "
+                    f"(HostConfig.Mounts[{i}].BindOptions.{key}): its bind mounts are "
+                    "recursive and follow the source's read-only setting only, and a "
+                    "missing source is not created; run without it",
+                    501,
+                )
+        if not os.path.lexists(source):
+            raise _mount_error(kind, f"bind source path does not exist: {source}")
+    elif kind == "volume":
+        options = json_object(mount.get("VolumeOptions"), "mount.VolumeOptions")
+        subpath = str(options.get("Subpath") or "")
+        if subpath and source == "":
+            raise _mount_error(kind, "must not set Subpath when using anonymous volumes")
+        if subpath and (posixpath.isabs(subpath) or posixpath.normpath(subpath).startswith("..")):
+            raise _mount_error(kind, "subpath must be a relative path within the volume")
+        if mount.get("ReadOnly") and source == "":
+            raise _mount_error(kind, "must not set ReadOnly mode when using anonymous volumes")
+    elif kind == "tmpfs" and source:
+        raise _mount_error(kind, "field Source must not be specified")
+
+
+def _volume_request(mount: Mapping[str, Any], i: int) -> MountRequest:
+    what = f"HostConfig.Mounts[{i}].VolumeOptions"
+    options = json_object(mount.get("VolumeOptions"), "mount.VolumeOptions")
+    driver = json_object(field(options, "DriverConfig", dict, what), "mount.Driver")
+    given = bool(mount.get("VolumeOptions"))
+    return MountRequest(
+        "volume",
+        str(mount.get("Target")),
+        source=str(mount.get("Source") or ""),
+        read_only=bool(mount.get("ReadOnly")),
+        driver=field(driver, "Name", str, f"{what}.DriverConfig") or "",
+        driver_opts=string_map(
+            field(driver, "Options", dict, f"{what}.DriverConfig"), f"{what}.DriverConfig.Options"
+        ),
+        labels=string_map(field(options, "Labels", dict, what), f"{what}.Labels"),
+        subpath=field(options, "Subpath", str, what) or "",
+        volume_options=given,
+    )
+
+
+def _tmpfs_options(mount: Mapping[str, Any]) -> str:
+    """``--mount type=tmpfs``: ``tmpfs-size``, ``tmpfs-mode`` and the raw ``Options``."""
+    options = mount.get("TmpfsOptions") or {}
+    parts = []
+    if options.get("SizeBytes"):
+        parts.append(f"size={int(options['SizeBytes'])}")
+    if options.get("Mode"):
+        parts.append(f"mode={int(options['Mode']):o}")
+    for option in options.get("Options") or []:
+        parts.append("=".join(str(word) for word in option))
+    if mount.get("ReadOnly"):
+        parts.append("ro")
+    return ",".join(parts)
+
+
+def mount_requests(host: Mapping[str, Any]) -> tuple[list[MountRequest], dict[str, str]]:
+    """``HostConfig.Mounts``: volume and bind mounts, and the tmpfs entries."""
+    requests: list[MountRequest] = []
     tmpfs: dict[str, str] = {}
-    for mount in field(host, "Mounts", list, "HostConfig") or []:
+    for i, mount in enumerate(field(host, "Mounts", list, "HostConfig") or []):
         if not isinstance(mount, dict):
             continue
-        kind = mount.get("Type", "volume")
-        target = str(mount.get("Target", ""))
-        ro = ":ro" if mount.get("ReadOnly") else ""
-        if kind in ("volume", "bind"):
-            specs.append(f"{mount.get('Source', '')}:{target}{ro}")
-        elif kind == "tmpfs":
-            options = mount.get("TmpfsOptions") or {}
-            parts = []
-            if options.get("SizeBytes"):
-                parts.append(f"size={int(options['SizeBytes'])}")
-            if options.get("Mode"):
-                parts.append(f"mode={int(options['Mode']):o}")
-            tmpfs[target] = ",".join(parts)
+        kind = str(mount.get("Type") or "")
+        if kind not in ("volume", "bind", "tmpfs"):
+            if kind in ("image", "npipe", "cluster"):
+                raise ApiError(f"plugin-emulator does not support mounts of type {kind!r}", 501)
+            raise _mount_error(kind, "mount type unknown")
+        _check_mount(mount, kind, i)
+        target = str(mount["Target"])
+        if kind == "tmpfs":
+            tmpfs[target] = _tmpfs_options(mount)
+        elif kind == "volume":
+            requests.append(_volume_request(mount, i))
         else:
-            raise ApiError(f"plugin-emulator does not support mounts of type {kind!r}")
-    return specs, tmpfs
+            bind = json_object(mount.get("BindOptions"), "mount.BindOptions")
+            requests.append(
+                MountRequest(
+                    "bind",
+                    target,
+                    source=str(mount["Source"]),
+                    read_only=bool(mount.get("ReadOnly")),
+                    propagation=str(bind.get("Propagation") or ""),
+                )
+            )
+    return requests, tmpfs
 
 
 def run_config(

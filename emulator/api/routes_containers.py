@@ -18,7 +18,13 @@ import attrs
 import trio
 from quart import Blueprint, Response, current_app, request
 
-from emulator.api.container_config import mount_specs, refuse_unsupported, run_config
+from emulator.api.container_config import (
+    mount_requests,
+    refuse_restart_policy,
+    refuse_unsupported,
+    run_config,
+)
+from emulator.api.container_filters import shown_containers
 from emulator.api.container_views import inspect_json, summary_json
 from emulator.api.http import (
     ApiError,
@@ -49,6 +55,7 @@ from emulator.engine.endpoint_settings import (
 )
 from emulator.engine.events import Event, EventLog
 from emulator.engine.json_log import format_log_time
+from emulator.engine.network_drivers import NetworkError
 from emulator.golang.time import rfc3339_nano
 from emulator.protocol import engine_api as api
 
@@ -95,11 +102,11 @@ async def create() -> Response:
         raise ApiError("no command specified" if not body else "image name cannot be blank")
     host = json_object(field(body, "HostConfig", dict, what), "container.HostConfig")
     engine = state().engine
+    refuse_restart_policy(host)
     if engine.runtime.mode != "fake" and engine.runtime.support.available:
         refuse_unsupported(body, host)  # a real process cannot honour these
     specs = [str(b) for b in (field(host, "Binds", list, "HostConfig") or [])]
-    mounted, tmpfs = mount_specs(host)
-    specs += mounted
+    mounts, tmpfs = mount_requests(host)
     anonymous = [d for d in field(body, "Volumes", dict, what) or {} if d not in tmpfs]
     command = _words(body.get("Entrypoint"), "Config.Entrypoint")
     command += _words(body.get("Cmd"), "Config.Cmd")
@@ -113,6 +120,7 @@ async def create() -> Response:
         command or DEFAULT_CMD,
         name=name,
         volumes=specs,
+        mounts=mounts,
         anonymous_volumes=anonymous,
         volume_driver=field(host, "VolumeDriver", str, "HostConfig") or "",
         auto_remove=bool(field(host, "AutoRemove", bool, "HostConfig")),
@@ -244,6 +252,11 @@ async def kill(ref: str) -> Response:
 
 @bp.delete("/containers/<ref>")
 async def remove(ref: str) -> Response:
+    """``docker rm [-f] [-v]``; ``--link`` removes a legacy link name, and the emulator's
+    containers have none but their own (``rmLink``: dockerd refuses to remove that)."""
+    if bool_value(request, "link"):
+        _get(ref)
+        raise ApiError("Conflict, cannot remove the default link name of the container", 500)
     await state().engine.containers.remove(
         ref, force=bool_value(request, "force"), volumes=bool_value(request, "v")
     )
@@ -383,24 +396,30 @@ def _timestamp(text: str) -> int | None:
 
 @bp.get("/containers/json")
 async def ps() -> Response:
-    """``docker ps [-a]`` (filters: ``name``, ``id``, ``status``, ``volume``)."""
+    """``docker ps [-a] [-n N] [--filter …]`` (:mod:`emulator.api.container_filters`)."""
     wanted = filters(request)
-    containers = state().engine.containers.list(all=bool_value(request, "all"))
-    networks = state().engine.networks
-    rows = []
-    for c in containers:
-        if wanted.get("name") and not any(n in c.name for n in wanted["name"]):
-            continue
-        if wanted.get("id") and not any(c.id.startswith(i) for i in wanted["id"]):
-            continue
-        if wanted.get("status") and c.state not in wanted["status"]:
-            continue
-        if wanted.get("volume") and not any(
-            mp.name in wanted["volume"] or mp.destination in wanted["volume"] for mp in c.mounts
-        ):
-            continue
-        rows.append(summary_json(networks, c, state().now()))
-    return json_response(rows)
+    limit_text = request.args.get("limit", "")
+    try:
+        limit = int(limit_text, 10) if limit_text else 0
+    except ValueError:
+        raise ApiError(f'strconv.Atoi: parsing "{limit_text}": invalid syntax', 500) from None
+    engine = state().engine
+    shown = shown_containers(
+        engine.containers.list(all=True),
+        wanted,
+        all=bool_value(request, "all"),
+        limit=limit,
+        network_id=_network_id,
+    )
+    return json_response([summary_json(engine.networks, c, state().now()) for c in shown])
+
+
+def _network_id(name: str) -> str:
+    """The ID of the network a container is connected to under ``name`` ("" if gone)."""
+    try:
+        return state().engine.networks.get(name).id
+    except NetworkError:
+        return ""
 
 
 @bp.get("/containers/<ref>/json")

@@ -174,6 +174,7 @@ async def network_create() -> Response:
         enable_ipv6=bool(field(body, "EnableIPv6", bool, what)),
         internal=bool(field(body, "Internal", bool, what)),
         attachable=bool(field(body, "Attachable", bool, what)),
+        scope=field(body, "Scope", str, what) or "",
     )
     network = await state().engine.networks.create(spec)
     return _gojson_response({"Id": network.id, "Warning": ""}, 201)
@@ -237,11 +238,11 @@ async def network_connect(ref: str) -> Response:
 
 @bp.post("/networks/<ref>/disconnect")
 async def network_disconnect(ref: str) -> Response:
-    """200 and no body; the body is ``network.DisconnectOptions`` (``Force`` accepted)."""
+    """200 and no body; the body is ``network.DisconnectOptions`` (``Force``: ``-f``)."""
     body = json_object(await read_json(request), "network.DisconnectOptions")
     container = field(body, "Container", str, "DisconnectOptions") or ""
-    field(body, "Force", bool, "DisconnectOptions")
-    await state().engine.networks.disconnect(ref, container)
+    force = bool(field(body, "Force", bool, "DisconnectOptions"))
+    await state().engine.networks.disconnect(ref, container, force=force)
     return empty(200)
 
 

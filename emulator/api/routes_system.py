@@ -6,6 +6,7 @@ import math
 import os
 import platform
 from collections.abc import AsyncIterator, Mapping
+from typing import Any, Final
 
 import trio
 from quart import Blueprint, Response, request
@@ -17,6 +18,7 @@ from emulator.engine.events import Event
 from emulator.engine.network_model import BUILTIN_DRIVERS
 from emulator.protocol import engine_api as api
 from emulator.protocol import network as net_api
+from emulator.protocol.filter_args import exact_match, fuzzy_match, match_kv_list
 from emulator.protocol.logdriver.options import BUILTIN_DRIVERS as LOG_BUILTIN_DRIVERS
 
 bp = Blueprint("system", __name__)
@@ -202,27 +204,59 @@ def _parse_time(text: str, now: float) -> float | None:
     raise ApiError(f"failed to parse value {text} as a timestamp")
 
 
-def _selected(message: Mapping[str, object], wanted: Mapping[str, list[str]]) -> bool:
+#: The event types whose filter key matches the actor's ID or ``name`` by prefix
+#: (``fuzzyMatchName``): an event of another type never passes such a filter.
+_NAMED_TYPES: Final = (
+    "daemon",
+    "container",
+    "plugin",
+    "volume",
+    "network",
+    "node",
+    "service",
+    "secret",
+    "config",
+)
+
+#: Event filters dockerd runs exactly as its ``filter.FuzzyMatch`` on the action.
+_FUZZY_ACTIONS: Final = frozenset({"health_status", "exec_create", "exec_start"})
+
+
+def _strip_tag(image: str) -> str:
+    """``stripTag``: the familiar name without tag or digest (``busybox:1`` is ``busybox``)."""
+    name = image.partition("@")[0]
+    if ":" in name.rpartition("/")[2]:
+        name = name.rpartition(":")[0]
+    for prefix in ("docker.io/library/", "docker.io/"):
+        if name.startswith(prefix):
+            return name.removeprefix(prefix)
+    return name
+
+
+def _selected(message: Mapping[str, Any], wanted: Mapping[str, list[str]]) -> bool:
+    """``events.Filter.Include`` (moby/moby daemon/events/filter.go, v28.5.2); other
+    filter keys are ignored, as dockerd ignores them."""
     actor = message["Actor"]
-    assert isinstance(actor, dict)
-    checks = {
-        "type": [str(message["Type"])],
-        "event": [str(message["Action"])],
-        "volume": [str(actor["ID"])] if message["Type"] == "volume" else [],
-        "container": (
-            [str(actor["ID"]), str(actor["Attributes"].get("name", ""))]
-            if message["Type"] == "container"
-            else []
-        ),
-        "plugin": [str(actor["ID"])] if message["Type"] == "plugin" else [],
-    }
-    for key, values in wanted.items():
-        have = checks.get(key)
-        if have is None:
-            continue
-        if values and not any(v in have or any(h.startswith(v) for h in have) for v in values):
+    attributes: Mapping[str, str] = actor["Attributes"]
+    kind, action = str(message["Type"]), str(message["Action"])
+    if _FUZZY_ACTIONS & set(wanted.get("event", ())):
+        matched = fuzzy_match(wanted, "event", action)
+    else:
+        matched = exact_match(wanted, "event", action)
+    if not (matched and exact_match(wanted, "type", kind)):
+        return False
+    if not exact_match(wanted, "scope", str(message["scope"])):
+        return False
+    for named in _NAMED_TYPES:
+        if not fuzzy_match(wanted, named, str(actor["ID"])) and not fuzzy_match(
+            wanted, named, attributes.get("name", "")
+        ):
             return False
-    return True
+    image = attributes.get("name" if kind == "image" else "image", "")
+    images = (str(actor["ID"]), image, _strip_tag(str(actor["ID"])), _strip_tag(image))
+    if not any(exact_match(wanted, "image", i) for i in images):
+        return False
+    return match_kv_list(wanted, "label", attributes) if "label" in wanted else True
 
 
 @bp.get("/events")
@@ -233,9 +267,6 @@ async def events() -> Response:
     since = _parse_time(request.args.get("since", ""), now)
     until = _parse_time(request.args.get("until", ""), now)
     wanted = filters(request)
-    for key in wanted:
-        if key not in ("type", "event", "volume", "container", "plugin", "label", "image"):
-            raise ApiError(f"invalid filter '{key}'")
     log = st.engine.events
 
     async def stream() -> AsyncIterator[bytes]:

@@ -39,6 +39,17 @@ async def volume_create() -> Response:
     driver = field(body, "Driver", str, what) or wire.DEFAULT_DRIVER
     opts = string_map(field(body, "DriverOpts", dict, what), f"{what}.DriverOpts")
     labels = string_map(field(body, "Labels", dict, what), f"{what}.Labels")
+    version = str(request.scope.get("emulator_api_version", api.API_VERSION))
+    if field(body, "ClusterVolumeSpec", dict, what) is not None and (
+        api.version_tuple(version) >= api.version_tuple("1.42")
+    ):
+        # postVolumesCreate hands a cluster volume to the swarm backend, and this engine
+        # is never a swarm manager (daemon/cluster/cluster.go errNoManager).
+        raise ApiError(
+            'This node is not a swarm manager. Use "docker swarm init" or "docker swarm '
+            'join" to connect this node to swarm and try again.',
+            503,
+        )
     # The CLI omits empty maps (omitempty): dockerd then stores and sends nil options,
     # so the plugin gets "Opts": null and inspect shows "Options": null.
     info = await state().engine.volumes.create(name, driver, opts, labels, explicit=False)
@@ -75,7 +86,8 @@ async def volume_prune() -> Response:
     prune_all = any(v.lower() in ("1", "true") for v in all_values) or (
         api.version_tuple(version) < api.version_tuple("1.42")
     )
-    report = await state().engine.volumes.prune(all=prune_all)
+    labels: dict[str, list[str]] = {k: wanted[k] for k in ("label", "label!") if k in wanted}
+    report = await state().engine.volumes.prune(all=prune_all, labels=labels)
     return json_response(
         {"VolumesDeleted": report.VolumesDeleted or None, "SpaceReclaimed": report.SpaceReclaimed}
     )

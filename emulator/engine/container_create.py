@@ -20,10 +20,16 @@ destination replaces a copied mount point.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from emulator.engine.container_model import ContainerError, MountPoint, parse_volume_spec
+from emulator.engine.container_model import (
+    ContainerError,
+    MountPoint,
+    MountRequest,
+    parse_volume_spec,
+)
 from emulator.engine.endpoint_settings import (
     DEFAULT_NETWORK,
     EndpointConfig,
@@ -118,8 +124,13 @@ async def register_mount_points(
     binds: Sequence[str],
     anonymous: Sequence[str],
     volume_driver: str,
+    mounts: Sequence[MountRequest] = (),
 ) -> list[MountPoint]:
     """``registerMountPoints`` (and the anonymous volumes of ``Config.Volumes``).
+
+    ``mounts`` (``HostConfig.Mounts``) come after the binds: a volume is created with its
+    mount's driver, ``DriverConfig.Options`` and ``Labels``, and a destination given by a
+    bind or an earlier mount is refused.
 
     Each volume looked up or created here holds a reference for ``cid``; on failure the
     references taken are released again.
@@ -138,6 +149,22 @@ async def register_mount_points(
             await _create_volume(service, mp, cid, referenced)
             if mp.type == "volume" and mp.driver == wire.DEFAULT_DRIVER and not mp.mode:
                 mp.mode = "z"  # setBindModeIfNull
+            await _replace(service, points, mp, cid)
+        for request in mounts:
+            mp = _mount_point(request, seen)
+            if mp.type == "volume":
+                info = await service.volumes.create(
+                    mp.name,
+                    mp.driver,
+                    request.driver_opts,
+                    request.labels,
+                    reference=cid,
+                    explicit=False,
+                )
+                referenced.append(info.Name)
+                mp.name, mp.driver, mp.source = info.Name, info.Driver, info.Mountpoint
+                if mp.driver == wire.DEFAULT_DRIVER and not mp.mode:
+                    mp.mode = "z"  # setBindModeIfNull
             await _replace(service, points, mp, cid)
         for destination in anonymous:
             if destination not in points:
@@ -159,6 +186,31 @@ def _bind(spec: str, volume_driver: str, seen: set[str]) -> MountPoint:
         raise ContainerError(f"Duplicate mount point: {mp.destination}", http_status=400)
     seen.add(mp.destination)
     return mp
+
+
+def _mount_point(request: MountRequest, seen: set[str]) -> MountPoint:
+    """``ParseMountSpec`` of a mount already validated by the API layer."""
+    destination = posixpath.normpath(request.target)
+    if destination in seen:
+        raise ContainerError(f"Duplicate mount point: {request.target}", http_status=400)
+    seen.add(destination)
+    if request.type == "bind":
+        return MountPoint(
+            destination=destination,
+            type="bind",
+            source=posixpath.normpath(request.source),
+            rw=not request.read_only,
+            mode=request.propagation,
+        )
+    return MountPoint(
+        destination=destination,
+        type="volume",
+        name=request.source,
+        driver=request.driver,
+        rw=not request.read_only,
+        anonymous=request.source == "",
+        subpath=request.subpath,
+    )
 
 
 async def _create_volume(

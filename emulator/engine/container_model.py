@@ -91,6 +91,32 @@ class RunConfig:
 
 
 @attrs.frozen
+class MountRequest:
+    """One ``HostConfig.Mounts`` entry of type ``volume`` or ``bind`` (``--mount``).
+
+    Unlike a ``-v`` spec it names its own volume driver (``DriverConfig.Name``; the
+    container's ``--volume-driver`` does not apply) and may carry the options and labels
+    the volume is created with, a ``subpath`` and a bind ``propagation``.
+    """
+
+    type: str
+    target: str
+    source: str = ""
+    read_only: bool = False
+    driver: str = ""
+    driver_opts: dict[str, str] | None = None
+    labels: dict[str, str] | None = None
+    subpath: str = ""
+    propagation: str = ""
+    volume_options: bool = False
+    """Whether ``VolumeOptions`` was given (dockerd then passes options and labels)."""
+
+
+def _mount_tuple(values: Iterable[MountRequest]) -> tuple[MountRequest, ...]:
+    return tuple(values)
+
+
+@attrs.frozen
 class ContainerSpec:
     """What ``docker create`` / ``docker run`` asks for: the container to make.
 
@@ -100,9 +126,10 @@ class ContainerSpec:
 
     ``volumes`` are ``-v`` specs (``NAME:/dst[:mode]``, ``/dst``, ``/src:/dst``),
     ``anonymous_volumes`` the image's and ``Config.Volumes`` destinations,
-    ``volumes_from`` ``--volumes-from`` (``C[:ro|:rw]``), ``volume_driver``
-    ``--volume-driver``; ``auto_remove`` is ``--rm``, ``detach`` is ``-d`` (an attached
-    run waits for the exit).  ``networks`` are ``--network`` names, or names with their
+    ``volumes_from`` ``--volumes-from`` (``C[:ro|:rw]``), ``mounts`` the ``--mount``s of
+    type volume and bind (:class:`MountRequest`), ``volume_driver`` ``--volume-driver``;
+    ``auto_remove`` is ``--rm``, ``detach`` is ``-d`` (an attached run waits for the exit).
+    ``networks`` are ``--network`` names, or names with their
     :class:`~emulator.engine.endpoint_settings.EndpointConfig` (looked up at start, as
     dockerd does); ``network_mode`` defaults to the first of them, else ``bridge``.
     ``log_config`` is ``HostConfig.LogConfig`` (``{"Type", "Config"}``).  ``exit_code``
@@ -116,6 +143,7 @@ class ContainerSpec:
     volumes: tuple[str, ...] = attrs.field(default=(), converter=_strings, kw_only=True)
     anonymous_volumes: tuple[str, ...] = attrs.field(default=(), converter=_strings, kw_only=True)
     volumes_from: tuple[str, ...] = attrs.field(default=(), converter=_strings, kw_only=True)
+    mounts: tuple[MountRequest, ...] = attrs.field(default=(), converter=_mount_tuple, kw_only=True)
     volume_driver: str = attrs.field(default="", kw_only=True)
     auto_remove: bool = attrs.field(default=False, kw_only=True)
     detach: bool = attrs.field(default=False, kw_only=True)
@@ -163,6 +191,8 @@ class MountPoint:
     attached: bool = attrs.field(default=True, metadata={"persist": False})
     """Whether the volume was looked up for this container (dockerd's ``Volume`` is set);
     a ``--volumes-from`` copy with a source is looked up at start instead."""
+    subpath: str = ""
+    """``--mount …,volume-subpath=``: the directory of the volume that is mounted."""
 
     def to_json(self) -> dict[str, Any]:
         return attrs.asdict(self, filter=lambda a, _v: a.metadata.get("persist", True))

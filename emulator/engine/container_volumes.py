@@ -11,6 +11,8 @@ and removes its anonymous volumes when asked.
 from __future__ import annotations
 
 import logging
+import os
+import posixpath
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -20,11 +22,40 @@ from emulator.engine.volume_drivers import VolumeDriverError
 from emulator.engine.volume_store import VolumeError
 from emulator.engine.volumes import VolumeService
 
-__all__ = ["ContainerVolumes", "missing_source"]
+__all__ = ["ContainerVolumes", "missing_source", "subpath_join"]
 
 log = logging.getLogger("emulator.containers")
 
 VolumeEvent = Callable[[str, Container, MountPoint], None]
+
+
+def subpath_join(base: str, subpath: str) -> str:
+    """``safepath.Join``'s checks: ``subpath`` of the mounted volume at ``base`` must exist
+    and, its symlinks resolved, stay inside it (moby/moby internal/safepath, v28.5.2)."""
+    root = Path(base)
+    if not root.exists():
+        raise ContainerError(
+            f"cannot access path {base}: lstat {base}: no such file or directory",
+            http_status=404,
+        )
+    resolved_base = root.resolve()
+    combined = Path(posixpath.normpath(posixpath.join(str(resolved_base), subpath)))
+    probe = resolved_base
+    for part in combined.relative_to("/").parts[len(resolved_base.parts) - 1 :]:
+        probe = probe / part
+        if not os.path.lexists(probe):
+            raise ContainerError(
+                f"cannot access path {combined}: lstat {probe}: no such file or directory",
+                http_status=404,
+            )
+    resolved = combined.resolve()
+    if resolved != resolved_base and resolved_base not in resolved.parents:
+        raise ContainerError(
+            "path concatenation escapes the base directory, "
+            f"base: {resolved_base}, subpath: {subpath}",
+            http_status=400,
+        )
+    return str(resolved)
 
 
 def missing_source(container: Container) -> MountPoint | None:
@@ -59,10 +90,23 @@ class ContainerVolumes:
                     f"error while mounting volume '{mp.source}': {exc}",
                     http_status=getattr(exc, "http_status", 500),
                 ) from None
+            if mp.subpath:
+                try:
+                    path = subpath_join(path, mp.subpath)
+                except ContainerError:
+                    await self._unmount_quietly(mp, mount_id)
+                    raise
             mp.id = mount_id
             mp.active += 1
             mp.path = path
             self._event("mount", container, mp)
+
+    async def _unmount_quietly(self, mp: MountPoint, mount_id: str) -> None:
+        """``Volume.Unmount`` after a failed subpath join; its error is only logged."""
+        try:
+            await self.volumes.unmount(mp.name, mp.driver, mount_id)
+        except (VolumeError, VolumeDriverError) as exc:
+            log.error("failed to unmount after safepath.Join failed: %s", exc)
 
     @staticmethod
     def check_sources(container: Container) -> None:

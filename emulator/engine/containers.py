@@ -209,7 +209,13 @@ class ContainerService(ContainerCopy, ContainerStarts):
         )
         runs_process = self.runtime.runs(container)  # refused here, before any volume
         container.mounts = await register_mount_points(
-            self, cid, spec.volumes_from, spec.volumes, spec.anonymous_volumes, spec.volume_driver
+            self,
+            cid,
+            spec.volumes_from,
+            spec.volumes,
+            spec.anonymous_volumes,
+            spec.volume_driver,
+            spec.mounts,
         )
         # dockerd: containers/ and containers/<id> are 0710 (daemon.go, create.go)
         for directory in (self._root, self._root / cid):
@@ -481,8 +487,11 @@ class ContainerService(ContainerCopy, ContainerStarts):
 
     def _emit(self, container: Container, action: str, extra: Mapping[str, str] = {}) -> None:
         if self._events is not None:
-            attributes = {"image": container.image, "name": container.name, "id": container.id}
-            self._events("container", action, {**attributes, **extra})
+            # LogContainerEventWithAttributes: the labels over the extras, then the image
+            # and the name over both.
+            attributes = {**extra, **(container.labels or {})}
+            attributes |= {"image": container.image, "name": container.name, "id": container.id}
+            self._events("container", action, attributes)
 
     def _volume_event(self, action: str, container: Container, mp: MountPoint) -> None:
         if self._events is not None:

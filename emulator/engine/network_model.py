@@ -64,7 +64,8 @@ class NetworkSpec:
     means ``bridge`` / ``default``); ``options`` are ``-o`` (the driver's generic
     options), ``ipam_options`` ``--ipam-opt``, ``ipam_config`` the ``--subnet``,
     ``--ip-range``, ``--gateway`` and ``--aux-address`` entries; ``enable_ipv4``,
-    ``enable_ipv6``, ``internal`` and ``attachable`` are the flags of the same names.
+    ``enable_ipv6``, ``internal`` and ``attachable`` are the flags of the same names;
+    ``scope`` (``--scope``) replaces the driver's data scope when given.
     """
 
     name: str
@@ -78,6 +79,7 @@ class NetworkSpec:
     enable_ipv6: bool = attrs.field(default=False, kw_only=True)
     internal: bool = attrs.field(default=False, kw_only=True)
     attachable: bool = attrs.field(default=False, kw_only=True)
+    scope: str = attrs.field(default="", kw_only=True)
 
 
 @attrs.define

@@ -373,7 +373,11 @@ class NetworkController:
             created=_now(),
         )
         resolved = await self.resolve_driver(network.driver)
-        network.scope = resolved.capability.DataScope
+        network.scope = spec.scope or resolved.capability.DataScope
+        if network.scope == "swarm":  # NetworkOptionScope; this engine is no swarm node
+            raise NetworkError(
+                "cannot create a swarm scoped network when swarm is not active", http_status=403
+            )
         skip4, skip6 = await resolved.gw_alloc_check(network.generic)
         network.skip_gw_v4, network.skip_gw_v6 = skip4, skip6
         ipam = await self.resolve_ipam(network.ipam_driver)
@@ -584,18 +588,39 @@ class NetworkController:
             raise NetworkError(problem, http_status=400)
         return problem
 
-    async def disconnect(self, network_ref: str, container_ref: str) -> None:
-        """``docker network disconnect``: a running container's endpoint is torn down."""
-        network = self.get(network_ref)
-        container = self._container(container_ref)
-        if network.name not in container.networks:
+    async def disconnect(
+        self, network_ref: str, container_ref: str, *, force: bool = False
+    ) -> None:
+        """``docker network disconnect [-f]`` (``DisconnectContainerFromNetwork``).
+
+        A running container's endpoint is torn down; a stopped one's settings only are
+        changed, even for a network that is gone.  ``force`` also lets a running
+        container drop a network that is gone, and for a container that is gone it
+        deletes the endpoint of that name (``ForceEndpointDelete``: the emulator keeps
+        none of a removed container, so the answer is dockerd's "not found").
+        """
+        try:
+            container = self._container(container_ref)
+        except EngineError:
+            if not force:
+                raise
+            self.get(network_ref)
+            raise NetworkError(f"endpoint {container_ref} not found", http_status=404) from None
+        try:
+            network: Network | None = self.get(network_ref)
+        except NetworkError:
+            if container.running and not force:
+                raise
+            network = None
+        name = network.name if network is not None else network_ref
+        if name not in container.networks:
             raise NetworkError(
-                f"container {container.id} is not connected to the network {network.name}",
+                f"container {container.id} is not connected to the network {name}",
                 http_status=403,
             )
-        if container.running:
+        if container.running and network is not None:
             await self.disconnect_endpoint(network.id, container.id)
-        del container.networks[network.name]
+        del container.networks[name]
         assert self.containers is not None
         self.containers.save(container)
 

@@ -18,6 +18,7 @@ from emulator.engine.volume_drivers import VolumeDriverError
 from emulator.engine.volume_store import StoredVolume, VolumeError, VolumeStore
 from emulator.golang.time import ZERO_TIME
 from emulator.protocol import volume as wire
+from emulator.protocol.filter_args import match_kv_list
 
 
 @attrs.frozen
@@ -176,9 +177,15 @@ class VolumeService:
                 return
             raise
 
-    async def prune(self, *, all: bool = False) -> PruneReport:
+    async def prune(
+        self, *, all: bool = False, labels: Mapping[str, Sequence[str]] | None = None
+    ) -> PruneReport:
         """``docker volume prune``: unused ``local`` volumes without options (anonymous
-        ones only, unless ``all``).  Plugins are still enumerated and activated."""
+        ones only, unless ``all``).  Plugins are still enumerated and activated.
+
+        ``labels`` holds the ``label`` and ``label!`` filters (``byLabelFilter``): a volume
+        is pruned if it has every ``label`` and not every ``label!``."""
+        labels = labels or {}
         volumes, _ = await self.store.list([wire.DEFAULT_DRIVER])
         deleted: list[str] = []
         reclaimed = 0
@@ -186,6 +193,10 @@ class VolumeService:
             if self.store.has_ref(v.name) or v.options:
                 continue
             if not all and wire.ANONYMOUS_LABEL not in (v.labels or {}):
+                continue
+            if not match_kv_list(labels, "label", v.labels) or (
+                labels.get("label!") and match_kv_list(labels, "label!", v.labels)
+            ):
                 continue
             size = _size(v.volume.cached_path)
             try:
