@@ -251,6 +251,7 @@ async def _copied_mounts(service: ContainerService, cid: str, spec: str) -> list
             source=mp.source,
             rw=mp.rw and writable,
             anonymous=mp.anonymous,
+            subpath=mp.subpath,  # dockerd copies the mount's Spec
         )
         if cp.type == "volume":
             cp.attached = False
