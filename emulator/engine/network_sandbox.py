@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("emulator.networks")
 
-__all__ = ["connect_endpoint", "disconnect_endpoint", "release_sandbox"]
+__all__ = ["connect_endpoint", "disconnect_container", "disconnect_endpoint", "release_sandbox"]
 
 
 async def connect_endpoint(
@@ -110,6 +111,48 @@ async def disconnect_endpoint(
     await _leave(controller, sandbox, endpoint)
     await _oper_info(controller, sandbox)
     await _delete_endpoint(controller, endpoint)
+
+
+async def disconnect_container(
+    controller: NetworkController,
+    network_ref: str,
+    lookup: Callable[[str], Any],
+    container_ref: str,
+    *,
+    force: bool = False,
+) -> Any:
+    """``DisconnectContainerFromNetwork``: the container (from ``lookup``) disconnected.
+
+    A running container's endpoint is torn down; a stopped one's settings only are
+    changed, even for a network that is gone.  ``force`` also lets a running container
+    drop a network that is gone, and for a container that is gone it deletes the endpoint
+    of that name (``ForceEndpointDelete``: the emulator keeps none of a removed
+    container, so the answer is dockerd's "not found").  moby/moby daemon/network.go,
+    daemon/container_operations.go, v28.5.2.
+    """
+    try:
+        container = lookup(container_ref)
+    except EngineError:
+        if not force:
+            raise
+        controller.get(network_ref)
+        raise NetworkError(f"endpoint {container_ref} not found", http_status=404) from None
+    try:
+        network: Network | None = controller.get(network_ref)
+    except NetworkError:
+        if container.running and not force:
+            raise
+        network = None
+    name = network.name if network is not None else network_ref
+    if name not in container.networks:
+        raise NetworkError(
+            f"container {container.id} is not connected to the network {name}",
+            http_status=403,
+        )
+    if container.running and network is not None:
+        await disconnect_endpoint(controller, network.id, container.id)
+    del container.networks[name]
+    return container
 
 
 async def release_sandbox(controller: NetworkController, container_id: str) -> None:

@@ -591,36 +591,11 @@ class NetworkController:
     async def disconnect(
         self, network_ref: str, container_ref: str, *, force: bool = False
     ) -> None:
-        """``docker network disconnect [-f]`` (``DisconnectContainerFromNetwork``).
-
-        A running container's endpoint is torn down; a stopped one's settings only are
-        changed, even for a network that is gone.  ``force`` also lets a running
-        container drop a network that is gone, and for a container that is gone it
-        deletes the endpoint of that name (``ForceEndpointDelete``: the emulator keeps
-        none of a removed container, so the answer is dockerd's "not found").
-        """
-        try:
-            container = self._container(container_ref)
-        except EngineError:
-            if not force:
-                raise
-            self.get(network_ref)
-            raise NetworkError(f"endpoint {container_ref} not found", http_status=404) from None
-        try:
-            network: Network | None = self.get(network_ref)
-        except NetworkError:
-            if container.running and not force:
-                raise
-            network = None
-        name = network.name if network is not None else network_ref
-        if name not in container.networks:
-            raise NetworkError(
-                f"container {container.id} is not connected to the network {name}",
-                http_status=403,
-            )
-        if container.running and network is not None:
-            await self.disconnect_endpoint(network.id, container.id)
-        del container.networks[name]
+        """``docker network disconnect [-f]``
+        (:func:`~emulator.engine.network_sandbox.disconnect_container`)."""
+        container = await network_sandbox.disconnect_container(
+            self, network_ref, self._container, container_ref, force=force
+        )
         assert self.containers is not None
         self.containers.save(container)
 
