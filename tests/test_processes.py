@@ -378,7 +378,8 @@ async def test_terminate_is_graceful_when_the_plugin_cooperates(short_tmp: Path)
         await nursery.start(plugin.run)
         start = time.monotonic()
         await plugin.terminate()
-        assert time.monotonic() - start < 2
+        # Well inside the 5 s grace (no SIGKILL: status 0), with room for a loaded machine.
+        assert time.monotonic() - start < 4
         assert plugin.exit_status == 0
         assert plugin.output[-1] == "bye"  # its last words were read before returning
         nursery.cancel_scope.cancel()
