@@ -8,6 +8,7 @@ the CLI's formats (``cli/command/network`` in docker/cli v28).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -197,6 +198,50 @@ async def test_run_connect_rm_prune(short_tmp: Path) -> None:
         assert e.net.networks == {}
         assert e.net.endpoints == {}
         assert e.ipam.pools == {}
+        # daemon/events.go LogNetworkEventWithAttributes: create (daemon/network.go),
+        # connect at start and on connect (connectToNetwork), disconnect on disconnect
+        # and after the sandbox is deleted at stop (tryDetachContainerFromClusterNetwork),
+        # destroy on rm and prune; the actor is the network's ID.
+        until = str(int(time.time()) + 1)
+        r = await e.s.docker(
+            "events",
+            "--since",
+            "0",
+            "--until",
+            until,
+            "--filter",
+            "type=network",
+            "--format",
+            "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.type}} "
+            "{{.Actor.Attributes.container}}",
+        )
+        assert r.rc == 0, r.err
+        c = cid
+        assert r.out.splitlines() == [
+            "create n1 mocknet <no value>",
+            f"connect n1 mocknet {c}",
+            "create n3 bridge <no value>",
+            f"connect n3 bridge {c}",
+            f"disconnect n3 bridge {c}",
+            f"disconnect n1 mocknet {c}",
+            "destroy n1 mocknet <no value>",
+            "destroy n3 bridge <no value>",
+        ]
+        r = await e.s.docker(
+            "events",
+            "--since",
+            "0",
+            "--until",
+            until,
+            "--filter",
+            "event=destroy",
+            "--filter",
+            "type=network",
+            "--format",
+            "{{.Actor.ID}}",
+        )
+        assert len(r.out.split()) == 2
+        assert all(len(i) == 64 for i in r.out.split())
 
 
 async def test_created_container_and_filters(short_tmp: Path) -> None:

@@ -167,7 +167,7 @@ def event_message(event: Event, wall: float) -> dict[str, object]:
     if event.type == "container":
         actor = attributes.pop("id", "")
         image = attributes.get("image", "")
-    elif event.type == "plugin":
+    elif event.type in ("plugin", "network"):
         actor = attributes.pop("id", "")
     else:
         actor = attributes.pop("name", "")

@@ -51,6 +51,7 @@ from emulator.engine.container_start import ContainerStarts, NetworkHook
 from emulator.engine.container_store import ContainerStore
 from emulator.engine.container_volumes import ContainerVolumes, missing_source
 from emulator.engine.endpoint_settings import EndpointConfig, endpoint_settings_error
+from emulator.engine.events import EventSink
 from emulator.engine.execs import ExecResult, ExecService
 from emulator.engine.json_log import JsonFileLog, LogMessage
 from emulator.engine.log_config import PluginGetter
@@ -74,7 +75,6 @@ __all__ = [
 
 log = logging.getLogger("emulator.containers")
 
-EventSink = Callable[[str, str, Mapping[str, str]], None]
 T = TypeVar("T")
 
 

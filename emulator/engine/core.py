@@ -201,6 +201,7 @@ class Engine:
         stored = ContainerStore(self.db)
         networks = NetworkController(plugins, store=self.db, containers=stored)
         networks.os_sandboxes = self._os_sandboxes()
+        networks.events = self.events
         containers = ContainerService(
             volumes,
             stored,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import collections
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Final
 
@@ -30,6 +30,10 @@ class Event:
     seq: int = 0
     """Its place among every event ever logged (from 0)."""
 
+
+#: What the engine's services log events through: ``(type, action, attributes)``
+#: (an :class:`EventLog` is one).
+EventSink = Callable[[str, str, Mapping[str, str]], None]
 
 #: How many past events dockerd keeps (``eventsLimit``).
 EVENTS_LIMIT: Final = 256

@@ -87,6 +87,7 @@ async def connect_endpoint(
         await undo(_delete_endpoint(controller, endpoint))
         raise
     await _oper_info(controller, sandbox)
+    log_event(controller, "connect", network, container_id)
     return endpoint
 
 
@@ -111,6 +112,7 @@ async def disconnect_endpoint(
     await _leave(controller, sandbox, endpoint)
     await _oper_info(controller, sandbox)
     await _delete_endpoint(controller, endpoint)
+    log_event(controller, "disconnect", network, container_id)
 
 
 async def disconnect_container(
@@ -160,12 +162,27 @@ async def release_sandbox(controller: NetworkController, container_id: str) -> N
     sandbox = controller.sandboxes.pop(container_id, None)
     if sandbox is None:
         return
-    for endpoint in sandbox_order(sandbox.endpoints):
+    endpoints = sandbox_order(sandbox.endpoints)
+    for endpoint in endpoints:
         await _leave(controller, sandbox, endpoint, in_delete=True)
         await _delete_endpoint(controller, endpoint)
     await _drop_gwbridge(controller, sandbox)
     if controller.os_sandboxes is not None:
         await controller.os_sandboxes.destroy(sandbox)  # osSbox.Destroy
+    for endpoint in endpoints:  # tryDetachContainerFromClusterNetwork
+        log_event(controller, "disconnect", endpoint.network, container_id)
+
+
+def log_event(
+    controller: NetworkController, action: str, network: Network, container_id: str = ""
+) -> None:
+    """``LogNetworkEventWithAttributes``: the network's ID, ``name`` and ``type`` (its
+    driver), and ``container`` for connect and disconnect (daemon/events.go)."""
+    if controller.events is not None:
+        attributes = {"id": network.id, "name": network.name, "type": network.driver}
+        if container_id:
+            attributes["container"] = container_id
+        controller.events("network", action, attributes)
 
 
 async def _create_endpoint(

@@ -54,6 +54,7 @@ from emulator.engine.endpoint_settings import (
     endpoint_settings_error,
     static_subnets,
 )
+from emulator.engine.events import EventSink
 from emulator.engine.ipam import (
     DEFAULT_IPAM,
     DefaultIpam,
@@ -176,6 +177,8 @@ class NetworkController:
         self._creating: set[str] = set()
         self.os_sandboxes: OsSandboxes | None = None
         """Set by the engine: the sandboxes' network namespaces (real processes only)."""
+        self.events: EventSink | None = None
+        """Set by the engine: where network events go (``docker events``)."""
         self.predefine()
         # dockerd's plugins.Handle: remote drivers and IPAMs register at activation.
         plugins.on_activate(api.IFACE, self.register_driver)
@@ -351,9 +354,11 @@ class NetworkController:
             raise NetworkError(f"network with name {name} already exists", http_status=409)
         self._creating.add(name)  # dockerd's networkLocker on the name
         try:
-            return await self._create(spec)
+            network = await self._create(spec)
         finally:
             self._creating.discard(name)
+        network_sandbox.log_event(self, "create", network)
+        return network
 
     async def _create(self, spec: NetworkSpec) -> Network:
         network = Network(
@@ -452,6 +457,7 @@ class NetworkController:
             log.warning("driver error deleting network %s : %s", network.name, exc)
         if self.store is not None:
             self.store.delete_network(network.id)
+        network_sandbox.log_event(self, "destroy", network)
 
     async def prune(self) -> Sequence[str]:
         """``docker network prune``: every unused, non-predefined network; the names removed."""

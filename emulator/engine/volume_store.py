@@ -10,12 +10,13 @@ every driver for a name the engine does not know.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import attrs
 import trio
 
 from emulator.engine.database import StateDB, VolumeMetadata
+from emulator.engine.events import EventSink
 from emulator.engine.locks import QuickLock
 from emulator.engine.volume_drivers import (
     DriverStore,
@@ -28,8 +29,6 @@ from emulator.golang.strconv import quote as go_quote
 from emulator.protocol import volume as wire
 
 log = logging.getLogger("emulator.volumes")
-
-EventSink = Callable[[str, str, Mapping[str, str]], None]
 
 
 class VolumeError(EngineError):
