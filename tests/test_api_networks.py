@@ -226,6 +226,7 @@ async def test_run_connect_rm_prune(short_tmp: Path) -> None:
             f"disconnect n1 mocknet {c}",
             "destroy n1 mocknet <no value>",
             "destroy n3 bridge <no value>",
+            "prune <no value> <no value> <no value>",
         ]
         r = await e.s.docker(
             "events",

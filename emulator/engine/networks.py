@@ -471,6 +471,8 @@ class NetworkController:
                 log.warning("prune: %s", exc)
                 continue
             removed.append(network.name)
+        if self.events is not None:  # daemon/prune.go: no actor, nothing reclaimed
+            self.events("network", "prune", {"id": "", "reclaimed": "0"})
         return removed
 
     # -- endpoints ------------------------------------------------------------------------

@@ -126,6 +126,12 @@ class VolumeStore:
         if self._events is not None:
             self._events("volume", action, {"name": name, "driver": driver})
 
+    def log_pruned(self, reclaimed: int) -> None:
+        """The ``prune`` event after ``docker volume prune`` (volume/service/service.go:
+        no actor, the bytes reclaimed)."""
+        if self._events is not None:
+            self._events("volume", "prune", {"name": "", "reclaimed": str(reclaimed)})
+
     # -- create -----------------------------------------------------------------------
 
     async def create(

@@ -205,6 +205,7 @@ class VolumeService:
                 continue
             deleted.append(v.name)
             reclaimed += size
+        self.store.log_pruned(reclaimed)
         return PruneReport(VolumesDeleted=deleted, SpaceReclaimed=reclaimed)
 
     # -- what containers use ----------------------------------------------------------
