@@ -113,9 +113,20 @@ class Registry:
     def mark(self) -> int:
         """Wait until the log holds every request made so far; returns its access-log length.
 
-        The registry writes its access log after each response, and a thread reads
-        it: a request tagged with a fresh marker, once seen, proves the log caught up.
+        The registry writes a request's access-log line after its response, from the
+        request's own goroutine, and a thread reads the log: a line can come after the
+        line of a later request.  So a request tagged with a fresh marker is sent and
+        waited for until the log stops growing between two markers.
         """
+        length = -1
+        while True:
+            self._marker_seen()
+            now = len(self.access_log())
+            if now == length:
+                return now
+            length = now
+
+    def _marker_seen(self) -> None:
         marker = f"mark-{len(self.log)}-{os.urandom(4).hex()}"
         self.request("GET", f"/v2/?{marker}")
         with self.changed:
@@ -123,7 +134,6 @@ class Registry:
                 lambda: any(marker in line and '"GET' in line for line in self.log), timeout=30
             )
         assert found, "the registry's access log did not show the marker request"
-        return len(self.access_log())
 
     def access_log(self) -> list[str]:
         """The access-log lines ``METHOD /path STATUS`` (marker requests left out)."""
