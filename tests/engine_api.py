@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import subprocess
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -56,6 +57,17 @@ class Served:
             check=False,
         )
         return Result(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+
+    async def events(self, *filters: str, format: str) -> list[str]:
+        """``docker events --since 0 --until NOW+1s --filter F… --format FORMAT``: the
+        lines of every event logged so far (the CLI returns once ``until`` has passed)."""
+        until = str(int(time.time()) + 1)
+        options = [arg for f in filters for arg in ("--filter", f)]
+        r = await self.docker(
+            "events", "--since", "0", "--until", until, *options, "--format", format
+        )
+        assert r.rc == 0, r.err
+        return r.out.splitlines()
 
 
 @asynccontextmanager

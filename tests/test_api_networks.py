@@ -8,7 +8,6 @@ the CLI's formats (``cli/command/network`` in docker/cli v28).
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -202,22 +201,11 @@ async def test_run_connect_rm_prune(short_tmp: Path) -> None:
         # connect at start and on connect (connectToNetwork), disconnect on disconnect
         # and after the sandbox is deleted at stop (tryDetachContainerFromClusterNetwork),
         # destroy on rm and prune; the actor is the network's ID.
-        until = str(int(time.time()) + 1)
-        r = await e.s.docker(
-            "events",
-            "--since",
-            "0",
-            "--until",
-            until,
-            "--filter",
-            "type=network",
-            "--format",
-            "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.type}} "
-            "{{.Actor.Attributes.container}}",
-        )
-        assert r.rc == 0, r.err
         c = cid
-        assert r.out.splitlines() == [
+        shown = "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.type}} "
+        assert await e.s.events(
+            "type=network", format=shown + "{{.Actor.Attributes.container}}"
+        ) == [
             "create n1 mocknet <no value>",
             f"connect n1 mocknet {c}",
             "create n3 bridge <no value>",
@@ -228,21 +216,9 @@ async def test_run_connect_rm_prune(short_tmp: Path) -> None:
             "destroy n3 bridge <no value>",
             "prune <no value> <no value> <no value>",
         ]
-        r = await e.s.docker(
-            "events",
-            "--since",
-            "0",
-            "--until",
-            until,
-            "--filter",
-            "event=destroy",
-            "--filter",
-            "type=network",
-            "--format",
-            "{{.Actor.ID}}",
-        )
-        assert len(r.out.split()) == 2
-        assert all(len(i) == 64 for i in r.out.split())
+        ids = await e.s.events("event=destroy", "type=network", format="{{.Actor.ID}}")
+        assert len(ids) == 2
+        assert all(len(i) == 64 for i in ids)
 
 
 async def test_created_container_and_filters(short_tmp: Path) -> None:
