@@ -184,6 +184,65 @@ async def test_cp_reuses_the_mount_id(short_tmp: Path) -> None:
         await s.docker("rm", "-f", "c1")
 
 
+async def test_restart_is_stop_then_start(short_tmp: Path) -> None:
+    # daemon/restart.go containerRestart: containerStop (Unmount), containerStart (Get,
+    # Mount), then the restart event.  The Unmount brought the mount point's count to 0,
+    # so its ID was dropped (volume/mounts/mounts.go Cleanup): the Mount has a new one.
+    async with served(short_tmp) as s:
+        await s.docker("volume", "create", "-d", "mv", "data")
+        await s.docker("run", "-d", "--name", "c1", "-v", "data:/data", "busybox", "top")
+        mark = len(s.engine.journal.entries)
+        r = await s.docker("restart", "-t", "1", "c1")
+        assert (r.rc, r.out, r.err) == (0, "c1\n", "")
+        calls = [e for e in s.engine.journal.entries[mark:] if e.plugin == "mv"]
+        assert [e.method for e in calls] == [
+            "VolumeDriver.Get",
+            "VolumeDriver.Unmount",
+            "VolumeDriver.Get",
+            "VolumeDriver.Mount",
+        ]
+        assert calls[1].request["ID"] != calls[3].request["ID"]
+        assert s.engine.containers.get("c1").running
+        shown = "{{.Action}}"
+        actions = await s.events("container=c1", format=shown)
+        assert actions[-5:] == ["kill", "die", "stop", "start", "restart"]
+        await s.docker("stop", "c1")
+        r = await s.docker("restart", "c1")  # a stopped container is started
+        assert (r.rc, r.err) == (0, "")
+        assert s.engine.containers.get("c1").running
+        r = await s.docker("restart", "nope")  # GetContainer's error is not wrapped
+        assert (r.rc, r.err) == (1, "Error response from daemon: No such container: nope\n")
+        s.engine.faults.add(call="VolumeDriver.Mount", respond={"status": 500, "err": "full"})
+        r = await s.docker("restart", "c1")  # the start's error is wrapped (%v: a 500)
+        assert r.rc == 1
+        assert r.err.startswith("Error response from daemon: Cannot restart container c1: ")
+        assert "VolumeDriver.Mount: full" in r.err
+        await s.docker("rm", "-f", "c1")
+
+
+async def test_container_prune_removes_what_is_not_running(short_tmp: Path) -> None:
+    # daemon/prune.go ContainersPrune: not running, matchLabels, containerRm without -v.
+    async with served(short_tmp) as s:
+        await s.docker("volume", "create", "-d", "mv", "data")
+        await s.docker("create", "--name", "a", "-l", "keep=no", "-v", "data:/data", "busybox")
+        await s.docker("create", "--name", "b", "-l", "keep=yes", "busybox")
+        await s.docker("run", "-d", "--name", "c", "busybox", "top")
+        r = await s.docker("container", "prune", "-f", "--filter", "label!=keep=yes")
+        assert r.rc == 0, r.err
+        a_id = r.out.splitlines()[1]
+        assert r.out == f"Deleted Containers:\n{a_id}\n\nTotal reclaimed space: 0B\n"
+        names = sorted(c.name for c in s.engine.containers.list(all=True))
+        assert names == ["b", "c"]
+        r = await s.docker("volume", "rm", "data")  # its reference went with it
+        assert (r.rc, r.err) == (0, "")
+        r = await s.docker("container", "prune", "-f", "--filter", "until=1h")
+        assert r.rc == 1
+        assert "filter 'until' is not emulated for container prune" in r.err
+        prunes = await s.events("event=prune", format="{{.Type}} [{{.Actor.ID}}]")
+        assert prunes == ["container []"]
+        await s.docker("rm", "-f", "c")
+
+
 async def test_events_replay_volume_actions(short_tmp: Path) -> None:
     async with served(short_tmp) as s:
         await s.docker("run", "--rm", "-v", "ev:/data", "--volume-driver", "mv", "busybox", "true")

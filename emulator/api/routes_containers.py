@@ -229,6 +229,13 @@ async def stop(ref: str) -> Response:
     container = _get(ref)
     if not container.running:
         return empty(304)
+    signal_name, timeout = _stop_options()
+    await state().engine.containers.stop(container.id, signal_name=signal_name, timeout=timeout)
+    return empty(204)
+
+
+def _stop_options() -> tuple[str, float | None]:
+    """``signal`` (API 1.42+) and ``t`` of stop and restart (``strconv.Atoi`` on ``t``)."""
     timeout: float | None = None
     if seconds := request.args.get("t", ""):
         try:
@@ -239,8 +246,29 @@ async def stop(ref: str) -> Response:
     version = str(request.scope.get("emulator_api_version", api.API_VERSION))
     if api.version_tuple(version) >= (1, 42):
         signal_name = request.args.get("signal", "")
-    await state().engine.containers.stop(container.id, signal_name=signal_name, timeout=timeout)
+    return signal_name, timeout
+
+
+@bp.post("/containers/<ref>/restart")
+async def restart(ref: str) -> Response:
+    """``postContainersRestart``: 204 (``t``, ``signal`` as for stop)."""
+    signal_name, timeout = _stop_options()
+    await state().engine.containers.restart(ref, signal_name=signal_name, timeout=timeout)
     return empty(204)
+
+
+@bp.post("/containers/prune")
+async def prune() -> Response:
+    """``ContainersPrune``: ``{"ContainersDeleted": [IDs] | null, "SpaceReclaimed": 0}``;
+    filters ``label`` and ``label!`` (``until`` is refused: not emulated)."""
+    wanted = filters(request)
+    for key in wanted:
+        if key == "until":
+            raise ApiError("filter 'until' is not emulated for container prune", 501)
+        if key not in ("label", "label!"):
+            raise ApiError(f"invalid filter '{key}'")
+    removed = await state().engine.containers.prune(wanted)
+    return json_response({"ContainersDeleted": removed or None, "SpaceReclaimed": 0})
 
 
 @bp.post("/containers/<ref>/kill")

@@ -19,6 +19,7 @@ table (:mod:`emulator.engine.lifecycle`).
 
 from __future__ import annotations
 
+import builtins
 import logging
 import secrets
 import shutil
@@ -60,6 +61,7 @@ from emulator.engine.volume_drivers import VolumeDriverError
 from emulator.engine.volume_store import VolumeError
 from emulator.engine.volumes import VolumeService
 from emulator.errors import EngineError
+from emulator.protocol.filter_args import match_labels
 from emulator.protocol.shutdown import DIED_WITH_DAEMON_EXIT_CODE, STOP_EXIT_CODE, STOP_TIMEOUT
 from emulator.protocol.signals import SignalError, parse_signal
 
@@ -447,6 +449,41 @@ class ContainerService(ContainerCopy, ContainerStarts):
         self.logging.timed("delete", began)
         if errors:
             raise ContainerError(f"failed to remove container {container.id}: " + "; ".join(errors))
+
+    async def restart(
+        self, ref: str, *, signal_name: str = "", timeout: float | None = None
+    ) -> Container:
+        """``docker restart [-s SIG] [-t N]`` (``containerRestart``): a running container
+        is stopped as :meth:`stop` stops it, then started; event ``restart``.  A failure
+        is ``Cannot restart container REF: …`` (500: dockerd wraps it with ``%v``)."""
+        container = self.get(ref)
+        try:
+            if container.running:
+                await self.stop(container.id, signal_name=signal_name, timeout=timeout)
+            await self.start(container.id)
+        except EngineError as exc:
+            raise ContainerError(f"Cannot restart container {ref}: {exc}") from exc
+        self._emit(container, "restart")
+        return container
+
+    async def prune(self, labels: Mapping[str, Sequence[str]] | None = None) -> builtins.list[str]:
+        """``docker container prune``: every container not running whose labels pass
+        ``label``/``label!`` (``matchLabels``) is removed as ``docker rm`` (no ``-v``);
+        one that cannot be is logged and kept.  The IDs removed; event ``prune``."""
+        labels = labels or {}
+        removed: builtins.list[str] = []
+        for container in self.store.snapshot():
+            if container.running or not match_labels(labels, container.labels):
+                continue
+            try:
+                await self.remove(container.id)
+            except EngineError as exc:
+                log.warning("failed to prune container %s: %s", container.id, exc)
+                continue
+            removed.append(container.id)
+        if self._events is not None:  # daemon/prune.go: no actor; no layers, nothing reclaimed
+            self._events("container", "prune", {"id": "", "reclaimed": "0"})
+        return removed
 
     async def _exit_for_removal(self, container: Container) -> None:
         auto_remove, container.auto_remove = container.auto_remove, False

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-__all__ = ["exact_match", "fuzzy_match", "match", "match_kv_list"]
+__all__ = ["exact_match", "fuzzy_match", "match", "match_kv_list", "match_labels"]
 
 Filters = Mapping[str, Sequence[str]]
 
@@ -52,3 +52,11 @@ def match_kv_list(filters: Filters, key: str, sources: Mapping[str, str] | None)
         if name not in sources or (sep and sources[name] != wanted):
             return False
     return True
+
+
+def match_labels(filters: Filters, labels: Mapping[str, str] | None) -> bool:
+    """The prune commands' ``matchLabels`` (daemon/prune.go): every ``label`` and not
+    every ``label!``."""
+    if not match_kv_list(filters, "label", labels):
+        return False
+    return not (filters.get("label!") and match_kv_list(filters, "label!", labels))
