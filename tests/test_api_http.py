@@ -238,3 +238,28 @@ def test_log_formats() -> None:
     assert line.endswith(' level=info msg="said \\"hi\\"" plugin=abc123')
     data = json.loads(LogrusJSONFormatter().format(record))
     assert (data["level"], data["msg"], data["plugin"]) == ("info", 'said "hi"', "abc123")
+
+
+async def test_routes_dockerd_has_and_the_emulator_does_not_are_refused_by_name(
+    short_tmp: Path,
+) -> None:
+    # Not dockerd's "page not found" (which reads like a version mismatch): 501 with the
+    # command named, for each route of the table.
+    from emulator.protocol.engine_api import NOT_EMULATED
+
+    async with served(short_tmp) as s:
+        for method, rule, command in NOT_EMULATED:
+            path = rule.replace("<ref>", "c1").replace("<path:name>", "busybox")
+            answer = await _req(s, method, "/v1.51" + path)
+            assert answer.status == 501, (path, answer.status)
+            shown = rule.replace("<ref>", "{id}").replace("<path:name>", "{name}")
+            message = json.loads(answer.body)["message"]
+            assert message.startswith(
+                f"plugin-emulator does not emulate {command} ({method} {shown})"
+            ), message
+        paused = await s.docker("pause", "c1")
+        assert paused.err.startswith("Error response from daemon: plugin-emulator does not")
+        # docker inspect without --type still goes past images to volumes
+        await s.docker("volume", "create", "vv")
+        inspected = await s.docker("inspect", "-f", "{{.Name}}", "vv")
+        assert (inspected.rc, inspected.out) == (0, "vv\n")

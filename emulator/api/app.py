@@ -15,6 +15,7 @@ from emulator.api import (
     routes_exec,
     routes_networks,
     routes_plugins,
+    routes_refused,
     routes_system,
     routes_volumes,
 )
@@ -63,6 +64,7 @@ def create_app(
         routes_containers,
         routes_exec,
         routes_plugins,
+        routes_refused,
         control,
     ):
         app.register_blueprint(module.bp)

@@ -69,6 +69,35 @@ def hijack_head(kind: str, *, upgrade: bool, multiplexed: bool, version: str) ->
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
+#: Routes dockerd serves (api/server/router/{container,image,build,system}, v28.5.2)
+#: that the emulator refuses with 501, naming the command: (method, rule, command).
+#: ``GET /images/NAME/json`` is left to dockerd's 404: ``docker inspect NAME`` without
+#: ``--type`` asks it after the container and goes on to networks and volumes only
+#: when the answer is "not found" (docker/cli cli/command/system/inspect.go).
+NOT_EMULATED: Final = (
+    ("POST", "/containers/<ref>/pause", "docker pause"),
+    ("POST", "/containers/<ref>/unpause", "docker unpause"),
+    ("POST", "/containers/<ref>/rename", "docker rename"),
+    ("POST", "/containers/<ref>/update", "docker update"),
+    ("POST", "/containers/<ref>/resize", "a terminal resize"),
+    ("GET", "/containers/<ref>/top", "docker top"),
+    ("GET", "/containers/<ref>/stats", "docker stats"),
+    ("GET", "/containers/<ref>/changes", "docker diff"),
+    ("GET", "/containers/<ref>/export", "docker export"),
+    ("POST", "/commit", "docker commit"),
+    ("GET", "/images/json", "docker images"),
+    ("POST", "/images/create", "docker pull"),
+    ("POST", "/images/load", "docker load"),
+    ("GET", "/images/<path:name>/history", "docker history"),
+    ("POST", "/images/<path:name>/tag", "docker tag"),
+    ("POST", "/images/<path:name>/push", "docker push"),
+    ("DELETE", "/images/<path:name>", "docker rmi"),
+    ("POST", "/images/prune", "docker image prune"),
+    ("POST", "/build", "docker build"),
+    ("POST", "/build/prune", "docker builder prune"),
+    ("GET", "/system/df", "docker system df"),
+)
+
 #: ``/v1.51/containers/json`` → version ``1.51``, path ``/containers/json``.
 VERSIONED_PATH: Final = re.compile(r"^/v([0-9.]+)(/.*)$")
 
