@@ -339,3 +339,28 @@ async def test_events_stream_live(short_tmp: Path) -> None:
                 seen += await proc.stdout.receive_some(1024)
         assert seen.decode().splitlines() == ["create live", "destroy live"]
         proc.terminate()
+
+
+async def test_a_v_bind_source_that_is_missing_is_made_at_start(short_tmp: Path) -> None:
+    # volume/mounts/mounts.go Setup: a -v bind's missing host directory is created (0755)
+    # at start; --mount type=bind never creates it (SkipMountpointCreation).
+    async with served(short_tmp) as s:
+        made = short_tmp / "made" / "deep"
+        r = await s.docker("create", "--name", "c1", "-v", f"{made}:/data", "busybox", "true")
+        assert (r.rc, r.err) == (0, "")
+        assert not made.exists()  # create does not make it
+        r = await s.docker("start", "c1")
+        assert (r.rc, r.err) == (0, "")
+        assert made.is_dir()
+        assert made.stat().st_mode & 0o777 == 0o755
+        afile = short_tmp / "afile"
+        afile.write_text("x")
+        r = await s.docker("run", "--rm", "-v", f"{afile}:/f", "busybox", "true")
+        assert (r.rc, r.err) == (0, "")
+        assert afile.read_text() == "x"
+        r = await s.docker(
+            "run", "--rm", "--mount", f"type=bind,src={short_tmp}/nope,dst=/x", "busybox", "true"
+        )
+        assert r.rc == 125
+        assert "bind source path does not exist" in r.err
+        assert not (short_tmp / "nope").exists()

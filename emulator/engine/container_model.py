@@ -193,6 +193,9 @@ class MountPoint:
     a ``--volumes-from`` copy with a source is looked up at start instead."""
     subpath: str = ""
     """``--mount …,volume-subpath=``: the directory of the volume that is mounted."""
+    create_source: bool = False
+    """A ``-v /host:/dst`` bind: a missing host directory is made at start
+    (``MountPoint.Setup``); ``--mount type=bind`` sets ``SkipMountpointCreation``."""
 
     def to_json(self) -> dict[str, Any]:
         return attrs.asdict(self, filter=lambda a, _v: a.metadata.get("persist", True))
@@ -321,7 +324,9 @@ def parse_volume_spec(spec: str, volume_driver: str) -> MountPoint:
             raise ContainerError(f"invalid mode: {m}", http_status=400)
     rw = "ro" not in modes
     if source.startswith("/"):
-        return MountPoint(destination=dest, type="bind", source=source, rw=rw, mode=mode)
+        return MountPoint(
+            destination=dest, type="bind", source=source, rw=rw, mode=mode, create_source=True
+        )
     return MountPoint(
         destination=dest,
         type="volume",

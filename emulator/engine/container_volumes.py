@@ -17,10 +17,13 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
+import trio
+
 from emulator.engine.container_model import Container, ContainerError, MountPoint
 from emulator.engine.volume_drivers import VolumeDriverError
 from emulator.engine.volume_store import VolumeError
 from emulator.engine.volumes import VolumeService
+from emulator.golang.errors import errno_text
 
 __all__ = ["ContainerVolumes", "missing_source", "subpath_join"]
 
@@ -58,6 +61,23 @@ def subpath_join(base: str, subpath: str) -> str:
     return str(resolved)
 
 
+def make_bind_source(source: str) -> None:
+    """``user.MkdirAllAndChown(source, 0o755, …, WithOnlyNew)``: a path that exists as
+    something else than a directory is left for the mount to refuse (ENOTDIR ignored)."""
+    try:
+        os.makedirs(source, mode=0o755, exist_ok=True)
+    except FileExistsError:
+        return  # a file: the bind mounts it as a file
+    except NotADirectoryError:
+        return
+    except OSError as exc:
+        reason = errno_text(exc.errno) if exc.errno else str(exc)
+        raise ContainerError(
+            f"error while creating mount source path '{source}': "
+            f"mkdir {exc.filename or source}: {reason}"
+        ) from None
+
+
 def missing_source(container: Container) -> MountPoint | None:
     """The first mount whose source is not on this host (``os.Stat`` fails), if any."""
     for mp in container.mounts:
@@ -75,8 +95,11 @@ class ContainerVolumes:
         self._event = event
 
     async def mount(self, container: Container) -> None:
-        """``setupMounts``: each volume mount gets its (kept or new) ID and is mounted."""
+        """``setupMounts``: each volume mount gets its (kept or new) ID and is mounted; a
+        ``-v`` bind's missing host directory is made (0755, as ``MountPoint.Setup``)."""
         for mp in container.mounts:
+            if mp.type == "bind" and mp.create_source:
+                await trio.to_thread.run_sync(make_bind_source, mp.source)
             if mp.type != "volume":
                 continue
             mount_id = mp.id or secrets.token_hex(32)
