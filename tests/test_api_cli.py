@@ -80,6 +80,13 @@ async def test_no_such_volume(short_tmp: Path) -> None:
         assert (r.rc, r.err) == (1, "Error response from daemon: get dummy: no such volume\n")
         r = await s.docker("volume", "ls", "-f", "bogus=1")
         assert (r.rc, r.err) == (1, "Error response from daemon: invalid filter 'bogus'\n")
+        # filters.Args.Match: an exact name, else a regular expression; a bad one matches
+        # nothing (regexp.MatchString's error is skipped), never a 500.
+        await s.docker("volume", "create", "vol1")
+        r = await s.docker("volume", "ls", "-q", "-f", "name=o.1")
+        assert (r.rc, r.out) == (0, "vol1\n")
+        r = await s.docker("volume", "ls", "-q", "-f", "name=[")
+        assert (r.rc, r.out, r.err) == (0, "", "")
 
 
 async def test_plugin_ls_lists_managed_plugins_only(short_tmp: Path) -> None:

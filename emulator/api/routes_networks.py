@@ -9,8 +9,6 @@ shapes (moby ``api/server/router/network/network_routes.go``,
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
 from typing import Any
 
 from quart import Blueprint, Response, request
@@ -23,6 +21,7 @@ from emulator.engine.network_model import NetworkSpec
 from emulator.engine.networks import PREDEFINED, IpamConfig, Network
 from emulator.golang import json as gojson
 from emulator.protocol import engine_api as api
+from emulator.protocol.filter_args import exact_match, match, match_kv_list
 
 bp = Blueprint("networks", __name__)
 
@@ -35,28 +34,6 @@ def _gojson_response(value: Any, status: int = 200) -> Response:
     return Response(gojson.encode(value), status=status, content_type=api.JSON_CONTENT_TYPE)
 
 
-def _match(values: list[str], source: str) -> bool:
-    """``filters.Args.Match``: an exact value or a regular expression found in ``source``."""
-    for value in values:
-        if value == source:
-            return True
-        try:
-            if re.search(value, source):
-                return True
-        except re.error:
-            continue
-    return False
-
-
-def _match_labels(values: list[str], labels: Mapping[str, str]) -> bool:
-    """``filters.Args.MatchKVList``: every ``key`` or ``key=value`` must be present."""
-    for value in values:
-        key, sep, want = value.partition("=")
-        if key not in labels or (sep and labels[key] != want):
-            return False
-    return True
-
-
 def _filtered(networks: list[Network], wanted: dict[str, list[str]]) -> list[Network]:
     """``FilterNetworks``: driver, name, id, label, scope; then dangling; then type."""
     for key in wanted:
@@ -64,17 +41,14 @@ def _filtered(networks: list[Network], wanted: dict[str, list[str]]) -> list[Net
             raise ApiError(f"invalid filter '{key}'")
     shown = []
     for nw in networks:
-        if "driver" in wanted and nw.driver not in wanted["driver"]:
-            continue
-        if "name" in wanted and not _match(wanted["name"], nw.name):
-            continue
-        if "id" in wanted and not _match(wanted["id"], nw.id):
-            continue
-        if "label" in wanted and not _match_labels(wanted["label"], nw.labels):
-            continue
-        if "scope" in wanted and nw.scope not in wanted["scope"]:
-            continue
-        shown.append(nw)
+        if (
+            exact_match(wanted, "driver", nw.driver)
+            and match(wanted, "name", nw.name)
+            and match(wanted, "id", nw.id)
+            and match_kv_list(wanted, "label", nw.labels)
+            and exact_match(wanted, "scope", nw.scope)
+        ):
+            shown.append(nw)
     dangling = wanted.get("dangling", [])
     if dangling:
         if len(dangling) > 1:

@@ -7,7 +7,6 @@ Errors are :class:`~emulator.engine.volume_store.VolumeError` with dockerd's tex
 from __future__ import annotations
 
 import copy
-import re
 import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -18,7 +17,7 @@ from emulator.engine.volume_drivers import VolumeDriverError
 from emulator.engine.volume_store import StoredVolume, VolumeError, VolumeStore
 from emulator.golang.time import ZERO_TIME
 from emulator.protocol import volume as wire
-from emulator.protocol.filter_args import match_kv_list
+from emulator.protocol.filter_args import match, match_kv_list, match_labels
 
 
 @attrs.frozen
@@ -147,14 +146,9 @@ class VolumeService:
         return [to_info(v) for v in volumes if self._matches(v, filters)], warnings
 
     def _matches(self, v: StoredVolume, filters: Mapping[str, Sequence[str]]) -> bool:
-        names = filters.get("name")
-        if names and not any(re.search(pattern, v.name) for pattern in names):
+        # volume/service/convert.go filtersToBy: name by filters.Match, label by MatchKVList
+        if not match(filters, "name", v.name) or not match_kv_list(filters, "label", v.labels):
             return False
-        for wanted in filters.get("label", ()):
-            key, sep, value = wanted.partition("=")
-            labels = v.labels or {}
-            if key not in labels or (sep and labels[key] != value):
-                return False
         dangling = filters.get("dangling")
         if dangling:
             flag = dangling[0].lower() in ("1", "true")
@@ -194,9 +188,7 @@ class VolumeService:
                 continue
             if not all and wire.ANONYMOUS_LABEL not in (v.labels or {}):
                 continue
-            if not match_kv_list(labels, "label", v.labels) or (
-                labels.get("label!") and match_kv_list(labels, "label!", v.labels)
-            ):
+            if not match_labels(labels, v.labels):
                 continue
             size = _size(v.volume.cached_path)
             try:
