@@ -87,6 +87,28 @@ async def test_mount_bind_source_must_exist(short_tmp: Path) -> None:
         r = await s.docker("create", "--mount", spec, "busybox")
         assert "cannot honour --mount type=bind,bind-recursive=disabled" in r.err
         assert s.engine.containers.list(all=True) == []
+        # linux_parser.go: with CreateMountpoint a missing source is no error at create,
+        # and MountPoint.Setup makes it at start (compose's bind.create_host_path).
+        body = {
+            "Image": "busybox",
+            "Cmd": ["true"],
+            "HostConfig": {
+                "Mounts": [
+                    {
+                        "Type": "bind",
+                        "Source": str(missing),
+                        "Target": "/x",
+                        "BindOptions": {"CreateMountpoint": True},
+                    }
+                ]
+            },
+        }
+        created = await _post(s.host, "/v1.51/containers/create?name=mk", body)
+        assert created.status == 201, created.body
+        assert not missing.exists()
+        started = await _post(s.host, "/v1.51/containers/mk/start", None)
+        assert started.status == 204, started.body
+        assert missing.is_dir()
 
 
 async def test_mount_tmpfs_options_are_kept(short_tmp: Path) -> None:

@@ -152,7 +152,6 @@ _BIND_REFUSED: Final = (
     ("NonRecursive", "bind-recursive=disabled"),
     ("ReadOnlyNonRecursive", "bind-recursive=writable"),
     ("ReadOnlyForceRecursive", "bind-recursive=readonly"),
-    ("CreateMountpoint", "CreateMountpoint (compose: bind.create_host_path)"),
 )
 
 _PROPAGATIONS: Final = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
@@ -187,11 +186,10 @@ def _check_mount(mount: Mapping[str, Any], kind: str, i: int) -> None:
                 raise ApiError(
                     f"plugin-emulator cannot honour --mount type=bind,{flag} "
                     f"(HostConfig.Mounts[{i}].BindOptions.{key}): its bind mounts are "
-                    "recursive and follow the source's read-only setting only, and a "
-                    "missing source is not created; run without it",
+                    "recursive and follow the source's read-only setting only; run without it",
                     501,
                 )
-        if not os.path.lexists(source):
+        if not os.path.lexists(source) and not bind.get("CreateMountpoint"):
             raise _mount_error(kind, f"bind source path does not exist: {source}")
     elif kind == "volume":
         options = json_object(mount.get("VolumeOptions"), "mount.VolumeOptions")
@@ -268,6 +266,7 @@ def mount_requests(host: Mapping[str, Any]) -> tuple[list[MountRequest], dict[st
                     source=str(mount["Source"]),
                     read_only=bool(mount.get("ReadOnly")),
                     propagation=str(bind.get("Propagation") or ""),
+                    create_source=bool(bind.get("CreateMountpoint")),
                 )
             )
     return requests, tmpfs

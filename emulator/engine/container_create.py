@@ -201,6 +201,7 @@ def _mount_point(request: MountRequest, seen: set[str]) -> MountPoint:
             source=posixpath.normpath(request.source),
             rw=not request.read_only,
             mode=request.propagation,
+            create_source=request.create_source,
         )
     return MountPoint(
         destination=destination,

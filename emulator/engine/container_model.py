@@ -110,6 +110,8 @@ class MountRequest:
     propagation: str = ""
     volume_options: bool = False
     """Whether ``VolumeOptions`` was given (dockerd then passes options and labels)."""
+    create_source: bool = False
+    """``BindOptions.CreateMountpoint``: a missing bind source is made at start."""
 
 
 def _mount_tuple(values: Iterable[MountRequest]) -> tuple[MountRequest, ...]:
@@ -194,8 +196,9 @@ class MountPoint:
     subpath: str = ""
     """``--mount …,volume-subpath=``: the directory of the volume that is mounted."""
     create_source: bool = False
-    """A ``-v /host:/dst`` bind: a missing host directory is made at start
-    (``MountPoint.Setup``); ``--mount type=bind`` sets ``SkipMountpointCreation``."""
+    """A missing host directory is made at start (``MountPoint.Setup``): ``-v /host:/dst``
+    binds, and ``--mount type=bind`` with ``CreateMountpoint`` (else dockerd sets
+    ``SkipMountpointCreation``)."""
 
     def to_json(self) -> dict[str, Any]:
         return attrs.asdict(self, filter=lambda a, _v: a.metadata.get("persist", True))
